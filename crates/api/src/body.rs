@@ -1,0 +1,98 @@
+//! Reading request bodies the way the original did: JSON or form-encoded, size-limited, and only
+//! once the existence and permission checks have passed.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 without buffering it.
+pub async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    if let Some(length) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if length > limit as u64 {
+            return Err(ApiError::PayloadTooLarge);
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request_detail(format!("Malformed request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses a body into a JSON object according to its `Content-Type`.
+///
+/// No `Content-Type` reads as an empty body; an empty JSON body is `{}`; other types get 415.
+pub fn parse_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let Some(content_type) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(Map::new());
+    };
+    let shown = String::from_utf8_lossy(content_type.as_bytes()).into_owned();
+    let essence = shown
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        if body.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(Map::new());
+        }
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request_detail(format!("JSON parse error - {e}")))?;
+        return match value {
+            Value::Object(map) => Ok(map),
+            Value::Null => Err(ApiError::non_field("No data provided")),
+            other => Err(ApiError::non_field(format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                python_type_name(&other)
+            ))),
+        };
+    }
+    if essence == "application/x-www-form-urlencoded" {
+        if std::str::from_utf8(body).is_err() {
+            return Err(ApiError::bad_request_detail(
+                "Form parse error - the body is not valid UTF-8.",
+            ));
+        }
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::bad_request_detail(format!("Form parse error - {e}")))?;
+        let mut map = Map::new();
+        for (key, value) in pairs {
+            // Like Django's QueryDict, the last value of a repeated key wins.
+            map.insert(key, Value::String(value));
+        }
+        return Ok(map);
+    }
+    Err(ApiError::UnsupportedMediaType(shown))
+}
+
+fn python_type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "list",
+        Value::String(_) => "str",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::Null => "NoneType",
+        Value::Object(_) => "dict",
+    }
+}

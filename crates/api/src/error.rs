@@ -1,0 +1,130 @@
+//! Every error the API answers, mapped to a status and a DRF-shaped body in one place.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use issue_tracker_domain::FieldErrors;
+use issue_tracker_persistence::StoreError;
+use serde_json::json;
+
+/// An error answer. 5xx bodies never carry the cause; it is logged once instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401 with `WWW-Authenticate: Token`.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// 403.
+    #[error("forbidden")]
+    Forbidden,
+    /// 404.
+    #[error("not found")]
+    NotFound,
+    /// 405 with `Allow`.
+    #[error("method {method} not allowed")]
+    MethodNotAllowed {
+        /// The refused method.
+        method: String,
+        /// What the resource accepts.
+        allow: &'static str,
+    },
+    /// 400 with per-field messages.
+    #[error("validation failed")]
+    Validation(FieldErrors),
+    /// 400 with a ready body (`{"detail": ...}` or `{"non_field_errors": [...]}`).
+    #[error("bad request: {0}")]
+    BadRequest(serde_json::Value),
+    /// 400 for a `Host` not in `ALLOWED_HOSTS`.
+    #[error("invalid host header")]
+    InvalidHost,
+    /// 413.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 415.
+    #[error("unsupported media type {0}")]
+    UnsupportedMediaType(String),
+    /// 503: the database could not be reached in time.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// 500: a bug or an unexpected failure.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A 400 `{"detail": message}`.
+    pub fn bad_request_detail(message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest(json!({ "detail": message.into() }))
+    }
+
+    /// A 400 `{"non_field_errors": [message]}`.
+    pub fn non_field(message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest(json!({ "non_field_errors": [message.into()] }))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(error: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(error.to_string())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Validation(_) | ApiError::BadRequest(_) | ApiError::InvalidHost => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        let body = match self {
+            ApiError::Unauthorized(detail) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Token"));
+                json!({ "detail": detail })
+            }
+            ApiError::Forbidden => {
+                json!({ "detail": "You do not have permission to perform this action." })
+            }
+            ApiError::NotFound => json!({ "detail": "Not found." }),
+            ApiError::MethodNotAllowed { method, allow } => {
+                response.insert_header((header::ALLOW, *allow));
+                json!({ "detail": format!("Method \"{method}\" not allowed.") })
+            }
+            ApiError::Validation(errors) => serde_json::to_value(errors).unwrap_or_default(),
+            ApiError::BadRequest(body) => body.clone(),
+            ApiError::InvalidHost => json!({ "detail": "Invalid host header." }),
+            ApiError::PayloadTooLarge => json!({ "detail": "Request body too large." }),
+            ApiError::UnsupportedMediaType(media) => {
+                json!({ "detail": format!("Unsupported media type \"{media}\" in request.") })
+            }
+            ApiError::Unavailable(reason) => {
+                tracing::error!(%reason, "database unavailable");
+                response.insert_header((header::RETRY_AFTER, "5"));
+                json!({ "detail": "Service temporarily unavailable, try again later." })
+            }
+            ApiError::Internal(reason) => {
+                tracing::error!(%reason, "internal error");
+                json!({ "detail": "A server error occurred." })
+            }
+        };
+        response.json(body)
+    }
+}

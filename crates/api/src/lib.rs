@@ -1,0 +1,93 @@
+//! The HTTP API of the issue tracker (actix-web): the route table, the authentication extractor,
+//! body parsing, error mapping and the middleware every response passes through.
+//!
+//! Only this crate names actix-web. Handlers call the `persistence` crate off the async executor
+//! (`web::block`) and the `domain` crate for every rule.
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+
+use std::net::TcpListener;
+
+use actix_web::http::Method;
+use actix_web::{web, App, HttpServer};
+
+pub use error::ApiError;
+pub use state::AppState;
+
+use routes::{issues, login, users};
+
+/// The whole API: one table of routes. Every path answers with and without its trailing slash.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/api/user/get_auth_token/", "/api/user/get_auth_token"])
+            .route(web::post().to(login::obtain_token))
+            .default_service(web::to(login::login_other_method)),
+    )
+    .service(
+        web::resource(["/api/issue/", "/api/issue"])
+            .route(web::get().to(issues::list_issues))
+            .route(web::head().to(issues::list_issues))
+            .route(web::post().to(issues::create_issue))
+            .route(web::method(Method::OPTIONS).to(routes::options_issue_list))
+            .default_service(web::to(routes::list_method_not_allowed)),
+    )
+    .service(
+        web::resource(["/api/issue/{id}/", "/api/issue/{id}"])
+            .route(web::get().to(issues::get_issue))
+            .route(web::head().to(issues::get_issue))
+            .route(web::put().to(issues::replace_issue))
+            .route(web::patch().to(issues::update_issue))
+            .route(web::delete().to(issues::delete_issue))
+            .route(web::method(Method::OPTIONS).to(routes::options_issue))
+            .default_service(web::to(routes::detail_method_not_allowed)),
+    )
+    .service(
+        web::resource(["/api/user/", "/api/user"])
+            .route(web::post().to(users::create_user))
+            .default_service(web::to(routes::not_found)),
+    )
+    .service(web::resource(["/api/user/me/", "/api/user/me"]).route(web::get().to(users::get_me)))
+    .service(
+        web::resource(["/api/user/tokens/", "/api/user/tokens"])
+            .route(web::get().to(users::list_tokens)),
+    )
+    .service(
+        web::resource(["/api/user/tokens/{id}/", "/api/user/tokens/{id}"])
+            .route(web::delete().to(users::revoke_token)),
+    )
+    .service(
+        web::resource(["/api/user/logout/", "/api/user/logout"])
+            .route(web::post().to(users::logout)),
+    );
+}
+
+/// Builds the server on an already bound listener (tests bind port 0).
+pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let workers = match state.settings.http_workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .configure(configure)
+            .default_service(web::to(routes::not_found))
+            .wrap(actix_web::middleware::from_fn(middleware::edge))
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Runs the server to completion on its own actix system (used by the binaries, which need not
+/// know actix). Stops gracefully on SIGINT and SIGTERM.
+pub fn run(state: AppState, listener: TcpListener) -> std::io::Result<()> {
+    actix_web::rt::System::new().block_on(async move { serve(state, listener)?.await })
+}

@@ -1,0 +1,125 @@
+//! What every response passes through: the `ALLOWED_HOSTS` check, the request id, security
+//! headers and the access log line.
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{web, Error, ResponseError};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The host name of a `Host` header, without its port, lower case (IPv6 literals keep brackets).
+fn host_without_port(host: &str) -> String {
+    let host = host.trim();
+    let name = if host.starts_with('[') {
+        match host.find(']') {
+            Some(end) => &host[..=end],
+            None => host,
+        }
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, _)| name)
+    };
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn host_allowed(req: &ServiceRequest, allowed: Option<&[String]>) -> bool {
+    let Some(allowed) = allowed else { return true };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().host().map(str::to_owned));
+    let Some(host) = host else { return false };
+    let name = host_without_port(&host);
+    allowed.iter().any(|pattern| {
+        // Django's ".example.com" matches the domain and its subdomains.
+        match pattern.strip_prefix('.') {
+            Some(domain) => name == domain || name.ends_with(pattern.as_str()),
+            None => &name == pattern,
+        }
+    })
+}
+
+/// A client's own request id is kept when it is short and printable; otherwise a new one is made.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// The outermost middleware.
+pub async fn edge(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+    let allowed = req
+        .app_data::<web::Data<AppState>>()
+        .map(|state| host_allowed(&req, state.settings.allowed_hosts.as_deref()))
+        .unwrap_or(true);
+    let mut response = if allowed {
+        next.call(req).await?.map_into_left_body()
+    } else {
+        req.into_response(ApiError::InvalidHost.error_response())
+            .map_into_right_body()
+    };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID.clone(), value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Authenticated answers may be revalidated by the client, never kept by a shared cache.
+        let policy = if authenticated {
+            "private, no-cache"
+        } else {
+            "no-store"
+        };
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    let status = response.status().as_u16();
+    tracing::info!(
+        request_id = %id,
+        %method,
+        %path,
+        status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_without_port;
+
+    #[test]
+    fn strips_ports_and_keeps_ipv6_brackets() {
+        assert_eq!(host_without_port("LocalHost:8000"), "localhost");
+        assert_eq!(host_without_port("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_without_port("[::1]:8000"), "[::1]");
+        assert_eq!(host_without_port("example.com."), "example.com");
+    }
+}

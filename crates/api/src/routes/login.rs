@@ -1,0 +1,105 @@
+//! `POST /api/user/get_auth_token/`: a new token per login.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use issue_tracker_domain::{messages, python_strip, FieldErrors, NewToken, PASSWORD_MAX_BYTES};
+use serde_json::{json, Map, Value};
+
+use crate::body::{parse_object, read_limited};
+use crate::error::ApiError;
+use crate::routes::{method_not_allowed, options_response, LOGIN_ALLOW};
+use crate::state::AppState;
+
+const INVALID_CREDENTIALS: &str = "Unable to log in with provided credentials.";
+
+/// Reads a text field of the login form as the original did (numbers become text).
+fn char_field(
+    object: &Map<String, Value>,
+    name: &str,
+    trim: bool,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    let text = match object.get(name) {
+        None => {
+            errors.add(name, messages::REQUIRED);
+            return None;
+        }
+        Some(Value::Null) => {
+            errors.add(name, messages::NULL);
+            return None;
+        }
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(number)) => number.to_string(),
+        Some(_) => {
+            errors.add(name, messages::NOT_A_STRING);
+            return None;
+        }
+    };
+    let text = if trim {
+        python_strip(&text).to_owned()
+    } else {
+        text
+    };
+    if text.is_empty() {
+        errors.add(name, messages::BLANK);
+        return None;
+    }
+    if text.contains('\0') {
+        errors.add(name, messages::NULL_CHARACTERS);
+        return None;
+    }
+    Some(text)
+}
+
+/// Checks a username and password and issues a new token. Unknown user, wrong password and
+/// inactive user get the same answer, after the same bcrypt work.
+pub async fn obtain_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(&req, payload, state.settings.max_body_bytes).await?;
+    let object = parse_object(&req, &body)?;
+    let mut errors = FieldErrors::default();
+    let username = char_field(&object, "username", true, &mut errors);
+    let password = char_field(&object, "password", false, &mut errors);
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    let dummy_hash = state.dummy_hash.clone();
+    let ttl = state.settings.token_ttl;
+    let key = state
+        .run(move |db| {
+            // bcrypt reads only 72 bytes: a longer password can never be the stored one, and
+            // refusing it before hashing costs the same for every username.
+            if password.len() > PASSWORD_MAX_BYTES {
+                return Ok(None);
+            }
+            let credentials = db.find_credentials(&username)?;
+            let hash = credentials
+                .as_ref()
+                .map(|c| c.password_hash.as_str())
+                .unwrap_or(&dummy_hash);
+            let matches = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
+            match credentials {
+                Some(found) if matches && found.user.is_active => {
+                    let token = NewToken::generate();
+                    db.insert_token(found.user.id, &token, ttl)?;
+                    Ok(Some(token.key))
+                }
+                _ => Ok(None),
+            }
+        })
+        .await?;
+    match key {
+        Some(key) => Ok(HttpResponse::Ok().json(json!({ "token": key }))),
+        None => Err(ApiError::non_field(INVALID_CREDENTIALS)),
+    }
+}
+
+/// Any other method on the login endpoint (no authentication needed there).
+pub async fn login_other_method(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.method() == actix_web::http::Method::OPTIONS {
+        return Ok(options_response("Obtain Auth Token", LOGIN_ALLOW));
+    }
+    Err(method_not_allowed(&req, LOGIN_ALLOW))
+}

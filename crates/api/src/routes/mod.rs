@@ -1,0 +1,67 @@
+//! One file per resource; the route table is in `crate::configure`.
+
+pub mod issues;
+pub mod login;
+pub mod users;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+
+use crate::auth::AuthenticatedUser;
+use crate::error::ApiError;
+
+/// `Allow` of the issue list.
+pub const LIST_ALLOW: &str = "GET, POST, HEAD, OPTIONS";
+/// `Allow` of one issue.
+pub const DETAIL_ALLOW: &str = "GET, PUT, PATCH, DELETE, HEAD, OPTIONS";
+/// `Allow` of the login endpoint.
+pub const LOGIN_ALLOW: &str = "POST, OPTIONS";
+
+pub(crate) fn method_not_allowed(req: &HttpRequest, allow: &'static str) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: req.method().to_string(),
+        allow,
+    }
+}
+
+pub(crate) fn options_response(name: &str, allow: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::ALLOW, allow))
+        .json(serde_json::json!({
+            "name": name,
+            "description": "",
+            "renders": ["application/json"],
+            "parses": ["application/json", "application/x-www-form-urlencoded"],
+        }))
+}
+
+/// 405 on the issue list, after authentication as the contract orders.
+pub async fn list_method_not_allowed(
+    _: AuthenticatedUser,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    Err(method_not_allowed(&req, LIST_ALLOW))
+}
+
+/// 405 on one issue, after authentication.
+pub async fn detail_method_not_allowed(
+    _: AuthenticatedUser,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    Err(method_not_allowed(&req, DETAIL_ALLOW))
+}
+
+/// `OPTIONS` on the issue list.
+pub async fn options_issue_list(_: AuthenticatedUser) -> HttpResponse {
+    options_response("Issue List", LIST_ALLOW)
+}
+
+/// `OPTIONS` on one issue.
+pub async fn options_issue(_: AuthenticatedUser) -> HttpResponse {
+    options_response("Issue Instance", DETAIL_ALLOW)
+}
+
+/// Any unknown path.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound)
+}

@@ -1,0 +1,203 @@
+//! `/api/user/me/`, `/api/user/tokens/`, `/api/user/logout/` and staff-only `POST /api/user/`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use issue_tracker_domain::{messages, Email, FieldErrors, Password, User, Username};
+use issue_tracker_persistence::{NewUser, StoreError};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::auth::AuthenticatedUser;
+use crate::body::{parse_object, read_limited};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn rfc3339(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[derive(Serialize)]
+struct UserBody {
+    id: i64,
+    username: String,
+    email: String,
+    is_staff: bool,
+    date_joined: String,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        UserBody {
+            id: user.id.get(),
+            username: user.username.clone(),
+            email: user.email.clone(),
+            is_staff: user.is_staff,
+            date_joined: rfc3339(&user.date_joined),
+        }
+    }
+}
+
+/// `GET /api/user/me/`.
+pub async fn get_me(caller: AuthenticatedUser) -> HttpResponse {
+    HttpResponse::Ok().json(UserBody::from(&caller.user))
+}
+
+#[derive(Serialize)]
+struct TokenBody {
+    id: i64,
+    prefix: String,
+    created_at: String,
+    last_used_at: Option<String>,
+    expires_at: String,
+}
+
+/// `GET /api/user/tokens/`: the caller's tokens, never the keys.
+pub async fn list_tokens(
+    caller: AuthenticatedUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user = caller.user.id;
+    let tokens = state.run(move |db| Ok(db.list_tokens(user)?)).await?;
+    let body: Vec<TokenBody> = tokens
+        .iter()
+        .map(|t| TokenBody {
+            id: t.id,
+            prefix: t.prefix.clone(),
+            created_at: rfc3339(&t.created_at),
+            last_used_at: t.last_used_at.as_ref().map(rfc3339),
+            expires_at: rfc3339(&t.expires_at),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `DELETE /api/user/tokens/<id>/`: revokes one of the caller's tokens.
+pub async fn revoke_token(
+    caller: AuthenticatedUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let token_id = id
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or(ApiError::NotFound)?;
+    let user = caller.user.id;
+    let revoked = state
+        .run(move |db| Ok(db.revoke_token(user, token_id)?))
+        .await?;
+    if revoked {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// `POST /api/user/logout/`: revokes the token of this request.
+pub async fn logout(
+    caller: AuthenticatedUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (user, token_id) = (caller.user.id, caller.token_id);
+    state
+        .run(move |db| Ok(db.revoke_token(user, token_id)?))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn text(
+    object: &serde_json::Map<String, Value>,
+    name: &str,
+    errors: &mut FieldErrors,
+) -> Option<String> {
+    match object.get(name) {
+        None => {
+            errors.add(name, messages::REQUIRED);
+            None
+        }
+        Some(Value::Null) => {
+            errors.add(name, messages::NULL);
+            None
+        }
+        Some(Value::String(text)) => Some(text.clone()),
+        Some(_) => {
+            errors.add(name, messages::NOT_A_STRING);
+            None
+        }
+    }
+}
+
+/// `POST /api/user/` (staff only): creates a user with the same rules as the admin CLI.
+pub async fn create_user(
+    caller: AuthenticatedUser,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if !(caller.user.is_staff || caller.user.is_superuser) {
+        return Err(ApiError::Forbidden);
+    }
+    let body = read_limited(&req, payload, state.settings.max_body_bytes).await?;
+    let object = parse_object(&req, &body)?;
+    let mut errors = FieldErrors::default();
+    let username = text(&object, "username", &mut errors).and_then(|name| {
+        Username::parse(name.trim())
+            .map_err(|e| errors.add("username", e.to_string()))
+            .ok()
+    });
+    let email = match object.get("email") {
+        None | Some(Value::Null) => Some(Email::parse("").unwrap_or_else(|_| unreachable!())),
+        Some(Value::String(address)) => Email::parse(address)
+            .map_err(|e| errors.add("email", e))
+            .ok(),
+        Some(_) => {
+            errors.add("email", messages::NOT_A_STRING);
+            None
+        }
+    };
+    let password = text(&object, "password", &mut errors).and_then(|secret| {
+        Password::parse(&secret)
+            .map_err(|e| errors.add("password", e.to_string()))
+            .ok()
+    });
+    let is_staff = match object.get("is_staff") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(Value::String(flag)) if matches!(flag.as_str(), "true" | "True" | "1") => true,
+        Some(Value::String(flag)) if matches!(flag.as_str(), "false" | "False" | "0") => false,
+        Some(_) => {
+            errors.add("is_staff", "Must be a valid boolean.");
+            false
+        }
+    };
+    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let cost = state.settings.bcrypt_cost;
+    let created = state
+        .run(move |db| {
+            let password_hash = bcrypt::hash(password.expose(), cost)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            let new = NewUser {
+                username: username.as_str().to_owned(),
+                email: email.as_str().to_owned(),
+                password_hash,
+                is_staff,
+                is_superuser: false,
+            };
+            match db.create_user(&new) {
+                Ok(user) => Ok(user),
+                Err(StoreError::Conflict) => {
+                    let mut errors = FieldErrors::default();
+                    errors.add("username", "A user with that username already exists.");
+                    Err(ApiError::Validation(errors))
+                }
+                Err(other) => Err(other.into()),
+            }
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(UserBody::from(&created)))
+}

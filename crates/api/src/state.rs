@@ -1,0 +1,42 @@
+use std::sync::Arc;
+
+use issue_tracker_config::Settings;
+use issue_tracker_persistence::Database;
+
+use crate::error::ApiError;
+
+/// What every handler shares: the database pool and the settings.
+#[derive(Clone)]
+pub struct AppState {
+    /// The pool.
+    pub db: Database,
+    /// The settings, read once.
+    pub settings: Arc<Settings>,
+    /// A bcrypt hash of a random password at the configured cost: a login for an unknown user is
+    /// checked against it, so it costs the same time as a wrong password.
+    pub dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    /// Builds the state; computes the dummy hash (one bcrypt run).
+    pub fn new(db: Database, settings: Settings) -> AppState {
+        let random = issue_tracker_domain::NewToken::generate().key;
+        let dummy_hash = bcrypt::hash(random, settings.bcrypt_cost)
+            .unwrap_or_else(|e| panic!("bcrypt cannot hash at cost {}: {e}", settings.bcrypt_cost));
+        AppState {
+            db,
+            settings: Arc::new(settings),
+            dummy_hash: dummy_hash.into(),
+        }
+    }
+
+    /// Runs blocking store work on the blocking pool, off the async executor.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&issue_tracker_persistence::Database) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.db.clone();
+        actix_web::web::block(move || work(&db)).await?
+    }
+}

@@ -1,0 +1,488 @@
+//! Settings of the issue tracker, built once at start-up and passed down as one value.
+//!
+//! Layers, highest first: environment variables (the original project's names, upper case), a
+//! `.env` file in the working directory, `config/issue-tracker.toml` in the working directory, and
+//! the defaults compiled in from the repository's `config/default.toml`. A bad value stops
+//! start-up with a message naming the setting.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The compiled-in defaults (the repository's `config/default.toml`).
+pub const DEFAULTS_TOML: &str = include_str!("../../../config/default.toml");
+
+/// Where the embedded default database lives, relative to the working directory.
+pub const DEFAULT_SQLITE_PATH: &str = "data/issue-tracker.sqlite3";
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A value has the wrong type or form.
+    #[error("invalid setting {name}: {reason}")]
+    Invalid {
+        /// The environment variable's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The layers could not be read.
+    #[error("cannot read settings: {0}")]
+    Source(String),
+}
+
+fn invalid(name: &str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        name: name.to_uppercase(),
+        reason: reason.into(),
+    }
+}
+
+/// A secret that never reaches a log: its `Debug` prints stars.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+/// Which database, parsed from `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A PostgreSQL connection URL, as given.
+    Postgres(String),
+    /// A SQLite file path.
+    Sqlite(PathBuf),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // The URL may hold a password.
+            DatabaseUrl::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+            DatabaseUrl::Sqlite(path) => write!(f, "Sqlite({})", path.display()),
+        }
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host` with stars.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((credentials, host)) = rest.rsplit_once('@') {
+            if let Some((user, _)) = credentials.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_owned()
+}
+
+impl DatabaseUrl {
+    /// Parses `postgres://...`, `postgresql://...` or `sqlite://PATH`; empty means the embedded
+    /// default.
+    ///
+    /// ```
+    /// use issue_tracker_config::DatabaseUrl;
+    /// assert_eq!(
+    ///     DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),
+    ///     DatabaseUrl::Sqlite("/tmp/x.db".into())
+    /// );
+    /// assert!(DatabaseUrl::parse("mysql://x").is_err());
+    /// ```
+    pub fn parse(value: &str) -> Result<DatabaseUrl, String> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH)));
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(value.to_owned()));
+        }
+        if let Some(path) = value.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("sqlite:// needs a file path, e.g. sqlite://data/db.sqlite3".into());
+            }
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        Err("expected postgres://..., postgresql://... or sqlite://PATH".into())
+    }
+}
+
+/// How to talk TLS to the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTls {
+    /// Plain SMTP.
+    None,
+    /// Upgrade with STARTTLS.
+    StartTls,
+    /// TLS from the first byte (usually port 465).
+    Implicit,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// SMTP settings.
+#[derive(Debug, Clone)]
+pub struct EmailSettings {
+    /// Server host; `None` writes `.eml` files instead.
+    pub host: Option<String>,
+    /// Server port.
+    pub port: u16,
+    /// Login user, if any.
+    pub user: Option<String>,
+    /// Login password.
+    pub password: Secret,
+    /// Sender address.
+    pub from: String,
+    /// TLS mode.
+    pub tls: EmailTls,
+}
+
+/// Every setting, typed and checked.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Accepted for compatibility; unused.
+    pub secret_key: Secret,
+    /// Development mode.
+    pub debug: bool,
+    /// Host names answered for; `None` = all (`*`).
+    pub allowed_hosts: Option<Vec<String>>,
+    /// The database.
+    pub database_url: DatabaseUrl,
+    /// Pool size.
+    pub database_pool_size: u32,
+    /// How long to wait for a pooled connection.
+    pub database_pool_timeout: Duration,
+    /// Listen address.
+    pub bind_address: SocketAddr,
+    /// HTTP worker threads (0 = per core).
+    pub http_workers: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Largest unpaginated list.
+    pub list_cap: usize,
+    /// Token lifetime.
+    pub token_ttl: Duration,
+    /// bcrypt cost.
+    pub bcrypt_cost: u32,
+    /// Redis URL, when configured.
+    pub redis_url: Option<Secret>,
+    /// SMTP.
+    pub email: EmailSettings,
+    /// Delay from assignment to email.
+    pub assign_delay: Duration,
+    /// Report interval.
+    pub report_interval: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    secret_key: String,
+    debug: bool,
+    allowed_hosts: String,
+    database_url: String,
+    database_pool_size: u32,
+    database_pool_timeout: f64,
+    bind_address: String,
+    http_workers: usize,
+    max_body_bytes: usize,
+    list_cap: usize,
+    token_ttl: u64,
+    bcrypt_cost: u32,
+    redis_url: String,
+    email_host: String,
+    email_port: u16,
+    email_host_user: String,
+    email_host_password: String,
+    email_from: String,
+    email_tls: String,
+    email_use_tls: bool,
+    email_use_ssl: bool,
+    assign_report_schedule: f64,
+    report_schedule_hours: f64,
+    report_schedule_minutes: f64,
+    report_schedule_seconds: f64,
+    log_format: String,
+}
+
+/// The names of every setting (lower case as in TOML; upper case in the environment).
+pub const SETTING_NAMES: &[&str] = &[
+    "secret_key",
+    "debug",
+    "allowed_hosts",
+    "database_url",
+    "database_pool_size",
+    "database_pool_timeout",
+    "bind_address",
+    "http_workers",
+    "max_body_bytes",
+    "list_cap",
+    "token_ttl",
+    "bcrypt_cost",
+    "redis_url",
+    "email_host",
+    "email_port",
+    "email_host_user",
+    "email_host_password",
+    "email_from",
+    "email_tls",
+    "email_use_tls",
+    "email_use_ssl",
+    "assign_report_schedule",
+    "report_schedule_hours",
+    "report_schedule_minutes",
+    "report_schedule_seconds",
+    "log_format",
+];
+
+impl Settings {
+    /// Reads the process environment, `./.env` and `./config/issue-tracker.toml` over the defaults.
+    pub fn load() -> Result<Settings, SettingsError> {
+        let mut variables: HashMap<String, String> = HashMap::new();
+        if let Ok(entries) = dotenvy::from_path_iter(".env") {
+            for entry in entries {
+                let (key, value) =
+                    entry.map_err(|e| SettingsError::Source(format!(".env: {e}")))?;
+                variables.insert(key, value);
+            }
+        }
+        variables.extend(std::env::vars());
+        Settings::from_variables(&variables, Some("config/issue-tracker"))
+    }
+
+    /// Builds settings from a map of environment-style variables over the defaults (and an
+    /// optional TOML file path without extension). Tests use this with their own map.
+    pub fn from_variables(
+        variables: &HashMap<String, String>,
+        file: Option<&str>,
+    ) -> Result<Settings, SettingsError> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULTS_TOML,
+            config::FileFormat::Toml,
+        ));
+        if let Some(file) = file {
+            builder = builder.add_source(config::File::with_name(file).required(false));
+        }
+        for name in SETTING_NAMES {
+            if let Some(value) = variables.get(&name.to_uppercase()) {
+                if !value.trim().is_empty() {
+                    builder = builder
+                        .set_override(*name, value.trim().to_owned())
+                        .map_err(|e| invalid(name, e.to_string()))?;
+                }
+            }
+        }
+        let built = builder
+            .build()
+            .map_err(|e| SettingsError::Source(e.to_string()))?;
+        let raw: Raw = built.try_deserialize().map_err(|e| {
+            let text = e.to_string();
+            let name = SETTING_NAMES
+                .iter()
+                .find(|name| text.contains(&format!("`{name}`")))
+                .copied()
+                .unwrap_or("settings");
+            invalid(name, text)
+        })?;
+        Settings::check(raw)
+    }
+
+    fn check(raw: Raw) -> Result<Settings, SettingsError> {
+        let allowed_hosts = {
+            let hosts: Vec<String> = raw
+                .allowed_hosts
+                .split(',')
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect();
+            if hosts.iter().any(|h| h == "*") {
+                None
+            } else {
+                Some(hosts)
+            }
+        };
+        let database_url =
+            DatabaseUrl::parse(&raw.database_url).map_err(|e| invalid("database_url", e))?;
+        if raw.database_pool_size == 0 {
+            return Err(invalid("database_pool_size", "must be at least 1"));
+        }
+        let bind_address = raw
+            .bind_address
+            .parse()
+            .map_err(|_| invalid("bind_address", "expected HOST:PORT, e.g. 127.0.0.1:8000"))?;
+        if !(4..=31).contains(&raw.bcrypt_cost) {
+            return Err(invalid("bcrypt_cost", "must be between 4 and 31"));
+        }
+        if raw.token_ttl == 0 {
+            return Err(invalid("token_ttl", "must be at least 1 second"));
+        }
+        if raw.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes", "must be at least 1024"));
+        }
+        if raw.list_cap == 0 {
+            return Err(invalid("list_cap", "must be at least 1"));
+        }
+        let tls = match raw.email_tls.to_ascii_lowercase().as_str() {
+            _ if raw.email_use_ssl => EmailTls::Implicit,
+            _ if raw.email_use_tls => EmailTls::StartTls,
+            "none" => EmailTls::None,
+            "starttls" => EmailTls::StartTls,
+            "tls" | "ssl" => EmailTls::Implicit,
+            _ => return Err(invalid("email_tls", "expected none, starttls or tls")),
+        };
+        let minutes = |name: &str, value: f64| -> Result<f64, SettingsError> {
+            if value.is_finite() && value >= 0.0 {
+                Ok(value)
+            } else {
+                Err(invalid(name, "must be a number >= 0"))
+            }
+        };
+        let assign = minutes("assign_report_schedule", raw.assign_report_schedule)?;
+        let report_seconds = minutes("report_schedule_hours", raw.report_schedule_hours)? * 3600.0
+            + minutes("report_schedule_minutes", raw.report_schedule_minutes)? * 60.0
+            + minutes("report_schedule_seconds", raw.report_schedule_seconds)?;
+        if report_seconds < 1.0 {
+            return Err(invalid(
+                "report_schedule_seconds",
+                "the report interval (hours + minutes + seconds) must be at least 1 second",
+            ));
+        }
+        let pool_timeout = minutes("database_pool_timeout", raw.database_pool_timeout)?;
+        let log_format = match raw.log_format.to_ascii_lowercase().as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(invalid("log_format", "expected text or json")),
+        };
+        let optional = |value: String| (!value.trim().is_empty()).then(|| value.trim().to_owned());
+        Ok(Settings {
+            secret_key: Secret::new(raw.secret_key),
+            debug: raw.debug,
+            allowed_hosts,
+            database_url,
+            database_pool_size: raw.database_pool_size,
+            database_pool_timeout: Duration::from_secs_f64(pool_timeout.max(0.1)),
+            bind_address,
+            http_workers: raw.http_workers,
+            max_body_bytes: raw.max_body_bytes,
+            list_cap: raw.list_cap,
+            token_ttl: Duration::from_secs(raw.token_ttl),
+            bcrypt_cost: raw.bcrypt_cost,
+            redis_url: optional(raw.redis_url).map(Secret::new),
+            email: EmailSettings {
+                host: optional(raw.email_host),
+                port: raw.email_port,
+                user: optional(raw.email_host_user),
+                password: Secret::new(raw.email_host_password),
+                from: raw.email_from,
+                tls,
+            },
+            assign_delay: Duration::from_secs_f64(assign * 60.0),
+            report_interval: Duration::from_secs_f64(report_seconds),
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_variables(&map, None)
+    }
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = with(&[]).unwrap();
+        assert_eq!(s.bind_address.to_string(), "127.0.0.1:8000");
+        assert_eq!(
+            s.allowed_hosts,
+            Some(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        );
+        assert_eq!(
+            s.database_url,
+            DatabaseUrl::Sqlite(PathBuf::from(DEFAULT_SQLITE_PATH))
+        );
+        assert_eq!(s.token_ttl, Duration::from_secs(2_592_000));
+        assert_eq!(s.bcrypt_cost, 12);
+        assert_eq!(s.assign_delay, Duration::from_secs(12 * 60));
+        assert_eq!(s.report_interval, Duration::from_secs(24 * 3600));
+        assert_eq!(s.email.tls, EmailTls::None);
+        assert_eq!(s.email.host, None);
+    }
+
+    #[test]
+    fn environment_names_and_decimals() {
+        let s = with(&[
+            ("ASSIGN_REPORT_SCHEDULE", "0.5"),
+            ("REPORT_SCHEDULE_HOURS", "0"),
+            ("REPORT_SCHEDULE_MINUTES", "1.5"),
+            ("REPORT_SCHEDULE_SECONDS", "20"),
+            ("DEBUG", "True"),
+            ("ALLOWED_HOSTS", "*"),
+            ("EMAIL_USE_TLS", "True"),
+        ])
+        .unwrap();
+        assert_eq!(s.assign_delay, Duration::from_secs(30));
+        assert_eq!(s.report_interval, Duration::from_secs(110));
+        assert!(s.debug);
+        assert_eq!(s.allowed_hosts, None);
+        assert_eq!(s.email.tls, EmailTls::StartTls);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        for (name, value) in [
+            ("BCRYPT_COST", "abc"),
+            ("BCRYPT_COST", "3"),
+            ("DATABASE_URL", "mysql://x"),
+            ("BIND_ADDRESS", "nowhere"),
+            ("EMAIL_TLS", "maybe"),
+            ("TOKEN_TTL", "-5"),
+            ("ASSIGN_REPORT_SCHEDULE", "-1"),
+        ] {
+            let error = with(&[(name, value)]).unwrap_err().to_string();
+            assert!(error.contains(name), "{name}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = with(&[
+            ("EMAIL_HOST_PASSWORD", "hunter2"),
+            ("DATABASE_URL", "postgres://u:pw@h/db"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(!shown.contains(":pw@"));
+    }
+}

@@ -1,0 +1,68 @@
+use serde::Serialize;
+
+/// The messages of the contract, word for word: clients written for the original service match
+/// on them.
+pub mod messages {
+    /// A field that must be present is absent.
+    pub const REQUIRED: &str = "This field is required.";
+    /// A field is `null`, or `assigned_to` is `""`.
+    pub const NULL: &str = "This field may not be null.";
+    /// A text field is empty after trimming.
+    pub const BLANK: &str = "This field may not be blank.";
+    /// A text field received a boolean, object or array.
+    pub const NOT_A_STRING: &str = "Not a valid string.";
+    /// A text field contains U+0000.
+    pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
+    /// `assigned_to` received an object, array or boolean.
+    pub const INVALID_VALUE: &str = "Invalid value.";
+}
+
+/// Validation errors keyed by field, in the order the fields were checked.
+///
+/// Serializes to the contract's shape: `{"title": ["..."], "status": ["..."]}`.
+///
+/// ```
+/// use issue_tracker_domain::FieldErrors;
+///
+/// let mut errors = FieldErrors::default();
+/// errors.add("title", "This field is required.");
+/// assert_eq!(
+///     serde_json::to_string(&errors).unwrap(),
+///     r#"{"title":["This field is required."]}"#
+/// );
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct FieldErrors(serde_json::Map<String, serde_json::Value>);
+
+impl FieldErrors {
+    /// Adds `message` to the list of `field`.
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        let entry = self
+            .0
+            .entry(field.to_owned())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(list) = entry {
+            list.push(serde_json::Value::String(message.into()));
+        }
+    }
+
+    /// True when no field failed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// True when `field` has at least one message.
+    pub fn contains(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    /// `Ok(value)` when nothing failed, the errors otherwise.
+    pub fn into_result<T>(self, value: T) -> Result<T, FieldErrors> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+}

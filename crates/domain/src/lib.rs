@@ -1,0 +1,32 @@
+//! The issue tracker's domain: its types, its validation rules and its permission rules.
+//!
+//! This crate names no web framework, database or queue; the `api` and `persistence` crates adapt
+//! it to actix-web and diesel. Values are parsed once at the edge ("parse, don't validate"): once a
+//! [`Title`] or a [`Username`] exists, it is valid.
+//!
+//! ```
+//! use issue_tracker_domain::{Status, Title};
+//!
+//! let title = Title::parse("  Printer on fire ").unwrap();
+//! assert_eq!(title.as_str(), "Printer on fire");
+//! assert_eq!(Status::parse("open"), Ok(Status::Open));
+//! ```
+
+mod errors;
+mod ids;
+mod issue;
+mod password;
+mod text;
+mod token;
+mod user;
+
+pub use errors::{messages, FieldErrors};
+pub use ids::{IssueId, UserId};
+pub use issue::{
+    may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
+    TITLE_MAX_CHARS,
+};
+pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
+pub use text::{parse_text_field, python_strip, Description, TextFieldError, Title};
+pub use token::{hash_token, NewToken, TOKEN_PREFIX_CHARS};
+pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};

@@ -1,0 +1,174 @@
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::StoreError;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Which database engine a [`Database`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite (the embedded default).
+    Sqlite,
+}
+
+/// Pool sizing.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Most connections held.
+    pub max_size: u32,
+    /// How long a caller waits for a free connection.
+    pub timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_size: 16,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A pool of connections to one database. Cheap to clone.
+#[derive(Clone)]
+pub enum Database {
+    /// PostgreSQL pool.
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+    /// SQLite pool.
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({:?})", self.backend())
+    }
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend `$db` is; the body
+/// is compiled once per backend.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_conn {
+    ($db:expr, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::Database::Postgres(pool) => {
+                let $conn: &mut diesel::pg::PgConnection = &mut *pool.get()?;
+                $body
+            }
+            $crate::Database::Sqlite(pool) => {
+                let $conn: &mut diesel::sqlite::SqliteConnection = &mut *pool.get()?;
+                $body
+            }
+        }
+    };
+}
+
+/// Sets up each new SQLite connection: WAL for concurrent readers, a busy timeout instead of
+/// instant "database is locked" errors, and foreign keys (off by default in SQLite).
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+impl Database {
+    /// Opens a pool for a PostgreSQL URL. Connections are made lazily, but one is tried now so that
+    /// a wrong URL fails at start-up.
+    pub fn connect_postgres(url: &str, settings: PoolSettings) -> Result<Database, StoreError> {
+        let pool = Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(Some(settings.max_size.min(4)))
+            .connection_timeout(settings.timeout)
+            .build(ConnectionManager::<PgConnection>::new(url))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Database::Postgres(pool))
+    }
+
+    /// Opens (creating if needed) a SQLite file, and its parent folder.
+    pub fn connect_sqlite(path: &Path, settings: PoolSettings) -> Result<Database, StoreError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        let url = path.to_string_lossy().into_owned();
+        let pool = Pool::builder()
+            .max_size(settings.max_size)
+            .connection_timeout(settings.timeout)
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(ConnectionManager::<SqliteConnection>::new(url))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Database::Sqlite(pool))
+    }
+
+    /// The engine behind this pool.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Database::Postgres(_) => Backend::Postgres,
+            Database::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Applies every pending migration; returns the versions applied.
+    pub fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let applied = match self {
+            Database::Postgres(pool) => {
+                let conn = &mut *pool.get()?;
+                // One migrator at a time across processes.
+                conn.batch_execute("SELECT pg_advisory_lock(727274)")?;
+                let result = conn
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|versions| versions.iter().map(|v| v.to_string()).collect());
+                conn.batch_execute("SELECT pg_advisory_unlock(727274)")?;
+                result
+            }
+            Database::Sqlite(pool) => {
+                let conn = &mut *pool.get()?;
+                conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                    .map(|versions| versions.iter().map(|v| v.to_string()).collect())
+            }
+        };
+        applied.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// The versions of the migrations not yet applied.
+    pub fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let pending = with_conn!(self, |conn| {
+            let source = match self {
+                Database::Postgres(_) => POSTGRES_MIGRATIONS,
+                Database::Sqlite(_) => SQLITE_MIGRATIONS,
+            };
+            conn.pending_migrations(source).map(|list| {
+                list.iter()
+                    .map(|m| m.name().to_string())
+                    .collect::<Vec<_>>()
+            })
+        });
+        pending.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// Checks that a connection can be had and answers a trivial query.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        with_conn!(self, |conn| conn.batch_execute("SELECT 1")?);
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No connection could be had in time: the database is down or saturated.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A unique constraint refused the write (e.g. a taken username).
+    #[error("already exists")]
+    Conflict,
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(diesel::result::Error),
+    /// Migrations could not be read or applied.
+    #[error("migrations failed: {0}")]
+    Migration(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    fn from(error: diesel::result::Error) -> Self {
+        match error {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => StoreError::Conflict,
+            other => StoreError::Query(other),
+        }
+    }
+}
+
+impl From<r2d2_error::PoolError> for StoreError {
+    fn from(error: r2d2_error::PoolError) -> Self {
+        StoreError::Unavailable(error.to_string())
+    }
+}
+
+mod r2d2_error {
+    pub use diesel::r2d2::PoolError;
+}

@@ -1,0 +1,156 @@
+use diesel::prelude::*;
+use issue_tracker_domain::{Issue, IssueChanges, IssueId, Status, UserId};
+
+use crate::rows::{issue_from_row, now_micros, IssueRow, NewIssueRow};
+use crate::schema::{issues, users};
+use crate::{with_conn, Database, StoreError};
+
+diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
+
+/// An issue with the ids behind its usernames, for permission checks.
+#[derive(Debug, Clone)]
+pub struct StoredIssue {
+    /// The issue as clients see it.
+    pub issue: Issue,
+    /// Its creator.
+    pub creator: UserId,
+    /// Its assignee.
+    pub assignee: UserId,
+}
+
+/// The fields of a new issue.
+#[derive(Debug, Clone)]
+pub struct NewIssue<'a> {
+    /// Title (validated).
+    pub title: &'a str,
+    /// Description (validated).
+    pub description: &'a str,
+    /// Status.
+    pub status: Status,
+    /// Assignee.
+    pub assigned_to: UserId,
+}
+
+macro_rules! issue_query {
+    () => {
+        issues::table
+            .inner_join(creators.on(issues::created_by_id.eq(creators.field(users::id))))
+            .inner_join(assignees.on(issues::assigned_to_id.eq(assignees.field(users::id))))
+            .select((
+                issues::all_columns,
+                creators.field(users::username),
+                assignees.field(users::username),
+            ))
+    };
+}
+
+fn stored((row, created_by, assigned_to): (IssueRow, String, String)) -> StoredIssue {
+    let creator = UserId(row.created_by_id);
+    let assignee = UserId(row.assigned_to_id);
+    StoredIssue {
+        issue: issue_from_row(row, created_by, assigned_to),
+        creator,
+        assignee,
+    }
+}
+
+impl Database {
+    /// Creates an issue by `creator`.
+    pub fn create_issue(&self, creator: UserId, new: &NewIssue<'_>) -> Result<Issue, StoreError> {
+        let now = now_micros();
+        with_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let id = diesel::insert_into(issues::table)
+                    .values(NewIssueRow {
+                        created_by_id: creator.get(),
+                        title: new.title,
+                        description: new.description,
+                        status: new.status.as_str(),
+                        assigned_to_id: new.assigned_to.get(),
+                        created_at: now,
+                        updated_at: now,
+                    })
+                    .returning(issues::id)
+                    .get_result::<i64>(conn)?;
+                let found = issue_query!()
+                    .filter(issues::id.eq(id))
+                    .first::<(IssueRow, String, String)>(conn)?;
+                Ok(stored(found).issue)
+            })
+        })
+    }
+
+    /// One issue.
+    pub fn get_issue(&self, id: IssueId) -> Result<Option<StoredIssue>, StoreError> {
+        with_conn!(self, |conn| {
+            let found = issue_query!()
+                .filter(issues::id.eq(id.get()))
+                .first::<(IssueRow, String, String)>(conn)
+                .optional()?;
+            Ok(found.map(stored))
+        })
+    }
+
+    /// Issues by ascending id, at most `limit`, skipping `offset`.
+    pub fn list_issues(&self, offset: i64, limit: i64) -> Result<Vec<Issue>, StoreError> {
+        with_conn!(self, |conn| {
+            let rows = issue_query!()
+                .order(issues::id.asc())
+                .offset(offset)
+                .limit(limit)
+                .load::<(IssueRow, String, String)>(conn)?;
+            Ok(rows.into_iter().map(|r| stored(r).issue).collect())
+        })
+    }
+
+    /// How many issues exist.
+    pub fn count_issues(&self) -> Result<i64, StoreError> {
+        with_conn!(self, |conn| Ok(issues::table
+            .count()
+            .get_result::<i64>(conn)?))
+    }
+
+    /// Applies `changes`; `None` when the issue no longer exists. An empty change writes nothing.
+    pub fn update_issue(
+        &self,
+        id: IssueId,
+        changes: &IssueChanges,
+    ) -> Result<Option<Issue>, StoreError> {
+        let now = now_micros();
+        with_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                if !changes.is_empty() {
+                    let updated = diesel::update(issues::table.find(id.get()))
+                        .set((
+                            changes.title.as_ref().map(|t| issues::title.eq(t.as_str())),
+                            changes
+                                .description
+                                .as_ref()
+                                .map(|d| issues::description.eq(d.as_str())),
+                            changes.status.map(|s| issues::status.eq(s.as_str())),
+                            changes
+                                .assigned_to
+                                .map(|u| issues::assigned_to_id.eq(u.get())),
+                            issues::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                    if updated == 0 {
+                        return Ok(None);
+                    }
+                }
+                let found = issue_query!()
+                    .filter(issues::id.eq(id.get()))
+                    .first::<(IssueRow, String, String)>(conn)
+                    .optional()?;
+                Ok(found.map(|r| stored(r).issue))
+            })
+        })
+    }
+
+    /// Deletes an issue; false when it did not exist.
+    pub fn delete_issue(&self, id: IssueId) -> Result<bool, StoreError> {
+        with_conn!(self, |conn| {
+            Ok(diesel::delete(issues::table.find(id.get())).execute(conn)? > 0)
+        })
+    }
+}

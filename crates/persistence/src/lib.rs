@@ -1,0 +1,19 @@
+//! Storage of users, tokens and issues on PostgreSQL or SQLite, through diesel and r2d2.
+//!
+//! One [`Database`] value holds a pool for whichever backend `DATABASE_URL` names. Each method is
+//! blocking: callers on an async executor run it in `spawn_blocking`/`web::block`. The queries are
+//! written once with diesel's DSL and compiled for both backends by the [`with_conn!`] dispatch.
+
+mod database;
+mod error;
+mod issues;
+pub use issues::{NewIssue, StoredIssue};
+mod rows;
+pub mod schema;
+mod tokens;
+mod users;
+
+pub use database::{Backend, Database, PoolSettings};
+pub use error::StoreError;
+pub use tokens::{Authenticated, TokenInfo};
+pub use users::{NewUser, UserCredentials};

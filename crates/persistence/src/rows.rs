@@ -1,0 +1,96 @@
+//! Rows as stored, converted to domain values at the edge.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use issue_tracker_domain::{Issue, IssueId, Status, User, UserId};
+
+use crate::schema::{issues, users};
+
+/// Times are stored as UTC `TIMESTAMP` (both backends can map it) with microsecond precision, so
+/// that SQLite and PostgreSQL return the same values.
+pub(crate) fn now_micros() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now.with_nanosecond_micros()
+}
+
+trait MicrosExt {
+    fn with_nanosecond_micros(self) -> Self;
+}
+
+impl MicrosExt for NaiveDateTime {
+    fn with_nanosecond_micros(self) -> Self {
+        use chrono::Timelike;
+        let micros = self.nanosecond() / 1_000 * 1_000;
+        self.with_nanosecond(micros).unwrap_or(self)
+    }
+}
+
+pub(crate) fn utc(at: NaiveDateTime) -> DateTime<Utc> {
+    at.and_utc()
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub(crate) struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub is_active: bool,
+    pub is_staff: bool,
+    pub is_superuser: bool,
+    pub date_joined: NaiveDateTime,
+}
+
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        User {
+            id: UserId(row.id),
+            username: row.username,
+            email: row.email,
+            is_active: row.is_active,
+            is_staff: row.is_staff,
+            is_superuser: row.is_superuser,
+            date_joined: utc(row.date_joined),
+        }
+    }
+}
+
+#[derive(Queryable)]
+pub(crate) struct IssueRow {
+    pub id: i64,
+    pub created_by_id: i64,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub assigned_to_id: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = issues)]
+pub(crate) struct NewIssueRow<'a> {
+    pub created_by_id: i64,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub status: &'a str,
+    pub assigned_to_id: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub(crate) fn issue_from_row(row: IssueRow, created_by: String, assigned_to: String) -> Issue {
+    Issue {
+        // Stored ids come from a sequence and are always positive.
+        id: IssueId::new(row.id)
+            .unwrap_or_else(|| panic!("stored issue id {} is not positive", row.id)),
+        created_by,
+        title: row.title,
+        description: row.description,
+        // The CHECK constraint allows only these two words.
+        status: Status::parse(&row.status).unwrap_or(Status::Open),
+        assigned_to,
+        created_at: utc(row.created_at),
+        updated_at: utc(row.updated_at),
+    }
+}

@@ -1,0 +1,145 @@
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+use diesel::prelude::*;
+use issue_tracker_domain::{NewToken, User, UserId};
+
+use crate::rows::{now_micros, utc, UserRow};
+use crate::schema::{api_tokens, users};
+use crate::{with_conn, Database, StoreError};
+
+/// `last_used_at` is refreshed at most this often, so that reads do not become writes.
+const LAST_USED_GRANULARITY: TimeDelta = TimeDelta::seconds(60);
+
+/// The owner of a valid token, and which token it was.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The token's owner (possibly inactive: the caller decides what that means).
+    pub user: User,
+    /// The token's id.
+    pub token_id: i64,
+}
+
+/// A token as its owner may see it: never the key.
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    /// Id, for revocation.
+    pub id: i64,
+    /// First characters of the key.
+    pub prefix: String,
+    /// Issued at.
+    pub created_at: DateTime<Utc>,
+    /// Last seen (to the minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Stops working at.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Database {
+    /// Stores the hash of a new token for `user`, valid for `ttl`.
+    pub fn insert_token(
+        &self,
+        user: UserId,
+        token: &NewToken,
+        ttl: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let now = now_micros();
+        let expires = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::days(36_500));
+        with_conn!(self, |conn| {
+            diesel::insert_into(api_tokens::table)
+                .values((
+                    api_tokens::user_id.eq(user.get()),
+                    api_tokens::key_hash.eq(&token.hash),
+                    api_tokens::prefix.eq(&token.prefix),
+                    api_tokens::created_at.eq(now),
+                    api_tokens::expires_at.eq(expires),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// The owner of an unexpired token with this hash. Expired tokens are treated as absent.
+    pub fn authenticate(&self, key_hash: &str) -> Result<Option<Authenticated>, StoreError> {
+        let now = now_micros();
+        with_conn!(self, |conn| {
+            let found = api_tokens::table
+                .inner_join(users::table)
+                .filter(api_tokens::key_hash.eq(key_hash))
+                .filter(api_tokens::expires_at.gt(now))
+                .select((
+                    UserRow::as_select(),
+                    api_tokens::id,
+                    api_tokens::last_used_at,
+                ))
+                .first::<(UserRow, i64, Option<NaiveDateTime>)>(conn)
+                .optional()?;
+            let Some((row, token_id, last_used)) = found else {
+                return Ok(None);
+            };
+            if last_used.is_none_or(|at| now - at > LAST_USED_GRANULARITY) {
+                diesel::update(api_tokens::table.find(token_id))
+                    .set(api_tokens::last_used_at.eq(now))
+                    .execute(conn)?;
+            }
+            Ok(Some(Authenticated {
+                user: row.into(),
+                token_id,
+            }))
+        })
+    }
+
+    /// A user's tokens, newest first.
+    pub fn list_tokens(&self, user: UserId) -> Result<Vec<TokenInfo>, StoreError> {
+        with_conn!(self, |conn| {
+            let rows = api_tokens::table
+                .filter(api_tokens::user_id.eq(user.get()))
+                .order(api_tokens::id.desc())
+                .select((
+                    api_tokens::id,
+                    api_tokens::prefix,
+                    api_tokens::created_at,
+                    api_tokens::last_used_at,
+                    api_tokens::expires_at,
+                ))
+                .load::<(
+                    i64,
+                    String,
+                    NaiveDateTime,
+                    Option<NaiveDateTime>,
+                    NaiveDateTime,
+                )>(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, prefix, created, used, expires)| TokenInfo {
+                    id,
+                    prefix,
+                    created_at: utc(created),
+                    last_used_at: used.map(utc),
+                    expires_at: utc(expires),
+                })
+                .collect())
+        })
+    }
+
+    /// Revokes one of `user`'s tokens; false when they have none with that id.
+    pub fn revoke_token(&self, user: UserId, token_id: i64) -> Result<bool, StoreError> {
+        with_conn!(self, |conn| {
+            let deleted = diesel::delete(
+                api_tokens::table
+                    .filter(api_tokens::id.eq(token_id))
+                    .filter(api_tokens::user_id.eq(user.get())),
+            )
+            .execute(conn)?;
+            Ok(deleted > 0)
+        })
+    }
+
+    /// Revokes every token of `user`; returns how many.
+    pub fn revoke_all_tokens(&self, user: UserId) -> Result<usize, StoreError> {
+        with_conn!(self, |conn| {
+            Ok(
+                diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user.get())))
+                    .execute(conn)?,
+            )
+        })
+    }
+}

@@ -1,0 +1,138 @@
+use diesel::prelude::*;
+use issue_tracker_domain::{User, UserId};
+
+use crate::rows::{now_micros, UserRow};
+use crate::schema::{api_tokens, users};
+use crate::{with_conn, Database, StoreError};
+
+/// A user to create; the password is already a bcrypt hash.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Login name (already validated).
+    pub username: String,
+    /// Address ("" for none).
+    pub email: String,
+    /// bcrypt hash.
+    pub password_hash: String,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+}
+
+/// What a login needs to check.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    /// The user.
+    pub user: User,
+    /// Their bcrypt hash.
+    pub password_hash: String,
+}
+
+impl Database {
+    /// Creates a user; [`StoreError::Conflict`] when the username is taken.
+    pub fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
+        let now = now_micros();
+        with_conn!(self, |conn| {
+            let row = diesel::insert_into(users::table)
+                .values((
+                    users::username.eq(&new.username),
+                    users::email.eq(&new.email),
+                    users::password_hash.eq(&new.password_hash),
+                    users::is_active.eq(true),
+                    users::is_staff.eq(new.is_staff || new.is_superuser),
+                    users::is_superuser.eq(new.is_superuser),
+                    users::date_joined.eq(now),
+                ))
+                .returning(UserRow::as_returning())
+                .get_result::<UserRow>(conn)?;
+            Ok(row.into())
+        })
+    }
+
+    /// The user and password hash of a username (exact case), active or not.
+    pub fn find_credentials(&self, username: &str) -> Result<Option<UserCredentials>, StoreError> {
+        with_conn!(self, |conn| {
+            let found = users::table
+                .filter(users::username.eq(username))
+                .select((UserRow::as_select(), users::password_hash))
+                .first::<(UserRow, String)>(conn)
+                .optional()?;
+            Ok(found.map(|(row, password_hash)| UserCredentials {
+                user: row.into(),
+                password_hash,
+            }))
+        })
+    }
+
+    /// A user by exact username.
+    pub fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.find_credentials(username)?.map(|c| c.user))
+    }
+
+    /// The id of an active user by exact username: who may be assigned an issue.
+    pub fn find_active_user_id(&self, username: &str) -> Result<Option<UserId>, StoreError> {
+        with_conn!(self, |conn| {
+            let id = users::table
+                .filter(users::username.eq(username))
+                .filter(users::is_active.eq(true))
+                .select(users::id)
+                .first::<i64>(conn)
+                .optional()?;
+            Ok(id.map(UserId))
+        })
+    }
+
+    /// Every user, by id.
+    pub fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        with_conn!(self, |conn| {
+            let rows = users::table
+                .order(users::id)
+                .select(UserRow::as_select())
+                .load::<UserRow>(conn)?;
+            Ok(rows.into_iter().map(User::from).collect())
+        })
+    }
+
+    /// Replaces a user's password hash and revokes their tokens; false when no such user.
+    pub fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
+        with_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let id = users::table
+                    .filter(users::username.eq(username))
+                    .select(users::id)
+                    .first::<i64>(conn)
+                    .optional()?;
+                let Some(id) = id else { return Ok(false) };
+                diesel::update(users::table.find(id))
+                    .set(users::password_hash.eq(hash))
+                    .execute(conn)?;
+                diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(id)))
+                    .execute(conn)?;
+                Ok(true)
+            })
+        })
+    }
+
+    /// Activates or deactivates a user; deactivation revokes their tokens. Their issues stay.
+    pub fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
+        with_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let id = users::table
+                    .filter(users::username.eq(username))
+                    .select(users::id)
+                    .first::<i64>(conn)
+                    .optional()?;
+                let Some(id) = id else { return Ok(false) };
+                diesel::update(users::table.find(id))
+                    .set(users::is_active.eq(active))
+                    .execute(conn)?;
+                if !active {
+                    diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(id)))
+                        .execute(conn)?;
+                }
+                Ok(true)
+            })
+        })
+    }
+}

@@ -1,0 +1,29 @@
+//! `issue-tracker-server`: the REST API. Configured by environment variables (see the README).
+
+use clap::Parser;
+
+/// The issue tracker's REST API server.
+///
+/// Settings come from environment variables, a `.env` file and `config/issue-tracker.toml` in the
+/// working directory (DATABASE_URL, BIND_ADDRESS, ALLOWED_HOSTS, TOKEN_TTL, BCRYPT_COST, ...; the
+/// README lists them all). Refuses to start on a database with unapplied migrations: run
+/// `issue-tracker migrate` first.
+#[derive(Parser)]
+#[command(version)]
+struct Args {}
+
+fn main() {
+    Args::parse();
+    if let Err(error) = run() {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let settings = issue_tracker_app::load_settings()?;
+    issue_tracker_app::init_tracing(settings.log_format);
+    let db = issue_tracker_app::open_database(&settings)?;
+    issue_tracker_app::ensure_migrated(&db)?;
+    issue_tracker_app::serve(settings, db)
+}

@@ -1,0 +1,3 @@
+DROP TABLE issues;
+DROP TABLE api_tokens;
+DROP TABLE users;
