@@ -73,10 +73,11 @@ pub fn parse_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>
                 "Form parse error - the body is not valid UTF-8.",
             ));
         }
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| ApiError::bad_request_detail(format!("Form parse error - {e}")))?;
         let mut map = Map::new();
-        for (key, value) in pairs {
+        for pair in body.split(|b| *b == b'&').filter(|pair| !pair.is_empty()) {
+            let mut parts = pair.splitn(2, |b| *b == b'=');
+            let key = form_decode(parts.next().unwrap_or_default())?;
+            let value = form_decode(parts.next().unwrap_or_default())?;
             // Like Django's QueryDict, the last value of a repeated key wins.
             map.insert(key, Value::String(value));
         }
@@ -95,4 +96,19 @@ fn python_type_name(value: &Value) -> &'static str {
         Value::Null => "NoneType",
         Value::Object(_) => "dict",
     }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component, refusing invalid UTF-8 (instead of
+/// silently replacing it, as lossy decoders do).
+fn form_decode(raw: &[u8]) -> Result<String, ApiError> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    percent_encoding::percent_decode(&plus_as_space)
+        .decode_utf8()
+        .map(|text| text.into_owned())
+        .map_err(|_| {
+            ApiError::bad_request_detail("Form parse error - the body is not valid UTF-8.")
+        })
 }

@@ -1,0 +1,278 @@
+//! Spawns the real server on a random port against a database made for one test: a fresh
+//! PostgreSQL database (dropped afterwards) or a fresh SQLite file (deleted afterwards).
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use diesel::{Connection, RunQueryDsl};
+use issue_tracker_api::AppState;
+use issue_tracker_config::Settings;
+use issue_tracker_persistence::{Database, NewUser, PoolSettings};
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Postgres,
+    Sqlite,
+}
+
+/// Where the tests may create databases. `scripts/test` makes sure this server is up.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+enum Guard {
+    Postgres { name: String },
+    Sqlite { path: std::path::PathBuf },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        match self {
+            Guard::Postgres { name } => {
+                if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url()) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn);
+                }
+            }
+            Guard::Sqlite { path } => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub db: Database,
+    #[allow(dead_code)]
+    pub kind: Kind,
+    pub client: reqwest::Client,
+    _guard: Guard,
+}
+
+pub async fn spawn(kind: Kind) -> TestApp {
+    spawn_with(kind, &[]).await
+}
+
+pub async fn spawn_with(kind: Kind, extra: &[(&str, &str)]) -> TestApp {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (url, guard) = match kind {
+        Kind::Postgres => {
+            let name = format!("it_{id}");
+            let mut conn = diesel::PgConnection::establish(&admin_url()).unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL must be running for the tests ({}): {e}",
+                    admin_url()
+                )
+            });
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .expect("create test database");
+            let base = admin_url();
+            let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(&base);
+            (format!("{server}/{name}"), Guard::Postgres { name })
+        }
+        Kind::Sqlite => {
+            let path = std::env::temp_dir().join(format!("issue-tracker-it-{id}.sqlite3"));
+            (
+                format!("sqlite://{}", path.display()),
+                Guard::Sqlite { path },
+            )
+        }
+    };
+    let mut variables: HashMap<String, String> = [
+        ("DATABASE_URL", url.as_str()),
+        ("BCRYPT_COST", "4"),
+        ("HTTP_WORKERS", "1"),
+        ("DATABASE_POOL_SIZE", "4"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        variables.insert(k.to_string(), v.to_string());
+    }
+    let settings = Settings::from_variables(&variables, None).expect("test settings");
+    let pool = PoolSettings {
+        max_size: 4,
+        timeout: std::time::Duration::from_secs(5),
+    };
+    let db = match kind {
+        Kind::Postgres => Database::connect_postgres(&url, pool),
+        Kind::Sqlite => Database::connect_sqlite(
+            std::path::Path::new(url.trim_start_matches("sqlite://")),
+            pool,
+        ),
+    }
+    .expect("open test database");
+    db.run_migrations().expect("migrate test database");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let state = AppState::new(db.clone(), settings);
+    std::thread::spawn(move || issue_tracker_api::run(state, listener));
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        db,
+        kind,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _guard: guard,
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn create_user(&self, username: &str, password: &str) {
+        self.create_user_full(
+            username,
+            password,
+            &format!("{username}@example.com"),
+            false,
+        );
+    }
+
+    pub fn create_user_full(&self, username: &str, password: &str, email: &str, staff: bool) {
+        self.db
+            .create_user(&NewUser {
+                username: username.into(),
+                email: email.into(),
+                password_hash: bcrypt::hash(password, 4).unwrap(),
+                is_staff: staff,
+                is_superuser: false,
+            })
+            .expect("create user");
+    }
+
+    /// Creates `username` (password "pw-<username>") and returns a fresh token.
+    pub async fn user_with_token(&self, username: &str) -> String {
+        let password = format!("pw-{username}");
+        self.create_user(username, &password);
+        self.login(username, &password).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let reply = self
+            .send(
+                "POST",
+                "/api/user/get_auth_token/",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "login failed: {}", reply.text);
+        reply.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a JSON body (or none) with an optional token.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method.parse().unwrap(), self.url(path));
+        if let Some(token) = token {
+            request = request.header("Authorization", format!("Token {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("Content-Type", "application/json")
+                .body(body.to_string());
+        }
+        Self::read(request.send().await.expect("request")).await
+    }
+
+    /// Sends raw bytes with the given headers.
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self.client.request(method.parse().unwrap(), self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::read(request.body(body).send().await.expect("request")).await
+    }
+
+    async fn read(response: reqwest::Response) -> Reply {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        Reply {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    /// Creates an issue by the token's owner, assigned to `assignee`; returns its JSON.
+    pub async fn issue(&self, token: &str, title: &str, assignee: &str) -> Value {
+        let reply = self
+            .send(
+                "POST",
+                "/api/issue/",
+                Some(token),
+                Some(json!({"title": title, "description": "d", "status": "open", "assigned_to": assignee})),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "create failed: {}", reply.text);
+        reply.json()
+    }
+
+    /// The issue as stored now (through the API, as its creator sees it).
+    pub async fn fetch(&self, token: &str, id: i64) -> Reply {
+        self.send("GET", &format!("/api/issue/{id}/"), Some(token), None)
+            .await
+    }
+}
+
+/// Runs one async test body against both databases.
+#[macro_export]
+macro_rules! both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::spawn($crate::common::Kind::Postgres).await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::spawn($crate::common::Kind::Sqlite).await).await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,9 @@
+//! Integration tests over HTTP: every row of the contract and every bad input, each run against a
+//! real PostgreSQL database and a real SQLite file.
+
+mod common;
+
+mod auth;
+mod bad_inputs;
+mod issues;
+mod users;
