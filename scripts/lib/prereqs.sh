@@ -1,0 +1,60 @@
+# Shared by scripts/test, scripts/bench and .ci/run: make sure what the build and the tests need
+# is installed and running, or stop loudly. Never skips a test because a service is missing.
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    die "need root to run: $* (install it yourself, see README)"; fi
+}
+
+apt_updated=""
+apt_install() {
+  command -v apt-get >/dev/null || die "missing $* and no apt-get here: install $* (see README)"
+  if [ -z "$apt_updated" ]; then as_root apt-get update -qq >/dev/null; apt_updated=1; fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+# A C compiler and libpq's headers (diesel's PostgreSQL backend links libpq; SQLite is bundled).
+ensure_build_prereqs() {
+  command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (see README)"
+  command -v cc >/dev/null || apt_install gcc libc6-dev
+  if ! { [ -f /usr/include/postgresql/libpq-fe.h ] || pg_config --includedir >/dev/null 2>&1; }; then
+    apt_install libpq-dev
+  fi
+  command -v pkg-config >/dev/null || apt_install pkg-config
+}
+
+# PostgreSQL on 127.0.0.1:5432 with trust auth for the tests (TEST_DATABASE_URL overrides).
+ensure_postgres() {
+  export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+  if ! command -v pg_isready >/dev/null; then apt_install postgresql postgresql-client; fi
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    log "PostgreSQL is down; starting it"
+    if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+      for version in $(ls /etc/postgresql); do
+        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+      done
+    fi
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+  fi
+  pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL is not reachable on 127.0.0.1:5432 and could not be started"
+  psql "$TEST_DATABASE_URL" -qAtc 'SELECT 1' >/dev/null 2>&1 \
+    || die "cannot connect to $TEST_DATABASE_URL (the tests need a role that may CREATE DATABASE)"
+}
+
+# Redis on 127.0.0.1:6379 (the job queue and the shared rate limits).
+ensure_redis() {
+  export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+  if ! command -v redis-server >/dev/null; then apt_install redis-server; fi
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    log "Redis is down; starting it"
+    mkdir -p /tmp/issue-tracker-redis
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+      --dir /tmp/issue-tracker-redis --logfile /tmp/issue-tracker-redis/redis.log
+    for _ in $(seq 1 20); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
+  fi
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || die "Redis is not reachable on 127.0.0.1:6379 and could not be started"
+}
