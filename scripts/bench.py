@@ -1,0 +1,117 @@
+"""Drives the release server with wrk and prints the figures. Called by scripts/bench."""
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release")
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+DATABASES = os.environ.get("BENCH_DATABASES", "postgres,sqlite").split(",")
+ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+PORT = 18555
+
+
+def request(method, path, token=None, body=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{PORT}{path}", data=data, method=method, headers=headers)
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def wrk(path, token, script=None):
+    args = ["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--latency", "-H", f"Authorization: Token {token}"]
+    if script:
+        args += ["-s", script]
+    args.append(f"http://127.0.0.1:{PORT}{path}")
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {}
+    for pct in ("50", "99"):
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
+        lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        print(f"    warning: {errors.group(1)} non-2xx responses", file=sys.stderr)
+    return rps, lat["50"], lat["99"]
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench(database):
+    workdir = tempfile.mkdtemp(prefix="issue-tracker-bench-")
+    env = dict(os.environ, BIND_ADDRESS=f"127.0.0.1:{PORT}", RUST_LOG=os.environ.get("RUST_LOG", "info"))
+    dbname = f"bench_{os.getpid()}"
+    if database == "postgres":
+        server = ADMIN_URL.rsplit("/", 1)[0]
+        subprocess.run(["psql", ADMIN_URL, "-qc", f"CREATE DATABASE {dbname}"], check=True)
+        env["DATABASE_URL"] = f"{server}/{dbname}"
+    else:
+        env["DATABASE_URL"] = f"sqlite://{workdir}/bench.sqlite3"
+    cli = os.path.join(BIN, "issue-tracker")
+    subprocess.run([cli, "migrate"], env=env, check=True, capture_output=True, cwd=workdir)
+    for name in ("bench", "other"):
+        subprocess.run([cli, "createuser", "--username", name, "--email", f"{name}@example.com", "--password-stdin"],
+                       env=env, check=True, input=b"bench password\n", capture_output=True, cwd=workdir)
+    log = open(os.path.join(workdir, "server.log"), "w")
+    proc = subprocess.Popen([os.path.join(BIN, "issue-tracker-server")], env=env, cwd=workdir, stdout=log, stderr=log)
+    try:
+        for _ in range(100):
+            try:
+                request("GET", "/api/issue/")
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                time.sleep(0.1)
+        token = request("POST", "/api/user/get_auth_token/", body={"username": "bench", "password": "bench password"})["token"]
+        ids = [request("POST", "/api/issue/", token, {"title": f"Issue {i}", "description": "Please take care of this ticket " * 3,
+                                                     "status": "open", "assigned_to": "other"})["id"] for i in range(100)]
+        post_script = os.path.join(workdir, "post.lua")
+        with open(post_script, "w") as f:
+            f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                    'wrk.body = \'{"title":"Load test","description":"Created by wrk","status":"open","assigned_to":"other"}\'\n')
+        cases = [("GET one issue", f"/api/issue/{ids[50]}/", None),
+                 ("GET list of 100", "/api/issue/", None),
+                 ("POST an issue", "/api/issue/", post_script)]
+        results = []
+        for label, path, script in cases:
+            runs = [wrk(path, token, script) for _ in range(RUNS)]
+            if script is None and label.startswith("GET list"):
+                assert len(request("GET", path, token)) == 100
+            median = lambda i: statistics.median(r[i] for r in runs)
+            results.append((label, median(0), median(1), median(2)))
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+        if database == "postgres":
+            subprocess.run(["psql", ADMIN_URL, "-qc", f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)"], check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\n{database}: {RUNS} run(s) of {SECONDS}s each, wrk -t2 -c32, median shown")
+    print(f"  {'case':<18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, rps, p50, p99 in results:
+        print(f"  {label:<18} {rps:>10.0f} {p50:>8.2f} {p99:>8.2f}")
+    print(f"  server peak RSS: {rss:.1f} MB")
+
+
+if __name__ == "__main__":
+    for db in DATABASES:
+        bench(db.strip())
