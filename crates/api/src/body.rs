@@ -36,14 +36,23 @@ pub async fn read_limited(
     Ok(body.freeze())
 }
 
-/// Parses a body into a JSON object according to its `Content-Type`.
+/// The request's `Content-Type`, if any, as text (kept to be shown in a 415).
+pub fn content_type(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+/// Parses a body into a JSON object according to its `Content-Type` (see [`content_type`]).
 ///
 /// No `Content-Type` reads as an empty body; an empty JSON body is `{}`; other types get 415.
-pub fn parse_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    let Some(content_type) = req.headers().get(header::CONTENT_TYPE) else {
+pub fn parse_object(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, ApiError> {
+    let Some(shown) = content_type else {
         return Ok(Map::new());
     };
-    let shown = String::from_utf8_lossy(content_type.as_bytes()).into_owned();
     let essence = shown
         .split(';')
         .next()
@@ -83,7 +92,7 @@ pub fn parse_object(req: &HttpRequest, body: &[u8]) -> Result<Map<String, Value>
         }
         return Ok(map);
     }
-    Err(ApiError::UnsupportedMediaType(shown))
+    Err(ApiError::UnsupportedMediaType(shown.to_owned()))
 }
 
 fn python_type_name(value: &Value) -> &'static str {

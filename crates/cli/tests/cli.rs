@@ -15,7 +15,8 @@ impl Scratch {
     fn new() -> Scratch {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("issue-tracker-cli-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("issue-tracker-cli-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
@@ -45,7 +46,12 @@ fn run(dir: &Path, args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -62,7 +68,15 @@ fn help_lists_the_commands() {
     let output = Command::new(BIN).arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = text(&output);
-    for name in ["migrate", "run", "createsuperuser", "createuser", "changepassword", "deactivate", "tokens"] {
+    for name in [
+        "migrate",
+        "run",
+        "createsuperuser",
+        "createuser",
+        "changepassword",
+        "deactivate",
+        "tokens",
+    ] {
         assert!(help.contains(name), "{name} missing from --help:\n{help}");
     }
 }
@@ -72,9 +86,17 @@ fn migrate_then_create_users_non_interactively() {
     let scratch = Scratch::new();
     let dir = &scratch.0;
     // Before migrating, user commands refuse and say what to do.
-    let output = run(dir, &["createuser", "--username", "ann", "--password-stdin"], "pw\n");
+    let output = run(
+        dir,
+        &["createuser", "--username", "ann", "--password-stdin"],
+        "pw\n",
+    );
     assert!(!output.status.success());
-    assert!(text(&output).contains("issue-tracker migrate"), "{}", text(&output));
+    assert!(
+        text(&output).contains("issue-tracker migrate"),
+        "{}",
+        text(&output)
+    );
 
     let output = run(dir, &["migrate"], "");
     assert!(output.status.success(), "{}", text(&output));
@@ -85,56 +107,108 @@ fn migrate_then_create_users_non_interactively() {
 
     let output = run(
         dir,
-        &["createsuperuser", "--username", "root", "--email", "root@example.com", "--password-stdin"],
+        &[
+            "createsuperuser",
+            "--username",
+            "root",
+            "--email",
+            "root@example.com",
+            "--password-stdin",
+        ],
         "s3cret pass\n",
     );
     assert!(output.status.success(), "{}", text(&output));
-    let output = run(dir, &["createuser", "--username", "root", "--password-stdin"], "x\n");
+    let output = run(
+        dir,
+        &["createuser", "--username", "root", "--password-stdin"],
+        "x\n",
+    );
     assert!(!output.status.success());
     assert!(text(&output).contains("already exists"));
     // Over 72 bytes (25 × "€" = 75 bytes) and blank passwords are refused.
-    let output = run(dir, &["createuser", "--username", "eve", "--password-stdin"], &format!("{}\n", "€".repeat(25)));
+    let output = run(
+        dir,
+        &["createuser", "--username", "eve", "--password-stdin"],
+        &format!("{}\n", "€".repeat(25)),
+    );
     assert!(!output.status.success());
     assert!(text(&output).contains("72 bytes"), "{}", text(&output));
-    let output = run(dir, &["createuser", "--username", "eve", "--password-stdin"], "   \n");
+    let output = run(
+        dir,
+        &["createuser", "--username", "eve", "--password-stdin"],
+        "   \n",
+    );
     assert!(!output.status.success());
-    let output = run(dir, &["createuser", "--username", "bad name", "--password-stdin"], "x\n");
+    let output = run(
+        dir,
+        &["createuser", "--username", "bad name", "--password-stdin"],
+        "x\n",
+    );
     assert!(!output.status.success());
     // Without a terminal and without --password-stdin there is nothing to prompt with.
     let output = run(dir, &["createuser", "--username", "eve"], "");
     assert!(!output.status.success());
     assert!(text(&output).contains("--password-stdin"));
 
-    let output = run(dir, &["createuser", "--username", "bob", "--password-stdin"], "bob pass\n");
+    let output = run(
+        dir,
+        &["createuser", "--username", "bob", "--password-stdin"],
+        "bob pass\n",
+    );
     assert!(output.status.success(), "{}", text(&output));
     let output = run(dir, &["users"], "");
     let listing = text(&output);
-    assert!(listing.contains("root") && listing.contains("bob"), "{listing}");
+    assert!(
+        listing.contains("root") && listing.contains("bob"),
+        "{listing}"
+    );
     assert!(run(dir, &["deactivate", "bob"], "").status.success());
     assert!(!run(dir, &["deactivate", "nobody"], "").status.success());
-    assert!(run(dir, &["changepassword", "bob", "--password-stdin"], "new pass\n").status.success());
+    assert!(run(
+        dir,
+        &["changepassword", "bob", "--password-stdin"],
+        "new pass\n"
+    )
+    .status
+    .success());
     assert!(run(dir, &["tokens", "list", "root"], "").status.success());
-    assert!(run(dir, &["tokens", "revoke", "root", "--all"], "").status.success());
+    assert!(run(dir, &["tokens", "revoke", "root", "--all"], "")
+        .status
+        .success());
 }
 
 #[test]
 fn bad_settings_stop_start_up_naming_the_setting() {
     let scratch = Scratch::new();
-    for (name, value) in [("BCRYPT_COST", "lots"), ("DATABASE_URL", "mysql://x"), ("BIND_ADDRESS", "here")] {
-        let output = command(&scratch.0, &["migrate"]).env(name, value).output().unwrap();
+    for (name, value) in [
+        ("BCRYPT_COST", "lots"),
+        ("DATABASE_URL", "mysql://x"),
+        ("BIND_ADDRESS", "here"),
+    ] {
+        let output = command(&scratch.0, &["migrate"])
+            .env(name, value)
+            .output()
+            .unwrap();
         assert!(!output.status.success());
         assert!(text(&output).contains(name), "{name}: {}", text(&output));
     }
     // A .env file is read; the real environment wins over it.
     std::fs::write(scratch.0.join(".env"), "BCRYPT_COST=lots\n").unwrap();
-    let output = command(&scratch.0, &["migrate"]).env_remove("BCRYPT_COST").output().unwrap();
+    let output = command(&scratch.0, &["migrate"])
+        .env_remove("BCRYPT_COST")
+        .output()
+        .unwrap();
     assert!(text(&output).contains("BCRYPT_COST"), "{}", text(&output));
     let output = command(&scratch.0, &["migrate"]).output().unwrap();
     assert!(output.status.success(), "{}", text(&output));
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -151,7 +225,9 @@ fn run_migrates_the_embedded_default_and_serves() {
     let reply = loop {
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
             stream
-                .write_all(b"GET /api/issue/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .write_all(
+                    b"GET /api/issue/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+                )
                 .unwrap();
             let mut reply = String::new();
             stream.read_to_string(&mut reply).unwrap();

@@ -1,8 +1,8 @@
 //! Property tests of the parsers every request goes through.
 
 use issue_tracker_domain::{
-    parse_text_field, python_strip, IssueId, IssueInput, Password, Status, Title,
-    Username, WriteMode, TITLE_MAX_CHARS,
+    parse_text_field, python_strip, IssueId, IssueInput, Password, Status, Title, Username,
+    WriteMode, TITLE_MAX_CHARS,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -44,9 +44,21 @@ impl Default for PoolSettings {
 pub enum Database {
     /// PostgreSQL pool.
     Postgres(Pool<ConnectionManager<PgConnection>>),
-    /// SQLite pool.
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    /// SQLite pool, and the lock that lets one writer at a time in.
+    Sqlite(SqliteStore),
 }
+
+/// SQLite allows one writer at a time; when two collide, the loser sleeps in `busy_timeout`
+/// steps of up to 100 ms. Queuing this process's writers on a mutex instead keeps write latency
+/// flat. (Other processes, such as the admin CLI, still rely on `busy_timeout`.)
+#[derive(Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: Pool<ConnectionManager<SqliteConnection>>,
+    pub(crate) write_lock: std::sync::Arc<std::sync::Mutex<()>>,
+}
+
+/// Held while writing to SQLite; nothing on PostgreSQL.
+pub(crate) type WriteGuard<'a> = Option<std::sync::MutexGuard<'a, ()>>;
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,12 +77,23 @@ macro_rules! with_conn {
                 let $conn: &mut diesel::pg::PgConnection = &mut *pool.get()?;
                 $body
             }
-            $crate::Database::Sqlite(pool) => {
-                let $conn: &mut diesel::sqlite::SqliteConnection = &mut *pool.get()?;
+            $crate::Database::Sqlite(store) => {
+                let $conn: &mut diesel::sqlite::SqliteConnection = &mut *store.pool.get()?;
                 $body
             }
         }
     };
+}
+
+/// Like [`with_conn!`], for writes: on SQLite, takes the write lock before the connection (always
+/// in that order, so that writers waiting for the lock never hold connections others need).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! with_write_conn {
+    ($db:expr, |$conn:ident| $body:expr) => {{
+        let _guard = $db.write_guard();
+        $crate::with_conn!($db, |$conn| $body)
+    }};
 }
 
 /// Sets up each new SQLite connection: WAL for concurrent readers, a busy timeout instead of
@@ -92,9 +115,10 @@ impl Database {
     /// Opens a pool for a PostgreSQL URL. Connections are made lazily, but one is tried now so that
     /// a wrong URL fails at start-up.
     pub fn connect_postgres(url: &str, settings: PoolSettings) -> Result<Database, StoreError> {
+        // Every connection is opened up front: opening one under load stalls requests.
         let pool = Pool::builder()
             .max_size(settings.max_size)
-            .min_idle(Some(settings.max_size.min(4)))
+            .min_idle(Some(settings.max_size))
             .connection_timeout(settings.timeout)
             .build(ConnectionManager::<PgConnection>::new(url))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -117,7 +141,10 @@ impl Database {
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<SqliteConnection>::new(url))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Database::Sqlite(pool))
+        Ok(Database::Sqlite(SqliteStore {
+            pool,
+            write_lock: Default::default(),
+        }))
     }
 
     /// The engine behind this pool.
@@ -141,8 +168,9 @@ impl Database {
                 conn.batch_execute("SELECT pg_advisory_unlock(727274)")?;
                 result
             }
-            Database::Sqlite(pool) => {
-                let conn = &mut *pool.get()?;
+            Database::Sqlite(store) => {
+                let _guard = self.write_guard();
+                let conn = &mut *store.pool.get()?;
                 conn.run_pending_migrations(SQLITE_MIGRATIONS)
                     .map(|versions| versions.iter().map(|v| v.to_string()).collect())
             }
@@ -164,6 +192,19 @@ impl Database {
             })
         });
         pending.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// On SQLite, waits for this process's write lock; call before taking a connection.
+    pub(crate) fn write_guard(&self) -> WriteGuard<'_> {
+        match self {
+            Database::Postgres(_) => None,
+            Database::Sqlite(store) => Some(
+                store
+                    .write_lock
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            ),
+        }
     }
 
     /// Checks that a connection can be had and answers a trivial query.

@@ -1,9 +1,10 @@
 use diesel::prelude::*;
-use issue_tracker_domain::{Issue, IssueChanges, IssueId, Status, UserId};
+use diesel::sql_types::{BigInt, Text, Timestamp};
+use issue_tracker_domain::{Issue, IssueChanges, IssueId, Status, User, UserId};
 
-use crate::rows::{issue_from_row, now_micros, IssueRow, NewIssueRow};
+use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
-use crate::{with_conn, Database, StoreError};
+use crate::{with_conn, with_write_conn, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
 
@@ -27,8 +28,8 @@ pub struct NewIssue<'a> {
     pub description: &'a str,
     /// Status.
     pub status: Status,
-    /// Assignee.
-    pub assigned_to: UserId,
+    /// The assignee's username; must be an active user.
+    pub assignee: &'a str,
 }
 
 macro_rules! issue_query {
@@ -55,29 +56,56 @@ fn stored((row, created_by, assigned_to): (IssueRow, String, String)) -> StoredI
 }
 
 impl Database {
-    /// Creates an issue by `creator`.
-    pub fn create_issue(&self, creator: UserId, new: &NewIssue<'_>) -> Result<Issue, StoreError> {
+    /// Creates an issue by `creator`, assigned to the active user named `new.assignee`, in one
+    /// statement (`INSERT ... SELECT` from users). `None` when no such active user exists.
+    pub fn create_issue(
+        &self,
+        creator: &User,
+        new: &NewIssue<'_>,
+    ) -> Result<Option<Issue>, StoreError> {
         let now = now_micros();
-        with_conn!(self, |conn| {
-            conn.transaction(|conn| {
-                let id = diesel::insert_into(issues::table)
-                    .values(NewIssueRow {
-                        created_by_id: creator.get(),
-                        title: new.title,
-                        description: new.description,
-                        status: new.status.as_str(),
-                        assigned_to_id: new.assigned_to.get(),
-                        created_at: now,
-                        updated_at: now,
-                    })
-                    .returning(issues::id)
-                    .get_result::<i64>(conn)?;
-                let found = issue_query!()
-                    .filter(issues::id.eq(id))
-                    .first::<(IssueRow, String, String)>(conn)?;
-                Ok(stored(found).issue)
-            })
-        })
+        let id = with_write_conn!(self, |conn| {
+            diesel::insert_into(issues::table)
+                .values(
+                    users::table
+                        .filter(users::username.eq(new.assignee))
+                        .filter(users::is_active.eq(true))
+                        .select((
+                            creator.id.get().into_sql::<BigInt>(),
+                            new.title.into_sql::<Text>(),
+                            new.description.into_sql::<Text>(),
+                            new.status.as_str().into_sql::<Text>(),
+                            users::id,
+                            now.into_sql::<Timestamp>(),
+                            now.into_sql::<Timestamp>(),
+                        )),
+                )
+                .into_columns((
+                    issues::created_by_id,
+                    issues::title,
+                    issues::description,
+                    issues::status,
+                    issues::assigned_to_id,
+                    issues::created_at,
+                    issues::updated_at,
+                ))
+                .returning(issues::id)
+                .get_result::<i64>(conn)
+                .optional()?
+        });
+        Ok(id.map(|id| {
+            let row = IssueRow {
+                id,
+                created_by_id: creator.id.get(),
+                title: new.title.to_owned(),
+                description: new.description.to_owned(),
+                status: new.status.as_str().to_owned(),
+                assigned_to_id: 0,
+                created_at: now,
+                updated_at: now,
+            };
+            issue_from_row(row, creator.username.clone(), new.assignee.to_owned())
+        }))
     }
 
     /// One issue.
@@ -117,7 +145,7 @@ impl Database {
         changes: &IssueChanges,
     ) -> Result<Option<Issue>, StoreError> {
         let now = now_micros();
-        with_conn!(self, |conn| {
+        with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 if !changes.is_empty() {
                     let updated = diesel::update(issues::table.find(id.get()))
@@ -149,7 +177,7 @@ impl Database {
 
     /// Deletes an issue; false when it did not exist.
     pub fn delete_issue(&self, id: IssueId) -> Result<bool, StoreError> {
-        with_conn!(self, |conn| {
+        with_write_conn!(self, |conn| {
             Ok(diesel::delete(issues::table.find(id.get())).execute(conn)? > 0)
         })
     }

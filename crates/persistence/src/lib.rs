@@ -13,7 +13,7 @@ pub mod schema;
 mod tokens;
 mod users;
 
-pub use database::{Backend, Database, PoolSettings};
+pub use database::{Backend, Database, PoolSettings, SqliteStore};
 pub use error::StoreError;
 pub use tokens::{Authenticated, TokenInfo};
 pub use users::{NewUser, UserCredentials};

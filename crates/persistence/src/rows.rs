@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use issue_tracker_domain::{Issue, IssueId, Status, User, UserId};
 
-use crate::schema::{issues, users};
+use crate::schema::users;
 
 /// Times are stored as UTC `TIMESTAMP` (both backends can map it) with microsecond precision, so
 /// that SQLite and PostgreSQL return the same values.
@@ -62,18 +62,6 @@ pub(crate) struct IssueRow {
     pub title: String,
     pub description: String,
     pub status: String,
-    pub assigned_to_id: i64,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = issues)]
-pub(crate) struct NewIssueRow<'a> {
-    pub created_by_id: i64,
-    pub title: &'a str,
-    pub description: &'a str,
-    pub status: &'a str,
     pub assigned_to_id: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,

@@ -4,7 +4,7 @@ use issue_tracker_domain::{NewToken, User, UserId};
 
 use crate::rows::{now_micros, utc, UserRow};
 use crate::schema::{api_tokens, users};
-use crate::{with_conn, Database, StoreError};
+use crate::{with_conn, with_write_conn, Database, StoreError};
 
 /// `last_used_at` is refreshed at most this often, so that reads do not become writes.
 const LAST_USED_GRANULARITY: TimeDelta = TimeDelta::seconds(60);
@@ -43,7 +43,7 @@ impl Database {
     ) -> Result<(), StoreError> {
         let now = now_micros();
         let expires = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::days(36_500));
-        with_conn!(self, |conn| {
+        with_write_conn!(self, |conn| {
             diesel::insert_into(api_tokens::table)
                 .values((
                     api_tokens::user_id.eq(user.get()),
@@ -60,8 +60,8 @@ impl Database {
     /// The owner of an unexpired token with this hash. Expired tokens are treated as absent.
     pub fn authenticate(&self, key_hash: &str) -> Result<Option<Authenticated>, StoreError> {
         let now = now_micros();
-        with_conn!(self, |conn| {
-            let found = api_tokens::table
+        let found = with_conn!(self, |conn| {
+            api_tokens::table
                 .inner_join(users::table)
                 .filter(api_tokens::key_hash.eq(key_hash))
                 .filter(api_tokens::expires_at.gt(now))
@@ -71,20 +71,22 @@ impl Database {
                     api_tokens::last_used_at,
                 ))
                 .first::<(UserRow, i64, Option<NaiveDateTime>)>(conn)
-                .optional()?;
-            let Some((row, token_id, last_used)) = found else {
-                return Ok(None);
-            };
-            if last_used.is_none_or(|at| now - at > LAST_USED_GRANULARITY) {
+                .optional()?
+        });
+        let Some((row, token_id, last_used)) = found else {
+            return Ok(None);
+        };
+        if last_used.is_none_or(|at| now - at > LAST_USED_GRANULARITY) {
+            with_write_conn!(self, |conn| {
                 diesel::update(api_tokens::table.find(token_id))
                     .set(api_tokens::last_used_at.eq(now))
-                    .execute(conn)?;
-            }
-            Ok(Some(Authenticated {
-                user: row.into(),
-                token_id,
-            }))
-        })
+                    .execute(conn)?
+            });
+        }
+        Ok(Some(Authenticated {
+            user: row.into(),
+            token_id,
+        }))
     }
 
     /// A user's tokens, newest first.
@@ -122,7 +124,7 @@ impl Database {
 
     /// Revokes one of `user`'s tokens; false when they have none with that id.
     pub fn revoke_token(&self, user: UserId, token_id: i64) -> Result<bool, StoreError> {
-        with_conn!(self, |conn| {
+        with_write_conn!(self, |conn| {
             let deleted = diesel::delete(
                 api_tokens::table
                     .filter(api_tokens::id.eq(token_id))
@@ -135,7 +137,7 @@ impl Database {
 
     /// Revokes every token of `user`; returns how many.
     pub fn revoke_all_tokens(&self, user: UserId) -> Result<usize, StoreError> {
-        with_conn!(self, |conn| {
+        with_write_conn!(self, |conn| {
             Ok(
                 diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user.get())))
                     .execute(conn)?,

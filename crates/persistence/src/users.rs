@@ -3,7 +3,7 @@ use issue_tracker_domain::{User, UserId};
 
 use crate::rows::{now_micros, UserRow};
 use crate::schema::{api_tokens, users};
-use crate::{with_conn, Database, StoreError};
+use crate::{with_conn, with_write_conn, Database, StoreError};
 
 /// A user to create; the password is already a bcrypt hash.
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ impl Database {
     /// Creates a user; [`StoreError::Conflict`] when the username is taken.
     pub fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
         let now = now_micros();
-        with_conn!(self, |conn| {
+        with_write_conn!(self, |conn| {
             let row = diesel::insert_into(users::table)
                 .values((
                     users::username.eq(&new.username),
@@ -96,7 +96,7 @@ impl Database {
 
     /// Replaces a user's password hash and revokes their tokens; false when no such user.
     pub fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
-        with_conn!(self, |conn| {
+        with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 let id = users::table
                     .filter(users::username.eq(username))
@@ -116,7 +116,7 @@ impl Database {
 
     /// Activates or deactivates a user; deactivation revokes their tokens. Their issues stay.
     pub fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
-        with_conn!(self, |conn| {
+        with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 let id = users::table
                     .filter(users::username.eq(username))

@@ -8,7 +8,10 @@ fn refuses_an_unmigrated_database() {
     std::fs::create_dir_all(&dir).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_issue-tracker-server"))
         .current_dir(&dir)
-        .env("DATABASE_URL", format!("sqlite://{}/fresh.sqlite3", dir.display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/fresh.sqlite3", dir.display()),
+        )
         .env("BIND_ADDRESS", "127.0.0.1:0")
         .output()
         .unwrap();

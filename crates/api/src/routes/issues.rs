@@ -1,55 +1,63 @@
 //! `/api/issue/` and `/api/issue/<id>/`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{may_modify, IssueChanges, IssueId, IssueInput, UserId, WriteMode};
+use issue_tracker_domain::{
+    may_modify, FieldErrors, IssueChanges, IssueId, IssueInput, UserId, WriteMode,
+};
 use issue_tracker_persistence::{Database, NewIssue, StoredIssue};
 
-use crate::auth::AuthenticatedUser;
-use crate::body::{parse_object, read_limited};
+use crate::auth::Credentials;
+use crate::body::{content_type, parse_object, read_limited};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// `GET /api/issue/`: every issue by ascending id, up to the safety cap.
-pub async fn list_issues(
-    _: AuthenticatedUser,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let cap = state.settings.list_cap as i64;
-    let issues = state.run(move |db| Ok(db.list_issues(0, cap)?)).await?;
+pub async fn list_issues(credentials: Credentials) -> Result<HttpResponse, ApiError> {
+    let cap = credentials.state().settings.list_cap as i64;
+    let issues = credentials
+        .run(move |db, _| Ok(db.list_issues(0, cap)?))
+        .await?;
     Ok(HttpResponse::Ok().json(issues))
 }
 
 /// `POST /api/issue/`: creates an issue by the caller.
 pub async fn create_issue(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
+    credentials: Credentials,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, payload, state.settings.max_body_bytes).await?;
-    let object = parse_object(&req, &body)?;
-    let (input, errors) = IssueInput::parse(&object, WriteMode::Create);
-    let creator = caller.user.id;
-    let issue = state
-        .run(move |db| {
-            let changes = resolve(db, input, errors)?;
-            let (Some(title), Some(description), Some(status), Some(assigned_to)) = (
-                changes.title,
-                changes.description,
-                changes.status,
-                changes.assigned_to,
+    // Read now, judged after authentication: an anonymous oversized body still gets 401.
+    let body = read_limited(&req, payload, credentials.state().settings.max_body_bytes).await;
+    let kind = content_type(&req);
+    let issue = credentials
+        .run(move |db, caller| {
+            let object = parse_object(kind.as_deref(), &body?)?;
+            let (input, errors) = IssueInput::parse(&object, WriteMode::Create);
+            let (Some(title), Some(description), Some(status), Some(assignee), true) = (
+                &input.title,
+                &input.description,
+                &input.status,
+                &input.assigned_to,
+                errors.is_empty(),
             ) else {
-                return Err(ApiError::Internal("create without a required field".into()));
+                // Report every failing field, the assignee's existence included.
+                return Err(resolve(db, input, errors).err().unwrap_or_else(|| {
+                    ApiError::Internal("create without a required field".into())
+                }));
             };
-            Ok(db.create_issue(
-                creator,
-                &NewIssue {
-                    title: title.as_str(),
-                    description: description.as_str(),
-                    status,
-                    assigned_to,
-                },
-            )?)
+            let new = NewIssue {
+                title: title.as_str(),
+                description: description.as_str(),
+                status: *status,
+                assignee,
+            };
+            match db.create_issue(&caller.user, &new)? {
+                Some(issue) => Ok(issue),
+                None => {
+                    let mut errors = FieldErrors::default();
+                    errors.add("assigned_to", IssueInput::unknown_assignee(assignee));
+                    Err(ApiError::Validation(errors))
+                }
+            }
         })
         .await?;
     Ok(HttpResponse::Created().json(issue))
@@ -60,7 +68,7 @@ pub async fn create_issue(
 fn resolve(
     db: &Database,
     input: IssueInput,
-    mut errors: issue_tracker_domain::FieldErrors,
+    mut errors: FieldErrors,
 ) -> Result<IssueChanges, ApiError> {
     let mut assigned_to: Option<UserId> = None;
     if let Some(name) = &input.assigned_to {
@@ -80,44 +88,43 @@ fn resolve(
     })
 }
 
-fn parse_id(raw: &str) -> Result<IssueId, ApiError> {
-    IssueId::parse(raw).ok_or(ApiError::NotFound)
-}
-
-async fn load(state: &AppState, id: IssueId) -> Result<StoredIssue, ApiError> {
-    state
-        .run(move |db| db.get_issue(id)?.ok_or(ApiError::NotFound))
-        .await
+fn load(db: &Database, raw_id: &str) -> Result<StoredIssue, ApiError> {
+    let id = IssueId::parse(raw_id).ok_or(ApiError::NotFound)?;
+    db.get_issue(id)?.ok_or(ApiError::NotFound)
 }
 
 /// `GET`/`HEAD /api/issue/<id>/`.
 pub async fn get_issue(
-    _: AuthenticatedUser,
-    state: web::Data<AppState>,
+    credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let stored = load(&state, id).await?;
+    let stored = credentials.run(move |db, _| load(db, &id)).await?;
     Ok(HttpResponse::Ok().json(stored.issue))
 }
 
 async fn write_issue(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
+    credentials: Credentials,
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
     mode: WriteMode,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let stored = load(&state, id).await?;
-    if !may_modify(stored.creator, caller.user.id) {
-        return Err(ApiError::Forbidden);
-    }
+    let limit = credentials.state().settings.max_body_bytes;
+    let state = credentials.state().clone();
+    let stored = credentials
+        .run(move |db, caller| {
+            let stored = load(db, &id)?;
+            if !may_modify(stored.creator, caller.user.id) {
+                return Err(ApiError::Forbidden);
+            }
+            Ok(stored)
+        })
+        .await?;
     // The body is read only now: another user's malformed request gets 403, not 400.
-    let body = read_limited(&req, payload, state.settings.max_body_bytes).await?;
-    let object = parse_object(&req, &body)?;
+    let body = read_limited(&req, payload, limit).await?;
+    let object = parse_object(content_type(&req).as_deref(), &body)?;
     let (input, errors) = IssueInput::parse(&object, mode);
+    let id = stored.issue.id;
     let updated = state
         .run(move |db| {
             let changes = resolve(db, input, errors)?;
@@ -129,40 +136,41 @@ async fn write_issue(
 
 /// `PUT /api/issue/<id>/`: the creator replaces all four writable fields.
 pub async fn replace_issue(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
+    credentials: Credentials,
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    write_issue(caller, state, req, id, payload, WriteMode::Replace).await
+    write_issue(credentials, req, id, payload, WriteMode::Replace).await
 }
 
 /// `PATCH /api/issue/<id>/`: the creator changes any subset of the fields.
 pub async fn update_issue(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
+    credentials: Credentials,
     req: HttpRequest,
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    write_issue(caller, state, req, id, payload, WriteMode::Patch).await
+    write_issue(credentials, req, id, payload, WriteMode::Patch).await
 }
 
 /// `DELETE /api/issue/<id>/`: the creator deletes it.
 pub async fn delete_issue(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
+    credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let stored = load(&state, id).await?;
-    if !may_modify(stored.creator, caller.user.id) {
-        return Err(ApiError::Forbidden);
-    }
-    let deleted = state.run(move |db| Ok(db.delete_issue(id)?)).await?;
-    if !deleted {
-        return Err(ApiError::NotFound);
-    }
+    credentials
+        .run(move |db, caller| {
+            let stored = load(db, &id)?;
+            if !may_modify(stored.creator, caller.user.id) {
+                return Err(ApiError::Forbidden);
+            }
+            if db.delete_issue(stored.issue.id)? {
+                Ok(())
+            } else {
+                Err(ApiError::NotFound)
+            }
+        })
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{messages, python_strip, FieldErrors, NewToken, PASSWORD_MAX_BYTES};
 use serde_json::{json, Map, Value};
 
-use crate::body::{parse_object, read_limited};
+use crate::body::{content_type, parse_object, read_limited};
 use crate::error::ApiError;
 use crate::routes::{method_not_allowed, options_response, LOGIN_ALLOW};
 use crate::state::AppState;
@@ -58,7 +58,7 @@ pub async fn obtain_token(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, payload, state.settings.max_body_bytes).await?;
-    let object = parse_object(&req, &body)?;
+    let object = parse_object(content_type(&req).as_deref(), &body)?;
     let mut errors = FieldErrors::default();
     let username = char_field(&object, "username", true, &mut errors);
     let password = char_field(&object, "password", false, &mut errors);

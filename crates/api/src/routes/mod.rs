@@ -7,7 +7,7 @@ pub mod users;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 
-use crate::auth::AuthenticatedUser;
+use crate::auth::Credentials;
 use crate::error::ApiError;
 
 /// `Allow` of the issue list.
@@ -37,28 +37,32 @@ pub(crate) fn options_response(name: &str, allow: &'static str) -> HttpResponse 
 
 /// 405 on the issue list, after authentication as the contract orders.
 pub async fn list_method_not_allowed(
-    _: AuthenticatedUser,
+    credentials: Credentials,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    credentials.authenticate().await?;
     Err(method_not_allowed(&req, LIST_ALLOW))
 }
 
 /// 405 on one issue, after authentication.
 pub async fn detail_method_not_allowed(
-    _: AuthenticatedUser,
+    credentials: Credentials,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    credentials.authenticate().await?;
     Err(method_not_allowed(&req, DETAIL_ALLOW))
 }
 
 /// `OPTIONS` on the issue list.
-pub async fn options_issue_list(_: AuthenticatedUser) -> HttpResponse {
-    options_response("Issue List", LIST_ALLOW)
+pub async fn options_issue_list(credentials: Credentials) -> Result<HttpResponse, ApiError> {
+    credentials.authenticate().await?;
+    Ok(options_response("Issue List", LIST_ALLOW))
 }
 
 /// `OPTIONS` on one issue.
-pub async fn options_issue(_: AuthenticatedUser) -> HttpResponse {
-    options_response("Issue Instance", DETAIL_ALLOW)
+pub async fn options_issue(credentials: Credentials) -> Result<HttpResponse, ApiError> {
+    credentials.authenticate().await?;
+    Ok(options_response("Issue Instance", DETAIL_ALLOW))
 }
 
 /// Any unknown path.

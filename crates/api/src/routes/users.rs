@@ -7,10 +7,9 @@ use issue_tracker_persistence::{NewUser, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::auth::AuthenticatedUser;
-use crate::body::{parse_object, read_limited};
+use crate::auth::Credentials;
+use crate::body::{content_type, parse_object, read_limited};
 use crate::error::ApiError;
-use crate::state::AppState;
 
 fn rfc3339(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
@@ -38,8 +37,9 @@ impl From<&User> for UserBody {
 }
 
 /// `GET /api/user/me/`.
-pub async fn get_me(caller: AuthenticatedUser) -> HttpResponse {
-    HttpResponse::Ok().json(UserBody::from(&caller.user))
+pub async fn get_me(credentials: Credentials) -> Result<HttpResponse, ApiError> {
+    let caller = credentials.authenticate().await?;
+    Ok(HttpResponse::Ok().json(UserBody::from(&caller.user)))
 }
 
 #[derive(Serialize)]
@@ -52,12 +52,10 @@ struct TokenBody {
 }
 
 /// `GET /api/user/tokens/`: the caller's tokens, never the keys.
-pub async fn list_tokens(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let user = caller.user.id;
-    let tokens = state.run(move |db| Ok(db.list_tokens(user)?)).await?;
+pub async fn list_tokens(credentials: Credentials) -> Result<HttpResponse, ApiError> {
+    let tokens = credentials
+        .run(|db, caller| Ok(db.list_tokens(caller.user.id)?))
+        .await?;
     let body: Vec<TokenBody> = tokens
         .iter()
         .map(|t| TokenBody {
@@ -73,18 +71,15 @@ pub async fn list_tokens(
 
 /// `DELETE /api/user/tokens/<id>/`: revokes one of the caller's tokens.
 pub async fn revoke_token(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
+    credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_id = id
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or(ApiError::NotFound)?;
-    let user = caller.user.id;
-    let revoked = state
-        .run(move |db| Ok(db.revoke_token(user, token_id)?))
+    let token_id = id.parse::<i64>().ok().filter(|id| *id > 0);
+    let revoked = credentials
+        .run(move |db, caller| match token_id {
+            Some(token_id) => Ok(db.revoke_token(caller.user.id, token_id)?),
+            None => Ok(false),
+        })
         .await?;
     if revoked {
         Ok(HttpResponse::NoContent().finish())
@@ -94,13 +89,9 @@ pub async fn revoke_token(
 }
 
 /// `POST /api/user/logout/`: revokes the token of this request.
-pub async fn logout(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let (user, token_id) = (caller.user.id, caller.token_id);
-    state
-        .run(move |db| Ok(db.revoke_token(user, token_id)?))
+pub async fn logout(credentials: Credentials) -> Result<HttpResponse, ApiError> {
+    credentials
+        .run(|db, caller| Ok(db.revoke_token(caller.user.id, caller.token_id)?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -129,16 +120,17 @@ fn text(
 
 /// `POST /api/user/` (staff only): creates a user with the same rules as the admin CLI.
 pub async fn create_user(
-    caller: AuthenticatedUser,
-    state: web::Data<AppState>,
+    credentials: Credentials,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let state = credentials.state().clone();
+    let caller = credentials.authenticate().await?;
     if !(caller.user.is_staff || caller.user.is_superuser) {
         return Err(ApiError::Forbidden);
     }
     let body = read_limited(&req, payload, state.settings.max_body_bytes).await?;
-    let object = parse_object(&req, &body)?;
+    let object = parse_object(content_type(&req).as_deref(), &body)?;
     let mut errors = FieldErrors::default();
     let username = text(&object, "username", &mut errors).and_then(|name| {
         Username::parse(name.trim())

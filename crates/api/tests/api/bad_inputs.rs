@@ -403,6 +403,31 @@ async fn read_only_fields_are_ignored_on_patch(app: TestApp) {
     assert_eq!(app.fetch(&ann, id).await.json(), issue);
 }
 
+async fn authentication_comes_before_the_body(app: TestApp) {
+    let huge = "x".repeat(3 * 1024 * 1024).into_bytes();
+    let json_ct = [("Content-Type", "application/json")];
+    for body in [huge, b"{not json".to_vec(), b"[]".to_vec()] {
+        let reply = app.raw("POST", "/api/issue/", &json_ct, body).await;
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.header("www-authenticate"), Some("Token"));
+    }
+    let reply = app
+        .raw(
+            "POST",
+            "/api/issue/",
+            &[
+                ("Content-Type", "text/plain"),
+                ("Authorization", "Token nope"),
+            ],
+            b"hi".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (reply.status, reply.json()),
+        (401, json!({"detail": "Invalid token."}))
+    );
+}
+
 both_databases!(
     field_validation_table,
     lengths_are_counted_in_characters,
@@ -410,5 +435,6 @@ both_databases!(
     bodies_that_are_not_objects,
     content_types,
     oversized_bodies_get_413,
+    authentication_comes_before_the_body,
     read_only_fields_are_ignored_on_patch,
 );
