@@ -72,6 +72,10 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    // As many blocking threads as pooled connections: more would only queue on the pool, whose
+    // wait is unfair (a long tail of starved requests); tokio's own queue is first come, first
+    // served.
+    let blocking_threads = (state.db.max_connections() as usize / workers).max(1);
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -81,6 +85,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
             .wrap(actix_web::middleware::from_fn(middleware::edge))
     })
     .workers(workers)
+    .worker_max_blocking_threads(blocking_threads)
     .listen(listener)?
     .run();
     Ok(server)

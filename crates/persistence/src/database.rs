@@ -155,6 +155,14 @@ impl Database {
         }
     }
 
+    /// The pool's size.
+    pub fn max_connections(&self) -> u32 {
+        match self {
+            Database::Postgres(pool) => pool.max_size(),
+            Database::Sqlite(store) => store.pool.max_size(),
+        }
+    }
+
     /// Applies every pending migration; returns the versions applied.
     pub fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
         let applied = match self {
