@@ -15,6 +15,7 @@
 mod errors;
 mod ids;
 mod issue;
+mod notification;
 mod password;
 mod text;
 mod token;
@@ -25,6 +26,10 @@ pub use ids::{IssueId, UserId};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
     TITLE_MAX_CHARS,
+};
+pub use notification::{
+    message_id, report_period, retry_backoff, AssignmentEmail, DeliveryOutcome, NotificationKind,
+    NotificationStatus, ReportEmail, ReportLine,
 };
 pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
 pub use text::{parse_text_field, python_strip, Description, TextFieldError, Title};

@@ -1,9 +1,12 @@
+use std::time::Duration;
+
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use issue_tracker_domain::{Issue, IssueChanges, IssueId, Status, User, UserId};
 
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
+use crate::notifications::{cancel_pending_of_issue, insert_assignment};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
@@ -58,14 +61,19 @@ fn stored((row, created_by, assigned_to): (IssueRow, String, String)) -> StoredI
 impl Database {
     /// Creates an issue by `creator`, assigned to the active user named `new.assignee`, in one
     /// statement (`INSERT ... SELECT` from users). `None` when no such active user exists.
+    ///
+    /// The assignee's notification row is written in the same transaction, due after
+    /// `assign_delay`.
     pub fn create_issue(
         &self,
         creator: &User,
         new: &NewIssue<'_>,
+        assign_delay: Duration,
     ) -> Result<Option<Issue>, StoreError> {
         let now = now_micros();
         let id = with_write_conn!(self, |conn| {
-            diesel::insert_into(issues::table)
+            conn.transaction(|conn| {
+            let created = diesel::insert_into(issues::table)
                 .values(
                     users::table
                         .filter(users::username.eq(new.assignee))
@@ -89,9 +97,14 @@ impl Database {
                     issues::created_at,
                     issues::updated_at,
                 ))
-                .returning(issues::id)
-                .get_result::<i64>(conn)
-                .optional()?
+                .returning((issues::id, issues::assigned_to_id))
+                .get_result::<(i64, i64)>(conn)
+                .optional()?;
+            if let Some((id, assignee)) = created {
+                insert_assignment!(conn, id, assignee, now, assign_delay)?;
+            }
+            Ok::<_, StoreError>(created.map(|(id, _)| id))
+            })?
         });
         Ok(id.map(|id| {
             let row = IssueRow {
@@ -139,15 +152,23 @@ impl Database {
     }
 
     /// Applies `changes`; `None` when the issue no longer exists. An empty change writes nothing.
+    ///
+    /// When the assignee really changes, in the same transaction: the issue's pending
+    /// notifications are cancelled (stale) and the new assignee's is written, due after
+    /// `assign_delay`. Setting the same assignee again writes nothing.
     pub fn update_issue(
         &self,
         id: IssueId,
         changes: &IssueChanges,
+        assign_delay: Duration,
     ) -> Result<Option<Issue>, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                if !changes.is_empty() {
+                let other_fields = changes.title.is_some()
+                    || changes.description.is_some()
+                    || changes.status.is_some();
+                if other_fields {
                     let updated = diesel::update(issues::table.find(id.get()))
                         .set((
                             changes.title.as_ref().map(|t| issues::title.eq(t.as_str())),
@@ -156,14 +177,28 @@ impl Database {
                                 .as_ref()
                                 .map(|d| issues::description.eq(d.as_str())),
                             changes.status.map(|s| issues::status.eq(s.as_str())),
-                            changes
-                                .assigned_to
-                                .map(|u| issues::assigned_to_id.eq(u.get())),
                             issues::updated_at.eq(now),
                         ))
                         .execute(conn)?;
                     if updated == 0 {
                         return Ok(None);
+                    }
+                }
+                if let Some(assignee) = changes.assigned_to {
+                    // Conditional, so that concurrent writers agree on whether it changed.
+                    let reassigned = diesel::update(
+                        issues::table
+                            .find(id.get())
+                            .filter(issues::assigned_to_id.ne(assignee.get())),
+                    )
+                    .set((
+                        issues::assigned_to_id.eq(assignee.get()),
+                        issues::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                    if reassigned > 0 {
+                        cancel_pending_of_issue!(conn, id.get(), "the issue was reassigned")?;
+                        insert_assignment!(conn, id.get(), assignee.get(), now, assign_delay)?;
                     }
                 }
                 let found = issue_query!()
@@ -176,9 +211,13 @@ impl Database {
     }
 
     /// Deletes an issue; false when it did not exist.
+    /// Its pending notifications are cancelled in the same transaction.
     pub fn delete_issue(&self, id: IssueId) -> Result<bool, StoreError> {
         with_write_conn!(self, |conn| {
-            Ok(diesel::delete(issues::table.find(id.get())).execute(conn)? > 0)
+            conn.transaction(|conn| {
+                cancel_pending_of_issue!(conn, id.get(), "the issue was deleted")?;
+                Ok(diesel::delete(issues::table.find(id.get())).execute(conn)? > 0)
+            })
         })
     }
 }

@@ -7,6 +7,8 @@
 mod database;
 mod error;
 mod issues;
+mod notifications;
+pub use notifications::{ClaimedNotification, Content, NotificationInfo};
 pub use issues::{NewIssue, StoredIssue};
 mod rows;
 pub mod schema;

@@ -39,4 +39,24 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, api_tokens, issues);
+
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        kind -> Text,
+        recipient_id -> BigInt,
+        issue_id -> Nullable<BigInt>,
+        period -> Nullable<BigInt>,
+        dedupe_key -> Text,
+        status -> Text,
+        send_after -> Timestamp,
+        enqueued_at -> Nullable<Timestamp>,
+        lease_until -> Nullable<Timestamp>,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(notifications, users, issues, api_tokens);

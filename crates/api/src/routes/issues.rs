@@ -28,6 +28,7 @@ pub async fn create_issue(
     // Read now, judged after authentication: an anonymous oversized body still gets 401.
     let body = read_limited(&req, payload, credentials.state().settings.max_body_bytes).await;
     let kind = content_type(&req);
+    let delay = credentials.state().settings.assign_delay;
     let issue = credentials
         .run(move |db, caller| {
             let object = parse_object(kind.as_deref(), &body?)?;
@@ -50,7 +51,7 @@ pub async fn create_issue(
                 status: *status,
                 assignee,
             };
-            match db.create_issue(&caller.user, &new)? {
+            match db.create_issue(&caller.user, &new, delay)? {
                 Some(issue) => Ok(issue),
                 None => {
                     let mut errors = FieldErrors::default();
@@ -125,10 +126,11 @@ async fn write_issue(
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let (input, errors) = IssueInput::parse(&object, mode);
     let id = stored.issue.id;
+    let delay = state.settings.assign_delay;
     let updated = state
         .run(move |db| {
             let changes = resolve(db, input, errors)?;
-            db.update_issue(id, &changes)?.ok_or(ApiError::NotFound)
+            db.update_issue(id, &changes, delay)?.ok_or(ApiError::NotFound)
         })
         .await?;
     Ok(HttpResponse::Ok().json(updated))

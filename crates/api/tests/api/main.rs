@@ -6,4 +6,5 @@ mod common;
 mod auth;
 mod bad_inputs;
 mod issues;
+mod outbox;
 mod users;

@@ -1,0 +1,180 @@
+//! Notification rules: kinds, states, when a report period starts, how long to back off, and what
+//! each email says.
+
+use std::time::Duration;
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationKind {
+    /// "An issue was assigned to you", sent after the assignment delay.
+    Assignment,
+    /// The periodic consolidated report of one user's assigned issues.
+    Report,
+}
+
+impl NotificationKind {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::Assignment => "assignment",
+            NotificationKind::Report => "report",
+        }
+    }
+
+    /// Parses the stored word.
+    ///
+    /// ```
+    /// use issue_tracker_domain::NotificationKind;
+    /// assert_eq!(NotificationKind::parse("report"), Some(NotificationKind::Report));
+    /// ```
+    pub fn parse(value: &str) -> Option<NotificationKind> {
+        match value {
+            "assignment" => Some(NotificationKind::Assignment),
+            "report" => Some(NotificationKind::Report),
+            _ => None,
+        }
+    }
+}
+
+/// Where a notification is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotificationStatus {
+    /// Waiting for its time, or for a retry.
+    Pending,
+    /// Claimed by a worker until its lease runs out.
+    Sending,
+    /// Accepted by the SMTP server.
+    Sent,
+    /// Failed for good (5xx, or too many attempts); an admin may retry it.
+    Dead,
+    /// Stale (reassigned, deleted, no address): never to be sent.
+    Cancelled,
+}
+
+impl NotificationStatus {
+    /// Every status, in life order.
+    pub const ALL: [NotificationStatus; 5] = [
+        NotificationStatus::Pending,
+        NotificationStatus::Sending,
+        NotificationStatus::Sent,
+        NotificationStatus::Dead,
+        NotificationStatus::Cancelled,
+    ];
+
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationStatus::Pending => "pending",
+            NotificationStatus::Sending => "sending",
+            NotificationStatus::Sent => "sent",
+            NotificationStatus::Dead => "dead",
+            NotificationStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the stored word.
+    ///
+    /// ```
+    /// use issue_tracker_domain::NotificationStatus;
+    /// assert_eq!(NotificationStatus::parse("dead"), Some(NotificationStatus::Dead));
+    /// assert_eq!(NotificationStatus::parse("lost"), None);
+    /// ```
+    pub fn parse(value: &str) -> Option<NotificationStatus> {
+        NotificationStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == value)
+    }
+}
+
+/// The report period a moment falls in: `floor(unix seconds / interval)`. Every beat computes the
+/// same number without talking to the others, so "one report per user per period" is a unique key.
+///
+/// ```
+/// use std::time::Duration;
+/// use issue_tracker_domain::report_period;
+///
+/// let day = Duration::from_secs(86_400);
+/// assert_eq!(report_period(86_399, day), 0);
+/// assert_eq!(report_period(86_400, day), 1);
+/// ```
+pub fn report_period(unix_seconds: i64, interval: Duration) -> i64 {
+    let interval = interval.as_secs_f64().max(1.0);
+    (unix_seconds as f64 / interval).floor() as i64
+}
+
+/// The wait before retry number `attempt` (1 = the first retry): `base × 2^(attempt-1)`, at most
+/// `max`.
+///
+/// ```
+/// use std::time::Duration;
+/// use issue_tracker_domain::retry_backoff;
+///
+/// let base = Duration::from_secs(10);
+/// let max = Duration::from_secs(3600);
+/// assert_eq!(retry_backoff(1, base, max), Duration::from_secs(10));
+/// assert_eq!(retry_backoff(3, base, max), Duration::from_secs(40));
+/// assert_eq!(retry_backoff(30, base, max), max);
+/// ```
+pub fn retry_backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(31));
+    base.saturating_mul(factor).min(max)
+}
+
+/// The stable `Message-ID` of a notification's email: the same on every attempt, so a duplicate
+/// delivery (the one a crash after SMTP acceptance can cause) is recognisable.
+///
+/// ```
+/// assert_eq!(
+///     issue_tracker_domain::message_id(42, "example.com"),
+///     "<notification-42@example.com>"
+/// );
+/// ```
+pub fn message_id(notification_id: i64, domain: &str) -> String {
+    format!("<notification-{notification_id}@{domain}>")
+}
+
+/// What the assignment email says, read from current data when it is sent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AssignmentEmail {
+    /// The issue's id.
+    pub issue_id: i64,
+    /// Its title now.
+    pub title: String,
+    /// Who it is assigned to.
+    pub assignee: String,
+}
+
+/// One line of a consolidated report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportLine {
+    /// Issue id.
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// Creator's username.
+    pub created_by: String,
+    /// Description.
+    pub description: String,
+    /// `open` or `closed`.
+    pub status: String,
+}
+
+/// What the consolidated report says: every issue assigned to the recipient now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ReportEmail {
+    /// The recipient's username.
+    pub username: String,
+    /// Their issues, by id.
+    pub issues: Vec<ReportLine>,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The SMTP server accepted the message.
+    Sent,
+    /// Worth retrying later (connection refused, timeout, 4xx).
+    Temporary(String),
+    /// Never worth retrying (5xx, invalid address).
+    Permanent(String),
+}
