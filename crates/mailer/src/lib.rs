@@ -1,0 +1,296 @@
+//! The notification emails: rendered from templates compiled into the binary, sent over SMTP with
+//! lettre (async, tokio, rustls), or written as `.eml` files when no SMTP server is configured.
+//!
+//! Only this crate names lettre.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use issue_tracker_config::{EmailSettings, EmailTls};
+use issue_tracker_domain::{message_id, AssignmentEmail, DeliveryOutcome, ReportEmail};
+use lettre::message::header::ContentType;
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+/// Subject of the assignment email (the original's).
+pub const ASSIGNMENT_SUBJECT: &str = "New Issue assigned";
+/// Subject of the consolidated report (the original's).
+pub const REPORT_SUBJECT: &str = "Issues assigned";
+
+/// The mailer could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    /// A setting is wrong (sender address, host).
+    #[error("invalid email setting {name}: {reason}")]
+    Setting {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A template failed to render (a bug).
+    #[error("template error: {0}")]
+    Template(#[from] minijinja::Error),
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(PathBuf),
+}
+
+/// An email ready to send.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The notification it belongs to (its Message-ID is derived from it).
+    pub notification_id: i64,
+    /// Recipient address.
+    pub to: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+}
+
+/// Renders and sends the notification emails.
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    message_id_domain: String,
+    templates: minijinja::Environment<'static>,
+}
+
+impl Mailer {
+    /// Builds a mailer from the settings: SMTP when `EMAIL_HOST` is set, otherwise `.eml` files in
+    /// `mail_dir`. `timeout` bounds every SMTP command (keep it below the sending lease).
+    pub fn new(
+        settings: &EmailSettings,
+        timeout: Duration,
+        mail_dir: PathBuf,
+    ) -> Result<Mailer, MailerError> {
+        let from: Mailbox = settings.from.parse().map_err(|e| MailerError::Setting {
+            name: "EMAIL_FROM",
+            reason: format!("{e}"),
+        })?;
+        let message_id_domain = from.email.domain().to_owned();
+        let transport = match &settings.host {
+            None => Transport::Files(mail_dir),
+            Some(host) => {
+                let builder = match settings.tls {
+                    EmailTls::None => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
+                    }
+                    EmailTls::StartTls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| {
+                            MailerError::Setting {
+                                name: "EMAIL_HOST",
+                                reason: e.to_string(),
+                            }
+                        })?
+                    }
+                    EmailTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
+                        .map_err(|e| MailerError::Setting {
+                            name: "EMAIL_HOST",
+                            reason: e.to_string(),
+                        })?,
+                };
+                let mut builder = builder
+                    .port(settings.port)
+                    .timeout(Some(timeout))
+                    .pool_config(PoolConfig::new().max_size(16));
+                if let Some(user) = &settings.user {
+                    builder = builder.credentials(Credentials::new(
+                        user.clone(),
+                        settings.password.expose().to_owned(),
+                    ));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        let mut templates = minijinja::Environment::new();
+        templates.add_template("assignment.txt", include_str!("../templates/assignment.txt"))?;
+        templates.add_template("report.txt", include_str!("../templates/report.txt"))?;
+        Ok(Mailer {
+            transport,
+            from,
+            message_id_domain,
+            templates,
+        })
+    }
+
+    /// Where emails go, for the log: `smtp` or the folder of `.eml` files.
+    pub fn destination(&self) -> String {
+        match &self.transport {
+            Transport::Smtp(_) => "smtp".to_owned(),
+            Transport::Files(dir) => dir.display().to_string(),
+        }
+    }
+
+    /// The assignment email: "Ticket '<id> - <title>' is assigned to you".
+    pub fn render_assignment(
+        &self,
+        notification_id: i64,
+        to: &str,
+        email: &AssignmentEmail,
+    ) -> Result<Rendered, MailerError> {
+        let body = self.templates.get_template("assignment.txt")?.render(email)?;
+        Ok(Rendered {
+            notification_id,
+            to: to.to_owned(),
+            subject: ASSIGNMENT_SUBJECT.to_owned(),
+            body,
+        })
+    }
+
+    /// The consolidated report: every issue assigned to the recipient, with id, title, creator,
+    /// status and description.
+    pub fn render_report(
+        &self,
+        notification_id: i64,
+        to: &str,
+        email: &ReportEmail,
+    ) -> Result<Rendered, MailerError> {
+        let body = self.templates.get_template("report.txt")?.render(email)?;
+        Ok(Rendered {
+            notification_id,
+            to: to.to_owned(),
+            subject: REPORT_SUBJECT.to_owned(),
+            body,
+        })
+    }
+
+    fn message(&self, email: &Rendered) -> Result<Message, String> {
+        let to: Mailbox = email
+            .to
+            .parse()
+            .map_err(|e| format!("invalid recipient address {:?}: {e}", email.to))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .message_id(Some(message_id(
+                email.notification_id,
+                &self.message_id_domain,
+            )))
+            .header(ContentType::TEXT_PLAIN)
+            .body(email.body.clone())
+            .map_err(|e| format!("cannot build the message: {e}"))
+    }
+
+    /// Sends one email. Connection failures, timeouts and 4xx answers are temporary; 5xx answers
+    /// and unusable addresses are permanent.
+    pub async fn send(&self, email: &Rendered) -> DeliveryOutcome {
+        let message = match self.message(email) {
+            Ok(message) => message,
+            Err(reason) => return DeliveryOutcome::Permanent(reason),
+        };
+        match &self.transport {
+            Transport::Smtp(smtp) => match smtp.send(message).await {
+                Ok(_) => DeliveryOutcome::Sent,
+                Err(error) if error.is_permanent() => DeliveryOutcome::Permanent(error.to_string()),
+                Err(error) => DeliveryOutcome::Temporary(error.to_string()),
+            },
+            Transport::Files(dir) => {
+                let path = dir.join(format!("notification-{}.eml", email.notification_id));
+                let written = async {
+                    tokio::fs::create_dir_all(dir).await?;
+                    tokio::fs::write(&path, message.formatted()).await
+                }
+                .await;
+                match written {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), to = %email.to, "email written to a file (no EMAIL_HOST set)");
+                        DeliveryOutcome::Sent
+                    }
+                    Err(error) => DeliveryOutcome::Temporary(format!(
+                        "cannot write {}: {error}",
+                        path.display()
+                    )),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use issue_tracker_config::Secret;
+    use issue_tracker_domain::ReportLine;
+
+    fn files_mailer(dir: PathBuf) -> Mailer {
+        let settings = EmailSettings {
+            host: None,
+            port: 25,
+            user: None,
+            password: Secret::default(),
+            from: "Tracker <tracker@example.com>".into(),
+            tls: EmailTls::None,
+        };
+        Mailer::new(&settings, Duration::from_secs(5), dir).unwrap()
+    }
+
+    #[test]
+    fn assignment_email_matches_the_original() {
+        let mailer = files_mailer(std::env::temp_dir());
+        let email = mailer
+            .render_assignment(
+                7,
+                "bob@example.com",
+                &AssignmentEmail {
+                    issue_id: 13,
+                    title: "New issue 101".into(),
+                    assignee: "bob".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(email.subject, "New Issue assigned");
+        assert_eq!(email.body.trim_end(), "Ticket '13 - New issue 101' is assigned to you");
+    }
+
+    #[test]
+    fn report_lists_every_issue() {
+        let mailer = files_mailer(std::env::temp_dir());
+        let line = |id: i64, title: &str| ReportLine {
+            id,
+            title: title.into(),
+            created_by: "ann".into(),
+            description: format!("about {title}"),
+            status: "open".into(),
+        };
+        let email = mailer
+            .render_report(
+                8,
+                "bob@example.com",
+                &ReportEmail {
+                    username: "bob".into(),
+                    issues: vec![line(1, "first <b>"), line(2, "second")],
+                },
+            )
+            .unwrap();
+        assert_eq!(email.subject, "Issues assigned");
+        for needle in ["#1 - first <b>", "#2 - second", "created by: ann", "about second", "status: open", "These 2 issues"] {
+            assert!(email.body.contains(needle), "{needle} missing:\n{}", email.body);
+        }
+    }
+
+    #[tokio::test]
+    async fn without_smtp_emails_become_eml_files_with_a_stable_message_id() {
+        let dir = std::env::temp_dir().join(format!("issue-tracker-mail-{}", std::process::id()));
+        let mailer = files_mailer(dir.clone());
+        let email = Rendered {
+            notification_id: 42,
+            to: "bob@example.com".into(),
+            subject: "New Issue assigned".into(),
+            body: "hello".into(),
+        };
+        assert_eq!(mailer.send(&email).await, DeliveryOutcome::Sent);
+        let written = std::fs::read_to_string(dir.join("notification-42.eml")).unwrap();
+        assert!(written.contains("Message-ID: <notification-42@example.com>"), "{written}");
+        assert!(written.contains("To: bob@example.com"));
+        let _ = std::fs::remove_dir_all(dir);
+        let bad = Rendered { to: "not an address".into(), ..email };
+        assert!(matches!(mailer.send(&bad).await, DeliveryOutcome::Permanent(_)));
+    }
+}
