@@ -2,11 +2,19 @@
 //! Keeping it here keeps each `main()` a few lines long.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use issue_tracker_api::AppState;
 use issue_tracker_config::{DatabaseUrl, LogFormat, Settings};
+use issue_tracker_mailer::Mailer;
+use issue_tracker_notifier::Worker;
 use issue_tracker_persistence::{Database, PoolSettings};
+use issue_tracker_queue::{JobQueue, RedisQueueConfig};
+use tokio::sync::watch;
+
+/// Where worker and beat find Redis when `REDIS_URL` is not set.
+pub const DEFAULT_REDIS_URL: &str = "redis://localhost:6379";
 
 /// Loads settings from the environment, `.env` and `config/`, naming any bad setting.
 pub fn load_settings() -> anyhow::Result<Settings> {
@@ -64,4 +72,165 @@ pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
     tracing::info!(%address, backend = ?db.backend(), "serving the API on http://{address}/api/issue/");
     let state = AppState::new(db, settings);
     issue_tracker_api::run(state, listener).context("the server stopped with an error")
+}
+
+/// Connects the job queue: Redis at `REDIS_URL` (or `default_url` when unset), waiting for it to
+/// come up if it is down, or the in-process queue when neither is given.
+pub async fn connect_queue(
+    settings: &Settings,
+    default_url: Option<&str>,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<JobQueue>> {
+    let url = match (&settings.redis_url, default_url) {
+        (Some(url), _) => url.expose().to_owned(),
+        (None, Some(url)) => url.to_owned(),
+        (None, None) => return Ok(Some(JobQueue::in_process())),
+    };
+    let config = RedisQueueConfig {
+        url: url.clone(),
+        stream: settings.pipeline.queue_stream.clone(),
+        group: settings.pipeline.queue_group.clone(),
+        block: std::time::Duration::from_secs(1),
+    };
+    let mut attempt = 0u32;
+    loop {
+        match JobQueue::connect_redis(&config).await {
+            Ok(queue) => return Ok(Some(queue)),
+            Err(error) => {
+                attempt += 1;
+                if attempt == 1 || attempt.is_multiple_of(30) {
+                    tracing::warn!(url = %issue_tracker_config::redact_url(&url), %error, "Redis is not reachable; waiting for it");
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return Ok(None),
+        }
+    }
+}
+
+/// The mailer the settings describe (SMTP, or `.eml` files under `MAIL_DIR`).
+pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
+    let mailer = Mailer::new(
+        &settings.email,
+        settings.pipeline.email_timeout,
+        settings.pipeline.mail_dir.clone(),
+    )
+    .context("cannot set up email")?;
+    Ok(Arc::new(mailer))
+}
+
+/// A flag that turns true on SIGINT (Ctrl-C) or SIGTERM. Call inside a tokio runtime.
+pub fn shutdown_signal() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    forward_signals(sender);
+    receiver
+}
+
+/// Sets `sender` to true on SIGINT (Ctrl-C) or SIGTERM. Call inside a tokio runtime.
+pub fn forward_signals(sender: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate => {}
+        }
+        tracing::info!("shutting down");
+        let _ = sender.send(true);
+    });
+}
+
+/// A consumer name unique among workers: host, process and a random suffix.
+pub fn consumer_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &suffix[..8])
+}
+
+/// Runs a worker until shutdown.
+pub async fn run_worker(
+    settings: &Settings,
+    db: Database,
+    queue: JobQueue,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let mailer = build_mailer(settings)?;
+    Worker::new(
+        db,
+        queue,
+        mailer,
+        settings.pipeline.clone(),
+        consumer_name(),
+    )
+    .run(shutdown)
+    .await;
+    Ok(())
+}
+
+/// Runs beat until shutdown.
+pub async fn run_beat(
+    settings: &Settings,
+    db: Database,
+    queue: JobQueue,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    issue_tracker_scheduler::run_beat(db, queue, settings, shutdown)
+        .await
+        .context("beat failed")
+}
+
+/// `issue-tracker run`: the API server, a worker and beat in one process. The queue is in-process
+/// unless `REDIS_URL` is set. Ctrl-C or SIGTERM stops all three.
+pub fn run_all(settings: Settings, db: Database) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let background_settings = settings.clone();
+    let background_db = db.clone();
+    let (stop, shutdown) = watch::channel(false);
+    let signals = stop.clone();
+    let background = runtime.spawn(async move {
+        forward_signals(signals);
+        let Some(queue) = connect_queue(&background_settings, None, shutdown.clone()).await? else {
+            return Ok(());
+        };
+        tracing::info!(
+            queue = queue.kind(),
+            "worker and beat running in this process"
+        );
+        let worker = run_worker(
+            &background_settings,
+            background_db.clone(),
+            queue.clone(),
+            shutdown.clone(),
+        );
+        let beat = run_beat(&background_settings, background_db, queue, shutdown);
+        let (worker, beat) = tokio::join!(worker, beat);
+        worker.and(beat)
+    });
+    let served = serve(settings, db);
+    // The server stopped (signal or error): make sure the others stop too.
+    let _ = stop.send(true);
+    let background = runtime.block_on(async move {
+        match tokio::time::timeout(std::time::Duration::from_secs(70), background).await {
+            Ok(joined) => joined.map_err(|e| anyhow::anyhow!(e))?,
+            Err(_) => Ok(()),
+        }
+    });
+    served.and(background)
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{anyhow, bail, Context};
 use clap::{Parser, Subcommand};
 use issue_tracker_config::{DatabaseUrl, Settings};
-use issue_tracker_domain::{Email, Password, Username};
+use issue_tracker_domain::{Email, NotificationStatus, Password, Username};
 use issue_tracker_persistence::{Database, NewUser, StoreError};
 
 /// Administer the issue tracker. Settings come from the environment, `.env` and
@@ -22,8 +22,20 @@ struct Cli {
 enum Command {
     /// Apply pending database migrations.
     Migrate,
-    /// Migrate the embedded default if needed and serve the API (Ctrl-C stops).
+    /// Migrate the embedded default if needed, then serve the API and run a worker and beat in
+    /// this one process (in-process queue unless REDIS_URL is set). Ctrl-C stops.
     Run,
+    /// List notifications, or send a dead one again.
+    Notifications {
+        /// Only this status: pending, sending, sent, dead or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[command(subcommand)]
+        action: Option<NotificationAction>,
+    },
     /// Create a superuser (staff, every right). Interactive on a terminal.
     Createsuperuser(UserArgs),
     /// Create an ordinary user. Interactive on a terminal.
@@ -81,6 +93,15 @@ enum TokenAction {
     },
 }
 
+#[derive(Subcommand)]
+enum NotificationAction {
+    /// Make a dead notification pending again, due now: it goes out once.
+    Retry {
+        /// The notification id (see `issue-tracker notifications --status dead`).
+        id: i64,
+    },
+}
+
 #[derive(clap::Args)]
 struct UserArgs {
     /// The username (1-150 letters, digits and @/./+/-/_). Prompted for when omitted on a terminal.
@@ -129,7 +150,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             issue_tracker_app::ensure_migrated(&db)?;
-            issue_tracker_app::serve(settings, db)
+            issue_tracker_app::run_all(settings, db)
+        }
+        Command::Notifications {
+            status,
+            limit,
+            action,
+        } => {
+            let db = migrated(&settings)?;
+            if let Some(NotificationAction::Retry { id }) = action {
+                if !db.retry_notification(id)? {
+                    bail!("notification {id} is not dead (only dead notifications can be retried)");
+                }
+                println!("Notification {id} is pending again and will be sent once.");
+                return Ok(());
+            }
+            let status = match status {
+                Some(word) => Some(NotificationStatus::parse(&word).ok_or_else(|| {
+                    anyhow!(
+                        "unknown status {word:?}: use pending, sending, sent, dead or cancelled"
+                    )
+                })?),
+                None => None,
+            };
+            println!(
+                "{:>8}  {:<10} {:<20} {:<9} {:>8}  {:<20} last error",
+                "id", "kind", "recipient", "status", "attempts", "send after"
+            );
+            for n in db.list_notifications(status, limit.max(1))? {
+                println!(
+                    "{:>8}  {:<10} {:<20} {:<9} {:>8}  {:<20} {}",
+                    n.id,
+                    n.kind,
+                    n.recipient,
+                    n.status,
+                    n.attempts,
+                    n.send_after.format("%Y-%m-%d %H:%M:%S"),
+                    n.last_error.unwrap_or_default()
+                );
+            }
+            Ok(())
         }
         Command::Createsuperuser(args) => create_user(&settings, args, true, true),
         Command::Createuser { user, staff } => create_user(&settings, user, staff, false),

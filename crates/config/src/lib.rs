@@ -195,8 +195,39 @@ pub struct Settings {
     pub assign_delay: Duration,
     /// Report interval.
     pub report_interval: Duration,
+    /// The notification pipeline's timings and names.
+    pub pipeline: PipelineSettings,
     /// Log format.
     pub log_format: LogFormat,
+}
+
+/// Timings and names of the notification pipeline (worker and beat).
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// How often beat relays due notifications to the queue.
+    pub relay_interval: Duration,
+    /// How long a worker holds a notification while sending it.
+    pub sending_lease: Duration,
+    /// When an enqueued but still pending notification is enqueued again.
+    pub requeue_after: Duration,
+    /// When an unacknowledged queue entry is taken over.
+    pub reclaim_idle: Duration,
+    /// Timeout of each SMTP command.
+    pub email_timeout: Duration,
+    /// First retry delay.
+    pub retry_backoff: Duration,
+    /// Longest retry delay.
+    pub retry_backoff_max: Duration,
+    /// Attempts before dead.
+    pub max_attempts: u32,
+    /// Emails one worker sends at once.
+    pub worker_concurrency: usize,
+    /// Redis stream key.
+    pub queue_stream: String,
+    /// Redis consumer group.
+    pub queue_group: String,
+    /// Folder of `.eml` files when no SMTP server is set.
+    pub mail_dir: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +257,18 @@ struct Raw {
     report_schedule_hours: f64,
     report_schedule_minutes: f64,
     report_schedule_seconds: f64,
+    relay_interval: f64,
+    sending_lease: f64,
+    requeue_after: f64,
+    reclaim_idle: f64,
+    email_timeout: f64,
+    retry_backoff: f64,
+    retry_backoff_max: f64,
+    max_attempts: u32,
+    worker_concurrency: usize,
+    queue_stream: String,
+    queue_group: String,
+    mail_dir: String,
     log_format: String,
 }
 
@@ -256,6 +299,18 @@ pub const SETTING_NAMES: &[&str] = &[
     "report_schedule_hours",
     "report_schedule_minutes",
     "report_schedule_seconds",
+    "relay_interval",
+    "sending_lease",
+    "requeue_after",
+    "reclaim_idle",
+    "email_timeout",
+    "retry_backoff",
+    "retry_backoff_max",
+    "max_attempts",
+    "worker_concurrency",
+    "queue_stream",
+    "queue_group",
+    "mail_dir",
     "log_format",
 ];
 
@@ -365,6 +420,7 @@ impl Settings {
         let report_seconds = minutes("report_schedule_hours", raw.report_schedule_hours)? * 3600.0
             + minutes("report_schedule_minutes", raw.report_schedule_minutes)? * 60.0
             + minutes("report_schedule_seconds", raw.report_schedule_seconds)?;
+        let report_seconds = report_seconds.round();
         if report_seconds < 1.0 {
             return Err(invalid(
                 "report_schedule_seconds",
@@ -372,6 +428,45 @@ impl Settings {
             ));
         }
         let pool_timeout = minutes("database_pool_timeout", raw.database_pool_timeout)?;
+        let seconds = |name: &str, value: f64| -> Result<Duration, SettingsError> {
+            if value.is_finite() && value > 0.0 {
+                Ok(Duration::from_secs_f64(value))
+            } else {
+                Err(invalid(name, "must be a number of seconds > 0"))
+            }
+        };
+        if raw.max_attempts == 0 {
+            return Err(invalid("max_attempts", "must be at least 1"));
+        }
+        if raw.worker_concurrency == 0 {
+            return Err(invalid("worker_concurrency", "must be at least 1"));
+        }
+        let pipeline = PipelineSettings {
+            // Beat's scheduler (tokio-cron-scheduler) counts in whole seconds.
+            relay_interval: Duration::from_secs(
+                seconds("relay_interval", raw.relay_interval)?
+                    .as_secs_f64()
+                    .round()
+                    .max(1.0) as u64,
+            ),
+            sending_lease: seconds("sending_lease", raw.sending_lease)?,
+            requeue_after: seconds("requeue_after", raw.requeue_after)?,
+            reclaim_idle: seconds("reclaim_idle", raw.reclaim_idle)?,
+            email_timeout: seconds("email_timeout", raw.email_timeout)?,
+            retry_backoff: seconds("retry_backoff", raw.retry_backoff)?,
+            retry_backoff_max: seconds("retry_backoff_max", raw.retry_backoff_max)?,
+            max_attempts: raw.max_attempts,
+            worker_concurrency: raw.worker_concurrency,
+            queue_stream: raw.queue_stream,
+            queue_group: raw.queue_group,
+            mail_dir: PathBuf::from(raw.mail_dir),
+        };
+        if pipeline.email_timeout >= pipeline.sending_lease {
+            return Err(invalid(
+                "email_timeout",
+                "must be below SENDING_LEASE, or a slow send could be taken over and doubled",
+            ));
+        }
         let log_format = match raw.log_format.to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -402,6 +497,7 @@ impl Settings {
             },
             assign_delay: Duration::from_secs_f64(assign * 60.0),
             report_interval: Duration::from_secs_f64(report_seconds),
+            pipeline,
             log_format,
         })
     }

@@ -109,7 +109,10 @@ impl Mailer {
             }
         };
         let mut templates = minijinja::Environment::new();
-        templates.add_template("assignment.txt", include_str!("../templates/assignment.txt"))?;
+        templates.add_template(
+            "assignment.txt",
+            include_str!("../templates/assignment.txt"),
+        )?;
         templates.add_template("report.txt", include_str!("../templates/report.txt"))?;
         Ok(Mailer {
             transport,
@@ -134,7 +137,10 @@ impl Mailer {
         to: &str,
         email: &AssignmentEmail,
     ) -> Result<Rendered, MailerError> {
-        let body = self.templates.get_template("assignment.txt")?.render(email)?;
+        let body = self
+            .templates
+            .get_template("assignment.txt")?
+            .render(email)?;
         Ok(Rendered {
             notification_id,
             to: to.to_owned(),
@@ -246,7 +252,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(email.subject, "New Issue assigned");
-        assert_eq!(email.body.trim_end(), "Ticket '13 - New issue 101' is assigned to you");
+        assert_eq!(
+            email.body.trim_end(),
+            "Ticket '13 - New issue 101' is assigned to you"
+        );
     }
 
     #[test]
@@ -270,8 +279,19 @@ mod tests {
             )
             .unwrap();
         assert_eq!(email.subject, "Issues assigned");
-        for needle in ["#1 - first <b>", "#2 - second", "created by: ann", "about second", "status: open", "These 2 issues"] {
-            assert!(email.body.contains(needle), "{needle} missing:\n{}", email.body);
+        for needle in [
+            "#1 - first <b>",
+            "#2 - second",
+            "created by: ann",
+            "about second",
+            "status: open",
+            "These 2 issues",
+        ] {
+            assert!(
+                email.body.contains(needle),
+                "{needle} missing:\n{}",
+                email.body
+            );
         }
     }
 
@@ -287,10 +307,19 @@ mod tests {
         };
         assert_eq!(mailer.send(&email).await, DeliveryOutcome::Sent);
         let written = std::fs::read_to_string(dir.join("notification-42.eml")).unwrap();
-        assert!(written.contains("Message-ID: <notification-42@example.com>"), "{written}");
+        assert!(
+            written.contains("Message-ID: <notification-42@example.com>"),
+            "{written}"
+        );
         assert!(written.contains("To: bob@example.com"));
         let _ = std::fs::remove_dir_all(dir);
-        let bad = Rendered { to: "not an address".into(), ..email };
-        assert!(matches!(mailer.send(&bad).await, DeliveryOutcome::Permanent(_)));
+        let bad = Rendered {
+            to: "not an address".into(),
+            ..email
+        };
+        assert!(matches!(
+            mailer.send(&bad).await,
+            DeliveryOutcome::Permanent(_)
+        ));
     }
 }

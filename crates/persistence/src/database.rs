@@ -104,8 +104,7 @@ struct SqlitePragmas;
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
-            "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -135,6 +134,14 @@ impl Database {
             }
         }
         let url = path.to_string_lossy().into_owned();
+        // WAL is a property of the file: set it once, from one connection, before the pool opens
+        // several (switching modes from many connections at once fails with "database is locked").
+        {
+            use diesel::Connection;
+            let mut conn = SqliteConnection::establish(&url)
+                .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
+            conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
+        }
         let pool = Pool::builder()
             .max_size(settings.max_size)
             .connection_timeout(settings.timeout)
@@ -220,4 +227,25 @@ impl Database {
         with_conn!(self, |conn| conn.batch_execute("SELECT 1")?);
         Ok(())
     }
+}
+
+/// Creates an empty PostgreSQL database `name` through the server `admin_url` points at (tests
+/// and benchmarks make one per run). `name` must be a plain identifier.
+pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    use diesel::Connection;
+    assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "bad database name");
+    let mut conn = PgConnection::establish(admin_url)
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {admin_url}: {e}")))?;
+    conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
+    Ok(())
+}
+
+/// Drops a PostgreSQL database, closing its connections first.
+pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    use diesel::Connection;
+    assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "bad database name");
+    let mut conn = PgConnection::establish(admin_url)
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {admin_url}: {e}")))?;
+    conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    Ok(())
 }

@@ -4,9 +4,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use issue_tracker_domain::{Issue, IssueChanges, IssueId, Status, User, UserId};
 
+use crate::notifications::{cancel_pending_of_issue, insert_assignment};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
-use crate::notifications::{cancel_pending_of_issue, insert_assignment};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
@@ -73,37 +73,37 @@ impl Database {
         let now = now_micros();
         let id = with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-            let created = diesel::insert_into(issues::table)
-                .values(
-                    users::table
-                        .filter(users::username.eq(new.assignee))
-                        .filter(users::is_active.eq(true))
-                        .select((
-                            creator.id.get().into_sql::<BigInt>(),
-                            new.title.into_sql::<Text>(),
-                            new.description.into_sql::<Text>(),
-                            new.status.as_str().into_sql::<Text>(),
-                            users::id,
-                            now.into_sql::<Timestamp>(),
-                            now.into_sql::<Timestamp>(),
-                        )),
-                )
-                .into_columns((
-                    issues::created_by_id,
-                    issues::title,
-                    issues::description,
-                    issues::status,
-                    issues::assigned_to_id,
-                    issues::created_at,
-                    issues::updated_at,
-                ))
-                .returning((issues::id, issues::assigned_to_id))
-                .get_result::<(i64, i64)>(conn)
-                .optional()?;
-            if let Some((id, assignee)) = created {
-                insert_assignment!(conn, id, assignee, now, assign_delay)?;
-            }
-            Ok::<_, StoreError>(created.map(|(id, _)| id))
+                let created = diesel::insert_into(issues::table)
+                    .values(
+                        users::table
+                            .filter(users::username.eq(new.assignee))
+                            .filter(users::is_active.eq(true))
+                            .select((
+                                creator.id.get().into_sql::<BigInt>(),
+                                new.title.into_sql::<Text>(),
+                                new.description.into_sql::<Text>(),
+                                new.status.as_str().into_sql::<Text>(),
+                                users::id,
+                                now.into_sql::<Timestamp>(),
+                                now.into_sql::<Timestamp>(),
+                            )),
+                    )
+                    .into_columns((
+                        issues::created_by_id,
+                        issues::title,
+                        issues::description,
+                        issues::status,
+                        issues::assigned_to_id,
+                        issues::created_at,
+                        issues::updated_at,
+                    ))
+                    .returning((issues::id, issues::assigned_to_id))
+                    .get_result::<(i64, i64)>(conn)
+                    .optional()?;
+                if let Some((id, assignee)) = created {
+                    insert_assignment!(conn, id, assignee, now, assign_delay)?;
+                }
+                Ok::<_, StoreError>(created.map(|(id, _)| id))
             })?
         });
         Ok(id.map(|id| {

@@ -8,14 +8,16 @@ mod database;
 mod error;
 mod issues;
 mod notifications;
-pub use notifications::{ClaimedNotification, Content, NotificationInfo};
 pub use issues::{NewIssue, StoredIssue};
+pub use notifications::{ClaimedNotification, Content, NotificationInfo};
 mod rows;
 pub mod schema;
 mod tokens;
 mod users;
 
-pub use database::{Backend, Database, PoolSettings, SqliteStore};
+pub use database::{
+    create_postgres_database, drop_postgres_database, Backend, Database, PoolSettings, SqliteStore,
+};
 pub use error::StoreError;
 pub use tokens::{Authenticated, TokenInfo};
 pub use users::{NewUser, UserCredentials};

@@ -215,14 +215,16 @@ impl Database {
         let now = now_micros();
         let claimed = with_write_conn!(self, |conn| {
             diesel::update(
-                notifications::table.filter(notifications::id.eq(id)).filter(
-                    notifications::status
-                        .eq(NotificationStatus::Pending.as_str())
-                        .and(notifications::send_after.le(now))
-                        .or(notifications::status
-                            .eq(NotificationStatus::Sending.as_str())
-                            .and(notifications::lease_until.lt(now))),
-                ),
+                notifications::table
+                    .filter(notifications::id.eq(id))
+                    .filter(
+                        notifications::status
+                            .eq(NotificationStatus::Pending.as_str())
+                            .and(notifications::send_after.le(now))
+                            .or(notifications::status
+                                .eq(NotificationStatus::Sending.as_str())
+                                .and(notifications::lease_until.lt(now))),
+                    ),
             )
             .set((
                 notifications::status.eq(NotificationStatus::Sending.as_str()),
@@ -239,19 +241,24 @@ impl Database {
             .get_result::<(i64, String, i64, Option<i64>, i32)>(conn)
             .optional()?
         });
-        Ok(claimed.and_then(|(id, kind, recipient, issue_id, attempts)| {
-            Some(ClaimedNotification {
-                id,
-                kind: NotificationKind::parse(&kind)?,
-                recipient: UserId(recipient),
-                issue_id,
-                attempts,
-            })
-        }))
+        Ok(
+            claimed.and_then(|(id, kind, recipient, issue_id, attempts)| {
+                Some(ClaimedNotification {
+                    id,
+                    kind: NotificationKind::parse(&kind)?,
+                    recipient: UserId(recipient),
+                    issue_id,
+                    attempts,
+                })
+            }),
+        )
     }
 
     /// Reads what a claimed notification should say now.
-    pub fn notification_content(&self, claimed: &ClaimedNotification) -> Result<Content, StoreError> {
+    pub fn notification_content(
+        &self,
+        claimed: &ClaimedNotification,
+    ) -> Result<Content, StoreError> {
         with_conn!(self, |conn| {
             let recipient = users::table
                 .find(claimed.recipient.get())
@@ -279,9 +286,9 @@ impl Database {
                         .optional()?;
                     match issue {
                         None => Ok(Content::Stale(format!("issue {issue_id} was deleted"))),
-                        Some((_, assignee)) if assignee != claimed.recipient.get() => Ok(
-                            Content::Stale(format!("issue {issue_id} was reassigned")),
-                        ),
+                        Some((_, assignee)) if assignee != claimed.recipient.get() => {
+                            Ok(Content::Stale(format!("issue {issue_id} was reassigned")))
+                        }
                         Some((title, _)) => Ok(Content::Assignment {
                             to: address,
                             email: AssignmentEmail {
@@ -421,8 +428,15 @@ impl Database {
             if let Some(status) = status {
                 query = query.filter(notifications::status.eq(status.as_str()));
             }
-            let rows = query
-                .load::<(i64, String, String, String, i32, NaiveDateTime, Option<String>)>(conn)?;
+            let rows = query.load::<(
+                i64,
+                String,
+                String,
+                String,
+                i32,
+                NaiveDateTime,
+                Option<String>,
+            )>(conn)?;
             Ok(rows
                 .into_iter()
                 .map(

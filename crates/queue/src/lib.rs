@@ -210,7 +210,8 @@ impl JobQueue {
                 if !jobs.is_empty() {
                     return Ok(jobs);
                 }
-                let _ = tokio::time::timeout(Duration::from_millis(500), queue.ready.notified()).await;
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(500), queue.ready.notified()).await;
                 Ok(take(queue))
             }
         }
@@ -304,7 +305,11 @@ mod tests {
         queue.enqueue(&[1, 2, 3]).await.unwrap();
         let first = queue.receive("a", 2).await.unwrap();
         let second = queue.receive("b", 10).await.unwrap();
-        let ids: Vec<i64> = first.iter().chain(&second).map(|j| j.notification_id).collect();
+        let ids: Vec<i64> = first
+            .iter()
+            .chain(&second)
+            .map(|j| j.notification_id)
+            .collect();
         assert_eq!(ids, [1, 2, 3]);
         assert!(queue.receive("a", 10).await.unwrap().is_empty());
     }

@@ -130,7 +130,8 @@ async fn write_issue(
     let updated = state
         .run(move |db| {
             let changes = resolve(db, input, errors)?;
-            db.update_issue(id, &changes, delay)?.ok_or(ApiError::NotFound)
+            db.update_issue(id, &changes, delay)?
+                .ok_or(ApiError::NotFound)
         })
         .await?;
     Ok(HttpResponse::Ok().json(updated))

@@ -36,35 +36,105 @@ async fn assignments_write_cancel_and_skip_notifications(app: TestApp) {
 
     let path = format!("/api/issue/{}/", issue["id"]);
     // The same assignee again, with or without other changes: nothing new.
-    app.send("PATCH", &path, Some(&ann), Some(json!({"assigned_to": "bob"}))).await;
-    app.send("PATCH", &path, Some(&ann), Some(json!({"assigned_to": "bob", "title": "renamed"}))).await;
-    app.send("PUT", &path, Some(&ann), Some(json!({"title": "t", "description": "d", "status": "open", "assigned_to": "bob"}))).await;
+    app.send(
+        "PATCH",
+        &path,
+        Some(&ann),
+        Some(json!({"assigned_to": "bob"})),
+    )
+    .await;
+    app.send(
+        "PATCH",
+        &path,
+        Some(&ann),
+        Some(json!({"assigned_to": "bob", "title": "renamed"})),
+    )
+    .await;
+    app.send(
+        "PUT",
+        &path,
+        Some(&ann),
+        Some(json!({"title": "t", "description": "d", "status": "open", "assigned_to": "bob"})),
+    )
+    .await;
     assert_eq!(rows(&app), [row("assignment", "bob", "pending")]);
 
     // Reassigning cancels the stale row and writes the new one.
-    let reply = app.send("PATCH", &path, Some(&ann), Some(json!({"assigned_to": "carl"}))).await;
+    let reply = app
+        .send(
+            "PATCH",
+            &path,
+            Some(&ann),
+            Some(json!({"assigned_to": "carl"})),
+        )
+        .await;
     assert_eq!(reply.status, 200);
     assert_eq!(
         rows(&app),
-        [row("assignment", "bob", "cancelled"), row("assignment", "carl", "pending")]
+        [
+            row("assignment", "bob", "cancelled"),
+            row("assignment", "carl", "pending")
+        ]
     );
 
     // Refused writes change nothing.
     let bob = app.login("bob", "x").await;
-    assert_eq!(app.send("PATCH", &path, Some(&bob), Some(json!({"assigned_to": "bob"}))).await.status, 403);
-    assert_eq!(app.send("DELETE", &path, Some(&bob), None).await.status, 403);
-    assert_eq!(app.send("PATCH", &path, Some(&ann), Some(json!({"assigned_to": "nobody"}))).await.status, 400);
-    assert_eq!(app.send("PATCH", &path, Some(&ann), Some(json!({"assigned_to": "ann", "status": "bad"}))).await.status, 400);
+    assert_eq!(
+        app.send(
+            "PATCH",
+            &path,
+            Some(&bob),
+            Some(json!({"assigned_to": "bob"}))
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        app.send("DELETE", &path, Some(&bob), None).await.status,
+        403
+    );
+    assert_eq!(
+        app.send(
+            "PATCH",
+            &path,
+            Some(&ann),
+            Some(json!({"assigned_to": "nobody"}))
+        )
+        .await
+        .status,
+        400
+    );
+    assert_eq!(
+        app.send(
+            "PATCH",
+            &path,
+            Some(&ann),
+            Some(json!({"assigned_to": "ann", "status": "bad"}))
+        )
+        .await
+        .status,
+        400
+    );
     assert_eq!(
         rows(&app),
-        [row("assignment", "bob", "cancelled"), row("assignment", "carl", "pending")]
+        [
+            row("assignment", "bob", "cancelled"),
+            row("assignment", "carl", "pending")
+        ]
     );
 
     // Deleting cancels what is pending.
-    assert_eq!(app.send("DELETE", &path, Some(&ann), None).await.status, 204);
+    assert_eq!(
+        app.send("DELETE", &path, Some(&ann), None).await.status,
+        204
+    );
     assert_eq!(
         rows(&app),
-        [row("assignment", "bob", "cancelled"), row("assignment", "carl", "cancelled")]
+        [
+            row("assignment", "bob", "cancelled"),
+            row("assignment", "carl", "cancelled")
+        ]
     );
 }
 

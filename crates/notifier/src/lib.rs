@@ -1,0 +1,253 @@
+//! The notification pipeline of `../shared/design.md` §3, over the outbox in the database:
+//!
+//! - [`Relay`] (run by beat every second): moves due notification ids from the database to the
+//!   queue, and enqueues again what a lost queue or a dead worker left behind.
+//! - [`create_reports`] (run by beat every report period): one report row per user per period,
+//!   whatever the number of beats.
+//! - [`Worker`]: takes ids from the queue, claims each row with a lease, renders the email from
+//!   current data, sends it, and records the outcome (sent, retry with backoff, dead, cancelled).
+//!
+//! Every database call runs on tokio's blocking pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use issue_tracker_config::PipelineSettings;
+use issue_tracker_domain::{report_period, retry_backoff, DeliveryOutcome, NotificationKind};
+use issue_tracker_mailer::Mailer;
+use issue_tracker_persistence::{Content, Database, StoreError};
+use issue_tracker_queue::{Job, JobQueue, QueueError};
+use tokio::sync::watch;
+
+/// Why a pipeline step failed; each step is retried on the next tick, so nothing is lost.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The queue.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+async fn blocking<T, F>(db: &Database, work: F) -> Result<T, PipelineError>
+where
+    F: FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || work(&db))
+        .await
+        .map_err(|e| PipelineError::Task(e.to_string()))?
+        .map_err(PipelineError::from)
+}
+
+/// How many ids one relay step moves at most.
+const RELAY_BATCH: i64 = 1_000;
+
+/// Moves due notifications from the database to the queue.
+#[derive(Clone)]
+pub struct Relay {
+    db: Database,
+    queue: JobQueue,
+    requeue_after: Duration,
+}
+
+impl Relay {
+    /// A relay over this database and queue.
+    pub fn new(db: Database, queue: JobQueue, settings: &PipelineSettings) -> Relay {
+        Relay {
+            db,
+            queue,
+            requeue_after: settings.requeue_after,
+        }
+    }
+
+    /// Enqueues everything due now; returns how many. If the queue refuses, the rows are released
+    /// at once so that the next tick tries them again.
+    pub async fn tick(&self) -> Result<usize, PipelineError> {
+        let mut total = 0;
+        loop {
+            let requeue_after = self.requeue_after;
+            let ids = blocking(&self.db, move |db| {
+                db.claim_due_for_enqueue(requeue_after, RELAY_BATCH)
+            })
+            .await?;
+            if ids.is_empty() {
+                return Ok(total);
+            }
+            if let Err(error) = self.queue.enqueue(&ids).await {
+                let count = ids.len();
+                blocking(&self.db, move |db| db.release_enqueued(&ids)).await?;
+                tracing::warn!(%error, count, "the queue refused due notifications; will retry");
+                return Err(error.into());
+            }
+            total += ids.len();
+            tracing::debug!(count = ids.len(), "enqueued due notifications");
+            if (ids.len() as i64) < RELAY_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// Creates the reports of the period `now` falls in, for every active user with assigned
+/// issues; returns how many were new (0 when another beat, or an earlier run, made them).
+pub async fn create_reports(
+    db: &Database,
+    interval: Duration,
+) -> Result<(i64, usize), PipelineError> {
+    let period = report_period(chrono::Utc::now().timestamp(), interval);
+    let created = blocking(db, move |db| db.create_reports(period)).await?;
+    Ok((period, created))
+}
+
+/// Sends notification emails taken from the queue.
+pub struct Worker {
+    db: Database,
+    queue: JobQueue,
+    mailer: Arc<Mailer>,
+    settings: PipelineSettings,
+    consumer: String,
+}
+
+impl Worker {
+    /// A worker named `consumer` (unique among the workers sharing the queue).
+    pub fn new(
+        db: Database,
+        queue: JobQueue,
+        mailer: Arc<Mailer>,
+        settings: PipelineSettings,
+        consumer: String,
+    ) -> Worker {
+        Worker {
+            db,
+            queue,
+            mailer,
+            settings,
+            consumer,
+        }
+    }
+
+    /// Runs until `shutdown` turns true, then finishes the emails in hand and returns.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(consumer = %self.consumer, queue = self.queue.kind(), mail = %self.mailer.destination(), "worker started");
+        let mut last_reclaim = tokio::time::Instant::now();
+        let mut failures = 0u32;
+        while !*shutdown.borrow() {
+            let mut jobs = Vec::new();
+            if last_reclaim.elapsed() >= self.settings.reclaim_idle / 2 {
+                last_reclaim = tokio::time::Instant::now();
+                match self
+                    .queue
+                    .reclaim(
+                        &self.consumer,
+                        self.settings.reclaim_idle,
+                        self.settings.worker_concurrency,
+                    )
+                    .await
+                {
+                    Ok(reclaimed) if !reclaimed.is_empty() => {
+                        tracing::info!(count = reclaimed.len(), "took over jobs of a dead worker");
+                        jobs = reclaimed;
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "cannot reclaim idle jobs"),
+                }
+            }
+            if jobs.is_empty() {
+                let received = tokio::select! {
+                    received = self.queue.receive(&self.consumer, self.settings.worker_concurrency) => received,
+                    _ = shutdown.changed() => break,
+                };
+                match received {
+                    Ok(received) => {
+                        failures = 0;
+                        jobs = received;
+                    }
+                    Err(error) => {
+                        failures += 1;
+                        // Quiet after the first few: an outage logs once, not every second.
+                        if failures <= 3 || failures.is_multiple_of(60) {
+                            tracing::warn!(%error, "cannot read the queue; retrying");
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {},
+                            _ = shutdown.changed() => break,
+                        }
+                        continue;
+                    }
+                }
+            }
+            futures_util::future::join_all(jobs.into_iter().map(|job| self.handle(job))).await;
+        }
+        tracing::info!(consumer = %self.consumer, "worker stopped");
+    }
+
+    /// Handles one job: claim, render from current data, send, record, acknowledge. Safe to call
+    /// twice for the same id: the claim lets only one through.
+    pub async fn handle(&self, job: Job) {
+        if let Err(error) = self.process(job.notification_id).await {
+            // Nothing is lost: the row is still pending or leased, and the relay enqueues it again.
+            tracing::warn!(notification = job.notification_id, %error, "notification not processed; it will be retried");
+        }
+        if let Err(error) = self.queue.ack(&job).await {
+            tracing::warn!(notification = job.notification_id, %error, "cannot acknowledge a job");
+        }
+    }
+
+    async fn process(&self, id: i64) -> Result<(), PipelineError> {
+        let lease = self.settings.sending_lease;
+        let Some(claimed) = blocking(&self.db, move |db| db.claim_for_sending(id, lease)).await?
+        else {
+            return Ok(());
+        };
+        let content = {
+            let claimed = claimed.clone();
+            blocking(&self.db, move |db| db.notification_content(&claimed)).await?
+        };
+        let rendered = match &content {
+            Content::Stale(reason) => {
+                tracing::info!(notification = id, %reason, "notification not sent");
+                let reason = reason.clone();
+                blocking(&self.db, move |db| db.mark_cancelled(id, &reason)).await?;
+                return Ok(());
+            }
+            Content::Assignment { to, email } => self.mailer.render_assignment(id, to, email),
+            Content::Report { to, email } => self.mailer.render_report(id, to, email),
+        };
+        let outcome = match rendered {
+            Ok(rendered) => self.mailer.send(&rendered).await,
+            Err(error) => DeliveryOutcome::Permanent(error.to_string()),
+        };
+        let kind = match claimed.kind {
+            NotificationKind::Assignment => "assignment",
+            NotificationKind::Report => "report",
+        };
+        match outcome {
+            DeliveryOutcome::Sent => {
+                tracing::info!(notification = id, kind, "email sent");
+                blocking(&self.db, move |db| db.mark_sent(id)).await?;
+            }
+            DeliveryOutcome::Temporary(error)
+                if (claimed.attempts as u32) < self.settings.max_attempts =>
+            {
+                let wait = retry_backoff(
+                    claimed.attempts as u32,
+                    self.settings.retry_backoff,
+                    self.settings.retry_backoff_max,
+                );
+                tracing::warn!(notification = id, kind, %error, attempt = claimed.attempts, retry_in = ?wait, "temporary failure; will retry");
+                blocking(&self.db, move |db| db.mark_retry(id, &error, wait)).await?;
+            }
+            DeliveryOutcome::Temporary(error) | DeliveryOutcome::Permanent(error) => {
+                tracing::error!(notification = id, kind, %error, attempts = claimed.attempts, "delivery failed for good; marked dead");
+                blocking(&self.db, move |db| db.mark_dead(id, &error)).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,125 @@
+//! Beat: the clock of the notification pipeline, on tokio-cron-scheduler.
+//!
+//! Two repeated jobs: the relay (every `RELAY_INTERVAL`, default 1 s) moves due notifications to
+//! the queue; the report check (every second, or every report interval if shorter) creates the
+//! reports of the current period the first time it sees that period. Periods are aligned to the
+//! clock (`floor(unix seconds / interval)`), and report rows have a unique
+//! `report:{user}:{period}` key, so any number of beats, restarts or missed ticks still give
+//! exactly one report per user and period.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use issue_tracker_config::Settings;
+use issue_tracker_domain::report_period;
+use issue_tracker_notifier::{create_reports, Relay};
+use issue_tracker_persistence::Database;
+use issue_tracker_queue::JobQueue;
+use tokio::sync::watch;
+use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
+
+/// Beat could not start its scheduler.
+#[derive(Debug, thiserror::Error)]
+#[error("scheduler error: {0}")]
+pub struct BeatError(String);
+
+impl From<JobSchedulerError> for BeatError {
+    fn from(error: JobSchedulerError) -> Self {
+        BeatError(error.to_string())
+    }
+}
+
+/// Runs beat until `shutdown` turns true.
+pub async fn run_beat(
+    db: Database,
+    queue: JobQueue,
+    settings: &Settings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), BeatError> {
+    let scheduler = JobScheduler::new().await?;
+    let relay = Relay::new(db.clone(), queue.clone(), &settings.pipeline);
+    let relay_failures = Arc::new(Mutex::new(0u32));
+    scheduler
+        .add(Job::new_repeated_async(
+            settings.pipeline.relay_interval,
+            move |_, _| {
+                let relay = relay.clone();
+                let failures = relay_failures.clone();
+                Box::pin(async move {
+                    match relay.tick().await {
+                        Ok(count) => {
+                            *failures.lock().unwrap_or_else(|p| p.into_inner()) = 0;
+                            if count > 0 {
+                                tracing::info!(count, "enqueued due notifications");
+                            }
+                        }
+                        Err(error) => {
+                            let mut failures = failures.lock().unwrap_or_else(|p| p.into_inner());
+                            *failures += 1;
+                            if *failures <= 3 || failures.is_multiple_of(60) {
+                                tracing::warn!(%error, "relay tick failed; retrying next tick");
+                            }
+                        }
+                    }
+                })
+            },
+        )?)
+        .await?;
+
+    let interval = settings.report_interval;
+    let check_every = interval.min(Duration::from_secs(1));
+    // The period beat is in when it starts gets its reports now (none missed across a restart);
+    // the unique key makes that a no-op if another beat, or an earlier run, made them.
+    let first = create_reports(&db, interval).await;
+    let last_period: Arc<Mutex<Option<i64>>> = Arc::new(Mutex::new(match first {
+        Ok((period, created)) => {
+            tracing::info!(period, created, "reports of the period created");
+            Some(period)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot create reports; retrying next tick");
+            None
+        }
+    }));
+    scheduler
+        .add(Job::new_repeated_async(check_every, move |_, _| {
+            let db = db.clone();
+            let last_period = last_period.clone();
+            Box::pin(async move {
+                let now = current_period(interval);
+                if *last_period.lock().unwrap_or_else(|p| p.into_inner()) == Some(now) {
+                    return;
+                }
+                match create_reports(&db, interval).await {
+                    Ok((period, created)) => {
+                        *last_period.lock().unwrap_or_else(|p| p.into_inner()) = Some(period);
+                        tracing::info!(period, created, "reports of the period created");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot create reports; retrying next tick")
+                    }
+                }
+            })
+        })?)
+        .await?;
+
+    scheduler.start().await?;
+    tracing::info!(queue = queue.kind(), relay_every = ?settings.pipeline.relay_interval, report_every = ?interval, "beat started");
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+    let mut scheduler = scheduler;
+    scheduler.shutdown().await?;
+    tracing::info!("beat stopped");
+    Ok(())
+}
+
+fn current_period(interval: Duration) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    report_period(now, interval)
+}

@@ -1,0 +1,356 @@
+//! The notification pipeline end to end with real parts: HTTP requests to the API, the outbox in
+//! PostgreSQL or SQLite, a real Redis (or the in-process queue of `issue-tracker run`), and an SMTP
+//! server over TCP.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{message_ids, shared_redis, Pipeline};
+use issue_tracker_testkit::{eventually, Kind, RedisServer, SmtpMode};
+use serde_json::json;
+
+/// PostgreSQL with Redis, and the embedded path: SQLite with the in-process queue.
+async fn each_setup(test: impl AsyncFn(Kind, Option<String>)) {
+    test(Kind::Postgres, Some(shared_redis())).await;
+    test(Kind::Sqlite, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_assignment_is_mailed_once_after_its_delay() {
+    each_setup(async |kind, redis| {
+        // 2 seconds = 0.0333... minutes: decimals allowed, as the contract says.
+        let pipeline = Pipeline::start(
+            kind,
+            redis.as_deref(),
+            &[("ASSIGN_REPORT_SCHEDULE", "0.033333334")],
+        )
+        .await;
+        pipeline.user("ann");
+        pipeline.user("bob");
+        let ann = pipeline.token("ann").await;
+        let created = Instant::now();
+        let id = pipeline.create_issue(&ann, "Printer on fire", "bob").await;
+        assert!(
+            eventually(Duration::from_secs(10), || !pipeline
+                .smtp
+                .received()
+                .is_empty())
+            .await,
+            "{kind:?}: no email within 10 s"
+        );
+        let email = &pipeline.smtp.received()[0];
+        let waited = email.at - created;
+        assert!(
+            waited >= Duration::from_millis(1900),
+            "{kind:?}: sent after {waited:?}, before its time"
+        );
+        assert!(
+            waited <= Duration::from_secs(6),
+            "{kind:?}: sent after {waited:?}"
+        );
+        assert_eq!(email.to, ["bob@example.com"]);
+        assert_eq!(
+            email.header("Subject").as_deref(),
+            Some("New Issue assigned")
+        );
+        assert_eq!(
+            email.body().trim(),
+            format!("Ticket '{id} - Printer on fire' is assigned to you")
+        );
+        // Once: nothing more arrives.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(pipeline.smtp.received().len(), 1, "{kind:?}");
+        assert_eq!(
+            pipeline.statuses(),
+            [("assignment".into(), "bob".into(), "sent".into())]
+        );
+        pipeline.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn quick_reassignments_send_one_email_and_deletion_sends_none() {
+    each_setup(async |kind, redis| {
+        let pipeline = Pipeline::start(
+            kind,
+            redis.as_deref(),
+            &[("ASSIGN_REPORT_SCHEDULE", "0.033333334")],
+        )
+        .await;
+        for name in ["ann", "bob", "carl", "dora"] {
+            pipeline.user(name);
+        }
+        let ann = pipeline.token("ann").await;
+        let reassigned = pipeline.create_issue(&ann, "Reassigned twice", "bob").await;
+        let path = format!("/api/issue/{reassigned}/");
+        assert_eq!(
+            pipeline
+                .call("PATCH", &path, &ann, Some(json!({"assigned_to": "carl"})))
+                .await
+                .0,
+            200
+        );
+        assert_eq!(
+            pipeline
+                .call("PATCH", &path, &ann, Some(json!({"assigned_to": "dora"})))
+                .await
+                .0,
+            200
+        );
+        let deleted = pipeline.create_issue(&ann, "Deleted", "bob").await;
+        assert_eq!(
+            pipeline
+                .call("DELETE", &format!("/api/issue/{deleted}/"), &ann, None)
+                .await
+                .0,
+            204
+        );
+        assert!(
+            eventually(Duration::from_secs(10), || !pipeline
+                .smtp
+                .received()
+                .is_empty())
+            .await
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let received = pipeline.smtp.received();
+        assert_eq!(received.len(), 1, "{kind:?}: {received:?}");
+        assert_eq!(received[0].to, ["dora@example.com"]);
+        assert!(received[0].body().contains("Reassigned twice"));
+        pipeline.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn smtp_refusals_are_retried_and_each_email_arrives_once() {
+    each_setup(async |kind, redis| {
+        // Nothing listens on the SMTP port at first: connections are refused.
+        let smtp = issue_tracker_testkit::SmtpServer::unstarted(issue_tracker_testkit::free_port());
+        let pipeline =
+            common::Pipeline::start_with(kind, smtp, redis.as_deref(), &[], common::Roles::All)
+                .await;
+        for name in ["ann", "bob", "carl"] {
+            pipeline.user(name);
+        }
+        let ann = pipeline.token("ann").await;
+        pipeline.create_issue(&ann, "one", "bob").await;
+        pipeline.create_issue(&ann, "two", "carl").await;
+        // Refused connections: retried, still pending.
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                pipeline
+                    .db
+                    .db
+                    .list_notifications(None, 10)
+                    .unwrap()
+                    .iter()
+                    .all(|n| n.attempts >= 1 && n.status == "pending")
+            })
+            .await,
+            "{kind:?}: {:?}",
+            pipeline.statuses()
+        );
+        // Then 4xx answers: retried again.
+        pipeline.smtp.set_mode(SmtpMode::TemporaryFailure);
+        pipeline.smtp.listen().await;
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                pipeline
+                    .db
+                    .db
+                    .list_notifications(None, 10)
+                    .unwrap()
+                    .iter()
+                    .all(|n| n.attempts >= 2)
+            })
+            .await
+        );
+        assert!(pipeline.smtp.received().is_empty());
+        // Then it accepts: each email exactly once.
+        pipeline.smtp.set_mode(SmtpMode::Accept);
+        assert!(
+            eventually(Duration::from_secs(15), || pipeline.smtp.received().len()
+                >= 2)
+            .await,
+            "{kind:?}: {:?}",
+            pipeline.statuses()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(pipeline.smtp.received_by("bob@example.com").len(), 1);
+        assert_eq!(pipeline.smtp.received_by("carl@example.com").len(), 1);
+        assert!(message_ids(&pipeline.smtp).values().all(|n| *n == 1));
+        pipeline.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_permanent_refusal_marks_the_notification_dead_until_an_admin_retries() {
+    each_setup(async |kind, redis| {
+        let pipeline = Pipeline::start(kind, redis.as_deref(), &[]).await;
+        pipeline.user("ann");
+        pipeline.user("bob");
+        pipeline.smtp.set_mode(SmtpMode::PermanentFailure);
+        let ann = pipeline.token("ann").await;
+        pipeline.create_issue(&ann, "one", "bob").await;
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                pipeline.statuses() == [("assignment".into(), "bob".into(), "dead".into())]
+            })
+            .await,
+            "{kind:?}: {:?}",
+            pipeline.statuses()
+        );
+        let dead = pipeline
+            .db
+            .db
+            .list_notifications(None, 1)
+            .unwrap()
+            .remove(0);
+        assert_eq!(dead.attempts, 1);
+        assert!(dead.last_error.unwrap_or_default().contains("554"));
+        // Not retried by itself, even once the server would accept.
+        pipeline.smtp.set_mode(SmtpMode::Accept);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(pipeline.smtp.received().is_empty());
+        assert_eq!(pipeline.statuses()[0].2, "dead");
+        // An admin's retry sends it once.
+        assert!(pipeline.db.db.retry_notification(dead.id).unwrap());
+        assert!(
+            eventually(Duration::from_secs(10), || pipeline.smtp.received().len()
+                == 1)
+            .await
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(pipeline.smtp.received().len(), 1);
+        assert_eq!(pipeline.statuses()[0].2, "sent");
+        pipeline.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_list_exactly_each_users_issues_and_one_failure_stops_no_one() {
+    each_setup(async |kind, redis| {
+        let pipeline = Pipeline::start(
+            kind,
+            redis.as_deref(),
+            &[
+                ("ASSIGN_REPORT_SCHEDULE", "600"),
+                ("REPORT_SCHEDULE_HOURS", "0"),
+                ("REPORT_SCHEDULE_SECONDS", "3"),
+            ],
+        )
+        .await;
+        for name in ["ann", "bob", "carl", "dora", "idle"] {
+            pipeline.user(name);
+        }
+        let ann = pipeline.token("ann").await;
+        let bob = pipeline.token("bob").await;
+        let b1 = pipeline.create_issue(&ann, "bob first", "bob").await;
+        let b2 = pipeline.create_issue(&bob, "bob second", "bob").await;
+        let c1 = pipeline.create_issue(&ann, "carl only", "carl").await;
+        pipeline.create_issue(&ann, "dora only", "dora").await;
+        // dora's server refuses her mail for good; the others must still get theirs.
+        pipeline
+            .smtp
+            .set_mode_for("dora@example.com", SmtpMode::PermanentFailure);
+        assert!(
+            eventually(Duration::from_secs(15), || {
+                !pipeline.smtp.received_by("bob@example.com").is_empty()
+                    && !pipeline.smtp.received_by("carl@example.com").is_empty()
+            })
+            .await,
+            "{kind:?}: {:?}",
+            pipeline.statuses()
+        );
+        let bob_report = pipeline.smtp.received_by("bob@example.com").remove(0);
+        assert_eq!(
+            bob_report.header("Subject").as_deref(),
+            Some("Issues assigned")
+        );
+        let body = bob_report.body();
+        assert!(
+            body.contains(&format!("#{b1} - bob first"))
+                && body.contains(&format!("#{b2} - bob second")),
+            "{body}"
+        );
+        assert!(
+            body.contains("created by: ann")
+                && body.contains("created by: bob")
+                && body.contains("about bob first")
+        );
+        assert!(
+            !body.contains("carl only") && !body.contains("dora only"),
+            "{body}"
+        );
+        let carl_report = pipeline
+            .smtp
+            .received_by("carl@example.com")
+            .remove(0)
+            .body();
+        assert!(
+            carl_report.contains(&format!("#{c1} - carl only"))
+                && !carl_report.contains("bob first")
+        );
+        // Users with no assigned issue get no report; dora's is dead, not blocking.
+        assert!(pipeline.smtp.received_by("idle@example.com").is_empty());
+        assert!(pipeline.smtp.received_by("ann@example.com").is_empty());
+        assert!(
+            eventually(Duration::from_secs(10), || {
+                pipeline.statuses().iter().any(|(kind, who, status)| {
+                    kind == "report" && who == "dora" && status == "dead"
+                })
+            })
+            .await
+        );
+        pipeline.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_outage_loses_and_doubles_nothing() {
+    let mut redis = RedisServer::start();
+    let pipeline = Pipeline::start(Kind::Postgres, Some(&redis.url()), &[]).await;
+    let names: Vec<String> = (0..10).map(|i| format!("user{i}")).collect();
+    for name in &names {
+        pipeline.user(name);
+    }
+    pipeline.user("ann");
+    let ann = pipeline.token("ann").await;
+    redis.stop();
+    let started = Instant::now();
+    for i in 0..200 {
+        let assignee = &names[i % names.len()];
+        pipeline
+            .create_issue(&ann, &format!("issue {i}"), assignee)
+            .await;
+    }
+    let took = started.elapsed();
+    // The API never waits on Redis.
+    assert!(took < Duration::from_secs(20), "200 requests took {took:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(pipeline.smtp.received().is_empty());
+    // Redis comes back empty (no stream, no consumer group).
+    redis.restart();
+    assert!(
+        eventually(Duration::from_secs(40), || pipeline.smtp.received().len()
+            >= 200)
+        .await,
+        "only {} of 200 emails after Redis came back",
+        pipeline.smtp.received().len()
+    );
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let ids = message_ids(&pipeline.smtp);
+    assert_eq!(pipeline.smtp.received().len(), 200);
+    assert_eq!(ids.len(), 200);
+    assert!(pipeline
+        .statuses()
+        .iter()
+        .all(|(_, _, status)| status == "sent"));
+    pipeline.stop().await;
+}
