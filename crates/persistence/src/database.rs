@@ -233,7 +233,10 @@ impl Database {
 /// and benchmarks make one per run). `name` must be a plain identifier.
 pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
     use diesel::Connection;
-    assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "bad database name");
+    assert!(
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "bad database name"
+    );
     let mut conn = PgConnection::establish(admin_url)
         .map_err(|e| StoreError::Unavailable(format!("cannot connect to {admin_url}: {e}")))?;
     conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
@@ -243,7 +246,10 @@ pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<(), Store
 /// Drops a PostgreSQL database, closing its connections first.
 pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
     use diesel::Connection;
-    assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "bad database name");
+    assert!(
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "bad database name"
+    );
     let mut conn = PgConnection::establish(admin_url)
         .map_err(|e| StoreError::Unavailable(format!("cannot connect to {admin_url}: {e}")))?;
     conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;

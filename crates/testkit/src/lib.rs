@@ -52,15 +52,12 @@ impl TestDb {
         let (url, db, name, path) = match kind {
             Kind::Postgres => {
                 let name = format!("it_{id}");
-                let mut conn = diesel::PgConnection::establish(&admin_url()).unwrap_or_else(|e| {
+                create_postgres_database(&admin_url(), &name).unwrap_or_else(|e| {
                     panic!(
                         "PostgreSQL must be running for the tests ({}): {e}",
                         admin_url()
                     )
                 });
-                diesel::sql_query(format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .expect("create test database");
                 let base = admin_url();
                 let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(&base);
                 let url = format!("{server}/{name}");
@@ -100,12 +97,8 @@ impl Drop for TestDb {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
-        } else if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url()) {
-            let _ = diesel::sql_query(format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn);
+        } else {
+            let _ = drop_postgres_database(&admin_url(), &self.name);
         }
     }
 }
