@@ -124,6 +124,8 @@ pub struct NotificationInfo {
     pub send_after: chrono::DateTime<chrono::Utc>,
     /// Last failure, if any.
     pub last_error: Option<String>,
+    /// Report period number (reports).
+    pub period: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -421,6 +423,7 @@ impl Database {
                     notifications::attempts,
                     notifications::send_after,
                     notifications::last_error,
+                    notifications::period,
                 ))
                 .order(notifications::id.desc())
                 .limit(limit)
@@ -436,11 +439,12 @@ impl Database {
                 i32,
                 NaiveDateTime,
                 Option<String>,
+                Option<i64>,
             )>(conn)?;
             Ok(rows
                 .into_iter()
                 .map(
-                    |(id, kind, recipient, status, attempts, send_after, last_error)| {
+                    |(id, kind, recipient, status, attempts, send_after, last_error, period)| {
                         NotificationInfo {
                             id,
                             kind,
@@ -449,6 +453,7 @@ impl Database {
                             attempts,
                             send_after: utc(send_after),
                             last_error,
+                            period,
                         }
                     },
                 )
