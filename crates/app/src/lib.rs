@@ -115,6 +115,7 @@ pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
     let mailer = Mailer::new(
         &settings.email,
         settings.pipeline.email_timeout,
+        settings.pipeline.worker_concurrency as u32,
         settings.pipeline.mail_dir.clone(),
     )
     .context("cannot set up email")?;

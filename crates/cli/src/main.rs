@@ -100,6 +100,9 @@ enum NotificationAction {
         /// The notification id (see `issue-tracker notifications --status dead`).
         id: i64,
     },
+    /// Create the reports of the current period now (beat does this by itself; this is for a
+    /// first look, or after an outage of every beat). Never doubles a report.
+    CreateReports,
 }
 
 #[derive(clap::Args)]
@@ -158,12 +161,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             action,
         } => {
             let db = migrated(&settings)?;
-            if let Some(NotificationAction::Retry { id }) = action {
-                if !db.retry_notification(id)? {
-                    bail!("notification {id} is not dead (only dead notifications can be retried)");
+            match action {
+                Some(NotificationAction::Retry { id }) => {
+                    if !db.retry_notification(id)? {
+                        bail!("notification {id} is not dead (only dead notifications can be retried)");
+                    }
+                    println!("Notification {id} is pending again and will be sent once.");
+                    return Ok(());
                 }
-                println!("Notification {id} is pending again and will be sent once.");
-                return Ok(());
+                Some(NotificationAction::CreateReports) => {
+                    let period = issue_tracker_domain::report_period(
+                        chrono::Utc::now().timestamp(),
+                        settings.report_interval,
+                    );
+                    let started = std::time::Instant::now();
+                    let created = db.create_reports(period)?;
+                    println!(
+                        "Created {created} report(s) for period {period} in {:.3} s.",
+                        started.elapsed().as_secs_f64()
+                    );
+                    return Ok(());
+                }
+                None => {}
             }
             let status = match status {
                 Some(word) => Some(NotificationStatus::parse(&word).ok_or_else(|| {

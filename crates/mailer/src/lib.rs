@@ -64,9 +64,11 @@ pub struct Mailer {
 impl Mailer {
     /// Builds a mailer from the settings: SMTP when `EMAIL_HOST` is set, otherwise `.eml` files in
     /// `mail_dir`. `timeout` bounds every SMTP command (keep it below the sending lease).
+    /// `connections` caps the pooled SMTP connections (one per email in flight).
     pub fn new(
         settings: &EmailSettings,
         timeout: Duration,
+        connections: u32,
         mail_dir: PathBuf,
     ) -> Result<Mailer, MailerError> {
         let from: Mailbox = settings.from.parse().map_err(|e| MailerError::Setting {
@@ -98,7 +100,7 @@ impl Mailer {
                 let mut builder = builder
                     .port(settings.port)
                     .timeout(Some(timeout))
-                    .pool_config(PoolConfig::new().max_size(16));
+                    .pool_config(PoolConfig::new().max_size(connections.max(1)));
                 if let Some(user) = &settings.user {
                     builder = builder.credentials(Credentials::new(
                         user.clone(),
@@ -234,7 +236,7 @@ mod tests {
             from: "Tracker <tracker@example.com>".into(),
             tls: EmailTls::None,
         };
-        Mailer::new(&settings, Duration::from_secs(5), dir).unwrap()
+        Mailer::new(&settings, Duration::from_secs(5), 4, dir).unwrap()
     }
 
     #[test]

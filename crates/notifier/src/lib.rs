@@ -132,22 +132,32 @@ impl Worker {
         }
     }
 
-    /// Runs until `shutdown` turns true, then finishes the emails in hand and returns.
+    /// Runs until `shutdown` turns true, then finishes the emails in hand and returns. Keeps up to
+    /// `WORKER_CONCURRENCY` emails in flight: each waits mostly on the network, so throughput
+    /// comes from overlap.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(consumer = %self.consumer, queue = self.queue.kind(), mail = %self.mailer.destination(), "worker started");
+        let concurrency = self.settings.worker_concurrency;
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let worker = Arc::new(self);
         let mut last_reclaim = tokio::time::Instant::now();
         let mut failures = 0u32;
         while !*shutdown.borrow() {
+            // Wait for a free slot, then take as many jobs as there are free slots.
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                _ = shutdown.changed() => break,
+            };
+            let free = slots.available_permits() + 1;
             let mut jobs = Vec::new();
-            if last_reclaim.elapsed() >= self.settings.reclaim_idle / 2 {
+            if last_reclaim.elapsed() >= worker.settings.reclaim_idle / 2 {
                 last_reclaim = tokio::time::Instant::now();
-                match self
+                match worker
                     .queue
-                    .reclaim(
-                        &self.consumer,
-                        self.settings.reclaim_idle,
-                        self.settings.worker_concurrency,
-                    )
+                    .reclaim(&worker.consumer, worker.settings.reclaim_idle, free)
                     .await
                 {
                     Ok(reclaimed) if !reclaimed.is_empty() => {
@@ -160,7 +170,7 @@ impl Worker {
             }
             if jobs.is_empty() {
                 let received = tokio::select! {
-                    received = self.queue.receive(&self.consumer, self.settings.worker_concurrency) => received,
+                    received = worker.queue.receive(&worker.consumer, free) => received,
                     _ = shutdown.changed() => break,
                 };
                 match received {
@@ -170,7 +180,7 @@ impl Worker {
                     }
                     Err(error) => {
                         failures += 1;
-                        // Quiet after the first few: an outage logs once, not every second.
+                        // Quiet after the first few: an outage logs once a minute, not every second.
                         if failures <= 3 || failures.is_multiple_of(60) {
                             tracing::warn!(%error, "cannot read the queue; retrying");
                         }
@@ -182,9 +192,25 @@ impl Worker {
                     }
                 }
             }
-            futures_util::future::join_all(jobs.into_iter().map(|job| self.handle(job))).await;
+            let mut first = Some(first);
+            for job in jobs {
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => match slots.clone().acquire_owned().await {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                };
+                let worker = worker.clone();
+                tokio::spawn(async move {
+                    worker.handle(job).await;
+                    drop(permit);
+                });
+            }
         }
-        tracing::info!(consumer = %self.consumer, "worker stopped");
+        // Finish what is in flight: every slot free again.
+        let _ = slots.acquire_many(concurrency as u32).await;
+        tracing::info!(consumer = %worker.consumer, "worker stopped");
     }
 
     /// Handles one job: claim, render from current data, send, record, acknowledge. Safe to call

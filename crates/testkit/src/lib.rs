@@ -269,6 +269,8 @@ async fn serve_connection(
     state: Arc<Mutex<SmtpState>>,
     mode: Arc<Mutex<SmtpMode>>,
 ) -> std::io::Result<()> {
+    // Without it, small replies wait for delayed ACKs (Nagle): 40 ms per exchange.
+    stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 testkit ESMTP ready\r\n").await?;
