@@ -111,3 +111,25 @@ fn three_beats_one_restarted_postgres() {
 fn three_beats_one_restarted_sqlite() {
     three_beats(Kind::Sqlite);
 }
+
+#[test]
+fn sigterm_stops_beat_cleanly() {
+    let db = TestDb::new(Kind::Sqlite);
+    let redis = RedisServer::start();
+    let mut beat = spawn_beat(&db, &redis);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(beat.try_wait().unwrap().is_none(), "beat exited by itself");
+    Command::new("kill")
+        .args(["-TERM", &beat.id().to_string()])
+        .status()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = beat.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "beat ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

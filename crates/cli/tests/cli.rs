@@ -211,6 +211,92 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// One HTTP/1.1 request over a plain socket; returns the whole response.
+fn http(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+}
+
+fn post_json(port: u16, path: &str, token: Option<&str>, body: &str) -> String {
+    let auth = token.map(|t| format!("Authorization: Token {t}\r\n")).unwrap_or_default();
+    http(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+#[test]
+fn run_sends_assignment_emails_as_eml_files_without_any_other_service() {
+    let scratch = Scratch::new();
+    let dir = &scratch.0;
+    assert!(run(dir, &["migrate"], "").status.success());
+    for name in ["ann", "bob"] {
+        let output = run(
+            dir,
+            &["createuser", "--username", name, "--email", &format!("{name}@example.com"), "--password-stdin"],
+            &format!("pw-{name}\n"),
+        );
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    let port = free_port();
+    let mut child = command(dir, &["run"])
+        .env("BIND_ADDRESS", format!("127.0.0.1:{port}"))
+        .env("ASSIGN_REPORT_SCHEDULE", "0.02")
+        .env_remove("EMAIL_HOST")
+        .env_remove("REDIS_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let reply = post_json(port, "/api/user/get_auth_token/", None, r#"{"username":"ann","password":"pw-ann"}"#);
+    let token = reply.split("\"token\":\"").nth(1).unwrap_or_else(|| panic!("{reply}"))[..40].to_owned();
+    let body = r#"{"title":"Printer on fire","description":"d","status":"open","assigned_to":"bob"}"#;
+    let reply = post_json(port, "/api/issue/", Some(&token), body);
+    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    let mail_dir = dir.join("data/mail");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let email = loop {
+        let found = std::fs::read_dir(&mail_dir)
+            .ok()
+            .and_then(|entries| entries.flatten().find(|e| e.path().extension().is_some_and(|x| x == "eml")));
+        if let Some(entry) = found {
+            break std::fs::read_to_string(entry.path()).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no .eml file under data/mail");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // SIGTERM: all three roles stop and the process exits cleanly.
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "run did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(email.contains("To: bob@example.com"), "{email}");
+    assert!(email.contains("Subject: New Issue assigned"));
+    assert!(email.contains("is assigned to you"));
+    let listing = text(&run(dir, &["notifications", "--status", "sent"], ""));
+    assert!(listing.contains("assignment") && listing.contains("bob"), "{listing}");
+    let output = run(dir, &["notifications", "retry", "1"], "");
+    assert!(!output.status.success(), "only dead notifications can be retried");
+    assert!(!run(dir, &["notifications", "--status", "lost"], "").status.success());
+}
+
 #[test]
 fn run_migrates_the_embedded_default_and_serves() {
     let scratch = Scratch::new();
