@@ -41,6 +41,9 @@ pub enum ApiError {
     /// 415.
     #[error("unsupported media type {0}")]
     UnsupportedMediaType(String),
+    /// 429 with `Retry-After`.
+    #[error("throttled for {0} s")]
+    Throttled(u64),
     /// 503: the database could not be reached in time.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -88,6 +91,7 @@ impl ResponseError for ApiError {
             }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -114,6 +118,10 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => json!({ "detail": "Request body too large." }),
             ApiError::UnsupportedMediaType(media) => {
                 json!({ "detail": format!("Unsupported media type \"{media}\" in request.") })
+            }
+            ApiError::Throttled(seconds) => {
+                response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+                json!({ "detail": format!("Request was throttled. Expected available in {seconds} seconds.") })
             }
             ApiError::Unavailable(reason) => {
                 tracing::error!(%reason, "database unavailable");

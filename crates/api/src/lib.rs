@@ -10,6 +10,7 @@ pub mod error;
 pub mod middleware;
 pub mod routes;
 pub mod state;
+pub mod throttle;
 
 use std::net::TcpListener;
 

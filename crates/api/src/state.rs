@@ -15,6 +15,8 @@ pub struct AppState {
     /// A bcrypt hash of a random password at the configured cost: a login for an unknown user is
     /// checked against it, so it costs the same time as a wrong password.
     pub dummy_hash: Arc<str>,
+    /// Failed-login counters.
+    pub login_throttle: Arc<crate::throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -23,10 +25,16 @@ impl AppState {
         let random = issue_tracker_domain::NewToken::generate().key;
         let dummy_hash = bcrypt::hash(random, settings.bcrypt_cost)
             .unwrap_or_else(|e| panic!("bcrypt cannot hash at cost {}: {e}", settings.bcrypt_cost));
+        let login_throttle = crate::throttle::LoginThrottle::new(
+            settings.login_failures_per_address,
+            settings.login_failures_per_username,
+            std::time::Duration::from_secs(60),
+        );
         AppState {
             db,
             settings: Arc::new(settings),
             dummy_hash: dummy_hash.into(),
+            login_throttle: Arc::new(login_throttle),
         }
     }
 

@@ -221,7 +221,9 @@ fn http(port: u16, request: &str) -> String {
 }
 
 fn post_json(port: u16, path: &str, token: Option<&str>, body: &str) -> String {
-    let auth = token.map(|t| format!("Authorization: Token {t}\r\n")).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Token {t}\r\n"))
+        .unwrap_or_default();
     http(
         port,
         &format!(
@@ -239,7 +241,14 @@ fn run_sends_assignment_emails_as_eml_files_without_any_other_service() {
     for name in ["ann", "bob"] {
         let output = run(
             dir,
-            &["createuser", "--username", name, "--email", &format!("{name}@example.com"), "--password-stdin"],
+            &[
+                "createuser",
+                "--username",
+                name,
+                "--email",
+                &format!("{name}@example.com"),
+                "--password-stdin",
+            ],
             &format!("pw-{name}\n"),
         );
         assert!(output.status.success(), "{}", text(&output));
@@ -259,17 +268,29 @@ fn run_sends_assignment_emails_as_eml_files_without_any_other_service() {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let reply = post_json(port, "/api/user/get_auth_token/", None, r#"{"username":"ann","password":"pw-ann"}"#);
-    let token = reply.split("\"token\":\"").nth(1).unwrap_or_else(|| panic!("{reply}"))[..40].to_owned();
-    let body = r#"{"title":"Printer on fire","description":"d","status":"open","assigned_to":"bob"}"#;
+    let reply = post_json(
+        port,
+        "/api/user/get_auth_token/",
+        None,
+        r#"{"username":"ann","password":"pw-ann"}"#,
+    );
+    let token = reply
+        .split("\"token\":\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{reply}"))[..40]
+        .to_owned();
+    let body =
+        r#"{"title":"Printer on fire","description":"d","status":"open","assigned_to":"bob"}"#;
     let reply = post_json(port, "/api/issue/", Some(&token), body);
     assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
     let mail_dir = dir.join("data/mail");
     let deadline = Instant::now() + Duration::from_secs(20);
     let email = loop {
-        let found = std::fs::read_dir(&mail_dir)
-            .ok()
-            .and_then(|entries| entries.flatten().find(|e| e.path().extension().is_some_and(|x| x == "eml")));
+        let found = std::fs::read_dir(&mail_dir).ok().and_then(|entries| {
+            entries
+                .flatten()
+                .find(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        });
         if let Some(entry) = found {
             break std::fs::read_to_string(entry.path()).unwrap();
         }
@@ -277,7 +298,10 @@ fn run_sends_assignment_emails_as_eml_files_without_any_other_service() {
         std::thread::sleep(Duration::from_millis(200));
     };
     // SIGTERM: all three roles stop and the process exits cleanly.
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -291,10 +315,18 @@ fn run_sends_assignment_emails_as_eml_files_without_any_other_service() {
     assert!(email.contains("Subject: New Issue assigned"));
     assert!(email.contains("is assigned to you"));
     let listing = text(&run(dir, &["notifications", "--status", "sent"], ""));
-    assert!(listing.contains("assignment") && listing.contains("bob"), "{listing}");
+    assert!(
+        listing.contains("assignment") && listing.contains("bob"),
+        "{listing}"
+    );
     let output = run(dir, &["notifications", "retry", "1"], "");
-    assert!(!output.status.success(), "only dead notifications can be retried");
-    assert!(!run(dir, &["notifications", "--status", "lost"], "").status.success());
+    assert!(
+        !output.status.success(),
+        "only dead notifications can be retried"
+    );
+    assert!(!run(dir, &["notifications", "--status", "lost"], "")
+        .status
+        .success());
 }
 
 #[test]

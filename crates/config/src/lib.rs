@@ -195,6 +195,10 @@ pub struct Settings {
     pub assign_delay: Duration,
     /// Report interval.
     pub report_interval: Duration,
+    /// Failed logins allowed per client address per minute.
+    pub login_failures_per_address: u32,
+    /// Failed logins allowed per username per minute.
+    pub login_failures_per_username: u32,
     /// The notification pipeline's timings and names.
     pub pipeline: PipelineSettings,
     /// Log format.
@@ -257,6 +261,8 @@ struct Raw {
     report_schedule_hours: f64,
     report_schedule_minutes: f64,
     report_schedule_seconds: f64,
+    login_failures_per_address: u32,
+    login_failures_per_username: u32,
     relay_interval: f64,
     sending_lease: f64,
     requeue_after: f64,
@@ -299,6 +305,8 @@ pub const SETTING_NAMES: &[&str] = &[
     "report_schedule_hours",
     "report_schedule_minutes",
     "report_schedule_seconds",
+    "login_failures_per_address",
+    "login_failures_per_username",
     "relay_interval",
     "sending_lease",
     "requeue_after",
@@ -497,6 +505,8 @@ impl Settings {
             },
             assign_delay: Duration::from_secs_f64(assign * 60.0),
             report_interval: Duration::from_secs_f64(report_seconds),
+            login_failures_per_address: raw.login_failures_per_address.max(1),
+            login_failures_per_username: raw.login_failures_per_username.max(1),
             pipeline,
             log_format,
         })

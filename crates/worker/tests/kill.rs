@@ -114,14 +114,33 @@ async fn killed_before_the_server_accepted_delivers_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_stops_the_worker_cleanly() {
     let smtp = SmtpServer::start().await;
-    let pipeline = Pipeline::start_with(Kind::Postgres, smtp, Some(&shared_redis()), &[], Roles::NoWorker).await;
+    let pipeline = Pipeline::start_with(
+        Kind::Postgres,
+        smtp,
+        Some(&shared_redis()),
+        &[],
+        Roles::NoWorker,
+    )
+    .await;
     let mut vars = variables(&pipeline.db, pipeline.smtp.port, Some(&shared_redis()), &[]);
-    vars.insert("QUEUE_STREAM".into(), pipeline.settings.pipeline.queue_stream.clone());
+    vars.insert(
+        "QUEUE_STREAM".into(),
+        pipeline.settings.pipeline.queue_stream.clone(),
+    );
     let mut worker = spawn_worker(&vars);
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(worker.try_wait().unwrap().is_none(), "the worker exited by itself");
-    Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
-    let stopped = eventually(Duration::from_secs(10), || worker.try_wait().unwrap().is_some()).await;
+    assert!(
+        worker.try_wait().unwrap().is_none(),
+        "the worker exited by itself"
+    );
+    Command::new("kill")
+        .args(["-TERM", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    let stopped = eventually(Duration::from_secs(10), || {
+        worker.try_wait().unwrap().is_some()
+    })
+    .await;
     assert!(stopped, "the worker ignored SIGTERM");
     assert!(worker.wait().unwrap().success());
     pipeline.stop().await;

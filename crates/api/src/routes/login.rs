@@ -65,6 +65,16 @@ pub async fn obtain_token(
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::Validation(errors));
     };
+    // Refused before any hashing: a throttled guesser costs us nothing.
+    let address = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    state
+        .login_throttle
+        .check(&address, &username)
+        .map_err(ApiError::Throttled)?;
+    let throttle = state.login_throttle.clone();
     let dummy_hash = state.dummy_hash.clone();
     let ttl = state.settings.token_ttl;
     let key = state
@@ -72,6 +82,7 @@ pub async fn obtain_token(
             // bcrypt reads only 72 bytes: a longer password can never be the stored one, and
             // refusing it before hashing costs the same for every username.
             if password.len() > PASSWORD_MAX_BYTES {
+                throttle.record_failure(&address, &username);
                 return Ok(None);
             }
             let credentials = db.find_credentials(&username)?;
@@ -86,7 +97,10 @@ pub async fn obtain_token(
                     db.insert_token(found.user.id, &token, ttl)?;
                     Ok(Some(token.key))
                 }
-                _ => Ok(None),
+                _ => {
+                    throttle.record_failure(&address, &username);
+                    Ok(None)
+                }
             }
         })
         .await?;

@@ -320,3 +320,60 @@ async fn unknown_hosts_are_refused(app: TestApp) {
 }
 
 both_databases!(unknown_hosts_are_refused);
+
+async fn failed_logins_are_throttled(kind: Kind) {
+    let app = spawn_with(
+        kind,
+        &[
+            ("LOGIN_FAILURES_PER_USERNAME", "3"),
+            ("LOGIN_FAILURES_PER_ADDRESS", "6"),
+        ],
+    )
+    .await;
+    app.create_user("ann", "secret");
+    app.create_user("bob", "secret");
+    // Successful logins are never counted.
+    for _ in 0..8 {
+        app.login("bob", "secret").await;
+    }
+    let attempt = |username: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.send(
+                "POST",
+                "/api/user/get_auth_token/",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt("ann", "wrong").await.status, 400);
+    }
+    // ann is locked for this window, even with the right password; bob is not.
+    let reply = attempt("ann", "secret").await;
+    assert_eq!(reply.status, 429);
+    let wait: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    assert_eq!(
+        reply.json(),
+        json!({"detail": format!("Request was throttled. Expected available in {wait} seconds.")})
+    );
+    assert_eq!(attempt("bob", "secret").await.status, 200);
+    // Three more failures from this address (other names) reach its limit of 6.
+    for name in ["x1", "x2", "x3"] {
+        assert_eq!(attempt(name, "wrong").await.status, 400);
+    }
+    assert_eq!(attempt("bob", "secret").await.status, 429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_postgres() {
+    failed_logins_are_throttled(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_sqlite() {
+    failed_logins_are_throttled(Kind::Sqlite).await;
+}
