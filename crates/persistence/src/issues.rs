@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use issue_tracker_domain::{Issue, IssueChanges, IssueId, Status, User, UserId};
 
-use crate::notifications::{cancel_pending_of_issue, insert_assignment};
+use crate::notifications::{cancel_pending_of_issue, delta, insert_assignment, IdRow};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
@@ -34,6 +34,20 @@ pub struct NewIssue<'a> {
     /// The assignee's username; must be an active user.
     pub assignee: &'a str,
 }
+
+/// Creates the issue (if the assignee is an active user) and its assignment notification.
+const CREATE_ISSUE_POSTGRES: &str = "\
+WITH created AS (
+    INSERT INTO issues (created_by_id, title, description, status, assigned_to_id, created_at, updated_at)
+    SELECT $1, $2, $3, $4, u.id, $6, $6 FROM users u WHERE u.username = $5 AND u.is_active
+    RETURNING id, assigned_to_id
+), outbox AS (
+    INSERT INTO notifications (kind, recipient_id, issue_id, dedupe_key, status, send_after, attempts, created_at)
+    SELECT 'assignment', assigned_to_id, id, 'assignment:' || id || ':' || assigned_to_id || ':' || $8,
+           'pending', $7, 0, $6
+    FROM created
+)
+SELECT id FROM created";
 
 macro_rules! issue_query {
     () => {
@@ -71,41 +85,59 @@ impl Database {
         assign_delay: Duration,
     ) -> Result<Option<Issue>, StoreError> {
         let now = now_micros();
-        let id = with_write_conn!(self, |conn| {
-            conn.transaction(|conn| {
-                let created = diesel::insert_into(issues::table)
-                    .values(
-                        users::table
-                            .filter(users::username.eq(new.assignee))
-                            .filter(users::is_active.eq(true))
-                            .select((
-                                creator.id.get().into_sql::<BigInt>(),
-                                new.title.into_sql::<Text>(),
-                                new.description.into_sql::<Text>(),
-                                new.status.as_str().into_sql::<Text>(),
-                                users::id,
-                                now.into_sql::<Timestamp>(),
-                                now.into_sql::<Timestamp>(),
-                            )),
-                    )
-                    .into_columns((
-                        issues::created_by_id,
-                        issues::title,
-                        issues::description,
-                        issues::status,
-                        issues::assigned_to_id,
-                        issues::created_at,
-                        issues::updated_at,
-                    ))
-                    .returning((issues::id, issues::assigned_to_id))
-                    .get_result::<(i64, i64)>(conn)
-                    .optional()?;
-                if let Some((id, assignee)) = created {
-                    insert_assignment!(conn, id, assignee, now, assign_delay)?;
-                }
-                Ok::<_, StoreError>(created.map(|(id, _)| id))
-            })?
-        });
+        let id = match self {
+            // PostgreSQL: the issue and its outbox row in one statement (one round trip).
+            Database::Postgres(pool) => {
+                let conn = &mut *pool.get()?;
+                diesel::sql_query(CREATE_ISSUE_POSTGRES)
+                    .bind::<BigInt, _>(creator.id.get())
+                    .bind::<Text, _>(new.title)
+                    .bind::<Text, _>(new.description)
+                    .bind::<Text, _>(new.status.as_str())
+                    .bind::<Text, _>(new.assignee)
+                    .bind::<Timestamp, _>(now)
+                    .bind::<Timestamp, _>(now + delta(assign_delay))
+                    .bind::<BigInt, _>(now.and_utc().timestamp_micros())
+                    .get_result::<IdRow>(conn)
+                    .optional()?
+                    .map(|row| row.id)
+            }
+            Database::Sqlite(_) => with_write_conn!(self, |conn| {
+                conn.transaction(|conn| {
+                    let created = diesel::insert_into(issues::table)
+                        .values(
+                            users::table
+                                .filter(users::username.eq(new.assignee))
+                                .filter(users::is_active.eq(true))
+                                .select((
+                                    creator.id.get().into_sql::<BigInt>(),
+                                    new.title.into_sql::<Text>(),
+                                    new.description.into_sql::<Text>(),
+                                    new.status.as_str().into_sql::<Text>(),
+                                    users::id,
+                                    now.into_sql::<Timestamp>(),
+                                    now.into_sql::<Timestamp>(),
+                                )),
+                        )
+                        .into_columns((
+                            issues::created_by_id,
+                            issues::title,
+                            issues::description,
+                            issues::status,
+                            issues::assigned_to_id,
+                            issues::created_at,
+                            issues::updated_at,
+                        ))
+                        .returning((issues::id, issues::assigned_to_id))
+                        .get_result::<(i64, i64)>(conn)
+                        .optional()?;
+                    if let Some((id, assignee)) = created {
+                        insert_assignment!(conn, id, assignee, now, assign_delay)?;
+                    }
+                    Ok::<_, StoreError>(created.map(|(id, _)| id))
+                })?
+            }),
+        };
         Ok(id.map(|id| {
             let row = IssueRow {
                 id,

@@ -129,9 +129,9 @@ pub struct NotificationInfo {
 }
 
 #[derive(QueryableByName)]
-struct IdRow {
+pub(crate) struct IdRow {
     #[diesel(sql_type = BigInt)]
-    id: i64,
+    pub(crate) id: i64,
 }
 
 const RELAY_SQL_POSTGRES: &str = "\

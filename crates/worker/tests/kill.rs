@@ -20,7 +20,7 @@ fn spawn_worker(vars: &std::collections::HashMap<String, String>) -> Child {
         .expect("start the worker")
 }
 
-async fn killed_mid_job(mode: SmtpMode) -> (Pipeline, usize) {
+async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
     let smtp = SmtpServer::start().await;
     let extra = [("EMAIL_TIMEOUT", "5"), ("SENDING_LEASE", "6")];
     let pipeline = Pipeline::start_with(
@@ -93,22 +93,26 @@ async fn killed_mid_job(mode: SmtpMode) -> (Pipeline, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_after_the_server_accepted_delivers_one_extra_copy_with_the_same_message_id() {
-    let (pipeline, count) = killed_mid_job(SmtpMode::StallAfterData).await;
-    assert_eq!(count, 2, "exactly one copy more than needed");
-    let ids = message_ids(&pipeline.smtp);
-    assert_eq!(
-        ids.len(),
-        1,
-        "both copies carry the same Message-ID: {ids:?}"
-    );
-    pipeline.stop().await;
+    for kind in [Kind::Postgres, Kind::Sqlite] {
+        let (pipeline, count) = killed_mid_job(kind, SmtpMode::StallAfterData).await;
+        assert_eq!(count, 2, "{kind:?}: exactly one copy more than needed");
+        let ids = message_ids(&pipeline.smtp);
+        assert_eq!(
+            ids.len(),
+            1,
+            "{kind:?}: both copies carry the same Message-ID: {ids:?}"
+        );
+        pipeline.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_before_the_server_accepted_delivers_exactly_once() {
-    let (pipeline, count) = killed_mid_job(SmtpMode::StallBeforeData).await;
-    assert_eq!(count, 1);
-    pipeline.stop().await;
+    for kind in [Kind::Postgres, Kind::Sqlite] {
+        let (pipeline, count) = killed_mid_job(kind, SmtpMode::StallBeforeData).await;
+        assert_eq!(count, 1, "{kind:?}");
+        pipeline.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

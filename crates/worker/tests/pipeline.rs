@@ -313,9 +313,18 @@ async fn reports_list_exactly_each_users_issues_and_one_failure_stops_no_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_redis_outage_loses_and_doubles_nothing() {
+async fn a_redis_outage_loses_and_doubles_nothing_postgres() {
+    redis_outage(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_outage_loses_and_doubles_nothing_sqlite() {
+    redis_outage(Kind::Sqlite).await;
+}
+
+async fn redis_outage(kind: Kind) {
     let mut redis = RedisServer::start();
-    let pipeline = Pipeline::start(Kind::Postgres, Some(&redis.url()), &[]).await;
+    let pipeline = Pipeline::start(kind, Some(&redis.url()), &[]).await;
     let names: Vec<String> = (0..10).map(|i| format!("user{i}")).collect();
     for name in &names {
         pipeline.user(name);
