@@ -23,14 +23,8 @@ fn spawn_worker(vars: &std::collections::HashMap<String, String>) -> Child {
 async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
     let smtp = SmtpServer::start().await;
     let extra = [("EMAIL_TIMEOUT", "5"), ("SENDING_LEASE", "6")];
-    let pipeline = Pipeline::start_with(
-        Kind::Postgres,
-        smtp,
-        Some(&shared_redis()),
-        &extra,
-        Roles::NoWorker,
-    )
-    .await;
+    let pipeline =
+        Pipeline::start_with(kind, smtp, Some(&shared_redis()), &extra, Roles::NoWorker).await;
     // The worker process must use the same stream as the beat in this process.
     let mut vars = variables(
         &pipeline.db,
