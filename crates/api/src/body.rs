@@ -121,3 +121,17 @@ fn form_decode(raw: &[u8]) -> Result<String, ApiError> {
             ApiError::bad_request_detail("Form parse error - the body is not valid UTF-8.")
         })
 }
+
+/// The pairs of a query string, strictly decoded (invalid UTF-8 is a 400).
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |raw: &str| {
+            form_decode(raw.as_bytes())
+                .map_err(|_| ApiError::bad_request_detail("The query string is not valid UTF-8."))
+        };
+        pairs.push((decode(key)?, decode(value)?));
+    }
+    Ok(pairs)
+}

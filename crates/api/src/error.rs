@@ -41,6 +41,9 @@ pub enum ApiError {
     /// 415.
     #[error("unsupported media type {0}")]
     UnsupportedMediaType(String),
+    /// 412: `If-Match` does not match the issue.
+    #[error("precondition failed")]
+    PreconditionFailed,
     /// 429 with `Retry-After`.
     #[error("throttled for {0} s")]
     Throttled(u64),
@@ -92,6 +95,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -118,6 +122,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => json!({ "detail": "Request body too large." }),
             ApiError::UnsupportedMediaType(media) => {
                 json!({ "detail": format!("Unsupported media type \"{media}\" in request.") })
+            }
+            ApiError::PreconditionFailed => {
+                json!({ "detail": "Precondition failed: the issue has changed." })
             }
             ApiError::Throttled(seconds) => {
                 response.insert_header((header::RETRY_AFTER, seconds.to_string()));

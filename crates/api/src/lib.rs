@@ -6,8 +6,10 @@
 
 pub mod auth;
 pub mod body;
+pub mod conditional;
 pub mod error;
 pub mod middleware;
+pub mod pagination;
 pub mod routes;
 pub mod state;
 pub mod throttle;

@@ -1,4 +1,8 @@
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use issue_tracker_domain::IssueFilter;
 
 use issue_tracker_config::Settings;
 use issue_tracker_persistence::Database;
@@ -17,7 +21,13 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// Failed-login counters.
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
+    /// Recent counts of filtered lists (see [`AppState::counted`]).
+    count_cache: Arc<std::sync::Mutex<HashMap<IssueFilter, (Instant, i64)>>>,
 }
+
+/// How long a list count may be reused. Counting a million rows on every page request would cost
+/// more than the page; a total two seconds old is fine for `X-Total-Count` and `Link`.
+const COUNT_TTL: Duration = Duration::from_secs(2);
 
 impl AppState {
     /// Builds the state; computes the dummy hash (one bcrypt run).
@@ -35,7 +45,30 @@ impl AppState {
             settings: Arc::new(settings),
             dummy_hash: dummy_hash.into(),
             login_throttle: Arc::new(login_throttle),
+            count_cache: Arc::default(),
         }
+    }
+
+    /// How many issues match `filter`, counted at most every two seconds per filter. Blocking.
+    pub fn counted(&self, db: &Database, filter: &IssueFilter) -> Result<i64, ApiError> {
+        let now = Instant::now();
+        if let Some((at, count)) = self
+            .count_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(filter)
+        {
+            if now.duration_since(*at) < COUNT_TTL {
+                return Ok(*count);
+            }
+        }
+        let count = db.count_issues_filtered(filter)?;
+        let mut cache = self.count_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.retain(|_, (at, _)| now.duration_since(*at) < COUNT_TTL);
+        }
+        cache.insert(filter.clone(), (now, count));
+        Ok(count)
     }
 
     /// Runs blocking store work on the blocking pool, off the async executor.

@@ -15,6 +15,7 @@
 mod errors;
 mod ids;
 mod issue;
+mod listing;
 mod notification;
 mod password;
 mod text;
@@ -27,6 +28,7 @@ pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
     TITLE_MAX_CHARS,
 };
+pub use listing::{IssueFilter, ListQuery, OrderField, DEFAULT_PER_PAGE, MAX_PER_PAGE};
 pub use notification::{
     message_id, report_period, retry_backoff, AssignmentEmail, DeliveryOutcome, NotificationKind,
     NotificationStatus, ReportEmail, ReportLine,

@@ -2,7 +2,9 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
-use issue_tracker_domain::{Issue, IssueChanges, IssueId, Status, User, UserId};
+use issue_tracker_domain::{
+    Issue, IssueChanges, IssueFilter, IssueId, OrderField, Status, User, UserId,
+};
 
 use crate::notifications::{cancel_pending_of_issue, delta, insert_assignment, IdRow};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
@@ -250,6 +252,133 @@ impl Database {
                 cancel_pending_of_issue!(conn, id.get(), "the issue was deleted")?;
                 Ok(diesel::delete(issues::table.find(id.get())).execute(conn)? > 0)
             })
+        })
+    }
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// `%`, `_` and `\` taken literally in a LIKE pattern.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The user ids a filter names; `None` when a named user does not exist (nothing matches).
+struct FilterIds {
+    assignee: Option<i64>,
+    creator: Option<i64>,
+}
+
+macro_rules! filter_ids {
+    ($conn:expr, $filter:expr) => {{
+        let filter: &IssueFilter = $filter;
+        let mut lookup = |name: &Option<String>| -> Result<Option<Option<i64>>, StoreError> {
+            match name {
+                None => Ok(Some(None)),
+                Some(name) => Ok(users::table
+                    .filter(users::username.eq(name))
+                    .select(users::id)
+                    .first::<i64>($conn)
+                    .optional()?
+                    .map(Some)),
+            }
+        };
+        match (lookup(&filter.assigned_to)?, lookup(&filter.created_by)?) {
+            (Some(assignee), Some(creator)) => Some(FilterIds { assignee, creator }),
+            _ => None,
+        }
+    }};
+}
+
+macro_rules! apply_filters {
+    ($query:expr, $filter:expr, $ids:expr) => {{
+        let filter: &IssueFilter = $filter;
+        let ids: &FilterIds = $ids;
+        let mut query = $query;
+        if let Some(status) = filter.status {
+            query = query.filter(issues::status.eq(status.as_str()));
+        }
+        if let Some(id) = ids.assignee {
+            query = query.filter(issues::assigned_to_id.eq(id));
+        }
+        if let Some(id) = ids.creator {
+            query = query.filter(issues::created_by_id.eq(id));
+        }
+        if let Some(since) = filter.updated_since {
+            query = query.filter(issues::updated_at.ge(since.naive_utc()));
+        }
+        if let Some(text) = &filter.q {
+            let pattern = like_pattern(text);
+            query = query.filter(
+                lower(issues::title)
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(lower(issues::description).like(pattern).escape('\\')),
+            );
+        }
+        query
+    }};
+}
+
+impl Database {
+    /// One page of issues matching `filter`, in its order (`id` ascending breaks ties).
+    pub fn list_issues_filtered(
+        &self,
+        filter: &IssueFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<Issue>, StoreError> {
+        with_conn!(self, |conn| {
+            let Some(ids) = filter_ids!(conn, filter) else {
+                return Ok(Vec::new());
+            };
+            let mut query = apply_filters!(issue_query!().into_boxed(), filter, &ids);
+            for (field, descending) in &filter.ordering {
+                query = match (field, descending) {
+                    (OrderField::Id, false) => query.then_order_by(issues::id.asc()),
+                    (OrderField::Id, true) => query.then_order_by(issues::id.desc()),
+                    (OrderField::Title, false) => query.then_order_by(issues::title.asc()),
+                    (OrderField::Title, true) => query.then_order_by(issues::title.desc()),
+                    (OrderField::Status, false) => query.then_order_by(issues::status.asc()),
+                    (OrderField::Status, true) => query.then_order_by(issues::status.desc()),
+                    (OrderField::CreatedAt, false) => query.then_order_by(issues::created_at.asc()),
+                    (OrderField::CreatedAt, true) => query.then_order_by(issues::created_at.desc()),
+                    (OrderField::UpdatedAt, false) => query.then_order_by(issues::updated_at.asc()),
+                    (OrderField::UpdatedAt, true) => query.then_order_by(issues::updated_at.desc()),
+                };
+            }
+            if !filter
+                .ordering
+                .iter()
+                .any(|(field, _)| *field == OrderField::Id)
+            {
+                query = query.then_order_by(issues::id.asc());
+            }
+            let rows = query
+                .offset(offset)
+                .limit(limit)
+                .load::<(IssueRow, String, String)>(conn)?;
+            Ok(rows.into_iter().map(|r| stored(r).issue).collect())
+        })
+    }
+
+    /// How many issues match `filter`.
+    pub fn count_issues_filtered(&self, filter: &IssueFilter) -> Result<i64, StoreError> {
+        with_conn!(self, |conn| {
+            let Some(ids) = filter_ids!(conn, filter) else {
+                return Ok(0);
+            };
+            let query = apply_filters!(issues::table.into_boxed(), filter, &ids);
+            Ok(query.count().get_result::<i64>(conn)?)
         })
     }
 }

@@ -1,22 +1,49 @@
 //! `/api/issue/` and `/api/issue/<id>/`.
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{
-    may_modify, FieldErrors, IssueChanges, IssueId, IssueInput, UserId, WriteMode,
+    may_modify, FieldErrors, IssueChanges, IssueId, IssueInput, ListQuery, UserId, WriteMode,
 };
 use issue_tracker_persistence::{Database, NewIssue, StoredIssue};
 
 use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
+use crate::conditional::{check_if_match, issue_etag, respond_with_etag};
 use crate::error::ApiError;
 
-/// `GET /api/issue/`: every issue by ascending id, up to the safety cap.
-pub async fn list_issues(credentials: Credentials) -> Result<HttpResponse, ApiError> {
-    let cap = credentials.state().settings.list_cap as i64;
-    let issues = credentials
-        .run(move |db, _| Ok(db.list_issues(0, cap)?))
+/// `GET /api/issue/`: a bare array, as the contract says. Without `page`/`per_page`, every
+/// matching issue up to `LIST_CAP`; with them, one page. `Link` and `X-Total-Count` headers, an
+/// `ETag`, and the filters and ordering of `ListQuery`.
+pub async fn list_issues(
+    credentials: Credentials,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let state = credentials.state().clone();
+    let pairs = crate::body::query_pairs(req.query_string())?;
+    let cap = state.settings.list_cap.min(u32::MAX as usize) as u32;
+    let (query, issues, total) = credentials
+        .run(move |db, caller| {
+            let query = ListQuery::parse(&pairs, &caller.user.username, cap)
+                .map_err(ApiError::Validation)?;
+            let limit = query.per_page as i64;
+            let issues = db.list_issues_filtered(&query.filter, query.offset(), limit)?;
+            // A short first page is the whole list: no count needed.
+            let total = if query.page == 1 && (issues.len() as i64) < limit {
+                issues.len() as i64
+            } else {
+                state.counted(db, &query.filter)?
+            };
+            Ok((query, issues, total))
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(issues))
+    let body = serde_json::to_vec(&issues).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("X-Total-Count", total.to_string()));
+    if let Some(links) = crate::pagination::link_header(&req, &query, total) {
+        response.insert_header((header::LINK, links));
+    }
+    respond_with_etag(&req, response, crate::conditional::body_etag(&body), body)
 }
 
 /// `POST /api/issue/`: creates an issue by the caller.
@@ -97,10 +124,19 @@ fn load(db: &Database, raw_id: &str) -> Result<StoredIssue, ApiError> {
 /// `GET`/`HEAD /api/issue/<id>/`.
 pub async fn get_issue(
     credentials: Credentials,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let stored = credentials.run(move |db, _| load(db, &id)).await?;
-    Ok(HttpResponse::Ok().json(stored.issue))
+    let body = serde_json::to_vec(&stored.issue).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let etag = issue_etag(&stored.issue);
+    respond_with_etag(&req, HttpResponse::Ok(), etag, body)
+}
+
+fn if_match(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 async fn write_issue(
@@ -112,12 +148,14 @@ async fn write_issue(
 ) -> Result<HttpResponse, ApiError> {
     let limit = credentials.state().settings.max_body_bytes;
     let state = credentials.state().clone();
+    let precondition = if_match(&req);
     let stored = credentials
         .run(move |db, caller| {
             let stored = load(db, &id)?;
             if !may_modify(stored.creator, caller.user.id) {
                 return Err(ApiError::Forbidden);
             }
+            check_if_match(precondition.as_deref(), &stored.issue)?;
             Ok(stored)
         })
         .await?;
@@ -134,7 +172,9 @@ async fn write_issue(
                 .ok_or(ApiError::NotFound)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(updated))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, issue_etag(&updated)))
+        .json(updated))
 }
 
 /// `PUT /api/issue/<id>/`: the creator replaces all four writable fields.
@@ -160,14 +200,17 @@ pub async fn update_issue(
 /// `DELETE /api/issue/<id>/`: the creator deletes it.
 pub async fn delete_issue(
     credentials: Credentials,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let precondition = if_match(&req);
     credentials
         .run(move |db, caller| {
             let stored = load(db, &id)?;
             if !may_modify(stored.creator, caller.user.id) {
                 return Err(ApiError::Forbidden);
             }
+            check_if_match(precondition.as_deref(), &stored.issue)?;
             if db.delete_issue(stored.issue.id)? {
                 Ok(())
             } else {

@@ -6,5 +6,6 @@ mod common;
 mod auth;
 mod bad_inputs;
 mod issues;
+mod listing;
 mod outbox;
 mod users;

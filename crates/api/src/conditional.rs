@@ -1,0 +1,81 @@
+//! Conditional requests: `ETag` on issues and list pages, `If-None-Match` (304) on reads,
+//! `If-Match` (412) on writes.
+
+use std::hash::{Hash, Hasher};
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use issue_tracker_domain::Issue;
+
+use crate::error::ApiError;
+
+/// A weak validator of a response body.
+pub fn body_etag(body: &[u8]) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut hasher);
+    format!("W/\"{:016x}\"", hasher.finish())
+}
+
+/// The validator of an issue: it changes whenever the issue does (`updated_at` moves on every
+/// write).
+pub fn issue_etag(issue: &Issue) -> String {
+    format!("W/\"{}-{}\"", issue.id, issue.updated_at.timestamp_micros())
+}
+
+fn opaque(tag: &str) -> &str {
+    tag.trim().trim_start_matches("W/")
+}
+
+/// Whether an `If-None-Match` / `If-Match` header value lists `etag` (weak comparison; `*`
+/// matches anything).
+fn matches(header_value: &str, etag: &str) -> bool {
+    header_value
+        .split(',')
+        .any(|candidate| candidate.trim() == "*" || opaque(candidate) == opaque(etag))
+}
+
+/// 200 with the body and its `ETag`, or 304 without a body when the client already has it.
+pub fn respond_with_etag(
+    req: &HttpRequest,
+    mut response: HttpResponseBuilder,
+    etag: String,
+    body: Vec<u8>,
+) -> Result<HttpResponse, ApiError> {
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|value| matches(value, &etag));
+    response.insert_header((header::ETAG, etag));
+    if fresh {
+        return Ok(response
+            .status(actix_web::http::StatusCode::NOT_MODIFIED)
+            .finish());
+    }
+    Ok(response
+        .content_type(header::ContentType::json())
+        .body(body))
+}
+
+/// 412 when the request has an `If-Match` that the issue's current `ETag` does not satisfy. No
+/// header: last write wins, as before.
+pub fn check_if_match(if_match: Option<&str>, issue: &Issue) -> Result<(), ApiError> {
+    match if_match {
+        Some(value) if !matches(value, &issue_etag(issue)) => Err(ApiError::PreconditionFailed),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matches;
+
+    #[test]
+    fn weak_comparison_and_star() {
+        assert!(matches("W/\"1-2\"", "W/\"1-2\""));
+        assert!(matches("\"1-2\"", "W/\"1-2\""));
+        assert!(matches("\"x\", W/\"1-2\"", "W/\"1-2\""));
+        assert!(matches("*", "W/\"1-2\""));
+        assert!(!matches("W/\"1-3\"", "W/\"1-2\""));
+    }
+}
