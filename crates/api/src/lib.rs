@@ -8,6 +8,7 @@ pub mod auth;
 pub mod body;
 pub mod conditional;
 pub mod error;
+pub mod metrics;
 pub mod middleware;
 pub mod pagination;
 pub mod routes;
@@ -26,6 +27,9 @@ use routes::{issues, login, users};
 
 /// The whole API: one table of routes. Every path answers with and without its trailing slash.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(routes::operations::health))
+        .route("/ready", web::get().to(routes::operations::ready))
+        .route("/metrics", web::get().to(routes::operations::metrics));
     cfg.service(
         web::resource(["/api/user/get_auth_token/", "/api/user/get_auth_token"])
             .route(web::post().to(login::obtain_token))
@@ -79,12 +83,17 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
     // wait is unfair (a long tail of starved requests); tokio's own queue is first come, first
     // served.
     let blocking_threads = (state.db.max_connections() as usize / workers).max(1);
+    let origins = state.settings.cors_allowed_origins.clone();
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .configure(configure)
             .default_service(web::to(routes::not_found))
+            .wrap(actix_web::middleware::Condition::new(
+                !origins.is_empty(),
+                middleware::cors(&origins),
+            ))
             .wrap(actix_web::middleware::from_fn(middleware::edge))
     })
     .workers(workers)

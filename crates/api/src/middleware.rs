@@ -8,6 +8,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, ResponseError};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -67,12 +68,18 @@ pub async fn edge(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let authenticated = req.headers().contains_key(header::AUTHORIZATION);
-    let allowed = req
-        .app_data::<web::Data<AppState>>()
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let allowed = state
+        .as_ref()
         .map(|state| host_allowed(&req, state.settings.allowed_hosts.as_deref()))
         .unwrap_or(true);
+    // Every log line written while handling the request carries its id.
+    let span = tracing::info_span!("request", request_id = %id);
     let mut response = if allowed {
-        next.call(req).await?.map_into_left_body()
+        next.call(req)
+            .instrument(span.clone())
+            .await?
+            .map_into_left_body()
     } else {
         req.into_response(ApiError::InvalidHost.error_response())
             .map_into_right_body()
@@ -100,14 +107,25 @@ pub async fn edge(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
     let status = response.status().as_u16();
-    tracing::info!(
-        request_id = %id,
-        %method,
-        %path,
-        status,
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let elapsed = started.elapsed();
+    if let Some(state) = &state {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state
+            .metrics
+            .observe(&route, method.as_str(), status, elapsed.as_secs_f64());
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            %path,
+            status,
+            micros = elapsed.as_micros() as u64,
+            "request"
+        )
+    });
     Ok(response)
 }
 
@@ -122,4 +140,32 @@ mod tests {
         assert_eq!(host_without_port("[::1]:8000"), "[::1]");
         assert_eq!(host_without_port("example.com."), "example.com");
     }
+}
+
+/// CORS for the allowed origins: preflights are answered here, before authentication.
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+            REQUEST_ID.clone(),
+        ])
+        .expose_headers([
+            header::LINK,
+            header::ETAG,
+            header::RETRY_AFTER,
+            REQUEST_ID.clone(),
+            HeaderName::from_static("x-total-count"),
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
+        ])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
 }

@@ -21,6 +21,8 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// Failed-login counters.
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
+    /// Prometheus instruments.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Recent counts of filtered lists (see [`AppState::counted`]).
     count_cache: Arc<std::sync::Mutex<HashMap<IssueFilter, (Instant, i64)>>>,
 }
@@ -46,6 +48,7 @@ impl AppState {
             dummy_hash: dummy_hash.into(),
             login_throttle: Arc::new(login_throttle),
             count_cache: Arc::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -78,6 +81,8 @@ impl AppState {
         T: Send + 'static,
     {
         let db = self.db.clone();
-        actix_web::web::block(move || work(&db)).await?
+        // Log lines of the blocking part keep the request's id.
+        let span = tracing::Span::current();
+        actix_web::web::block(move || span.in_scope(|| work(&db))).await?
     }
 }

@@ -195,6 +195,8 @@ pub struct Settings {
     pub assign_delay: Duration,
     /// Report interval.
     pub report_interval: Duration,
+    /// Origins allowed to call the API from a browser (CORS); empty = CORS off.
+    pub cors_allowed_origins: Vec<String>,
     /// Failed logins allowed per client address per minute.
     pub login_failures_per_address: u32,
     /// Failed logins allowed per username per minute.
@@ -261,6 +263,7 @@ struct Raw {
     report_schedule_hours: f64,
     report_schedule_minutes: f64,
     report_schedule_seconds: f64,
+    cors_allowed_origins: String,
     login_failures_per_address: u32,
     login_failures_per_username: u32,
     relay_interval: f64,
@@ -305,6 +308,7 @@ pub const SETTING_NAMES: &[&str] = &[
     "report_schedule_hours",
     "report_schedule_minutes",
     "report_schedule_seconds",
+    "cors_allowed_origins",
     "login_failures_per_address",
     "login_failures_per_username",
     "relay_interval",
@@ -505,6 +509,12 @@ impl Settings {
             },
             assign_delay: Duration::from_secs_f64(assign * 60.0),
             report_interval: Duration::from_secs_f64(report_seconds),
+            cors_allowed_origins: raw
+                .cors_allowed_origins
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
             login_failures_per_address: raw.login_failures_per_address.max(1),
             login_failures_per_username: raw.login_failures_per_username.max(1),
             pipeline,

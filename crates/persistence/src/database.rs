@@ -162,6 +162,15 @@ impl Database {
         }
     }
 
+    /// Open and idle connections of the pool.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = match self {
+            Database::Postgres(pool) => pool.state(),
+            Database::Sqlite(store) => store.pool.state(),
+        };
+        (state.connections, state.idle_connections)
+    }
+
     /// The pool's size.
     pub fn max_connections(&self) -> u32 {
         match self {

@@ -273,6 +273,20 @@ impl JobQueue {
     }
 }
 
+/// Checks that a Redis server answers at `url` within `timeout`, on a connection of its own (for
+/// readiness probes of processes that do not otherwise hold one).
+pub async fn ping_url(url: &str, timeout: Duration) -> Result<(), QueueError> {
+    let client = redis::Client::open(url)?;
+    let ping = async {
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(timeout, ping).await {
+        Ok(result) => result.map(|_| ()).map_err(QueueError::from),
+        Err(_) => Err(QueueError(format!("no answer within {timeout:?}"))),
+    }
+}
+
 impl RedisQueue {
     async fn create_group(&self) -> Result<(), QueueError> {
         let mut conn = self.commands.clone();

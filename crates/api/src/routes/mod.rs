@@ -2,6 +2,7 @@
 
 pub mod issues;
 pub mod login;
+pub mod operations;
 pub mod users;
 
 use actix_web::http::header;

@@ -7,5 +7,6 @@ mod auth;
 mod bad_inputs;
 mod issues;
 mod listing;
+mod operations;
 mod outbox;
 mod users;
