@@ -129,19 +129,6 @@ pub async fn edge(
     Ok(response)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::host_without_port;
-
-    #[test]
-    fn strips_ports_and_keeps_ipv6_brackets() {
-        assert_eq!(host_without_port("LocalHost:8000"), "localhost");
-        assert_eq!(host_without_port("127.0.0.1"), "127.0.0.1");
-        assert_eq!(host_without_port("[::1]:8000"), "[::1]");
-        assert_eq!(host_without_port("example.com."), "example.com");
-    }
-}
-
 /// CORS for the allowed origins: preflights are answered here, before authentication.
 pub fn cors(origins: &[String]) -> actix_cors::Cors {
     let mut cors = actix_cors::Cors::default()
@@ -168,4 +155,17 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
         cors = cors.allowed_origin(origin);
     }
     cors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_without_port;
+
+    #[test]
+    fn strips_ports_and_keeps_ipv6_brackets() {
+        assert_eq!(host_without_port("LocalHost:8000"), "localhost");
+        assert_eq!(host_without_port("127.0.0.1"), "127.0.0.1");
+        assert_eq!(host_without_port("[::1]:8000"), "[::1]");
+        assert_eq!(host_without_port("example.com."), "example.com");
+    }
 }
