@@ -11,6 +11,7 @@ pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod pagination;
+pub mod ratelimit;
 pub mod routes;
 pub mod state;
 pub mod throttle;
@@ -105,6 +106,9 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
 
 /// Runs the server to completion on its own actix system (used by the binaries, which need not
 /// know actix). Stops gracefully on SIGINT and SIGTERM.
-pub fn run(state: AppState, listener: TcpListener) -> std::io::Result<()> {
-    actix_web::rt::System::new().block_on(async move { serve(state, listener)?.await })
+pub fn run(mut state: AppState, listener: TcpListener) -> std::io::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        state.connect_shared_limits().await;
+        serve(state, listener)?.await
+    })
 }

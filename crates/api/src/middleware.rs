@@ -48,6 +48,37 @@ fn host_allowed(req: &ServiceRequest, allowed: Option<&[String]>) -> bool {
     })
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Who a request counts against: its token (hashed, never kept in clear), or its address.
+fn rate_limit_client(req: &ServiceRequest) -> (String, bool) {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_whitespace().nth(1));
+    match token {
+        Some(token) => (
+            format!("token:{}", &issue_tracker_domain::hash_token(token)[..32]),
+            true,
+        ),
+        None => (
+            format!(
+                "ip:{}",
+                req.peer_addr()
+                    .map(|a| a.ip().to_string())
+                    .unwrap_or_default()
+            ),
+            false,
+        ),
+    }
+}
+
 /// A client's own request id is kept when it is short and printable; otherwise a new one is made.
 fn request_id(req: &ServiceRequest) -> String {
     req.headers()
@@ -75,7 +106,18 @@ pub async fn edge(
         .unwrap_or(true);
     // Every log line written while handling the request carries its id.
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = if allowed {
+    let verdict = match (&state, allowed) {
+        (Some(state), true) => {
+            let (client, has_token) = rate_limit_client(&req);
+            Some(state.rate_limiter.hit(&client, has_token).await)
+        }
+        _ => None,
+    };
+    let mut response = if let Some(verdict) = verdict.filter(|v| v.exceeded) {
+        let wait = verdict.reset.saturating_sub(unix_now()).max(1);
+        req.into_response(ApiError::Throttled(wait).error_response())
+            .map_into_right_body()
+    } else if allowed {
         next.call(req)
             .instrument(span.clone())
             .await?
@@ -85,6 +127,15 @@ pub async fn edge(
             .map_into_right_body()
     };
     let headers = response.headers_mut();
+    if let Some(verdict) = verdict {
+        for (name, value) in [
+            ("x-ratelimit-limit", verdict.limit),
+            ("x-ratelimit-remaining", verdict.remaining),
+            ("x-ratelimit-reset", verdict.reset),
+        ] {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID.clone(), value);
     }

@@ -21,6 +21,8 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// Failed-login counters.
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
+    /// Request rate limits.
+    pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Prometheus instruments.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Recent counts of filtered lists (see [`AppState::counted`]).
@@ -37,6 +39,10 @@ impl AppState {
         let random = issue_tracker_domain::NewToken::generate().key;
         let dummy_hash = bcrypt::hash(random, settings.bcrypt_cost)
             .unwrap_or_else(|e| panic!("bcrypt cannot hash at cost {}: {e}", settings.bcrypt_cost));
+        let settings_limits = (
+            settings.rate_limit_per_token,
+            settings.rate_limit_per_address,
+        );
         let login_throttle = crate::throttle::LoginThrottle::new(
             settings.login_failures_per_address,
             settings.login_failures_per_username,
@@ -49,6 +55,31 @@ impl AppState {
             login_throttle: Arc::new(login_throttle),
             count_cache: Arc::default(),
             metrics: Arc::default(),
+            rate_limiter: Arc::new(crate::ratelimit::RateLimiter::new(
+                settings_limits.0,
+                settings_limits.1,
+                None,
+            )),
+        }
+    }
+
+    /// Counts rate limits in Redis when `REDIS_URL` is set and Redis answers; otherwise they stay
+    /// in this process (and a warning says so).
+    pub async fn connect_shared_limits(&mut self) {
+        let Some(url) = &self.settings.redis_url else {
+            return;
+        };
+        match issue_tracker_queue::SharedCounter::connect(url.expose()).await {
+            Ok(shared) => {
+                self.rate_limiter = Arc::new(crate::ratelimit::RateLimiter::new(
+                    self.settings.rate_limit_per_token,
+                    self.settings.rate_limit_per_address,
+                    Some(shared),
+                ));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "Redis unreachable at start: rate limits are counted per process")
+            }
         }
     }
 

@@ -197,6 +197,10 @@ pub struct Settings {
     pub report_interval: Duration,
     /// Origins allowed to call the API from a browser (CORS); empty = CORS off.
     pub cors_allowed_origins: Vec<String>,
+    /// Requests per minute per API token.
+    pub rate_limit_per_token: u64,
+    /// Requests per minute per client address without a token.
+    pub rate_limit_per_address: u64,
     /// Failed logins allowed per client address per minute.
     pub login_failures_per_address: u32,
     /// Failed logins allowed per username per minute.
@@ -264,6 +268,8 @@ struct Raw {
     report_schedule_minutes: f64,
     report_schedule_seconds: f64,
     cors_allowed_origins: String,
+    rate_limit_per_token: u64,
+    rate_limit_per_address: u64,
     login_failures_per_address: u32,
     login_failures_per_username: u32,
     relay_interval: f64,
@@ -309,6 +315,8 @@ pub const SETTING_NAMES: &[&str] = &[
     "report_schedule_minutes",
     "report_schedule_seconds",
     "cors_allowed_origins",
+    "rate_limit_per_token",
+    "rate_limit_per_address",
     "login_failures_per_address",
     "login_failures_per_username",
     "relay_interval",
@@ -515,6 +523,8 @@ impl Settings {
                 .map(|o| o.trim().trim_end_matches('/').to_owned())
                 .filter(|o| !o.is_empty())
                 .collect(),
+            rate_limit_per_token: raw.rate_limit_per_token.max(1),
+            rate_limit_per_address: raw.rate_limit_per_address.max(1),
             login_failures_per_address: raw.login_failures_per_address.max(1),
             login_failures_per_username: raw.login_failures_per_username.max(1),
             pipeline,

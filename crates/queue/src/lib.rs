@@ -273,6 +273,43 @@ impl JobQueue {
     }
 }
 
+/// A counter per key and fixed window, shared by every process that uses the same Redis (the
+/// API servers' rate limits).
+#[derive(Clone)]
+pub struct SharedCounter {
+    conn: ConnectionManager,
+}
+
+impl SharedCounter {
+    /// Connects; fails if Redis cannot be reached now (callers fall back to local counting).
+    pub async fn connect(url: &str) -> Result<SharedCounter, QueueError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_millis(200)))
+            .set_number_of_retries(1);
+        Ok(SharedCounter {
+            conn: ConnectionManager::new_with_config(client, config).await?,
+        })
+    }
+
+    /// Adds one to `key` and returns the new count; the key expires after `ttl`.
+    pub async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, QueueError> {
+        let mut conn = self.conn.clone();
+        let (count,): (u64,) = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(key)
+            .cmd("EXPIRE")
+            .arg(key)
+            .arg(ttl.as_secs().max(1))
+            .ignore()
+            .query_async(&mut conn)
+            .await?;
+        Ok(count)
+    }
+}
+
 /// Checks that a Redis server answers at `url` within `timeout`, on a connection of its own (for
 /// readiness probes of processes that do not otherwise hold one).
 pub async fn ping_url(url: &str, timeout: Duration) -> Result<(), QueueError> {

@@ -146,6 +146,23 @@ impl Reply {
 }
 
 impl TestApp {
+    /// Starts another server process-alike over the same database; returns its base URL.
+    pub fn another_server(&self, extra: &[(&str, &str)]) -> String {
+        let mut variables: HashMap<String, String> = [("BCRYPT_COST", "4"), ("HTTP_WORKERS", "1")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in extra {
+            variables.insert(k.to_string(), v.to_string());
+        }
+        let settings = Settings::from_variables(&variables, None).expect("test settings");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let state = AppState::new(self.db.clone(), settings);
+        std::thread::spawn(move || issue_tracker_api::run(state, listener));
+        format!("http://127.0.0.1:{port}")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -9,4 +9,5 @@ mod issues;
 mod listing;
 mod operations;
 mod outbox;
+mod ratelimits;
 mod users;
