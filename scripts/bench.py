@@ -57,7 +57,9 @@ def peak_rss_mb(pid):
 
 def bench(database):
     workdir = tempfile.mkdtemp(prefix="issue-tracker-bench-")
-    env = dict(os.environ, BIND_ADDRESS=f"127.0.0.1:{PORT}", RUST_LOG=os.environ.get("RUST_LOG", "info"))
+    # Default settings, with the rate limits raised (not switched off) so that wrk is not throttled.
+    env = dict(os.environ, BIND_ADDRESS=f"127.0.0.1:{PORT}", RUST_LOG=os.environ.get("RUST_LOG", "info"),
+               RATE_LIMIT_PER_TOKEN="1000000000", RATE_LIMIT_PER_ADDRESS="1000000000")
     dbname = f"bench_{os.getpid()}"
     if database == "postgres":
         server = ADMIN_URL.rsplit("/", 1)[0]

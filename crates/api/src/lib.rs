@@ -10,6 +10,7 @@ pub mod conditional;
 pub mod error;
 pub mod metrics;
 pub mod middleware;
+pub mod openapi;
 pub mod pagination;
 pub mod ratelimit;
 pub mod routes;
@@ -28,9 +29,17 @@ use routes::{issues, login, users};
 
 /// The whole API: one table of routes. Every path answers with and without its trailing slash.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(routes::operations::health))
-        .route("/ready", web::get().to(routes::operations::ready))
-        .route("/metrics", web::get().to(routes::operations::metrics));
+    cfg.service(
+        utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
+            .url("/api/openapi.json", openapi::document()),
+    )
+    .route(
+        "/api/docs",
+        web::get().to(routes::operations::docs_redirect),
+    )
+    .route("/health", web::get().to(routes::operations::health))
+    .route("/ready", web::get().to(routes::operations::ready))
+    .route("/metrics", web::get().to(routes::operations::metrics));
     cfg.service(
         web::resource(["/api/user/get_auth_token/", "/api/user/get_auth_token"])
             .route(web::post().to(login::obtain_token))

@@ -52,3 +52,10 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))
 }
+
+/// `GET /api/docs` without the slash: to the documentation page.
+pub async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/api/docs/"))
+        .finish()
+}

@@ -7,6 +7,7 @@ mod auth;
 mod bad_inputs;
 mod issues;
 mod listing;
+mod openapi;
 mod operations;
 mod outbox;
 mod ratelimits;
