@@ -60,7 +60,7 @@ pub fn respond_with_etag(
 /// 412 when the request has an `If-Match` that the issue's current `ETag` does not satisfy. No
 /// header: last write wins, as before.
 pub fn check_if_match(if_match: Option<&str>, issue: &Issue) -> Result<(), ApiError> {
-    match if_match {
+    match if_match.map(str::trim).filter(|value| !value.is_empty()) {
         Some(value) if !matches(value, &issue_etag(issue)) => Err(ApiError::PreconditionFailed),
         _ => Ok(()),
     }

@@ -33,14 +33,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
             .url("/api/openapi.json", openapi::document()),
     )
-    .route(
-        "/api/docs",
-        web::get().to(routes::operations::docs_redirect),
+    .service(
+        web::resource("/api/docs")
+            .route(web::get().to(routes::operations::docs_redirect))
+            .default_service(not_allowed("GET, HEAD")),
     )
-    .route("/health", web::get().to(routes::operations::health))
-    .route("/ready", web::get().to(routes::operations::ready))
-    .route("/metrics", web::get().to(routes::operations::metrics));
-    cfg.service(
+    .service(
+        web::resource("/health")
+            .route(web::get().to(routes::operations::health))
+            .route(web::head().to(routes::operations::health))
+            .default_service(not_allowed("GET, HEAD")),
+    )
+    .service(
+        web::resource("/ready")
+            .route(web::get().to(routes::operations::ready))
+            .route(web::head().to(routes::operations::ready))
+            .default_service(not_allowed("GET, HEAD")),
+    )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(routes::operations::metrics))
+            .default_service(not_allowed("GET")),
+    )
+    .service(
         web::resource(["/api/user/get_auth_token/", "/api/user/get_auth_token"])
             .route(web::post().to(login::obtain_token))
             .default_service(web::to(login::login_other_method)),
@@ -66,21 +81,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(["/api/user/", "/api/user"])
             .route(web::post().to(users::create_user))
-            .default_service(web::to(routes::not_found)),
+            .default_service(authenticated_not_allowed("POST")),
     )
-    .service(web::resource(["/api/user/me/", "/api/user/me"]).route(web::get().to(users::get_me)))
+    .service(
+        web::resource(["/api/user/me/", "/api/user/me"])
+            .route(web::get().to(users::get_me))
+            .route(web::head().to(users::get_me))
+            .default_service(authenticated_not_allowed("GET, HEAD")),
+    )
     .service(
         web::resource(["/api/user/tokens/", "/api/user/tokens"])
-            .route(web::get().to(users::list_tokens)),
+            .route(web::get().to(users::list_tokens))
+            .route(web::head().to(users::list_tokens))
+            .default_service(authenticated_not_allowed("GET, HEAD")),
     )
     .service(
         web::resource(["/api/user/tokens/{id}/", "/api/user/tokens/{id}"])
-            .route(web::delete().to(users::revoke_token)),
+            .route(web::delete().to(users::revoke_token))
+            .default_service(authenticated_not_allowed("DELETE")),
     )
     .service(
         web::resource(["/api/user/logout/", "/api/user/logout"])
-            .route(web::post().to(users::logout)),
+            .route(web::post().to(users::logout))
+            .default_service(authenticated_not_allowed("POST")),
     );
+}
+
+/// 405 with `Allow`, for resources open to anyone.
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(move |req: actix_web::HttpRequest| async move {
+        Err::<actix_web::HttpResponse, _>(routes::method_not_allowed(&req, allow))
+    })
+}
+
+/// 405 with `Allow`, after authentication (as on the issue endpoints).
+fn authenticated_not_allowed(allow: &'static str) -> actix_web::Route {
+    web::to(
+        move |credentials: auth::Credentials, req: actix_web::HttpRequest| async move {
+            credentials.authenticate().await?;
+            Err::<actix_web::HttpResponse, _>(routes::method_not_allowed(&req, allow))
+        },
+    )
 }
 
 /// Builds the server on an already bound listener (tests bind port 0).

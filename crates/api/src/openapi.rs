@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -36,39 +37,90 @@ enum Status {
     Closed,
 }
 
+/// A visible character somewhere, and no NUL: what survives trimming as a non-blank text.
+const VISIBLE: &str = "^[^\\u0000]*[^\\s\\u0000\\u001c-\\u001f\\u0085][^\\u0000]*$";
+
+/// Text fields take a string or, as the original did, a number (its decimal text).
+fn text_or_number(max: Option<usize>, description: &str) -> Schema {
+    let mut text = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .pattern(Some(VISIBLE));
+    if let Some(max) = max {
+        text = text.max_length(Some(max));
+    }
+    OneOfBuilder::new()
+        .item(text)
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .description(Some(description))
+        .into()
+}
+
+fn title_schema() -> Schema {
+    text_or_number(
+        Some(255),
+        "Trimmed; 1 to 255 characters; no NUL. A number is taken as its text.",
+    )
+}
+
+fn description_schema() -> Schema {
+    text_or_number(
+        Some(65_535),
+        "Trimmed; 1 to 65,535 characters; no NUL. A number is taken as its text.",
+    )
+}
+
+fn assignee_schema() -> Schema {
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1));
+    OneOfBuilder::new()
+        .item(name)
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .description(Some(
+            "The username of an active user (exact case, not trimmed).",
+        ))
+        .into()
+}
+
+fn login_text_schema() -> Schema {
+    text_or_number(None, "Not blank. A number is taken as its text.")
+}
+
 /// The four writable fields, all required (`POST`, `PUT`). Also accepted form-encoded. `id`,
 /// `created_by` and unknown keys are ignored.
 #[derive(ToSchema)]
 struct IssueWrite {
-    /// Trimmed; 1 to 255 characters; no NUL.
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(schema_with = title_schema)]
     title: String,
-    /// Trimmed; 1 to 65,535 characters; no NUL.
-    #[schema(min_length = 1, max_length = 65535)]
+    #[schema(schema_with = description_schema)]
     description: String,
     status: Status,
-    /// The username of an active user (exact case).
-    #[schema(min_length = 1)]
+    #[schema(schema_with = assignee_schema)]
     assigned_to: String,
 }
 
-/// Any subset of the writable fields (`PATCH`); `{}` changes nothing.
+/// Any subset of the writable fields (`PATCH`); `{}` or no body changes nothing. `null` is
+/// refused.
 #[derive(ToSchema)]
 struct IssuePatch {
-    #[schema(min_length = 1, max_length = 255)]
+    #[schema(schema_with = title_schema)]
     title: Option<String>,
-    #[schema(min_length = 1, max_length = 65535)]
+    #[schema(schema_with = description_schema)]
     description: Option<String>,
+    #[schema(nullable = false)]
     status: Option<Status>,
-    #[schema(min_length = 1)]
+    #[schema(schema_with = assignee_schema)]
     assigned_to: Option<String>,
 }
 
 #[derive(ToSchema)]
 struct Credentials {
-    /// Trimmed.
+    /// Trimmed; not blank.
+    #[schema(schema_with = login_text_schema)]
     username: String,
     /// Not trimmed; at most 72 bytes can ever match.
+    #[schema(schema_with = login_text_schema)]
     password: String,
 }
 
@@ -85,10 +137,11 @@ struct Detail {
     detail: String,
 }
 
-/// Validation errors: a list of messages per failing field (or `non_field_errors`).
+/// A 400: a list of messages per failing field (or `non_field_errors`), or `{"detail": ...}` when
+/// the body could not be read at all.
 #[derive(ToSchema)]
 #[schema(example = json!({"title": ["This field may not be blank."], "status": ["\"done\" is not a valid choice."]}))]
-struct FieldErrors(std::collections::HashMap<String, Vec<String>>);
+struct FieldErrors(std::collections::HashMap<String, serde_json::Value>);
 
 #[derive(ToSchema)]
 struct User {
@@ -103,10 +156,16 @@ struct User {
 #[derive(ToSchema)]
 struct NewUser {
     /// 1 to 150 letters, digits and `@ . + - _`.
-    #[schema(min_length = 1, max_length = 150)]
+    #[schema(min_length = 1, max_length = 150, pattern = "^[\\w.@+-]+$")]
     username: String,
+    #[schema(format = Email)]
     email: Option<String>,
     /// Not blank, at most 72 bytes, no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 72,
+        pattern = "^[^\\u0000]*[^\\s\\u0000\\u001c-\\u001f\\u0085][^\\u0000]*$"
+    )]
     password: String,
     is_staff: Option<bool>,
 }
@@ -149,13 +208,13 @@ fn obtain_token() {}
 
 #[utoipa::path(get, path = "/api/issue/", tag = "issues", security(("token" = [])),
     params(
-        ("page" = Option<u32>, Query, minimum = 1, description = "1-based page; with per_page, pages the list"),
+        ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; with per_page, pages the list"),
         ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 30)"),
         ("status" = Option<Status>, Query),
         ("assigned_to" = Option<String>, Query, description = "Username, or `me`"),
         ("created_by" = Option<String>, Query, description = "Username, or `me`"),
         ("q" = Option<String>, Query, description = "Case-insensitive text in title or description"),
-        ("updated_since" = Option<String>, Query, format = DateTime),
+        ("updated_since" = Option<String>, Query, description = "RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z"),
         ("ordering" = Option<String>, Query, description = "Comma-separated of id, title, status, created_at, updated_at; `-` for descending"),
     ),
     responses(
@@ -206,7 +265,7 @@ fn replace_issue() {}
 
 #[utoipa::path(patch, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
-    request_body(content = IssuePatch, content_type = "application/json"),
+    request_body(content = Option<IssuePatch>, content_type = "application/json"),
     responses(
         (status = 200, description = "Updated", body = Issue),
         (status = 400, description = "Invalid fields", body = FieldErrors),

@@ -111,6 +111,10 @@ impl ListQuery {
         let mut filter = IssueFilter::default();
         let (mut page, mut per_page) = (None, None);
         for (key, value) in pairs {
+            // An empty value means "no filter", as in the original's filter forms.
+            if value.trim().is_empty() && key != "page" && key != "per_page" {
+                continue;
+            }
             match key.as_str() {
                 "page" => page = positive(&mut errors, "page", value),
                 "per_page" => {

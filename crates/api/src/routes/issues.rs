@@ -155,7 +155,6 @@ async fn write_issue(
             if !may_modify(stored.creator, caller.user.id) {
                 return Err(ApiError::Forbidden);
             }
-            check_if_match(precondition.as_deref(), &stored.issue)?;
             Ok(stored)
         })
         .await?;
@@ -164,10 +163,13 @@ async fn write_issue(
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let (input, errors) = IssueInput::parse(&object, mode);
     let id = stored.issue.id;
+    let current = stored.issue;
     let delay = state.settings.assign_delay;
     let updated = state
         .run(move |db| {
             let changes = resolve(db, input, errors)?;
+            // After validation: an invalid request is a 400 whatever its preconditions.
+            check_if_match(precondition.as_deref(), &current)?;
             db.update_issue(id, &changes, delay)?
                 .ok_or(ApiError::NotFound)
         })

@@ -265,7 +265,13 @@ async fn etags_and_conditional_requests(app: TestApp) {
     let new_etag = reply.header("etag").unwrap().to_owned();
     assert_ne!(new_etag, etag);
     // The old ETag is stale now: 412 and nothing changes.
-    for method in ["PATCH", "PUT", "DELETE"] {
+    let full = br#"{"title":"three","description":"d","status":"open","assigned_to":"ann"}"#;
+    let partial = br#"{"title":"three"}"#;
+    for (method, body) in [
+        ("PATCH", &partial[..]),
+        ("PUT", &full[..]),
+        ("DELETE", &b""[..]),
+    ] {
         let reply = app
             .raw(
                 method,
@@ -275,7 +281,7 @@ async fn etags_and_conditional_requests(app: TestApp) {
                     ("Content-Type", "application/json"),
                     ("If-Match", &etag),
                 ],
-                br#"{"title":"three"}"#.to_vec(),
+                body.to_vec(),
             )
             .await;
         assert_eq!(
@@ -287,6 +293,20 @@ async fn etags_and_conditional_requests(app: TestApp) {
             "{method}"
         );
     }
+    // An invalid body is a 400 whatever the precondition.
+    let reply = app
+        .raw(
+            "PUT",
+            &path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+                ("If-Match", &etag),
+            ],
+            br#"{"title":""}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(reply.status, 400);
     assert_eq!(
         app.fetch(&ann, issue["id"].as_i64().unwrap()).await.json()["title"],
         "two"
