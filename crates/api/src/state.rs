@@ -26,7 +26,13 @@ pub struct AppState {
     /// Prometheus instruments.
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Recent counts of filtered lists (see [`AppState::counted`]).
-    count_cache: Arc<std::sync::Mutex<HashMap<IssueFilter, (Instant, i64)>>>,
+    count_cache: Arc<std::sync::Mutex<HashMap<IssueFilter, CachedCount>>>,
+}
+
+struct CachedCount {
+    at: Instant,
+    count: i64,
+    refreshing: bool,
 }
 
 /// How long a list count may be reused. Counting a million rows on every page request would cost
@@ -84,24 +90,41 @@ impl AppState {
     }
 
     /// How many issues match `filter`, counted at most every two seconds per filter. Blocking.
+    /// When a count goes stale, one request recounts while the others keep the stale figure, so
+    /// that a busy list does not make every concurrent request count at once.
     pub fn counted(&self, db: &Database, filter: &IssueFilter) -> Result<i64, ApiError> {
         let now = Instant::now();
-        if let Some((at, count)) = self
-            .count_cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(filter)
         {
-            if now.duration_since(*at) < COUNT_TTL {
-                return Ok(*count);
+            let mut cache = self.count_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(entry) = cache.get_mut(filter) {
+                if now.duration_since(entry.at) < COUNT_TTL || entry.refreshing {
+                    return Ok(entry.count);
+                }
+                entry.refreshing = true;
             }
         }
-        let count = db.count_issues_filtered(filter)?;
+        let counted = db.count_issues_filtered(filter);
         let mut cache = self.count_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let count = match counted {
+            Ok(count) => count,
+            Err(error) => {
+                if let Some(entry) = cache.get_mut(filter) {
+                    entry.refreshing = false;
+                }
+                return Err(error.into());
+            }
+        };
         if cache.len() > 10_000 {
-            cache.retain(|_, (at, _)| now.duration_since(*at) < COUNT_TTL);
+            cache.retain(|_, entry| now.duration_since(entry.at) < COUNT_TTL);
         }
-        cache.insert(filter.clone(), (now, count));
+        cache.insert(
+            filter.clone(),
+            CachedCount {
+                at: now,
+                count,
+                refreshing: false,
+            },
+        );
         Ok(count)
     }
 
