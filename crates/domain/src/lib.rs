@@ -12,6 +12,8 @@
 //! assert_eq!(Status::parse("open"), Ok(Status::Open));
 //! ```
 
+#![warn(missing_docs)]
+
 mod errors;
 mod ids;
 mod issue;
