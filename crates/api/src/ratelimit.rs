@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use issue_tracker_queue::SharedCounter;
 
@@ -30,7 +30,14 @@ pub struct RateLimiter {
     per_address: u64,
     shared: Option<SharedCounter>,
     local: Mutex<HashMap<String, (u64, u64)>>,
+    /// After Redis fails, it is left alone until then: requests never wait on a Redis outage.
+    redis_down_until: Mutex<Option<Instant>>,
 }
+
+/// How long one Redis call may take before the request goes on without it.
+const REDIS_BUDGET: Duration = Duration::from_millis(50);
+/// How long Redis is left alone after a failure.
+const REDIS_BACKOFF: Duration = Duration::from_secs(5);
 
 impl RateLimiter {
     /// Limits per minute for token holders and for anonymous addresses; `shared` counts in Redis.
@@ -40,6 +47,7 @@ impl RateLimiter {
             per_address,
             shared,
             local: Mutex::new(HashMap::new()),
+            redis_down_until: Mutex::new(None),
         }
     }
 
@@ -56,16 +64,22 @@ impl RateLimiter {
         } else {
             self.per_address
         };
-        let count = match &self.shared {
+        let count = match self.usable_redis() {
             Some(shared) => {
                 let key = format!("issue-tracker:ratelimit:{client}:{window}");
-                match shared
-                    .increment(&key, Duration::from_secs(WINDOW_SECONDS * 2))
-                    .await
-                {
-                    Ok(count) => count,
-                    Err(error) => {
-                        tracing::warn!(%error, "rate limiter cannot reach Redis; counting locally");
+                let counted = tokio::time::timeout(
+                    REDIS_BUDGET,
+                    shared.increment(&key, Duration::from_secs(WINDOW_SECONDS * 2)),
+                )
+                .await;
+                match counted {
+                    Ok(Ok(count)) => count,
+                    Ok(Err(error)) => {
+                        self.redis_failed(&error.to_string());
+                        self.local_hit(client, window)
+                    }
+                    Err(_) => {
+                        self.redis_failed("no answer in time");
                         self.local_hit(client, window)
                     }
                 }
@@ -78,6 +92,33 @@ impl RateLimiter {
             reset,
             exceeded: count > limit,
         }
+    }
+
+    fn usable_redis(&self) -> Option<&SharedCounter> {
+        let shared = self.shared.as_ref()?;
+        let mut down = self
+            .redis_down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match *down {
+            Some(until) if Instant::now() < until => None,
+            Some(_) => {
+                *down = None;
+                Some(shared)
+            }
+            None => Some(shared),
+        }
+    }
+
+    fn redis_failed(&self, error: &str) {
+        let mut down = self
+            .redis_down_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if down.is_none() {
+            tracing::warn!(%error, "rate limiter cannot reach Redis; counting in this process for a while");
+        }
+        *down = Some(Instant::now() + REDIS_BACKOFF);
     }
 
     fn local_hit(&self, client: &str, window: u64) -> u64 {

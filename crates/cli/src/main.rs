@@ -54,7 +54,7 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Deactivate a user: they cannot log in and their tokens stop working. Issues are kept.
+    /// Deactivate a user: they cannot log in and their tokens are refused. Issues are kept.
     Deactivate {
         /// The username.
         username: String,

@@ -114,25 +114,14 @@ impl Database {
         })
     }
 
-    /// Activates or deactivates a user; deactivation revokes their tokens. Their issues stay.
+    /// Activates or deactivates a user. Their issues stay; their tokens stay stored but are
+    /// refused while the user is inactive ("User inactive or deleted.", as the contract says).
     pub fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
         with_write_conn!(self, |conn| {
-            conn.transaction(|conn| {
-                let id = users::table
-                    .filter(users::username.eq(username))
-                    .select(users::id)
-                    .first::<i64>(conn)
-                    .optional()?;
-                let Some(id) = id else { return Ok(false) };
-                diesel::update(users::table.find(id))
-                    .set(users::is_active.eq(active))
-                    .execute(conn)?;
-                if !active {
-                    diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(id)))
-                        .execute(conn)?;
-                }
-                Ok(true)
-            })
+            let updated = diesel::update(users::table.filter(users::username.eq(username)))
+                .set(users::is_active.eq(active))
+                .execute(conn)?;
+            Ok(updated > 0)
         })
     }
 }

@@ -200,6 +200,7 @@ async fn inactive_users_tokens_stop_working(app: TestApp) {
     let reply = app.send("GET", "/api/issue/", Some(&token), None).await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.header("www-authenticate"), Some("Token"));
+    assert_eq!(reply.json(), json!({"detail": "User inactive or deleted."}));
 }
 
 async fn revoking_one_token_leaves_the_others(app: TestApp) {
