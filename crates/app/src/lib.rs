@@ -235,3 +235,30 @@ pub fn run_all(settings: Settings, db: Database) -> anyhow::Result<()> {
     });
     served.and(background)
 }
+
+/// A role of the notification pipeline, run as its own process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `issue-tracker-worker`.
+    Worker,
+    /// `issue-tracker-beat`.
+    Beat,
+}
+
+/// The whole `main` of `issue-tracker-worker` and `issue-tracker-beat`: settings, logging, a
+/// migrated database, Redis (waiting for it if it is down), then the role until SIGINT/SIGTERM.
+pub async fn run_role(role: Role) -> anyhow::Result<()> {
+    let settings = load_settings()?;
+    init_tracing(settings.log_format);
+    let db = open_database(&settings)?;
+    ensure_migrated(&db)?;
+    let shutdown = shutdown_signal();
+    let Some(queue) = connect_queue(&settings, Some(DEFAULT_REDIS_URL), shutdown.clone()).await?
+    else {
+        return Ok(());
+    };
+    match role {
+        Role::Worker => run_worker(&settings, db, queue, shutdown).await,
+        Role::Beat => run_beat(&settings, db, queue, shutdown).await,
+    }
+}

@@ -23,16 +23,5 @@ fn main() {
 
 #[tokio::main]
 async fn run() -> anyhow::Result<()> {
-    let settings = issue_tracker_app::load_settings()?;
-    issue_tracker_app::init_tracing(settings.log_format);
-    let db = issue_tracker_app::open_database(&settings)?;
-    issue_tracker_app::ensure_migrated(&db)?;
-    let shutdown = issue_tracker_app::shutdown_signal();
-    let default = issue_tracker_app::DEFAULT_REDIS_URL;
-    let Some(queue) =
-        issue_tracker_app::connect_queue(&settings, Some(default), shutdown.clone()).await?
-    else {
-        return Ok(());
-    };
-    issue_tracker_app::run_worker(&settings, db, queue, shutdown).await
+    issue_tracker_app::run_role(issue_tracker_app::Role::Worker).await
 }

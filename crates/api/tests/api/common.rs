@@ -1,50 +1,16 @@
-//! Spawns the real server on a random port against a database made for one test: a fresh
-//! PostgreSQL database (dropped afterwards) or a fresh SQLite file (deleted afterwards).
+//! Spawns the real server on a random port against a database made for one test (testkit's
+//! `TestDb`: a fresh PostgreSQL database or SQLite file, dropped afterwards).
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 
-use diesel::{Connection, RunQueryDsl};
 use issue_tracker_api::AppState;
 use issue_tracker_config::Settings;
-use issue_tracker_persistence::{Database, NewUser, PoolSettings};
+use issue_tracker_persistence::{Database, NewUser};
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Postgres,
-    Sqlite,
-}
-
-/// Where the tests may create databases. `scripts/test` makes sure this server is up.
-pub fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-enum Guard {
-    Postgres { name: String },
-    Sqlite { path: std::path::PathBuf },
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        match self {
-            Guard::Postgres { name } => {
-                if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url()) {
-                    let _ =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut conn);
-                }
-            }
-            Guard::Sqlite { path } => {
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-                }
-            }
-        }
-    }
-}
+pub use issue_tracker_testkit::Kind;
+use issue_tracker_testkit::TestDb;
 
 pub struct TestApp {
     pub base: String,
@@ -52,7 +18,7 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub kind: Kind,
     pub client: reqwest::Client,
-    _guard: Guard,
+    _database: TestDb,
 }
 
 pub async fn spawn(kind: Kind) -> TestApp {
@@ -60,33 +26,9 @@ pub async fn spawn(kind: Kind) -> TestApp {
 }
 
 pub async fn spawn_with(kind: Kind, extra: &[(&str, &str)]) -> TestApp {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let (url, guard) = match kind {
-        Kind::Postgres => {
-            let name = format!("it_{id}");
-            let mut conn = diesel::PgConnection::establish(&admin_url()).unwrap_or_else(|e| {
-                panic!(
-                    "PostgreSQL must be running for the tests ({}): {e}",
-                    admin_url()
-                )
-            });
-            diesel::sql_query(format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .expect("create test database");
-            let base = admin_url();
-            let server = base.rsplit_once('/').map(|(s, _)| s).unwrap_or(&base);
-            (format!("{server}/{name}"), Guard::Postgres { name })
-        }
-        Kind::Sqlite => {
-            let path = std::env::temp_dir().join(format!("issue-tracker-it-{id}.sqlite3"));
-            (
-                format!("sqlite://{}", path.display()),
-                Guard::Sqlite { path },
-            )
-        }
-    };
+    let database = TestDb::new(kind);
     let mut variables: HashMap<String, String> = [
-        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_URL", database.url.as_str()),
         ("BCRYPT_COST", "4"),
         ("HTTP_WORKERS", "1"),
         ("DATABASE_POOL_SIZE", "4"),
@@ -98,19 +40,7 @@ pub async fn spawn_with(kind: Kind, extra: &[(&str, &str)]) -> TestApp {
         variables.insert(k.to_string(), v.to_string());
     }
     let settings = Settings::from_variables(&variables, None).expect("test settings");
-    let pool = PoolSettings {
-        max_size: 4,
-        timeout: std::time::Duration::from_secs(5),
-    };
-    let db = match kind {
-        Kind::Postgres => Database::connect_postgres(&url, pool),
-        Kind::Sqlite => Database::connect_sqlite(
-            std::path::Path::new(url.trim_start_matches("sqlite://")),
-            pool,
-        ),
-    }
-    .expect("open test database");
-    db.run_migrations().expect("migrate test database");
+    let db = database.db.clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().unwrap().port();
     let state = AppState::new(db.clone(), settings);
@@ -123,7 +53,7 @@ pub async fn spawn_with(kind: Kind, extra: &[(&str, &str)]) -> TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        _guard: guard,
+        _database: database,
     }
 }
 
