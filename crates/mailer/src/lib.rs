@@ -132,7 +132,7 @@ impl Mailer {
         }
     }
 
-    /// The assignment email: "Ticket '<id> - <title>' is assigned to you".
+    /// The assignment email: `Ticket '<id> - <title>' is assigned to you`.
     pub fn render_assignment(
         &self,
         notification_id: i64,
