@@ -104,7 +104,9 @@ impl Database {
                     .optional()?
                     .map(|row| row.id)
             }
-            Database::Sqlite(_) => with_write_conn!(self, |conn| {
+            Database::Sqlite(store) => {
+                let _guard = self.write_guard();
+                let conn = &mut *store.pool.get()?;
                 conn.transaction(|conn| {
                     let created = diesel::insert_into(issues::table)
                         .values(
@@ -138,7 +140,7 @@ impl Database {
                     }
                     Ok::<_, StoreError>(created.map(|(id, _)| id))
                 })?
-            }),
+            }
         };
         Ok(id.map(|id| {
             let row = IssueRow {
@@ -164,25 +166,6 @@ impl Database {
                 .optional()?;
             Ok(found.map(stored))
         })
-    }
-
-    /// Issues by ascending id, at most `limit`, skipping `offset`.
-    pub fn list_issues(&self, offset: i64, limit: i64) -> Result<Vec<Issue>, StoreError> {
-        with_conn!(self, |conn| {
-            let rows = issue_query!()
-                .order(issues::id.asc())
-                .offset(offset)
-                .limit(limit)
-                .load::<(IssueRow, String, String)>(conn)?;
-            Ok(rows.into_iter().map(|r| stored(r).issue).collect())
-        })
-    }
-
-    /// How many issues exist.
-    pub fn count_issues(&self) -> Result<i64, StoreError> {
-        with_conn!(self, |conn| Ok(issues::table
-            .count()
-            .get_result::<i64>(conn)?))
     }
 
     /// Applies `changes`; `None` when the issue no longer exists. An empty change writes nothing.
