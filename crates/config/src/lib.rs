@@ -34,6 +34,53 @@ pub enum SettingsError {
     Source(String),
 }
 
+/// The longest duration any setting may name: 10 years. Longer ones overflow date arithmetic
+/// (a token expiry past year 262,143 panics), and mean "never" in practice anyway.
+pub const MAX_SECONDS: f64 = 315_360_000.0;
+
+/// Refuses a value outside `low..=high`, naming the setting and the range.
+fn in_range<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: T,
+    low: T,
+    high: T,
+) -> Result<(), SettingsError> {
+    if value < low || value > high {
+        return Err(invalid(
+            name,
+            format!("{value} is out of range: must be between {low} and {high}"),
+        ));
+    }
+    Ok(())
+}
+
+/// An origin as browsers send it: `http://` or `https://`, a host, an optional port, nothing else.
+fn check_origin(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("{text:?} must start with http:// or https://"))?;
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, _)) if !host.ends_with(']') && host.contains(':') => (rest, None),
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let host_ok = !host.is_empty()
+        && (host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            || (host.starts_with('[')
+                && host.ends_with(']')
+                && host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if !host_ok || !port_ok {
+        return Err(format!(
+            "{text:?} is not an origin (scheme://host[:port], no path, user or query)"
+        ));
+    }
+    Ok(text.to_ascii_lowercase())
+}
+
 fn invalid(name: &str, reason: impl Into<String>) -> SettingsError {
     SettingsError::Invalid {
         name: name.to_uppercase(),
@@ -203,8 +250,20 @@ pub struct Settings {
     pub rate_limit_per_address: u64,
     /// Failed logins allowed per client address per minute.
     pub login_failures_per_address: u32,
-    /// Failed logins allowed per username per minute.
+    /// Failed logins allowed per (username, client address) per minute.
     pub login_failures_per_username: u32,
+    /// Failed logins allowed per username per minute from all addresses together (a ceiling high
+    /// enough that one address cannot lock a user out).
+    pub login_failures_per_username_global: u32,
+    /// How long a client may take to send a request's headers (408 or close after).
+    pub request_header_timeout: Duration,
+    /// How long a client may take to send a request's body (408 after).
+    pub request_body_timeout: Duration,
+    /// Addresses of reverse proxies whose `X-Forwarded-*` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The address users reach the service at (`https://issues.example.com`), without a trailing
+    /// slash; links (`Link` headers) are built from it when set.
+    pub public_url: Option<String>,
     /// The notification pipeline's timings and names.
     pub pipeline: PipelineSettings,
     /// Log format.
@@ -222,7 +281,7 @@ pub struct PipelineSettings {
     pub requeue_after: Duration,
     /// When an unacknowledged queue entry is taken over.
     pub reclaim_idle: Duration,
-    /// Timeout of each SMTP command.
+    /// Bound of the whole SMTP exchange of one email (at most half of `sending_lease`).
     pub email_timeout: Duration,
     /// First retry delay.
     pub retry_backoff: Duration,
@@ -272,6 +331,11 @@ struct Raw {
     rate_limit_per_address: u64,
     login_failures_per_address: u32,
     login_failures_per_username: u32,
+    login_failures_per_username_global: u32,
+    request_header_timeout: f64,
+    request_body_timeout: f64,
+    trusted_proxies: String,
+    public_url: String,
     relay_interval: f64,
     sending_lease: f64,
     requeue_after: f64,
@@ -319,6 +383,11 @@ pub const SETTING_NAMES: &[&str] = &[
     "rate_limit_per_address",
     "login_failures_per_address",
     "login_failures_per_username",
+    "login_failures_per_username_global",
+    "request_header_timeout",
+    "request_body_timeout",
+    "trusted_proxies",
+    "public_url",
     "relay_interval",
     "sending_lease",
     "requeue_after",
@@ -402,25 +471,28 @@ impl Settings {
         };
         let database_url =
             DatabaseUrl::parse(&raw.database_url).map_err(|e| invalid("database_url", e))?;
-        if raw.database_pool_size == 0 {
-            return Err(invalid("database_pool_size", "must be at least 1"));
-        }
+        in_range("database_pool_size", raw.database_pool_size, 1, 1_000)?;
+        in_range("http_workers", raw.http_workers, 0, 1_024)?;
+        in_range("max_body_bytes", raw.max_body_bytes, 1_024, 1 << 30)?;
+        in_range("list_cap", raw.list_cap, 1, 100_000)?;
+        in_range("token_ttl", raw.token_ttl, 1, MAX_SECONDS as u64)?;
+        in_range("rate_limit_per_token", raw.rate_limit_per_token, 1, 1_000_000_000)?;
+        in_range("rate_limit_per_address", raw.rate_limit_per_address, 1, 1_000_000_000)?;
+        in_range("login_failures_per_address", raw.login_failures_per_address, 1, 1_000_000)?;
+        in_range("login_failures_per_username", raw.login_failures_per_username, 1, 1_000_000)?;
+        in_range(
+            "login_failures_per_username_global",
+            raw.login_failures_per_username_global,
+            raw.login_failures_per_username,
+            1_000_000,
+        )?;
+        in_range("max_attempts", raw.max_attempts, 1, 1_000)?;
+        in_range("worker_concurrency", raw.worker_concurrency, 1, 10_000)?;
         let bind_address = raw
             .bind_address
             .parse()
             .map_err(|_| invalid("bind_address", "expected HOST:PORT, e.g. 127.0.0.1:8000"))?;
-        if !(4..=31).contains(&raw.bcrypt_cost) {
-            return Err(invalid("bcrypt_cost", "must be between 4 and 31"));
-        }
-        if raw.token_ttl == 0 {
-            return Err(invalid("token_ttl", "must be at least 1 second"));
-        }
-        if raw.max_body_bytes < 1024 {
-            return Err(invalid("max_body_bytes", "must be at least 1024"));
-        }
-        if raw.list_cap == 0 {
-            return Err(invalid("list_cap", "must be at least 1"));
-        }
+        in_range("bcrypt_cost", raw.bcrypt_cost, 4, 31)?;
         let tls = match raw.email_tls.to_ascii_lowercase().as_str() {
             _ if raw.email_use_ssl => EmailTls::Implicit,
             _ if raw.email_use_tls => EmailTls::StartTls,
@@ -429,11 +501,15 @@ impl Settings {
             "tls" | "ssl" => EmailTls::Implicit,
             _ => return Err(invalid("email_tls", "expected none, starttls or tls")),
         };
+        // Every duration is at most MAX_SECONDS: larger values would overflow date arithmetic.
         let minutes = |name: &str, value: f64| -> Result<f64, SettingsError> {
-            if value.is_finite() && value >= 0.0 {
+            if value.is_finite() && value >= 0.0 && value * 60.0 <= MAX_SECONDS {
                 Ok(value)
             } else {
-                Err(invalid(name, "must be a number >= 0"))
+                Err(invalid(
+                    name,
+                    format!("must be a number between 0 and {}", MAX_SECONDS / 60.0),
+                ))
             }
         };
         let assign = minutes("assign_report_schedule", raw.assign_report_schedule)?;
@@ -441,26 +517,54 @@ impl Settings {
             + minutes("report_schedule_minutes", raw.report_schedule_minutes)? * 60.0
             + minutes("report_schedule_seconds", raw.report_schedule_seconds)?;
         let report_seconds = report_seconds.round();
-        if report_seconds < 1.0 {
+        if !(1.0..=MAX_SECONDS).contains(&report_seconds) {
             return Err(invalid(
                 "report_schedule_seconds",
-                "the report interval (hours + minutes + seconds) must be at least 1 second",
+                format!("the report interval (hours + minutes + seconds) must be between 1 second and {MAX_SECONDS} seconds"),
             ));
         }
-        let pool_timeout = minutes("database_pool_timeout", raw.database_pool_timeout)?;
         let seconds = |name: &str, value: f64| -> Result<Duration, SettingsError> {
-            if value.is_finite() && value > 0.0 {
+            if value.is_finite() && value > 0.0 && value <= MAX_SECONDS {
                 Ok(Duration::from_secs_f64(value))
             } else {
-                Err(invalid(name, "must be a number of seconds > 0"))
+                Err(invalid(
+                    name,
+                    format!("must be a number of seconds above 0 and at most {MAX_SECONDS}"),
+                ))
             }
         };
-        if raw.max_attempts == 0 {
-            return Err(invalid("max_attempts", "must be at least 1"));
-        }
-        if raw.worker_concurrency == 0 {
-            return Err(invalid("worker_concurrency", "must be at least 1"));
-        }
+        let pool_timeout = seconds("database_pool_timeout", raw.database_pool_timeout)?;
+        let request_header_timeout =
+            seconds("request_header_timeout", raw.request_header_timeout)?;
+        let request_body_timeout = seconds("request_body_timeout", raw.request_body_timeout)?;
+        let trusted_proxies = raw
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                p.parse::<std::net::IpAddr>().map_err(|_| {
+                    invalid("trusted_proxies", format!("{p:?} is not an IP address"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let public_url = match raw.public_url.trim().trim_end_matches('/') {
+            "" => None,
+            url => Some(check_origin(url).map_err(|e| invalid("public_url", e))?),
+        };
+        let cors_allowed_origins = raw
+            .cors_allowed_origins
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/'))
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                if o == "*" {
+                    Ok(o.to_owned())
+                } else {
+                    check_origin(o).map_err(|e| invalid("cors_allowed_origins", e))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let pipeline = PipelineSettings {
             // Beat's scheduler (tokio-cron-scheduler) counts in whole seconds.
             relay_interval: Duration::from_secs(
@@ -481,10 +585,10 @@ impl Settings {
             queue_group: raw.queue_group,
             mail_dir: PathBuf::from(raw.mail_dir),
         };
-        if pipeline.email_timeout >= pipeline.sending_lease {
+        if pipeline.email_timeout * 2 > pipeline.sending_lease {
             return Err(invalid(
                 "email_timeout",
-                "must be below SENDING_LEASE, or a slow send could be taken over and doubled",
+                "must be at most half of SENDING_LEASE, so that a send always ends inside its lease (or another worker could take it over and send it again)",
             ));
         }
         let log_format = match raw.log_format.to_ascii_lowercase().as_str() {
@@ -499,7 +603,7 @@ impl Settings {
             allowed_hosts,
             database_url,
             database_pool_size: raw.database_pool_size,
-            database_pool_timeout: Duration::from_secs_f64(pool_timeout.max(0.1)),
+            database_pool_timeout: pool_timeout,
             bind_address,
             http_workers: raw.http_workers,
             max_body_bytes: raw.max_body_bytes,
@@ -517,16 +621,16 @@ impl Settings {
             },
             assign_delay: Duration::from_secs_f64(assign * 60.0),
             report_interval: Duration::from_secs_f64(report_seconds),
-            cors_allowed_origins: raw
-                .cors_allowed_origins
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
-            rate_limit_per_token: raw.rate_limit_per_token.max(1),
-            rate_limit_per_address: raw.rate_limit_per_address.max(1),
-            login_failures_per_address: raw.login_failures_per_address.max(1),
-            login_failures_per_username: raw.login_failures_per_username.max(1),
+            cors_allowed_origins,
+            rate_limit_per_token: raw.rate_limit_per_token,
+            rate_limit_per_address: raw.rate_limit_per_address,
+            login_failures_per_address: raw.login_failures_per_address,
+            login_failures_per_username: raw.login_failures_per_username,
+            login_failures_per_username_global: raw.login_failures_per_username_global,
+            request_header_timeout,
+            request_body_timeout,
+            trusted_proxies,
+            public_url,
             pipeline,
             log_format,
         })

@@ -6,13 +6,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use issue_tracker_config::{EmailSettings, EmailTls};
+use issue_tracker_config::EmailSettings;
 use issue_tracker_domain::{message_id, AssignmentEmail, DeliveryOutcome, ReportEmail};
 use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::PoolConfig;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
+
+mod smtp;
+use smtp::{SendError, SmtpClient};
 
 /// Subject of the assignment email (the original's).
 pub const ASSIGNMENT_SUBJECT: &str = "New Issue assigned";
@@ -36,7 +38,7 @@ pub enum MailerError {
 }
 
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(SmtpClient),
     Files(PathBuf),
 }
 
@@ -63,7 +65,8 @@ pub struct Mailer {
 
 impl Mailer {
     /// Builds a mailer from the settings: SMTP when `EMAIL_HOST` is set, otherwise `.eml` files in
-    /// `mail_dir`. `timeout` bounds every SMTP command (keep it below the sending lease).
+    /// `mail_dir`. `timeout` bounds the whole SMTP exchange of one email, from connect to the
+    /// answer after DATA (keep it well below the sending lease).
     /// `connections` caps the pooled SMTP connections (one per email in flight).
     pub fn new(
         settings: &EmailSettings,
@@ -79,35 +82,23 @@ impl Mailer {
         let transport = match &settings.host {
             None => Transport::Files(mail_dir),
             Some(host) => {
-                let builder = match settings.tls {
-                    EmailTls::None => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-                    }
-                    EmailTls::StartTls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| {
-                            MailerError::Setting {
-                                name: "EMAIL_HOST",
-                                reason: e.to_string(),
-                            }
-                        })?
-                    }
-                    EmailTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(host)
-                        .map_err(|e| MailerError::Setting {
-                            name: "EMAIL_HOST",
-                            reason: e.to_string(),
-                        })?,
-                };
-                let mut builder = builder
-                    .port(settings.port)
-                    .timeout(Some(timeout))
-                    .pool_config(PoolConfig::new().max_size(connections.max(1)));
-                if let Some(user) = &settings.user {
-                    builder = builder.credentials(Credentials::new(
-                        user.clone(),
-                        settings.password.expose().to_owned(),
-                    ));
+                if host.trim().is_empty() {
+                    return Err(MailerError::Setting {
+                        name: "EMAIL_HOST",
+                        reason: "empty host name".into(),
+                    });
                 }
-                Transport::Smtp(builder.build())
+                let credentials = settings.user.as_ref().map(|user| {
+                    Credentials::new(user.clone(), settings.password.expose().to_owned())
+                });
+                Transport::Smtp(SmtpClient::new(
+                    host.clone(),
+                    settings.port,
+                    settings.tls,
+                    credentials,
+                    timeout,
+                    connections.max(1) as usize,
+                ))
             }
         };
         let mut templates = minijinja::Environment::new();
@@ -194,11 +185,19 @@ impl Mailer {
             Err(reason) => return DeliveryOutcome::Permanent(reason),
         };
         match &self.transport {
-            Transport::Smtp(smtp) => match smtp.send(message).await {
-                Ok(_) => DeliveryOutcome::Sent,
-                Err(error) if error.is_permanent() => DeliveryOutcome::Permanent(error.to_string()),
-                Err(error) => DeliveryOutcome::Temporary(error.to_string()),
-            },
+            Transport::Smtp(smtp) => {
+                match smtp.send(message.envelope(), &message.formatted()).await {
+                    Ok(()) => DeliveryOutcome::Sent,
+                    Err(SendError::Smtp(error)) if error.is_permanent() => {
+                        DeliveryOutcome::Permanent(error.to_string())
+                    }
+                    Err(SendError::Smtp(error)) => DeliveryOutcome::Temporary(error.to_string()),
+                    Err(SendError::TimedOut(after)) => DeliveryOutcome::Temporary(format!(
+                        "the SMTP server did not finish the exchange within {} s",
+                        after.as_secs_f64()
+                    )),
+                }
+            }
             Transport::Files(dir) => {
                 let path = dir.join(format!("notification-{}.eml", email.notification_id));
                 let written = async {
@@ -224,6 +223,7 @@ impl Mailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use issue_tracker_config::EmailTls;
     use issue_tracker_config::Secret;
     use issue_tracker_domain::ReportLine;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use issue_tracker_config::PipelineSettings;
 use issue_tracker_domain::{report_period, retry_backoff, DeliveryOutcome, NotificationKind};
 use issue_tracker_mailer::Mailer;
-use issue_tracker_persistence::{Content, Database, StoreError};
+use issue_tracker_persistence::{ClaimedNotification, Content, Database, StoreError};
 use issue_tracker_queue::{Job, JobQueue, QueueError};
 use tokio::sync::watch;
 
@@ -94,13 +94,20 @@ impl Relay {
     }
 }
 
-/// Creates the reports of the period `now` falls in, for every active user with assigned
-/// issues; returns how many were new (0 when another beat, or an earlier run, made them).
+/// The report period the database's clock is in now (beats with wrong clocks still agree).
+pub async fn current_period(db: &Database, interval: Duration) -> Result<i64, PipelineError> {
+    let now = blocking(db, |db| db.database_now()).await?;
+    Ok(report_period(now.timestamp(), interval))
+}
+
+/// Creates the reports of the current period (by the database's clock), for every active user
+/// with assigned issues; returns the period and how many were new (0 when another beat, or an
+/// earlier run, made them).
 pub async fn create_reports(
     db: &Database,
     interval: Duration,
 ) -> Result<(i64, usize), PipelineError> {
-    let period = report_period(chrono::Utc::now().timestamp(), interval);
+    let period = current_period(db, interval).await?;
     let created = blocking(db, move |db| db.create_reports(period)).await?;
     Ok((period, created))
 }
@@ -202,8 +209,9 @@ impl Worker {
                     },
                 };
                 let worker = worker.clone();
+                let shutdown = shutdown.clone();
                 tokio::spawn(async move {
-                    worker.handle(job).await;
+                    worker.handle(job, shutdown).await;
                     drop(permit);
                 });
             }
@@ -214,22 +222,96 @@ impl Worker {
     }
 
     /// Handles one job: claim, render from current data, send, record, acknowledge. Safe to call
-    /// twice for the same id: the claim lets only one through.
-    pub async fn handle(&self, job: Job) {
-        if let Err(error) = self.process(job.notification_id).await {
-            // Nothing is lost: the row is still pending or leased, and the relay enqueues it again.
-            tracing::warn!(notification = job.notification_id, %error, "notification not processed; it will be retried");
+    /// twice for the same id: the claim lets only one through. The queue entry is acknowledged
+    /// only once the outcome is recorded (or nothing was sent): an entry left unacknowledged is
+    /// taken over by another worker after `RECLAIM_IDLE`.
+    pub async fn handle(&self, job: Job, shutdown: watch::Receiver<bool>) {
+        let acknowledge = match self.process(job.notification_id, shutdown).await {
+            Ok(acknowledge) => acknowledge,
+            Err(error) => {
+                // Nothing was sent and nothing is lost: the row is still pending or leased, and
+                // the relay enqueues it again.
+                tracing::warn!(notification = job.notification_id, %error, "notification not processed; it will be retried");
+                true
+            }
+        };
+        if !acknowledge {
+            return;
         }
         if let Err(error) = self.queue.ack(&job).await {
             tracing::warn!(notification = job.notification_id, %error, "cannot acknowledge a job");
         }
     }
 
-    async fn process(&self, id: i64) -> Result<(), PipelineError> {
+    /// Records an outcome, retrying while the database is unreachable: an email the SMTP server
+    /// accepted must not be sent again because its `sent` could not be written. Gives up only
+    /// when the process is shutting down and [`RECORD_GRACE`] has passed; returns whether it was
+    /// recorded (or is moot: another claim superseded this one).
+    async fn record<F>(
+        &self,
+        claim: &ClaimedNotification,
+        outcome: &'static str,
+        mut shutdown: watch::Receiver<bool>,
+        write: F,
+    ) -> bool
+    where
+        F: Fn(&Database, &ClaimedNotification) -> Result<bool, StoreError>
+            + Clone
+            + Send
+            + 'static,
+    {
+        let mut failures = 0u32;
+        let mut stopping_since: Option<tokio::time::Instant> = None;
+        loop {
+            let (write, claimed) = (write.clone(), claim.clone());
+            match blocking(&self.db, move |db| write(db, &claimed)).await {
+                Ok(true) => {
+                    if failures > 0 {
+                        tracing::info!(notification = claim.id, outcome, failures, "outcome recorded after the database came back");
+                    }
+                    return true;
+                }
+                Ok(false) => {
+                    tracing::warn!(
+                        notification = claim.id,
+                        outcome,
+                        "outcome matched nothing: the claim was superseded (its lease ran out and another worker took it) or an admin changed the row"
+                    );
+                    return true;
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures <= 3 || failures.is_multiple_of(40) {
+                        tracing::warn!(notification = claim.id, outcome, %error, failures, "cannot record the outcome; retrying");
+                    }
+                }
+            }
+            if *shutdown.borrow() {
+                let since = *stopping_since.get_or_insert_with(tokio::time::Instant::now);
+                if since.elapsed() >= RECORD_GRACE {
+                    tracing::error!(notification = claim.id, outcome, "shutting down before the outcome could be recorded; left unacknowledged");
+                    return false;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RECORD_RETRY) => {}
+                _ = shutdown.changed(), if !*shutdown.borrow() => {}
+            }
+        }
+    }
+
+    /// Claims, renders, sends and records one notification; returns whether its queue entry may
+    /// be acknowledged.
+    async fn process(
+        &self,
+        id: i64,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<bool, PipelineError> {
         let lease = self.settings.sending_lease;
+        let claimed_at = tokio::time::Instant::now();
         let Some(claimed) = blocking(&self.db, move |db| db.claim_for_sending(id, lease)).await?
         else {
-            return Ok(());
+            return Ok(true);
         };
         let content = {
             let claimed = claimed.clone();
@@ -239,12 +321,22 @@ impl Worker {
             Content::Stale(reason) => {
                 tracing::info!(notification = id, %reason, "notification not sent");
                 let reason = reason.clone();
-                blocking(&self.db, move |db| db.mark_cancelled(id, &reason)).await?;
-                return Ok(());
+                return Ok(self
+                    .record(&claimed, "cancelled", shutdown, move |db, claim| {
+                        db.mark_cancelled(claim, &reason)
+                    })
+                    .await);
             }
             Content::Assignment { to, email } => self.mailer.render_assignment(id, to, email),
             Content::Report { to, email } => self.mailer.render_report(id, to, email),
         };
+        // The send must end inside the lease, or another worker could take the row over and send
+        // it too. The mailer bounds the exchange by EMAIL_TIMEOUT (at most half the lease); if
+        // claiming and reading took so long that it might not fit, let the lease run out instead.
+        if claimed_at.elapsed() + self.settings.email_timeout >= lease {
+            tracing::warn!(notification = id, "too little of the lease left to send; leaving it to a later attempt");
+            return Ok(true);
+        }
         let outcome = match rendered {
             Ok(rendered) => self.mailer.send(&rendered).await,
             Err(error) => DeliveryOutcome::Permanent(error.to_string()),
@@ -253,10 +345,11 @@ impl Worker {
             NotificationKind::Assignment => "assignment",
             NotificationKind::Report => "report",
         };
-        match outcome {
+        let recorded = match outcome {
             DeliveryOutcome::Sent => {
                 tracing::info!(notification = id, kind, "email sent");
-                blocking(&self.db, move |db| db.mark_sent(id)).await?;
+                self.record(&claimed, "sent", shutdown, |db, claim| db.mark_sent(claim))
+                    .await
             }
             DeliveryOutcome::Temporary(error)
                 if (claimed.attempts as u32) < self.settings.max_attempts =>
@@ -267,13 +360,29 @@ impl Worker {
                     self.settings.retry_backoff_max,
                 );
                 tracing::warn!(notification = id, kind, %error, attempt = claimed.attempts, retry_in = ?wait, "temporary failure; will retry");
-                blocking(&self.db, move |db| db.mark_retry(id, &error, wait)).await?;
+                self.record(&claimed, "retry", shutdown, move |db, claim| {
+                    db.mark_retry(claim, &error, wait)
+                })
+                .await
             }
             DeliveryOutcome::Temporary(error) | DeliveryOutcome::Permanent(error) => {
                 tracing::error!(notification = id, kind, %error, attempts = claimed.attempts, "delivery failed for good; marked dead");
-                blocking(&self.db, move |db| db.mark_dead(id, &error)).await?;
+                self.record(&claimed, "dead", shutdown, move |db, claim| {
+                    db.mark_dead(claim, &error)
+                })
+                .await
             }
-        }
-        Ok(())
+        };
+        Ok(recorded)
     }
 }
+
+/// How often an outcome that could not be written is tried again. Short, so that when the
+/// database comes back the outcome is recorded before the relay can hand the expired lease to
+/// another worker.
+const RECORD_RETRY: Duration = Duration::from_millis(250);
+
+/// How long a worker that was asked to stop keeps trying to record outcomes. With the send
+/// bounded by `EMAIL_TIMEOUT`, a worker exits within `EMAIL_TIMEOUT` + this + one database
+/// timeout of SIGTERM.
+pub const RECORD_GRACE: Duration = Duration::from_secs(5);

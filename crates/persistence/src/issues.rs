@@ -1,15 +1,15 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Timestamp};
+use diesel::sql_types::{BigInt, Double, Text, Timestamp};
 use issue_tracker_domain::{
     Issue, IssueChanges, IssueFilter, IssueId, OrderField, Status, User, UserId,
 };
 
-use crate::notifications::{cancel_pending_of_issue, delta, insert_assignment, IdRow};
+use crate::notifications::{cancel_pending_of_issue, insert_assignment, IdRow};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
-use crate::{with_conn, with_write_conn, Database, StoreError};
+use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
 
@@ -46,7 +46,7 @@ WITH created AS (
 ), outbox AS (
     INSERT INTO notifications (kind, recipient_id, issue_id, dedupe_key, status, send_after, attempts, created_at)
     SELECT 'assignment', assigned_to_id, id, 'assignment:' || id || ':' || assigned_to_id || ':' || $8,
-           'pending', $7, 0, $6
+           'pending', (statement_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => $7), 0, $6
     FROM created
 )
 SELECT id FROM created";
@@ -98,7 +98,8 @@ impl Database {
                     .bind::<Text, _>(new.status.as_str())
                     .bind::<Text, _>(new.assignee)
                     .bind::<Timestamp, _>(now)
-                    .bind::<Timestamp, _>(now + delta(assign_delay))
+                    // Due by the database's clock, as the worker and relay compare it.
+                    .bind::<Double, _>(assign_delay.as_secs_f64().min(3_153_600_000.0))
                     .bind::<BigInt, _>(now.and_utc().timestamp_micros())
                     .get_result::<IdRow>(conn)
                     .optional()?
@@ -136,7 +137,7 @@ impl Database {
                         .get_result::<(i64, i64)>(conn)
                         .optional()?;
                     if let Some((id, assignee)) = created {
-                        insert_assignment!(conn, id, assignee, now, assign_delay)?;
+                        insert_assignment!(Backend::Sqlite, conn, id, assignee, now, assign_delay)?;
                     }
                     Ok::<_, StoreError>(created.map(|(id, _)| id))
                 })?
@@ -180,6 +181,7 @@ impl Database {
         assign_delay: Duration,
     ) -> Result<Option<Issue>, StoreError> {
         let now = now_micros();
+        let backend = self.backend();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 let other_fields = changes.title.is_some()
@@ -215,7 +217,14 @@ impl Database {
                     .execute(conn)?;
                     if reassigned > 0 {
                         cancel_pending_of_issue!(conn, id.get(), "the issue was reassigned")?;
-                        insert_assignment!(conn, id.get(), assignee.get(), now, assign_delay)?;
+                        insert_assignment!(
+                            backend,
+                            conn,
+                            id.get(),
+                            assignee.get(),
+                            now,
+                            assign_delay
+                        )?;
                     }
                 }
                 let found = issue_query!()

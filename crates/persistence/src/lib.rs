@@ -4,6 +4,7 @@
 //! blocking: callers on an async executor run it in `spawn_blocking`/`web::block`. The queries are
 //! written once with diesel's DSL and compiled for both backends by the [`with_conn!`] dispatch.
 
+mod clock;
 mod database;
 mod error;
 mod issues;

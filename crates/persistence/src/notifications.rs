@@ -3,27 +3,25 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 use issue_tracker_domain::{
     AssignmentEmail, NotificationKind, NotificationStatus, ReportEmail, ReportLine, UserId,
 };
 
-use crate::rows::{now_micros, utc};
+use crate::clock;
+use crate::rows::utc;
 use crate::schema::{issues, notifications, users};
-use crate::{with_conn, with_write_conn, Database, StoreError};
+use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
 
 diesel::alias!(users as report_creators: ReportCreatorAlias);
 
-pub(crate) fn delta(duration: Duration) -> TimeDelta {
-    TimeDelta::from_std(duration).unwrap_or(TimeDelta::days(36_500))
-}
-
 /// Inserts the pending assignment notification of an issue for its assignee, due after the
-/// assignment delay. A macro so that it compiles for each backend inside `with_conn!`.
+/// assignment delay by the database's clock. A macro so that it compiles for each backend inside
+/// `with_conn!`.
 macro_rules! insert_assignment {
-    ($conn:expr, $issue:expr, $recipient:expr, $now:expr, $delay:expr) => {{
+    ($backend:expr, $conn:expr, $issue:expr, $recipient:expr, $now:expr, $delay:expr) => {{
         let (issue, recipient, now): (i64, i64, chrono::NaiveDateTime) = ($issue, $recipient, $now);
         let key = format!(
             "assignment:{issue}:{recipient}:{}",
@@ -39,7 +37,7 @@ macro_rules! insert_assignment {
                 $crate::schema::notifications::status
                     .eq(issue_tracker_domain::NotificationStatus::Pending.as_str()),
                 $crate::schema::notifications::send_after
-                    .eq(now + $crate::notifications::delta($delay)),
+                    .eq($crate::clock::later($backend, $delay)),
                 $crate::schema::notifications::attempts.eq(0),
                 $crate::schema::notifications::created_at.eq(now),
             ))
@@ -84,6 +82,8 @@ pub struct ClaimedNotification {
     pub issue_id: Option<i64>,
     /// Attempts so far, this one included.
     pub attempts: i32,
+    /// Identifies this claim: outcomes are recorded only while it is still the current one.
+    pub claim_token: i64,
 }
 
 /// What to send for a claimed notification, read from current data.
@@ -134,38 +134,62 @@ pub(crate) struct IdRow {
     pub(crate) id: i64,
 }
 
+/// `{now}` and `{cutoff}` are the database's clock (see `clock`), `{limit}` the bound parameter.
 const RELAY_SQL_POSTGRES: &str = "\
-UPDATE notifications SET enqueued_at = $1
+UPDATE notifications SET enqueued_at = {now}
 WHERE id IN (
     SELECT id FROM notifications
-    WHERE ((status = 'pending' AND send_after <= $1) OR (status = 'sending' AND lease_until < $1))
-      AND (enqueued_at IS NULL OR enqueued_at < $2)
+    WHERE ((status = 'pending' AND send_after <= {now}) OR (status = 'sending' AND lease_until < {now}))
+      AND (enqueued_at IS NULL OR enqueued_at < {cutoff})
     ORDER BY send_after
-    LIMIT $3
+    LIMIT $1
     FOR UPDATE SKIP LOCKED)
-  AND (enqueued_at IS NULL OR enqueued_at < $2)
+  AND (enqueued_at IS NULL OR enqueued_at < {cutoff})
 RETURNING id";
 
 const RELAY_SQL_SQLITE: &str = "\
-UPDATE notifications SET enqueued_at = ?1
+UPDATE notifications SET enqueued_at = {now}
 WHERE id IN (
     SELECT id FROM notifications
-    WHERE ((status = 'pending' AND send_after <= ?1) OR (status = 'sending' AND lease_until < ?1))
-      AND (enqueued_at IS NULL OR enqueued_at < ?2)
+    WHERE ((status = 'pending' AND send_after <= {now}) OR (status = 'sending' AND lease_until < {now}))
+      AND (enqueued_at IS NULL OR enqueued_at < {cutoff})
     ORDER BY send_after
-    LIMIT ?3)
+    LIMIT ?1)
 RETURNING id";
+
+/// A claim token unique in practice: a per-process random start and a counter.
+fn new_claim_token() -> i64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default(),
+        );
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    });
+    (seed.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed)) >> 1) as i64
+}
 
 const REPORTS_SQL_POSTGRES: &str = "\
 INSERT INTO notifications (kind, recipient_id, period, dedupe_key, status, send_after, attempts, created_at)
-SELECT 'report', u.id, $1, 'report:' || u.id || ':' || $1, 'pending', $2, 0, $2
+SELECT 'report', u.id, $1, 'report:' || u.id || ':' || $1, 'pending',
+       statement_timestamp() AT TIME ZONE 'UTC', 0, statement_timestamp() AT TIME ZONE 'UTC'
 FROM users u
 WHERE u.is_active AND EXISTS (SELECT 1 FROM issues i WHERE i.assigned_to_id = u.id)
 ON CONFLICT (dedupe_key) DO NOTHING";
 
 const REPORTS_SQL_SQLITE: &str = "\
 INSERT INTO notifications (kind, recipient_id, period, dedupe_key, status, send_after, attempts, created_at)
-SELECT 'report', u.id, ?1, 'report:' || u.id || ':' || ?1, 'pending', ?2, 0, ?2
+SELECT 'report', u.id, ?1, 'report:' || u.id || ':' || ?1, 'pending',
+       strftime('%Y-%m-%d %H:%M:%f', 'now'), 0, strftime('%Y-%m-%d %H:%M:%f', 'now')
 FROM users u
 WHERE u.is_active AND EXISTS (SELECT 1 FROM issues i WHERE i.assigned_to_id = u.id)
 ON CONFLICT (dedupe_key) DO NOTHING";
@@ -180,16 +204,16 @@ impl Database {
         requeue_after: Duration,
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
-        let now = now_micros();
-        let cutoff = now - delta(requeue_after);
+        let backend = self.backend();
+        let template = match backend {
+            Backend::Postgres => RELAY_SQL_POSTGRES,
+            Backend::Sqlite => RELAY_SQL_SQLITE,
+        };
+        let sql = template
+            .replace("{now}", clock::now_text(backend))
+            .replace("{cutoff}", &clock::earlier_text(backend, requeue_after));
         let rows: Vec<IdRow> = with_write_conn!(self, |conn| {
-            let sql = match self {
-                Database::Postgres(_) => RELAY_SQL_POSTGRES,
-                Database::Sqlite(_) => RELAY_SQL_SQLITE,
-            };
-            diesel::sql_query(sql)
-                .bind::<Timestamp, _>(now)
-                .bind::<Timestamp, _>(cutoff)
+            diesel::sql_query(&sql)
                 .bind::<BigInt, _>(limit)
                 .load(conn)?
         });
@@ -214,7 +238,8 @@ impl Database {
         id: i64,
         lease: Duration,
     ) -> Result<Option<ClaimedNotification>, StoreError> {
-        let now = now_micros();
+        let backend = self.backend();
+        let token = new_claim_token();
         let claimed = with_write_conn!(self, |conn| {
             diesel::update(
                 notifications::table
@@ -222,16 +247,17 @@ impl Database {
                     .filter(
                         notifications::status
                             .eq(NotificationStatus::Pending.as_str())
-                            .and(notifications::send_after.le(now))
+                            .and(notifications::send_after.le(clock::now(backend)))
                             .or(notifications::status
                                 .eq(NotificationStatus::Sending.as_str())
-                                .and(notifications::lease_until.lt(now))),
+                                .and(notifications::lease_until.lt(clock::now(backend).nullable()))),
                     ),
             )
             .set((
                 notifications::status.eq(NotificationStatus::Sending.as_str()),
-                notifications::lease_until.eq(now + delta(lease)),
+                notifications::lease_until.eq(clock::later(backend, lease).nullable()),
                 notifications::attempts.eq(notifications::attempts + 1),
+                notifications::claim_token.eq(Some(token)),
             ))
             .returning((
                 notifications::id,
@@ -251,6 +277,7 @@ impl Database {
                     recipient: UserId(recipient),
                     issue_id,
                     attempts,
+                    claim_token: token,
                 })
             }),
         )
@@ -341,27 +368,33 @@ impl Database {
         })
     }
 
+    /// Records the outcome of a claim, only if `claim` is still the current claim of the row:
+    /// a worker whose lease ran out and was claimed again by another cannot overwrite it.
+    /// Returns false when nothing matched (the caller logs it).
     fn finish(
         &self,
-        id: i64,
+        claim: &ClaimedNotification,
         status: NotificationStatus,
         error: Option<&str>,
-        send_after: Option<NaiveDateTime>,
+        retry_in: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        let now = now_micros();
+        let backend = self.backend();
         let changed = with_write_conn!(self, |conn| {
             diesel::update(
                 notifications::table
-                    .filter(notifications::id.eq(id))
-                    .filter(notifications::status.eq(NotificationStatus::Sending.as_str())),
+                    .filter(notifications::id.eq(claim.id))
+                    .filter(notifications::status.eq(NotificationStatus::Sending.as_str()))
+                    .filter(notifications::claim_token.eq(claim.claim_token)),
             )
             .set((
                 notifications::status.eq(status.as_str()),
                 notifications::lease_until.eq(None::<NaiveDateTime>),
+                notifications::claim_token.eq(None::<i64>),
                 notifications::last_error.eq(error),
-                notifications::sent_at.eq((status == NotificationStatus::Sent).then_some(now)),
-                send_after.map(|at| notifications::send_after.eq(at)),
-                send_after.map(|_| notifications::enqueued_at.eq(None::<NaiveDateTime>)),
+                (status == NotificationStatus::Sent)
+                    .then(|| notifications::sent_at.eq(clock::now(backend).nullable())),
+                retry_in.map(|wait| notifications::send_after.eq(clock::later(backend, wait))),
+                retry_in.map(|_| notifications::enqueued_at.eq(None::<NaiveDateTime>)),
             ))
             .execute(conn)?
         });
@@ -369,31 +402,56 @@ impl Database {
     }
 
     /// The SMTP server accepted it.
-    pub fn mark_sent(&self, id: i64) -> Result<bool, StoreError> {
-        self.finish(id, NotificationStatus::Sent, None, None)
+    pub fn mark_sent(&self, claim: &ClaimedNotification) -> Result<bool, StoreError> {
+        self.finish(claim, NotificationStatus::Sent, None, None)
     }
 
-    /// A temporary failure: pending again, not before `retry_in`.
-    pub fn mark_retry(&self, id: i64, error: &str, retry_in: Duration) -> Result<bool, StoreError> {
-        let at = now_micros() + delta(retry_in);
-        self.finish(id, NotificationStatus::Pending, Some(error), Some(at))
+    /// A temporary failure: pending again, not before `retry_in` (by the database's clock).
+    pub fn mark_retry(
+        &self,
+        claim: &ClaimedNotification,
+        error: &str,
+        retry_in: Duration,
+    ) -> Result<bool, StoreError> {
+        self.finish(
+            claim,
+            NotificationStatus::Pending,
+            Some(error),
+            Some(retry_in),
+        )
     }
 
     /// A permanent failure: dead until an admin retries it.
-    pub fn mark_dead(&self, id: i64, error: &str) -> Result<bool, StoreError> {
-        self.finish(id, NotificationStatus::Dead, Some(error), None)
+    pub fn mark_dead(&self, claim: &ClaimedNotification, error: &str) -> Result<bool, StoreError> {
+        self.finish(claim, NotificationStatus::Dead, Some(error), None)
     }
 
     /// Not to be sent, with the reason.
-    pub fn mark_cancelled(&self, id: i64, reason: &str) -> Result<bool, StoreError> {
-        self.finish(id, NotificationStatus::Cancelled, Some(reason), None)
+    pub fn mark_cancelled(
+        &self,
+        claim: &ClaimedNotification,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.finish(claim, NotificationStatus::Cancelled, Some(reason), None)
+    }
+
+    /// The database's clock (UTC): report periods are counted by it, so beats whose clocks
+    /// disagree still agree on the period.
+    pub fn database_now(&self) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Now {
+            #[diesel(sql_type = Timestamp)]
+            now: NaiveDateTime,
+        }
+        let sql = format!("SELECT {} AS now", clock::now_text(self.backend()));
+        let row: Now = with_conn!(self, |conn| diesel::sql_query(&sql).get_result(conn)?);
+        Ok(utc(row.now))
     }
 
     /// Creates the report of `period` for every active user with assigned issues, in one
     /// statement; the unique `report:{user}:{period}` key makes a second call (another beat, a
     /// restart) add nothing. Returns how many were created.
     pub fn create_reports(&self, period: i64) -> Result<usize, StoreError> {
-        let now = now_micros();
         Ok(with_write_conn!(self, |conn| {
             let sql = match self {
                 Database::Postgres(_) => REPORTS_SQL_POSTGRES,
@@ -401,7 +459,6 @@ impl Database {
             };
             diesel::sql_query(sql)
                 .bind::<BigInt, _>(period)
-                .bind::<Timestamp, _>(now)
                 .execute(conn)?
         }))
     }
@@ -463,7 +520,7 @@ impl Database {
 
     /// Makes a dead notification pending again, due now; false unless it was dead.
     pub fn retry_notification(&self, id: i64) -> Result<bool, StoreError> {
-        let now = now_micros();
+        let backend = self.backend();
         let changed = with_write_conn!(self, |conn| {
             diesel::update(
                 notifications::table
@@ -473,7 +530,7 @@ impl Database {
             .set((
                 notifications::status.eq(NotificationStatus::Pending.as_str()),
                 notifications::attempts.eq(0),
-                notifications::send_after.eq(now),
+                notifications::send_after.eq(clock::now(backend)),
                 notifications::enqueued_at.eq(None::<NaiveDateTime>),
                 notifications::last_error.eq(None::<String>),
             ))

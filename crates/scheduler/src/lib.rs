@@ -3,7 +3,7 @@
 //! Two repeated jobs: the relay (every `RELAY_INTERVAL`, default 1 s) moves due notifications to
 //! the queue; the report check (every second, or every report interval if shorter) creates the
 //! reports of the current period the first time it sees that period. Periods are aligned to the
-//! clock (`floor(unix seconds / interval)`), and report rows have a unique
+//! database's clock (`floor(unix seconds / interval)`), and report rows have a unique
 //! `report:{user}:{period}` key, so any number of beats, restarts or missed ticks still give
 //! exactly one report per user and period.
 
@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use issue_tracker_config::Settings;
-use issue_tracker_domain::report_period;
-use issue_tracker_notifier::{create_reports, Relay};
+use issue_tracker_notifier::{create_reports, current_period, Relay};
 use issue_tracker_persistence::Database;
 use issue_tracker_queue::JobQueue;
 use tokio::sync::watch;
@@ -86,7 +85,13 @@ pub async fn run_beat(
             let db = db.clone();
             let last_period = last_period.clone();
             Box::pin(async move {
-                let now = current_period(interval);
+                let now = match current_period(&db, interval).await {
+                    Ok(now) => now,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read the database's clock; retrying next tick");
+                        return;
+                    }
+                };
                 if *last_period.lock().unwrap_or_else(|p| p.into_inner()) == Some(now) {
                     return;
                 }
@@ -114,12 +119,4 @@ pub async fn run_beat(
     scheduler.shutdown().await?;
     tracing::info!("beat stopped");
     Ok(())
-}
-
-fn current_period(interval: Duration) -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    report_period(now, interval)
 }
