@@ -58,3 +58,9 @@ ensure_redis() {
   fi
   redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || die "Redis is not reachable on 127.0.0.1:6379 and could not be started"
 }
+
+# libfaketime: the clock-skew test runs a worker and a beat whose clocks are 30 s ahead.
+ensure_faketime() {
+  command -v faketime >/dev/null || apt_install faketime
+  command -v faketime >/dev/null || die "faketime is not installed and could not be installed (apt-get install faketime)"
+}

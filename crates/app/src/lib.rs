@@ -51,6 +51,63 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     Ok(db)
 }
 
+/// Opens the pool `DATABASE_URL` names without waiting for PostgreSQL: for worker and beat, which
+/// must start (and say so) while the database is down, then get connections when it is back.
+pub fn open_database_lazily(settings: &Settings) -> anyhow::Result<Database> {
+    let pool = PoolSettings {
+        max_size: settings.database_pool_size,
+        timeout: settings.database_pool_timeout,
+    };
+    Ok(match &settings.database_url {
+        DatabaseUrl::Postgres(url) => Database::connect_postgres_lazily(url, pool),
+        DatabaseUrl::Sqlite(path) => Database::connect_sqlite(path, pool)
+            .with_context(|| format!("cannot open the database {:?}", settings.database_url))?,
+    })
+}
+
+/// Waits until the database answers and has every migration applied, logging while it does not
+/// (once, then every minute), retrying with backoff up to 10 s. `None` when shutdown came first.
+pub async fn wait_for_database(
+    db: &Database,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<()>> {
+    let mut wait = std::time::Duration::from_millis(500);
+    let mut last_log: Option<std::time::Instant> = None;
+    loop {
+        let probe = db.clone();
+        let checked = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+            probe.ping()?;
+            Ok(probe.pending_migrations()?)
+        })
+        .await?;
+        match checked {
+            Ok(pending) if pending.is_empty() => {
+                if last_log.is_some() {
+                    tracing::info!("the database is available");
+                }
+                return Ok(Some(()));
+            }
+            Ok(pending) => {
+                if last_log.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60)) {
+                    tracing::warn!(pending = %pending.join(", "), "the database has unapplied migrations; run `issue-tracker migrate`; waiting");
+                    last_log = Some(std::time::Instant::now());
+                }
+            }
+            Err(error) => {
+                if last_log.is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(60)) {
+                    tracing::warn!(error = %format!("{error:#}"), retry_in = ?wait, "the database is unavailable; waiting for it");
+                    last_log = Some(std::time::Instant::now());
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return Ok(None),
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
 /// Refuses a database whose migrations are not all applied.
 pub fn ensure_migrated(db: &Database) -> anyhow::Result<()> {
     let pending = db.pending_migrations()?;
@@ -250,9 +307,11 @@ pub enum Role {
 pub async fn run_role(role: Role) -> anyhow::Result<()> {
     let settings = load_settings()?;
     init_tracing(settings.log_format);
-    let db = open_database(&settings)?;
-    ensure_migrated(&db)?;
+    let db = open_database_lazily(&settings)?;
     let shutdown = shutdown_signal();
+    if wait_for_database(&db, shutdown.clone()).await?.is_none() {
+        return Ok(());
+    }
     let Some(queue) = connect_queue(&settings, Some(DEFAULT_REDIS_URL), shutdown.clone()).await?
     else {
         return Ok(());

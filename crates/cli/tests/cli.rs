@@ -360,3 +360,46 @@ fn run_migrates_the_embedded_default_and_serves() {
     assert!(reply.contains("Authentication credentials were not provided."));
     assert!(scratch.0.join("data/issue-tracker.sqlite3").exists());
 }
+
+/// `deactivate` says "tokens revoked", and it is true: after `activate`, the old token is
+/// refused ("Invalid token." territory: absent), while during deactivation its holder is told
+/// the user is inactive.
+#[test]
+fn deactivate_revokes_tokens_for_good() {
+    let scratch = Scratch::new();
+    let dir = &scratch.0;
+    assert!(run(dir, &["migrate"], "").status.success());
+    assert!(run(
+        dir,
+        &["createuser", "--username", "bob", "--password-stdin"],
+        "pw\n"
+    )
+    .status
+    .success());
+    let db = issue_tracker_persistence::Database::connect_sqlite(
+        &dir.join("data/issue-tracker.sqlite3"),
+        issue_tracker_persistence::PoolSettings::default(),
+    )
+    .unwrap();
+    let bob = db.find_user("bob").unwrap().unwrap();
+    let token = issue_tracker_domain::NewToken::generate();
+    db.insert_token(bob.id, &token, Duration::from_secs(3600))
+        .unwrap();
+    let works = |db: &issue_tracker_persistence::Database| {
+        db.authenticate(&token.hash)
+            .unwrap()
+            .map(|found| found.user.is_active)
+    };
+    assert_eq!(works(&db), Some(true));
+    let output = run(dir, &["deactivate", "bob"], "");
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("tokens revoked"),
+        "{}",
+        text(&output)
+    );
+    // Still found while inactive, so that the API answers "User inactive or deleted.".
+    assert_eq!(works(&db), Some(false));
+    assert!(run(dir, &["activate", "bob"], "").status.success());
+    assert_eq!(works(&db), None, "the old token works again after activate");
+}

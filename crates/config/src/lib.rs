@@ -71,7 +71,9 @@ fn check_origin(text: &str) -> Result<String, String> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
             || (host.starts_with('[')
                 && host.ends_with(']')
-                && host[1..host.len() - 1].parse::<std::net::Ipv6Addr>().is_ok()));
+                && host[1..host.len() - 1]
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok()));
     let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
     if !host_ok || !port_ok {
         return Err(format!(
@@ -476,10 +478,30 @@ impl Settings {
         in_range("max_body_bytes", raw.max_body_bytes, 1_024, 1 << 30)?;
         in_range("list_cap", raw.list_cap, 1, 100_000)?;
         in_range("token_ttl", raw.token_ttl, 1, MAX_SECONDS as u64)?;
-        in_range("rate_limit_per_token", raw.rate_limit_per_token, 1, 1_000_000_000)?;
-        in_range("rate_limit_per_address", raw.rate_limit_per_address, 1, 1_000_000_000)?;
-        in_range("login_failures_per_address", raw.login_failures_per_address, 1, 1_000_000)?;
-        in_range("login_failures_per_username", raw.login_failures_per_username, 1, 1_000_000)?;
+        in_range(
+            "rate_limit_per_token",
+            raw.rate_limit_per_token,
+            1,
+            1_000_000_000,
+        )?;
+        in_range(
+            "rate_limit_per_address",
+            raw.rate_limit_per_address,
+            1,
+            1_000_000_000,
+        )?;
+        in_range(
+            "login_failures_per_address",
+            raw.login_failures_per_address,
+            1,
+            1_000_000,
+        )?;
+        in_range(
+            "login_failures_per_username",
+            raw.login_failures_per_username,
+            1,
+            1_000_000,
+        )?;
         in_range(
             "login_failures_per_username_global",
             raw.login_failures_per_username_global,
@@ -534,8 +556,7 @@ impl Settings {
             }
         };
         let pool_timeout = seconds("database_pool_timeout", raw.database_pool_timeout)?;
-        let request_header_timeout =
-            seconds("request_header_timeout", raw.request_header_timeout)?;
+        let request_header_timeout = seconds("request_header_timeout", raw.request_header_timeout)?;
         let request_body_timeout = seconds("request_body_timeout", raw.request_body_timeout)?;
         let trusted_proxies = raw
             .trusted_proxies
@@ -543,9 +564,8 @@ impl Settings {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|p| {
-                p.parse::<std::net::IpAddr>().map_err(|_| {
-                    invalid("trusted_proxies", format!("{p:?} is not an IP address"))
-                })
+                p.parse::<std::net::IpAddr>()
+                    .map_err(|_| invalid("trusted_proxies", format!("{p:?} is not an IP address")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let public_url = match raw.public_url.trim().trim_end_matches('/') {

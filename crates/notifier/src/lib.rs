@@ -119,6 +119,11 @@ pub struct Worker {
     mailer: Arc<Mailer>,
     settings: PipelineSettings,
     consumer: String,
+    /// Notifications whose outcome is known but not yet written (the database was unreachable).
+    /// While there are any, this worker claims nothing new: when the database comes back, the
+    /// outcomes are written first, before a claim could take over an expired lease and send an
+    /// accepted email again.
+    unrecorded: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Worker {
@@ -136,6 +141,7 @@ impl Worker {
             mailer,
             settings,
             consumer,
+            unrecorded: Default::default(),
         }
     }
 
@@ -255,10 +261,7 @@ impl Worker {
         write: F,
     ) -> bool
     where
-        F: Fn(&Database, &ClaimedNotification) -> Result<bool, StoreError>
-            + Clone
-            + Send
-            + 'static,
+        F: Fn(&Database, &ClaimedNotification) -> Result<bool, StoreError> + Clone + Send + 'static,
     {
         let mut failures = 0u32;
         let mut stopping_since: Option<tokio::time::Instant> = None;
@@ -266,12 +269,19 @@ impl Worker {
             let (write, claimed) = (write.clone(), claim.clone());
             match blocking(&self.db, move |db| write(db, &claimed)).await {
                 Ok(true) => {
+                    self.unrecorded_set().remove(&claim.id);
                     if failures > 0 {
-                        tracing::info!(notification = claim.id, outcome, failures, "outcome recorded after the database came back");
+                        tracing::info!(
+                            notification = claim.id,
+                            outcome,
+                            failures,
+                            "outcome recorded after the database came back"
+                        );
                     }
                     return true;
                 }
                 Ok(false) => {
+                    self.unrecorded_set().remove(&claim.id);
                     tracing::warn!(
                         notification = claim.id,
                         outcome,
@@ -281,6 +291,9 @@ impl Worker {
                 }
                 Err(error) => {
                     failures += 1;
+                    if failures == 1 {
+                        self.unrecorded_set().insert(claim.id);
+                    }
                     if failures <= 3 || failures.is_multiple_of(40) {
                         tracing::warn!(notification = claim.id, outcome, %error, failures, "cannot record the outcome; retrying");
                     }
@@ -289,7 +302,12 @@ impl Worker {
             if *shutdown.borrow() {
                 let since = *stopping_since.get_or_insert_with(tokio::time::Instant::now);
                 if since.elapsed() >= RECORD_GRACE {
-                    tracing::error!(notification = claim.id, outcome, "shutting down before the outcome could be recorded; left unacknowledged");
+                    self.unrecorded_set().remove(&claim.id);
+                    tracing::error!(
+                        notification = claim.id,
+                        outcome,
+                        "shutting down before the outcome could be recorded; left unacknowledged"
+                    );
                     return false;
                 }
             }
@@ -300,6 +318,31 @@ impl Worker {
         }
     }
 
+    fn unrecorded_set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<i64>> {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits (at most one lease) while outcomes are waiting to be written; false when `id` is
+    /// one of them (its outcome is known: nothing to claim).
+    async fn wait_for_unrecorded(&self, id: i64, shutdown: &watch::Receiver<bool>) -> bool {
+        let started = tokio::time::Instant::now();
+        loop {
+            {
+                let unrecorded = self.unrecorded_set();
+                if unrecorded.contains(&id) {
+                    return false;
+                }
+                if unrecorded.is_empty() {
+                    return true;
+                }
+            }
+            if *shutdown.borrow() || started.elapsed() >= self.settings.sending_lease {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Claims, renders, sends and records one notification; returns whether its queue entry may
     /// be acknowledged.
     async fn process(
@@ -307,6 +350,9 @@ impl Worker {
         id: i64,
         shutdown: watch::Receiver<bool>,
     ) -> Result<bool, PipelineError> {
+        if !self.wait_for_unrecorded(id, &shutdown).await {
+            return Ok(true);
+        }
         let lease = self.settings.sending_lease;
         let claimed_at = tokio::time::Instant::now();
         let Some(claimed) = blocking(&self.db, move |db| db.claim_for_sending(id, lease)).await?
@@ -334,7 +380,10 @@ impl Worker {
         // it too. The mailer bounds the exchange by EMAIL_TIMEOUT (at most half the lease); if
         // claiming and reading took so long that it might not fit, let the lease run out instead.
         if claimed_at.elapsed() + self.settings.email_timeout >= lease {
-            tracing::warn!(notification = id, "too little of the lease left to send; leaving it to a later attempt");
+            tracing::warn!(
+                notification = id,
+                "too little of the lease left to send; leaving it to a later attempt"
+            );
             return Ok(true);
         }
         let outcome = match rendered {

@@ -124,6 +124,18 @@ impl Database {
         Ok(Database::Postgres(pool))
     }
 
+    /// Opens a pool for a PostgreSQL URL without connecting: connections are opened in the
+    /// background and retried, so a worker or beat started while PostgreSQL is down (or short of
+    /// connections) keeps running and gets its connections when they can be had.
+    pub fn connect_postgres_lazily(url: &str, settings: PoolSettings) -> Database {
+        let pool = Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(Some(0))
+            .connection_timeout(settings.timeout)
+            .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+        Database::Postgres(pool)
+    }
+
     /// Opens (creating if needed) a SQLite file, and its parent folder.
     pub fn connect_sqlite(path: &Path, settings: PoolSettings) -> Result<Database, StoreError> {
         if let Some(parent) = path.parent() {

@@ -250,7 +250,9 @@ impl Database {
                             .and(notifications::send_after.le(clock::now(backend)))
                             .or(notifications::status
                                 .eq(NotificationStatus::Sending.as_str())
-                                .and(notifications::lease_until.lt(clock::now(backend).nullable()))),
+                                .and(
+                                    notifications::lease_until.lt(clock::now(backend).nullable()),
+                                )),
                     ),
             )
             .set((

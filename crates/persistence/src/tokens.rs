@@ -57,25 +57,36 @@ impl Database {
         })
     }
 
-    /// The owner of an unexpired token with this hash. Expired tokens are treated as absent.
+    /// The owner of an unexpired token with this hash. Expired (or revoked by deactivation)
+    /// tokens are treated as absent, except that a token of an inactive user is returned with
+    /// that user, so that its holder hears "User inactive or deleted." as the contract says.
     pub fn authenticate(&self, key_hash: &str) -> Result<Option<Authenticated>, StoreError> {
         let now = now_micros();
         let found = with_conn!(self, |conn| {
             api_tokens::table
                 .inner_join(users::table)
                 .filter(api_tokens::key_hash.eq(key_hash))
-                .filter(api_tokens::expires_at.gt(now))
                 .select((
                     UserRow::as_select(),
                     api_tokens::id,
                     api_tokens::last_used_at,
+                    api_tokens::expires_at,
                 ))
-                .first::<(UserRow, i64, Option<NaiveDateTime>)>(conn)
+                .first::<(UserRow, i64, Option<NaiveDateTime>, NaiveDateTime)>(conn)
                 .optional()?
         });
-        let Some((row, token_id, last_used)) = found else {
+        let Some((row, token_id, last_used, expires_at)) = found else {
             return Ok(None);
         };
+        if !row.is_active {
+            return Ok(Some(Authenticated {
+                user: row.into(),
+                token_id,
+            }));
+        }
+        if expires_at <= now {
+            return Ok(None);
+        }
         if last_used.is_none_or(|at| now - at > LAST_USED_GRANULARITY) {
             with_write_conn!(self, |conn| {
                 diesel::update(api_tokens::table.find(token_id))

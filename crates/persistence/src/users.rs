@@ -114,14 +114,34 @@ impl Database {
         })
     }
 
-    /// Activates or deactivates a user. Their issues stay; their tokens stay stored but are
-    /// refused while the user is inactive ("User inactive or deleted.", as the contract says).
+    /// Activates or deactivates a user. Their issues stay. Deactivating revokes their tokens:
+    /// the rows are kept, expired now, so that until reactivation their holders hear "User
+    /// inactive or deleted." (as the contract says), and after it "Invalid token.": a token never
+    /// works again.
     pub fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
+        let now = now_micros();
         with_write_conn!(self, |conn| {
-            let updated = diesel::update(users::table.filter(users::username.eq(username)))
-                .set(users::is_active.eq(active))
-                .execute(conn)?;
-            Ok(updated > 0)
+            conn.transaction(|conn| {
+                let id = users::table
+                    .filter(users::username.eq(username))
+                    .select(users::id)
+                    .first::<i64>(conn)
+                    .optional()?;
+                let Some(id) = id else { return Ok(false) };
+                diesel::update(users::table.find(id))
+                    .set(users::is_active.eq(active))
+                    .execute(conn)?;
+                if !active {
+                    diesel::update(
+                        api_tokens::table
+                            .filter(api_tokens::user_id.eq(id))
+                            .filter(api_tokens::expires_at.gt(now)),
+                    )
+                    .set(api_tokens::expires_at.eq(now))
+                    .execute(conn)?;
+                }
+                Ok(true)
+            })
         })
     }
 }

@@ -2,6 +2,9 @@
 //! afterwards), an SMTP server speaking SMTP over TCP whose answers a test controls, and private
 //! `redis-server` processes that a test may stop and restart without touching the shared one.
 
+mod proxy;
+pub use proxy::{Fault, FaultProxy};
+
 use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
@@ -140,6 +143,8 @@ pub enum SmtpMode {
     StallAfterData,
     /// Never answers MAIL FROM: a client killed now has delivered nothing.
     StallBeforeData,
+    /// Records the message, then answers 250 after this delay: a slow server, emails in flight.
+    AcceptAfter(Duration),
 }
 
 /// A message the server accepted.
@@ -348,6 +353,11 @@ async fn serve_connection(
                 SmtpMode::StallAfterData => {
                     record(&state);
                     std::future::pending::<()>().await;
+                }
+                SmtpMode::AcceptAfter(delay) => {
+                    record(&state);
+                    tokio::time::sleep(delay).await;
+                    write.write_all(b"250 2.0.0 queued\r\n").await?;
                 }
             }
         } else if command == "RSET" || command == "NOOP" {

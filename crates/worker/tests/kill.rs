@@ -22,7 +22,7 @@ fn spawn_worker(vars: &std::collections::HashMap<String, String>) -> Child {
 
 async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
     let smtp = SmtpServer::start().await;
-    let extra = [("EMAIL_TIMEOUT", "5"), ("SENDING_LEASE", "6")];
+    let extra = [("EMAIL_TIMEOUT", "3"), ("SENDING_LEASE", "6")];
     let pipeline =
         Pipeline::start_with(kind, smtp, Some(&shared_redis()), &extra, Roles::NoWorker).await;
     // The worker process must use the same stream as the beat in this process.

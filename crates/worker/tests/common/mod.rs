@@ -77,6 +77,8 @@ pub enum Roles {
     All,
     /// API and beat here; the worker runs elsewhere (a process the test controls).
     NoWorker,
+    /// Only the API here; worker and beat run elsewhere.
+    ApiOnly,
 }
 
 impl Pipeline {
@@ -91,6 +93,19 @@ impl Pipeline {
         redis: Option<&str>,
         extra: &[(&str, &str)],
         roles: Roles,
+    ) -> Pipeline {
+        Pipeline::start_full(kind, smtp, redis, extra, roles, |url| url.to_owned()).await
+    }
+
+    /// Like [`Pipeline::start_with`]; the worker in this process reaches the database at
+    /// `worker_database(url)` (a fault proxy in front of it, say).
+    pub async fn start_full(
+        kind: Kind,
+        smtp: SmtpServer,
+        redis: Option<&str>,
+        extra: &[(&str, &str)],
+        roles: Roles,
+        worker_database: impl FnOnce(&str) -> String,
     ) -> Pipeline {
         if std::env::var_os("RUST_LOG").is_some() {
             issue_tracker_app::init_tracing(issue_tracker_config::LogFormat::Text);
@@ -115,7 +130,7 @@ impl Pipeline {
             None => JobQueue::in_process(),
         };
         let mut tasks = Vec::new();
-        {
+        if !matches!(roles, Roles::ApiOnly) {
             let (settings, db, queue, shutdown) = (
                 settings.clone(),
                 db.db.clone(),
@@ -129,12 +144,17 @@ impl Pipeline {
             }));
         }
         if matches!(roles, Roles::All) {
-            let (settings, db, queue, shutdown) = (
-                settings.clone(),
-                db.db.clone(),
-                queue.clone(),
-                shutdown.clone(),
-            );
+            let mut worker_vars = vars.clone();
+            let url = worker_database(&db.url);
+            worker_vars.insert("DATABASE_URL".into(), url);
+            let worker_settings = Settings::from_variables(&worker_vars, None).expect("settings");
+            let worker_db = if worker_vars["DATABASE_URL"] == db.url {
+                db.db.clone()
+            } else {
+                issue_tracker_app::open_database_lazily(&worker_settings).expect("worker database")
+            };
+            let (settings, db, queue, shutdown) =
+                (worker_settings, worker_db, queue.clone(), shutdown.clone());
             tasks.push(tokio::spawn(async move {
                 issue_tracker_app::run_worker(&settings, db, queue, shutdown)
                     .await
