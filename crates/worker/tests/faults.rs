@@ -331,3 +331,126 @@ async fn a_worker_and_beat_30_s_ahead_neither_send_early_nor_hold_back() {
 fn futures_block<F: std::future::Future>(future: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
 }
+
+/// A worker whose lease ran out cannot record an outcome over the claim another worker now
+/// holds: outcomes are fenced by the claim token, on both databases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_claim_cannot_overwrite_a_newer_one() {
+    for kind in [Kind::Postgres, Kind::Sqlite] {
+        // Assignments due in 10 hours: nothing in this test's pipeline touches the row.
+        let smtp = SmtpServer::start().await;
+        let pipeline = Pipeline::start_with(
+            kind,
+            smtp,
+            None,
+            &[("ASSIGN_REPORT_SCHEDULE", "0")],
+            Roles::ApiOnly,
+        )
+        .await;
+        pipeline.user("ann");
+        pipeline.user("bob");
+        let ann = pipeline.token("ann").await;
+        pipeline.create_issue(&ann, "contested", "bob").await;
+        let db = &pipeline.db.db;
+        let id = db.list_notifications(None, 1).unwrap()[0].id;
+        let stale = db
+            .claim_for_sending(id, Duration::from_millis(200))
+            .unwrap()
+            .expect("first claim");
+        assert!(
+            db.claim_for_sending(id, Duration::from_secs(60))
+                .unwrap()
+                .is_none(),
+            "{kind:?}: claimed twice while the lease holds"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let current = db
+            .claim_for_sending(id, Duration::from_secs(60))
+            .unwrap()
+            .expect("a claim after the lease ran out");
+        assert_ne!(stale.claim_token, current.claim_token);
+        // The stale worker's retry, dead and sent all match nothing.
+        assert!(!db
+            .mark_retry(&stale, "late", Duration::from_secs(1))
+            .unwrap());
+        assert!(!db.mark_dead(&stale, "late").unwrap());
+        assert!(!db.mark_sent(&stale).unwrap());
+        assert_eq!(attempts(&pipeline), [("sending".to_owned(), 2)], "{kind:?}");
+        // The current holder records its outcome.
+        assert!(db.mark_sent(&current).unwrap());
+        assert_eq!(attempts(&pipeline), [("sent".to_owned(), 2)], "{kind:?}");
+        pipeline.stop().await;
+    }
+}
+
+/// A worker and a beat started while PostgreSQL is unreachable keep running, say so, and do
+/// their work once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_and_beat_started_while_the_database_is_down_wait_for_it() {
+    let smtp = SmtpServer::start().await;
+    let pipeline = Pipeline::start_with(
+        Kind::Postgres,
+        smtp,
+        Some(&shared_redis()),
+        &[],
+        Roles::ApiOnly,
+    )
+    .await;
+    let (proxy, proxied) = FaultProxy::in_front_of(&pipeline.db.url).await;
+    proxy.set(Fault::Cut);
+    let mut vars = variables(&pipeline.db, pipeline.smtp.port, Some(&shared_redis()), &[]);
+    vars.insert(
+        "QUEUE_STREAM".into(),
+        pipeline.settings.pipeline.queue_stream.clone(),
+    );
+    vars.insert("DATABASE_URL".into(), proxied);
+    vars.insert("DATABASE_POOL_TIMEOUT".into(), "1".into());
+    let log = std::env::temp_dir().join(format!("it-worker-{}.log", uuid::Uuid::new_v4()));
+    let mut worker = Command::new(worker_binary())
+        .envs(&vars)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut beat = spawn(&beat_binary(), &vars, None);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let worker_exit = worker.try_wait().unwrap();
+    let beat_exit = beat.try_wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    pipeline.user("ann");
+    pipeline.user("bob");
+    let ann = pipeline.token("ann").await;
+    pipeline.create_issue(&ann, "after the outage", "bob").await;
+    proxy.set(Fault::Pass);
+    // The assignment email (beat also sends bob a report: he has an assigned issue).
+    let delivered = eventually(Duration::from_secs(30), || {
+        pipeline
+            .smtp
+            .received()
+            .iter()
+            .any(|m| m.header("Subject").as_deref() == Some("New Issue assigned"))
+    })
+    .await;
+    for child in [&mut worker, &mut beat] {
+        child.kill().ok();
+        child.wait().ok();
+    }
+    let later = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        worker_exit.is_none(),
+        "the worker exited: {worker_exit:?}\n{said}"
+    );
+    assert!(beat_exit.is_none(), "beat exited: {beat_exit:?}");
+    assert!(
+        said.contains("the database is unavailable"),
+        "the worker did not say why it waits:\n{said}"
+    );
+    assert!(
+        delivered,
+        "nothing delivered once the database was back: {:?}\n{later}",
+        pipeline.statuses()
+    );
+    pipeline.stop().await;
+}
