@@ -24,6 +24,9 @@ pub struct AuthenticatedUser {
 }
 
 /// A well-formed `Authorization: Token <key>` (or `Bearer <key>`) header, not yet checked.
+/// Cloning it lets a handler check the token again later (a write whose body arrived after the
+/// token may have been revoked).
+#[derive(Clone)]
 pub struct Credentials {
     key_hash: String,
     state: web::Data<AppState>,

@@ -8,8 +8,22 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
-/// Reads the whole body, refusing more than `limit` bytes with 413 without buffering it.
+/// Reads the whole body, refusing more than `MAX_BODY_BYTES` with 413 without buffering it, and
+/// a body that has not arrived within `REQUEST_BODY_TIMEOUT` with 408 (a client that declares a
+/// length and then stalls must not hold a worker and a connection for ever).
 pub async fn read_limited(
+    req: &HttpRequest,
+    payload: web::Payload,
+    settings: &issue_tracker_config::Settings,
+) -> Result<web::Bytes, ApiError> {
+    let deadline = settings.request_body_timeout;
+    match tokio::time::timeout(deadline, read_body(req, payload, settings.max_body_bytes)).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::BodyTimeout(deadline.as_secs_f64().ceil() as u64)),
+    }
+}
+
+async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,

@@ -38,6 +38,10 @@ pub enum ApiError {
     /// 413.
     #[error("request body too large")]
     PayloadTooLarge,
+    /// 408: the body did not arrive within `REQUEST_BODY_TIMEOUT` seconds; the connection is
+    /// closed.
+    #[error("request body timed out after {0} s")]
+    BodyTimeout(u64),
     /// 415.
     #[error("unsupported media type {0}")]
     UnsupportedMediaType(String),
@@ -93,6 +97,7 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -120,6 +125,11 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(body) => body.clone(),
             ApiError::InvalidHost => json!({ "detail": "Invalid host header." }),
             ApiError::PayloadTooLarge => json!({ "detail": "Request body too large." }),
+            ApiError::BodyTimeout(seconds) => {
+                // The rest of the body may still come: the connection cannot be reused.
+                response.insert_header((header::CONNECTION, "close"));
+                json!({ "detail": format!("The request body did not arrive within {seconds} seconds.") })
+            }
             ApiError::UnsupportedMediaType(media) => {
                 json!({ "detail": format!("Unsupported media type \"{media}\" in request.") })
             }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod client;
 pub mod conditional;
 pub mod error;
 pub mod metrics;
@@ -135,6 +136,7 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
     // served.
     let blocking_threads = (state.db.max_connections() as usize / workers).max(1);
     let origins = state.settings.cors_allowed_origins.clone();
+    let header_timeout = state.settings.request_header_timeout;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
@@ -149,6 +151,9 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
     })
     .workers(workers)
     .worker_max_blocking_threads(blocking_threads)
+    // Headers must arrive within REQUEST_HEADER_TIMEOUT (then 408 and close); bodies are bounded
+    // by REQUEST_BODY_TIMEOUT where they are read (body::read_limited).
+    .client_request_timeout(header_timeout)
     .listen(listener)?
     .run();
     Ok(server)

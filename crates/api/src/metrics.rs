@@ -72,8 +72,9 @@ impl Metrics {
         }
     }
 
-    /// Records one request. `route` is the matched pattern (never the raw path: ids would make
-    /// one series per issue).
+    /// Records one request. `route` is the matched pattern or "unmatched" (never the raw path: ids
+    /// would make one series per issue) and `method` a [`method_label`]: the label sets stay
+    /// bounded whatever clients send.
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.requests
             .with_label_values(&[route, method, &status.to_string()])
@@ -106,5 +107,23 @@ impl Metrics {
         let mut buffer = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+/// The `method` label of a request: the standard methods by name, anything invented by a client
+/// as `OTHER`, so that clients cannot create new series.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
     }
 }

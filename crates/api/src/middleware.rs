@@ -15,30 +15,23 @@ use crate::state::AppState;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The host name of a `Host` header, without its port, lower case (IPv6 literals keep brackets).
-fn host_without_port(host: &str) -> String {
-    let host = host.trim();
-    let name = if host.starts_with('[') {
-        match host.find(']') {
-            Some(end) => &host[..=end],
-            None => host,
-        }
-    } else {
-        host.rsplit_once(':').map_or(host, |(name, _)| name)
-    };
-    name.trim_end_matches('.').to_ascii_lowercase()
-}
-
 fn host_allowed(req: &ServiceRequest, allowed: Option<&[String]>) -> bool {
-    let Some(allowed) = allowed else { return true };
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| req.uri().host().map(str::to_owned));
-    let Some(host) = host else { return false };
-    let name = host_without_port(&host);
+    let Some(host) = host else {
+        return allowed.is_none();
+    };
+    // Strictly a host and an optional port: `localhost:1@evil.example` is refused even with `*`,
+    // since links may be built from it.
+    let Some((name, _)) = crate::client::parse_host(host.trim()) else {
+        return false;
+    };
+    let Some(allowed) = allowed else { return true };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
     allowed.iter().any(|pattern| {
         // Django's ".example.com" matches the domain and its subdomains.
         match pattern.strip_prefix('.') {
@@ -55,28 +48,17 @@ fn unix_now() -> u64 {
         .unwrap_or_default()
 }
 
-/// Who a request counts against: its token (hashed, never kept in clear), or its address.
-fn rate_limit_client(req: &ServiceRequest) -> (String, bool) {
+/// The token bucket of a request that presents a token (hashed, never kept in clear).
+fn token_bucket(req: &ServiceRequest) -> Option<String> {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_whitespace().nth(1));
-    match token {
-        Some(token) => (
-            format!("token:{}", &issue_tracker_domain::hash_token(token)[..32]),
-            true,
-        ),
-        None => (
-            format!(
-                "ip:{}",
-                req.peer_addr()
-                    .map(|a| a.ip().to_string())
-                    .unwrap_or_default()
-            ),
-            false,
-        ),
-    }
+        .and_then(|v| v.split_whitespace().nth(1))?;
+    Some(format!(
+        "token:{}",
+        &issue_tracker_domain::hash_token(token)[..32]
+    ))
 }
 
 /// A client's own request id is kept when it is short and printable; otherwise a new one is made.
@@ -106,11 +88,23 @@ pub async fn edge(
         .unwrap_or(true);
     // Every log line written while handling the request carries its id.
     let span = tracing::info_span!("request", request_id = %id);
-    let verdict = match (&state, allowed) {
-        (Some(state), true) => {
-            let (client, has_token) = rate_limit_client(&req);
-            Some(state.rate_limiter.hit(&client, has_token).await)
-        }
+    // Requests count against their token; without one, or while the address is over its own
+    // limit (failed authentications count against it too, below), against the address.
+    let address_bucket = state.as_ref().map(|state| {
+        format!(
+            "ip:{}",
+            crate::client::client_address(req.headers(), req.peer_addr(), &state.settings)
+        )
+    });
+    let token = token_bucket(&req);
+    let verdict = match (&state, &address_bucket, allowed) {
+        (Some(state), Some(address), true) => Some(match &token {
+            Some(token) => match state.rate_limiter.blocked(address) {
+                Some(blocked) => blocked,
+                None => state.rate_limiter.hit(token, true).await,
+            },
+            None => state.rate_limiter.hit(address, false).await,
+        }),
         _ => None,
     };
     let mut response = if let Some(verdict) = verdict.filter(|v| v.exceeded) {
@@ -158,15 +152,22 @@ pub async fn edge(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
     }
     let status = response.status().as_u16();
+    if let (Some(state), Some(address), Some(_), 401) = (&state, &address_bucket, &token, status) {
+        // A token that did not authenticate: the attempt counts against the address.
+        state.rate_limiter.hit(address, false).await;
+    }
     let elapsed = started.elapsed();
     if let Some(state) = &state {
         let route = response
             .request()
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
-        state
-            .metrics
-            .observe(&route, method.as_str(), status, elapsed.as_secs_f64());
+        state.metrics.observe(
+            &route,
+            crate::metrics::method_label(&method),
+            status,
+            elapsed.as_secs_f64(),
+        );
     }
     span.in_scope(|| {
         tracing::info!(
@@ -202,21 +203,11 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
             HeaderName::from_static("x-ratelimit-reset"),
         ])
         .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        return cors.allow_any_origin();
+    }
     for origin in origins {
         cors = cors.allowed_origin(origin);
     }
     cors
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_without_port;
-
-    #[test]
-    fn strips_ports_and_keeps_ipv6_brackets() {
-        assert_eq!(host_without_port("LocalHost:8000"), "localhost");
-        assert_eq!(host_without_port("127.0.0.1"), "127.0.0.1");
-        assert_eq!(host_without_port("[::1]:8000"), "[::1]");
-        assert_eq!(host_without_port("example.com."), "example.com");
-    }
 }

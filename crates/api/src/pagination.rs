@@ -13,14 +13,22 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b',');
 
 /// The `Link` header of this page, or `None` for an unpaginated list that fits in one page.
-pub fn link_header(req: &HttpRequest, query: &ListQuery, total: i64) -> Option<String> {
+pub fn link_header(
+    req: &HttpRequest,
+    settings: &issue_tracker_config::Settings,
+    query: &ListQuery,
+    total: i64,
+) -> Option<String> {
     let per_page = query.per_page.max(1) as i64;
     if !query.paginated && total <= per_page {
         return None;
     }
     let last = ((total + per_page - 1) / per_page).max(1);
-    let info = req.connection_info();
-    let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+    let base = format!(
+        "{}{}",
+        crate::client::public_base(req, settings),
+        req.path()
+    );
     let kept: Vec<(String, String)> = crate::body::query_pairs(req.query_string())
         .unwrap_or_default()
         .into_iter()

@@ -10,6 +10,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use issue_tracker_queue::SharedCounter;
 
 const WINDOW_SECONDS: u64 = 60;
+/// Most clients counted in this process at once (keys are short: `ip:<address>` or
+/// `token:<32 hex>`), so memory stays bounded whatever clients send.
+const MAX_CLIENTS: usize = 100_000;
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
 
 /// The verdict on one request, for the `X-RateLimit-*` headers.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +40,10 @@ pub struct RateLimiter {
     per_address: u64,
     shared: Option<SharedCounter>,
     local: Mutex<HashMap<String, (u64, u64)>>,
+    /// Clients known to be over their limit in this window, with the window's end: a request
+    /// that presents a token is refused at once when its address is here (random tokens must
+    /// not open fresh buckets).
+    blocked: Mutex<HashMap<String, u64>>,
     /// After Redis fails, it is left alone until then: requests never wait on a Redis outage.
     redis_down_until: Mutex<Option<Instant>>,
 }
@@ -47,16 +61,14 @@ impl RateLimiter {
             per_address,
             shared,
             local: Mutex::new(HashMap::new()),
+            blocked: Mutex::new(HashMap::new()),
             redis_down_until: Mutex::new(None),
         }
     }
 
     /// Counts one request of `client` (`token:<hash>` or `ip:<address>`).
     pub async fn hit(&self, client: &str, has_token: bool) -> Verdict {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let now = unix_now();
         let window = now / WINDOW_SECONDS;
         let reset = (window + 1) * WINDOW_SECONDS;
         let limit = if has_token {
@@ -86,12 +98,36 @@ impl RateLimiter {
             }
             None => self.local_hit(client, window),
         };
+        let exceeded = count > limit;
+        if exceeded {
+            let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+            if blocked.len() >= MAX_CLIENTS {
+                blocked.retain(|_, until| *until > now);
+            }
+            if blocked.len() < MAX_CLIENTS {
+                blocked.insert(client.to_owned(), reset);
+            }
+        }
         Verdict {
             limit,
             remaining: limit.saturating_sub(count),
             reset,
-            exceeded: count > limit,
+            exceeded,
         }
+    }
+
+    /// The verdict for `client` (an address) when it is already over its limit in this window,
+    /// without counting anything; `None` otherwise.
+    pub fn blocked(&self, client: &str) -> Option<Verdict> {
+        let now = unix_now();
+        let blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let reset = *blocked.get(client).filter(|until| **until > now)?;
+        Some(Verdict {
+            limit: self.per_address,
+            remaining: 0,
+            reset,
+            exceeded: true,
+        })
     }
 
     fn usable_redis(&self) -> Option<&SharedCounter> {
@@ -123,8 +159,17 @@ impl RateLimiter {
 
     fn local_hit(&self, client: &str, window: u64) -> u64 {
         let mut counts = self.local.lock().unwrap_or_else(|p| p.into_inner());
-        if counts.len() > 100_000 {
+        if counts.len() >= MAX_CLIENTS {
             counts.retain(|_, (w, _)| *w == window);
+            if counts.len() >= MAX_CLIENTS {
+                // More distinct clients in one minute than we keep: forget them all rather than
+                // grow (counting fails open, memory stays bounded).
+                tracing::warn!(
+                    clients = counts.len(),
+                    "rate limiter: too many clients this minute; counts reset"
+                );
+                counts.clear();
+            }
         }
         let entry = counts.entry(client.to_owned()).or_insert((window, 0));
         if entry.0 != window {

@@ -38,6 +38,8 @@ struct CachedCount {
 /// How long a list count may be reused. Counting a million rows on every page request would cost
 /// more than the page; a total two seconds old is fine for `X-Total-Count` and `Link`.
 const COUNT_TTL: Duration = Duration::from_secs(2);
+/// Most list counts kept at once.
+const MAX_CACHED_COUNTS: usize = 10_000;
 
 impl AppState {
     /// Builds the state; computes the dummy hash (one bcrypt run).
@@ -50,8 +52,11 @@ impl AppState {
             settings.rate_limit_per_address,
         );
         let login_throttle = crate::throttle::LoginThrottle::new(
-            settings.login_failures_per_address,
-            settings.login_failures_per_username,
+            crate::throttle::LoginLimits {
+                per_address: settings.login_failures_per_address,
+                per_username: settings.login_failures_per_username,
+                per_username_global: settings.login_failures_per_username_global,
+            },
             std::time::Duration::from_secs(60),
         );
         AppState {
@@ -114,8 +119,13 @@ impl AppState {
                 return Err(error.into());
             }
         };
-        if cache.len() > 10_000 {
+        if cache.len() >= MAX_CACHED_COUNTS {
             cache.retain(|_, entry| now.duration_since(entry.at) < COUNT_TTL);
+            if cache.len() >= MAX_CACHED_COUNTS {
+                // Bounded whatever filters clients send (each key is at most a few hundred
+                // bytes: list parameters are length-limited).
+                cache.clear();
+            }
         }
         cache.insert(
             filter.clone(),

@@ -30,7 +30,10 @@ pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
     TITLE_MAX_CHARS,
 };
-pub use listing::{IssueFilter, ListQuery, OrderField, DEFAULT_PER_PAGE, MAX_PER_PAGE};
+pub use listing::{
+    IssueFilter, ListQuery, OrderField, DEFAULT_PER_PAGE, MAX_PARAMETER_CHARS, MAX_PER_PAGE,
+    MAX_SEARCH_CHARS,
+};
 pub use notification::{
     message_id, report_period, retry_backoff, AssignmentEmail, DeliveryOutcome, NotificationKind,
     NotificationStatus, ReportEmail, ReportLine,

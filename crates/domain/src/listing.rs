@@ -1,6 +1,6 @@
 //! The query parameters of `GET /api/issue/`: pagination, filters and ordering, parsed once.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
 use crate::errors::FieldErrors;
 use crate::issue::Status;
@@ -9,6 +9,11 @@ use crate::issue::Status;
 pub const DEFAULT_PER_PAGE: u32 = 30;
 /// Largest `per_page`.
 pub const MAX_PER_PAGE: u32 = 100;
+/// Longest `q`, in characters: a substring search costs up to (pattern × text) on both
+/// databases, and SQLite refuses very long LIKE patterns.
+pub const MAX_SEARCH_CHARS: usize = 200;
+/// Longest value of any other list parameter, in characters (usernames are at most 150).
+pub const MAX_PARAMETER_CHARS: usize = 200;
 
 /// A field issues may be ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +120,29 @@ impl ListQuery {
             if value.trim().is_empty() && key != "page" && key != "per_page" {
                 continue;
             }
+            let known = matches!(
+                key.as_str(),
+                "page"
+                    | "per_page"
+                    | "status"
+                    | "assigned_to"
+                    | "created_by"
+                    | "q"
+                    | "updated_since"
+                    | "ordering"
+            );
+            let longest = if key == "q" {
+                MAX_SEARCH_CHARS
+            } else {
+                MAX_PARAMETER_CHARS
+            };
+            if known && value.chars().count() > longest {
+                errors.add(
+                    key,
+                    format!("Ensure this value has at most {longest} characters."),
+                );
+                continue;
+            }
             match key.as_str() {
                 "page" => page = positive(&mut errors, "page", value),
                 "per_page" => {
@@ -158,7 +186,14 @@ impl ListQuery {
                     }
                 }
                 "updated_since" => match DateTime::parse_from_rfc3339(value.trim()) {
-                    Ok(at) => filter.updated_since = Some(at.to_utc()),
+                    // Years 1..=9999 in UTC: what both databases store and compare as dates.
+                    Ok(at) if (1..=9999).contains(&at.to_utc().year()) => {
+                        filter.updated_since = Some(at.to_utc())
+                    }
+                    Ok(_) => errors.add(
+                        "updated_since",
+                        "Enter a date/time between years 1 and 9999 in UTC.",
+                    ),
                     Err(_) => errors.add(
                         "updated_since",
                         "Enter a valid date/time (RFC 3339, e.g. 2026-01-31T12:00:00Z).",

@@ -24,6 +24,58 @@ pub struct StoredIssue {
     pub assignee: UserId,
 }
 
+/// What must still hold when a change is written: checked in the write's own transaction, so a
+/// request whose body arrived late cannot write over a newer version, or as a creator it no
+/// longer is.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteCondition {
+    /// Only this user may change the issue.
+    pub creator: UserId,
+    /// The version (`updated_at`) the client saw, when it sent `If-Match`.
+    pub version: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Why a conditional write wrote nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteRefused {
+    /// The issue no longer exists.
+    Missing,
+    /// The caller is not its creator.
+    NotCreator,
+    /// It changed since the version the client saw.
+    Changed,
+}
+
+/// Locks the issue's row for the rest of the transaction (a no-op UPDATE: a row lock on
+/// PostgreSQL; SQLite writers are serialised anyway) and checks `condition` against it.
+macro_rules! guard_write {
+    ($conn:expr, $id:expr, $condition:expr) => {{
+        let (id, condition): (i64, &WriteCondition) = ($id, $condition);
+        let locked = diesel::update(issues::table.find(id))
+            .set(issues::id.eq(issues::id))
+            .execute($conn)?;
+        let current = issues::table
+            .find(id)
+            .select((issues::created_by_id, issues::updated_at))
+            .first::<(i64, chrono::NaiveDateTime)>($conn)
+            .optional()?;
+        match (locked, current) {
+            (0, _) | (_, None) => Some(WriteRefused::Missing),
+            (_, Some((creator, _))) if creator != condition.creator.get() => {
+                Some(WriteRefused::NotCreator)
+            }
+            (_, Some((_, updated_at)))
+                if condition
+                    .version
+                    .is_some_and(|seen| seen.naive_utc() != updated_at) =>
+            {
+                Some(WriteRefused::Changed)
+            }
+            _ => None,
+        }
+    }};
+}
+
 /// The fields of a new issue.
 #[derive(Debug, Clone)]
 pub struct NewIssue<'a> {
@@ -169,7 +221,8 @@ impl Database {
         })
     }
 
-    /// Applies `changes`; `None` when the issue no longer exists. An empty change writes nothing.
+    /// Applies `changes` if `condition` holds in the same transaction; otherwise writes nothing
+    /// and says why. An empty change writes nothing.
     ///
     /// When the assignee really changes, in the same transaction: the issue's pending
     /// notifications are cancelled (stale) and the new assignee's is written, due after
@@ -179,11 +232,15 @@ impl Database {
         id: IssueId,
         changes: &IssueChanges,
         assign_delay: Duration,
-    ) -> Result<Option<Issue>, StoreError> {
+        condition: &WriteCondition,
+    ) -> Result<Result<Issue, WriteRefused>, StoreError> {
         let now = now_micros();
         let backend = self.backend();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                if let Some(refused) = guard_write!(conn, id.get(), condition) {
+                    return Ok(Err(refused));
+                }
                 let other_fields = changes.title.is_some()
                     || changes.description.is_some()
                     || changes.status.is_some();
@@ -200,7 +257,7 @@ impl Database {
                         ))
                         .execute(conn)?;
                     if updated == 0 {
-                        return Ok(None);
+                        return Ok(Err(WriteRefused::Missing));
                     }
                 }
                 if let Some(assignee) = changes.assigned_to {
@@ -231,18 +288,26 @@ impl Database {
                     .filter(issues::id.eq(id.get()))
                     .first::<(IssueRow, String, String)>(conn)
                     .optional()?;
-                Ok(found.map(|r| stored(r).issue))
+                Ok(found.map(|r| stored(r).issue).ok_or(WriteRefused::Missing))
             })
         })
     }
 
-    /// Deletes an issue; false when it did not exist.
-    /// Its pending notifications are cancelled in the same transaction.
-    pub fn delete_issue(&self, id: IssueId) -> Result<bool, StoreError> {
+    /// Deletes an issue if `condition` holds in the same transaction; otherwise deletes nothing
+    /// and says why. Its pending notifications are cancelled in the same transaction.
+    pub fn delete_issue(
+        &self,
+        id: IssueId,
+        condition: &WriteCondition,
+    ) -> Result<Result<(), WriteRefused>, StoreError> {
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                if let Some(refused) = guard_write!(conn, id.get(), condition) {
+                    return Ok(Err(refused));
+                }
                 cancel_pending_of_issue!(conn, id.get(), "the issue was deleted")?;
-                Ok(diesel::delete(issues::table.find(id.get())).execute(conn)? > 0)
+                diesel::delete(issues::table.find(id.get())).execute(conn)?;
+                Ok(Ok(()))
             })
         })
     }

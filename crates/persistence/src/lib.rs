@@ -9,7 +9,7 @@ mod database;
 mod error;
 mod issues;
 mod notifications;
-pub use issues::{NewIssue, StoredIssue};
+pub use issues::{NewIssue, StoredIssue, WriteCondition, WriteRefused};
 pub use notifications::{ClaimedNotification, Content, NotificationInfo};
 mod rows;
 pub mod schema;

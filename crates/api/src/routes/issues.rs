@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{
     may_modify, FieldErrors, IssueChanges, IssueId, IssueInput, ListQuery, UserId, WriteMode,
 };
-use issue_tracker_persistence::{Database, NewIssue, StoredIssue};
+use issue_tracker_persistence::{Database, NewIssue, StoredIssue, WriteCondition, WriteRefused};
 
 use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
@@ -20,6 +20,7 @@ pub async fn list_issues(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let state = credentials.state().clone();
+    let settings = state.settings.clone();
     let pairs = crate::body::query_pairs(req.query_string())?;
     let cap = state.settings.list_cap.min(u32::MAX as usize) as u32;
     let (query, issues, total) = credentials
@@ -40,7 +41,7 @@ pub async fn list_issues(
     let body = serde_json::to_vec(&issues).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", total.to_string()));
-    if let Some(links) = crate::pagination::link_header(&req, &query, total) {
+    if let Some(links) = crate::pagination::link_header(&req, &settings, &query, total) {
         response.insert_header((header::LINK, links));
     }
     respond_with_etag(&req, response, crate::conditional::body_etag(&body), body)
@@ -53,7 +54,7 @@ pub async fn create_issue(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     // Read now, judged after authentication: an anonymous oversized body still gets 401.
-    let body = read_limited(&req, payload, credentials.state().settings.max_body_bytes).await;
+    let body = read_limited(&req, payload, &credentials.state().settings).await;
     let kind = content_type(&req);
     let delay = credentials.state().settings.assign_delay;
     let issue = credentials
@@ -139,6 +140,14 @@ fn if_match(req: &HttpRequest) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+fn refused(refused: WriteRefused) -> ApiError {
+    match refused {
+        WriteRefused::Missing => ApiError::NotFound,
+        WriteRefused::NotCreator => ApiError::Forbidden,
+        WriteRefused::Changed => ApiError::PreconditionFailed,
+    }
+}
+
 async fn write_issue(
     credentials: Credentials,
     req: HttpRequest,
@@ -146,32 +155,43 @@ async fn write_issue(
     payload: web::Payload,
     mode: WriteMode,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = credentials.state().settings.max_body_bytes;
     let state = credentials.state().clone();
     let precondition = if_match(&req);
-    let stored = credentials
+    let raw_id = id.into_inner();
+    let first_id = raw_id.clone();
+    credentials
+        .clone()
         .run(move |db, caller| {
-            let stored = load(db, &id)?;
+            let stored = load(db, &first_id)?;
             if !may_modify(stored.creator, caller.user.id) {
                 return Err(ApiError::Forbidden);
             }
-            Ok(stored)
+            Ok(())
         })
         .await?;
     // The body is read only now: another user's malformed request gets 403, not 400.
-    let body = read_limited(&req, payload, limit).await?;
+    let body = read_limited(&req, payload, &state.settings).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let (input, errors) = IssueInput::parse(&object, mode);
-    let id = stored.issue.id;
-    let current = stored.issue;
     let delay = state.settings.assign_delay;
-    let updated = state
-        .run(move |db| {
+    // Everything is checked again now that the body is here (it may have taken a while): the
+    // token (revoked meanwhile: 401), and, in the write's own transaction, the creator and the
+    // version the client's If-Match names.
+    let updated = credentials
+        .run(move |db, caller| {
+            let stored = load(db, &raw_id)?;
+            if !may_modify(stored.creator, caller.user.id) {
+                return Err(ApiError::Forbidden);
+            }
             let changes = resolve(db, input, errors)?;
             // After validation: an invalid request is a 400 whatever its preconditions.
-            check_if_match(precondition.as_deref(), &current)?;
-            db.update_issue(id, &changes, delay)?
-                .ok_or(ApiError::NotFound)
+            check_if_match(precondition.as_deref(), &stored.issue)?;
+            let condition = WriteCondition {
+                creator: caller.user.id,
+                version: precondition.is_some().then_some(stored.issue.updated_at),
+            };
+            db.update_issue(stored.issue.id, &changes, delay, &condition)?
+                .map_err(refused)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -213,11 +233,12 @@ pub async fn delete_issue(
                 return Err(ApiError::Forbidden);
             }
             check_if_match(precondition.as_deref(), &stored.issue)?;
-            if db.delete_issue(stored.issue.id)? {
-                Ok(())
-            } else {
-                Err(ApiError::NotFound)
-            }
+            let condition = WriteCondition {
+                creator: caller.user.id,
+                version: precondition.is_some().then_some(stored.issue.updated_at),
+            };
+            db.delete_issue(stored.issue.id, &condition)?
+                .map_err(refused)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

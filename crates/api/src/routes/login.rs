@@ -57,7 +57,7 @@ pub async fn obtain_token(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, payload, state.settings.max_body_bytes).await?;
+    let body = read_limited(&req, payload, &state.settings).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let mut errors = FieldErrors::default();
     let username = char_field(&object, "username", true, &mut errors);
@@ -65,14 +65,12 @@ pub async fn obtain_token(
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::Validation(errors));
     };
-    // Refused before any hashing: a throttled guesser costs us nothing.
-    let address = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
+    // Refused before any hashing: a throttled guesser costs us nothing. The slot is reserved
+    // now, so concurrent attempts cannot all pass a limit that was not reached yet.
+    let address = crate::client::client_address(req.headers(), req.peer_addr(), &state.settings);
     state
         .login_throttle
-        .check(&address, &username)
+        .reserve(&address, &username)
         .map_err(ApiError::Throttled)?;
     let throttle = state.login_throttle.clone();
     let dummy_hash = state.dummy_hash.clone();
@@ -82,7 +80,6 @@ pub async fn obtain_token(
             // bcrypt reads only 72 bytes: a longer password can never be the stored one, and
             // refusing it before hashing costs the same for every username.
             if password.len() > PASSWORD_MAX_BYTES {
-                throttle.record_failure(&address, &username);
                 return Ok(None);
             }
             let credentials = db.find_credentials(&username)?;
@@ -93,14 +90,13 @@ pub async fn obtain_token(
             let matches = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
             match credentials {
                 Some(found) if matches && found.user.is_active => {
+                    // A success is not a failure: give the reserved slot back.
+                    throttle.release(&address, &username);
                     let token = NewToken::generate();
                     db.insert_token(found.user.id, &token, ttl)?;
                     Ok(Some(token.key))
                 }
-                _ => {
-                    throttle.record_failure(&address, &username);
-                    Ok(None)
-                }
+                _ => Ok(None),
             }
         })
         .await?;

@@ -129,7 +129,7 @@ pub async fn create_user(
     if !(caller.user.is_staff || caller.user.is_superuser) {
         return Err(ApiError::Forbidden);
     }
-    let body = read_limited(&req, payload, state.settings.max_body_bytes).await?;
+    let body = read_limited(&req, payload, &state.settings).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let mut errors = FieldErrors::default();
     let username = text(&object, "username", &mut errors).and_then(|name| {
