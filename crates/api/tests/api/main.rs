@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod bad_inputs;
+mod hardening;
 mod issues;
 mod listing;
 mod openapi;
