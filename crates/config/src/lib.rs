@@ -524,24 +524,26 @@ impl Settings {
             _ => return Err(invalid("email_tls", "expected none, starttls or tls")),
         };
         // Every duration is at most MAX_SECONDS: larger values would overflow date arithmetic.
-        let minutes = |name: &str, value: f64| -> Result<f64, SettingsError> {
-            if value.is_finite() && value >= 0.0 && value * 60.0 <= MAX_SECONDS {
+        let up_to = |name: &str, value: f64, unit_seconds: f64| -> Result<f64, SettingsError> {
+            let most = MAX_SECONDS / unit_seconds;
+            if value.is_finite() && value >= 0.0 && value <= most {
                 Ok(value)
             } else {
                 Err(invalid(
                     name,
-                    format!("must be a number between 0 and {}", MAX_SECONDS / 60.0),
+                    format!("must be a number between 0 and {most}"),
                 ))
             }
         };
-        let assign = minutes("assign_report_schedule", raw.assign_report_schedule)?;
-        let report_seconds = minutes("report_schedule_hours", raw.report_schedule_hours)? * 3600.0
-            + minutes("report_schedule_minutes", raw.report_schedule_minutes)? * 60.0
-            + minutes("report_schedule_seconds", raw.report_schedule_seconds)?;
+        let assign = up_to("assign_report_schedule", raw.assign_report_schedule, 60.0)?;
+        let report_seconds = up_to("report_schedule_hours", raw.report_schedule_hours, 3600.0)?
+            * 3600.0
+            + up_to("report_schedule_minutes", raw.report_schedule_minutes, 60.0)? * 60.0
+            + up_to("report_schedule_seconds", raw.report_schedule_seconds, 1.0)?;
         let report_seconds = report_seconds.round();
         if !(1.0..=MAX_SECONDS).contains(&report_seconds) {
             return Err(invalid(
-                "report_schedule_seconds",
+                "report_schedule_hours, report_schedule_minutes, report_schedule_seconds",
                 format!("the report interval (hours + minutes + seconds) must be between 1 second and {MAX_SECONDS} seconds"),
             ));
         }
@@ -722,6 +724,113 @@ mod tests {
             let error = with(&[(name, value)]).unwrap_err().to_string();
             assert!(error.contains(name), "{name}={value}: {error}");
         }
+    }
+
+    /// Every numeric setting at and past its extremes: the extremes start, anything past them is
+    /// refused naming the setting (audit finding B18: TOKEN_TTL=100000000000000 used to be
+    /// accepted and then made every login panic).
+    #[test]
+    fn every_numeric_setting_has_a_range() {
+        let huge = "100000000000000";
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            ("DATABASE_POOL_SIZE", &["1", "1000"], &["0", "1001", huge]),
+            (
+                "DATABASE_POOL_TIMEOUT",
+                &["0.1", "315360000"],
+                &["0", "-1", huge, "NaN", "inf"],
+            ),
+            ("HTTP_WORKERS", &["0", "1024"], &["1025", huge]),
+            ("MAX_BODY_BYTES", &["1024", "1073741824"], &["1023", huge]),
+            ("LIST_CAP", &["1", "100000"], &["0", "100001", huge]),
+            ("TOKEN_TTL", &["1", "315360000"], &["0", "315360001", huge]),
+            ("BCRYPT_COST", &["4", "31"], &["3", "32", huge]),
+            ("RATE_LIMIT_PER_TOKEN", &["1", "1000000000"], &["0", huge]),
+            ("RATE_LIMIT_PER_ADDRESS", &["1", "1000000000"], &["0", huge]),
+            (
+                "LOGIN_FAILURES_PER_ADDRESS",
+                &["1", "1000000"],
+                &["0", "1000001"],
+            ),
+            (
+                "LOGIN_FAILURES_PER_USERNAME",
+                &["1", "1000"],
+                &["0", "1000001"],
+            ),
+            (
+                "LOGIN_FAILURES_PER_USERNAME_GLOBAL",
+                &["20", "1000000"],
+                &["19", "1000001"],
+            ),
+            (
+                "REQUEST_HEADER_TIMEOUT",
+                &["0.5", "315360000"],
+                &["0", huge],
+            ),
+            ("REQUEST_BODY_TIMEOUT", &["0.5", "315360000"], &["0", huge]),
+            (
+                "ASSIGN_REPORT_SCHEDULE",
+                &["0", "5256000"],
+                &["-1", "5256001", huge, "1e300"],
+            ),
+            (
+                "REPORT_SCHEDULE_HOURS",
+                &["1", "87600"],
+                &["-1", "87601", "1e300"],
+            ),
+            (
+                "REPORT_SCHEDULE_SECONDS",
+                &["315000000"],
+                &["315360001", "1e300"],
+            ),
+            ("RELAY_INTERVAL", &["1", "315360000"], &["0", "1e300"]),
+            ("SENDING_LEASE", &["60", "315360000"], &["0", "59", "1e300"]),
+            ("REQUEUE_AFTER", &["1", "315360000"], &["0", "1e300"]),
+            ("RECLAIM_IDLE", &["1", "315360000"], &["0", "1e300"]),
+            ("EMAIL_TIMEOUT", &["0.1", "30"], &["0", "31", "1e300"]),
+            ("RETRY_BACKOFF", &["0.1", "315360000"], &["0", "1e300"]),
+            ("RETRY_BACKOFF_MAX", &["0.1", "315360000"], &["0", "1e300"]),
+            ("MAX_ATTEMPTS", &["1", "1000"], &["0", "1001", huge]),
+            ("WORKER_CONCURRENCY", &["1", "10000"], &["0", "10001", huge]),
+            ("EMAIL_PORT", &["1", "65535"], &["65536", "-1"]),
+        ];
+        for (name, good, bad) in cases {
+            for value in *good {
+                if let Err(error) = with(&[(name, value)]) {
+                    panic!("{name}={value} refused: {error}");
+                }
+            }
+            for value in *bad {
+                let error = with(&[(name, value)])
+                    .err()
+                    .unwrap_or_else(|| panic!("{name}={value} accepted"))
+                    .to_string();
+                assert!(error.contains(name), "{name}={value}: {error}");
+            }
+        }
+    }
+
+    #[test]
+    fn origins_and_addresses_are_checked() {
+        for (name, value) in [
+            ("CORS_ALLOWED_ORIGINS", "example.com"),
+            ("CORS_ALLOWED_ORIGINS", "https://a.example/path"),
+            ("CORS_ALLOWED_ORIGINS", "https://user@a.example"),
+            ("PUBLIC_URL", "ftp://a.example"),
+            ("PUBLIC_URL", "https://a.example:99999"),
+            ("TRUSTED_PROXIES", "10.0.0.1,proxy.local"),
+        ] {
+            let error = with(&[(name, value)]).unwrap_err().to_string();
+            assert!(error.contains(name), "{name}={value}: {error}");
+        }
+        let s = with(&[
+            ("CORS_ALLOWED_ORIGINS", "*"),
+            ("PUBLIC_URL", "https://Issues.example.com/"),
+            ("TRUSTED_PROXIES", "10.0.0.1, ::1"),
+        ])
+        .unwrap();
+        assert_eq!(s.cors_allowed_origins, ["*"]);
+        assert_eq!(s.public_url.as_deref(), Some("https://issues.example.com"));
+        assert_eq!(s.trusted_proxies.len(), 2);
     }
 
     #[test]
