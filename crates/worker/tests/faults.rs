@@ -13,17 +13,33 @@ use std::time::{Duration, Instant};
 use common::{message_ids, shared_redis, variables, Pipeline, Roles};
 use issue_tracker_testkit::{eventually, Fault, FaultProxy, Kind, SmtpMode, SmtpServer};
 
+/// libfaketime's library for multithreaded programs (Debian's `faketime` package installs it;
+/// scripts/test installs the package).
+fn libfaketime() -> std::path::PathBuf {
+    let found = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("faketime/libfaketimeMT.so.1"))
+        .chain([std::path::PathBuf::from(
+            "/usr/lib/faketime/libfaketimeMT.so.1",
+        )])
+        .find(|path| path.exists());
+    found.expect("libfaketime is not installed (apt-get install faketime; scripts/test does)")
+}
+
+/// Starts a binary, with its wall clock moved by `clock` (`+30s`) when given. The library is
+/// preloaded into the binary itself (not through the `faketime` wrapper), so that killing the
+/// child kills the program.
 fn spawn(binary: &std::path::Path, vars: &HashMap<String, String>, clock: Option<&str>) -> Child {
-    let mut command = match clock {
-        Some(offset) => {
-            let mut command = Command::new("faketime");
-            command.arg("-f").arg(offset).arg(binary);
+    let mut command = Command::new(binary);
+    if let Some(offset) = clock {
+        command
+            .env("LD_PRELOAD", libfaketime())
+            .env("FAKETIME", offset)
             // Only the wall clock is off, as on a host whose NTP failed.
-            command.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-            command
-        }
-        None => Command::new(binary),
-    };
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    }
     command
         .envs(vars)
         .env("RUST_LOG", "warn")

@@ -12,9 +12,69 @@ use crate::body::{content_type, parse_object, read_limited};
 use crate::conditional::{check_if_match, issue_etag, respond_with_etag};
 use crate::error::ApiError;
 
+/// The most bytes of JSON an unpaged list answers with: 10,000 issues of 65,535 characters
+/// would be gigabytes. Past it, the answer is the first page that fits (at most `MAX_PER_PAGE`
+/// issues) with `Link` headers to the others, as past `LIST_CAP`.
+pub const MAX_LIST_BYTES: usize = 8 * 1024 * 1024;
+
+/// Rows read per query while building an unpaged list: few when rows are large, so that the rows
+/// held at once stay small too.
+fn next_batch(bytes_so_far: usize, rows_so_far: usize) -> i64 {
+    match bytes_so_far.checked_div(rows_so_far) {
+        Some(average) if average > 4_096 => 50,
+        _ => 1_000,
+    }
+}
+
+/// Serialises the unpaged list into a JSON array of at most [`MAX_LIST_BYTES`] (always at least
+/// one issue), reading `cap` rows at most, in batches. Returns the body, how many issues it holds,
+/// and whether it stopped at the byte bound.
+fn unpaged_list(
+    db: &Database,
+    filter: &issue_tracker_domain::IssueFilter,
+    cap: u32,
+) -> Result<(Vec<u8>, usize, bool), ApiError> {
+    let mut body = Vec::with_capacity(4_096);
+    body.push(b'[');
+    let mut count = 0usize;
+    let mut ends = Vec::new();
+    let mut element = Vec::new();
+    loop {
+        let batch = next_batch(body.len(), count).min(cap as i64 - count as i64);
+        if batch <= 0 {
+            break;
+        }
+        let rows = db.list_issues_filtered(filter, count as i64, batch)?;
+        let fetched = rows.len();
+        for issue in rows {
+            element.clear();
+            serde_json::to_writer(&mut element, &issue)
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            if count > 0 && body.len() + element.len() + 2 > MAX_LIST_BYTES {
+                // Whole pages only, so that the links page through the rest consistently.
+                let keep = count.min(issue_tracker_domain::MAX_PER_PAGE as usize);
+                body.truncate(ends[keep - 1]);
+                body.push(b']');
+                return Ok((body, keep, true));
+            }
+            if count > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&element);
+            ends.push(body.len());
+            count += 1;
+        }
+        if (fetched as i64) < batch {
+            break;
+        }
+    }
+    body.push(b']');
+    Ok((body, count, false))
+}
+
 /// `GET /api/issue/`: a bare array, as the contract says. Without `page`/`per_page`, every
-/// matching issue up to `LIST_CAP`; with them, one page. `Link` and `X-Total-Count` headers, an
-/// `ETag`, and the filters and ordering of `ListQuery`.
+/// matching issue up to `LIST_CAP` (and [`MAX_LIST_BYTES`]); with them, one page. `Link` and
+/// `X-Total-Count` headers, an `ETag`, and the filters and ordering of `ListQuery`.
 pub async fn list_issues(
     credentials: Credentials,
     req: HttpRequest,
@@ -23,22 +83,32 @@ pub async fn list_issues(
     let settings = state.settings.clone();
     let pairs = crate::body::query_pairs(req.query_string())?;
     let cap = state.settings.list_cap.min(u32::MAX as usize) as u32;
-    let (query, issues, total) = credentials
+    let (query, body, total) = credentials
         .run(move |db, caller| {
-            let query = ListQuery::parse(&pairs, &caller.user.username, cap)
+            let mut query = ListQuery::parse(&pairs, &caller.user.username, cap)
                 .map_err(ApiError::Validation)?;
             let limit = query.per_page as i64;
-            let issues = db.list_issues_filtered(&query.filter, query.offset(), limit)?;
+            let (body, count, cut_short) = if query.paginated {
+                let issues = db.list_issues_filtered(&query.filter, query.offset(), limit)?;
+                let body =
+                    serde_json::to_vec(&issues).map_err(|e| ApiError::Internal(e.to_string()))?;
+                (body, issues.len(), false)
+            } else {
+                unpaged_list(db, &query.filter, cap)?
+            };
             // A short first page is the whole list: no count needed.
-            let total = if query.page == 1 && (issues.len() as i64) < limit {
-                issues.len() as i64
+            let total = if query.page == 1 && (count as i64) < limit && !cut_short {
+                count as i64
             } else {
                 state.counted(db, &query.filter)?
             };
-            Ok((query, issues, total))
+            if cut_short {
+                // Links to the rest, in pages of what fitted.
+                query.per_page = count.max(1) as u32;
+            }
+            Ok((query, body, total))
         })
         .await?;
-    let body = serde_json::to_vec(&issues).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", total.to_string()));
     if let Some(links) = crate::pagination::link_header(&req, &settings, &query, total) {

@@ -516,3 +516,45 @@ async fn settings_at_their_extremes_keep_working() {
         .json();
     assert!(tokens[0]["expires_at"].as_str().unwrap().starts_with("20"));
 }
+
+/// B12: an unpaged list never answers more than MAX_LIST_BYTES (8 MiB): past it, the list stops
+/// at the last whole issue and links to the rest, in pages of what fitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpaged_list_is_bounded_in_bytes() {
+    for kind in both() {
+        let app = spawn(kind).await;
+        let ann = app.user_with_token("ann").await;
+        let description = "d".repeat(60_000);
+        for n in 0..160 {
+            let reply = app
+                .send(
+                    "POST",
+                    "/api/issue/",
+                    Some(&ann),
+                    Some(json!({"title": format!("big {n}"), "description": description, "status": "open", "assigned_to": "ann"})),
+                )
+                .await;
+            assert_eq!(reply.status, 201);
+        }
+        let reply = app.send("GET", "/api/issue/", Some(&ann), None).await;
+        assert_eq!(reply.status, 200);
+        assert!(reply.text.len() <= 8 * 1024 * 1024, "{}", reply.text.len());
+        let issues = reply.json();
+        let returned = issues.as_array().unwrap().len();
+        // 139 would fit in 8 MiB; whole pages of at most 100 are answered.
+        assert_eq!(returned, 100, "{kind:?}");
+        assert_eq!(reply.header("x-total-count"), Some("160"));
+        let link = reply.header("link").expect("links to the rest");
+        assert!(
+            link.contains(&format!("per_page={returned}&page=2>; rel=\"next\"")),
+            "{kind:?}: {link}"
+        );
+        // The next page carries on where the list stopped.
+        let next = app
+            .send("GET", "/api/issue/?per_page=100&page=2", Some(&ann), None)
+            .await;
+        assert_eq!(next.status, 200);
+        assert_eq!(next.json().as_array().unwrap().len(), 60);
+        assert_eq!(next.json()[0]["title"], "big 100");
+    }
+}
