@@ -200,6 +200,7 @@ struct Readiness {
     responses(
         (status = 200, description = "A new token", body = Token),
         (status = 400, description = "Missing fields, or invalid credentials", body = FieldErrors),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = Detail),
         (status = 413, description = "Body too large", body = Detail),
         (status = 415, description = "Neither JSON nor form-encoded", body = Detail),
         (status = 429, description = "Too many failed logins", body = Detail),
@@ -211,11 +212,11 @@ fn obtain_token() {}
         ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; with per_page, pages the list"),
         ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 30)"),
         ("status" = Option<Status>, Query),
-        ("assigned_to" = Option<String>, Query, description = "Username, or `me`"),
-        ("created_by" = Option<String>, Query, description = "Username, or `me`"),
-        ("q" = Option<String>, Query, description = "Case-insensitive text in title or description"),
-        ("updated_since" = Option<String>, Query, description = "RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z"),
-        ("ordering" = Option<String>, Query, description = "Comma-separated of id, title, status, created_at, updated_at; `-` for descending"),
+        ("assigned_to" = Option<String>, Query, max_length = 200, description = "Username, or `me`"),
+        ("created_by" = Option<String>, Query, max_length = 200, description = "Username, or `me`"),
+        ("q" = Option<String>, Query, max_length = 200, description = "Case-insensitive text in title or description (at most 200 characters)"),
+        ("updated_since" = Option<String>, Query, max_length = 200, description = "RFC 3339 date-time between years 1 and 9999 in UTC, e.g. 2026-01-31T12:00:00Z"),
+        ("ordering" = Option<String>, Query, max_length = 200, description = "Comma-separated of id, title, status, created_at, updated_at; `-` for descending"),
     ),
     responses(
         (status = 200, description = "A bare array; `Link` and `X-Total-Count` headers", body = [Issue]),
@@ -232,6 +233,7 @@ fn list_issues() {}
         (status = 201, description = "Created; `created_by` is the caller", body = Issue),
         (status = 400, description = "Invalid fields", body = FieldErrors),
         (status = 401, description = "No or invalid token", body = Detail),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = Detail),
         (status = 413, description = "Body too large", body = Detail),
         (status = 415, description = "Unsupported media type", body = Detail),
         (status = 429, description = "Rate limited", body = Detail),
@@ -258,6 +260,7 @@ fn get_issue() {}
         (status = 403, description = "Only the creator may change it", body = Detail),
         (status = 404, description = "No such issue", body = Detail),
         (status = 412, description = "If-Match does not match: the issue changed", body = Detail),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = Detail),
         (status = 413, description = "Body too large", body = Detail),
         (status = 415, description = "Unsupported media type", body = Detail),
     ))]
@@ -273,6 +276,7 @@ fn replace_issue() {}
         (status = 403, description = "Only the creator may change it", body = Detail),
         (status = 404, description = "No such issue", body = Detail),
         (status = 412, description = "If-Match does not match: the issue changed", body = Detail),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = Detail),
         (status = 413, description = "Body too large", body = Detail),
         (status = 415, description = "Unsupported media type", body = Detail),
     ))]

@@ -125,7 +125,7 @@ pub async fn create_user(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = credentials.state().clone();
-    let caller = credentials.authenticate().await?;
+    let caller = credentials.clone().authenticate().await?;
     if !(caller.user.is_staff || caller.user.is_superuser) {
         return Err(ApiError::Forbidden);
     }
@@ -169,8 +169,13 @@ pub async fn create_user(
         return Err(ApiError::Validation(errors));
     }
     let cost = state.settings.bcrypt_cost;
-    let created = state
-        .run(move |db| {
+    // Checked again now that the body is here: the token may have been revoked, or the caller's
+    // staff status taken away, while it was on its way.
+    let created = credentials
+        .run(move |db, caller| {
+            if !(caller.user.is_staff || caller.user.is_superuser) {
+                return Err(ApiError::Forbidden);
+            }
             let password_hash = bcrypt::hash(password.expose(), cost)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             let new = NewUser {

@@ -78,19 +78,22 @@ async fn concurrent_failed_logins_cannot_pass_the_limit() {
     )
     .await;
     app.create_user("alice", "right");
-    let attempts = (0..10).map(|_| {
-        let (client, url) = (app.client.clone(), app.url("/api/user/get_auth_token/"));
-        tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&json!({"username": "alice", "password": "wrong"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
+    // Spawned all at once (collected), not one after the other.
+    let attempts: Vec<_> = (0..10)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url("/api/user/get_auth_token/"));
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({"username": "alice", "password": "wrong"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
         })
-    });
+        .collect();
     let mut statuses = Vec::new();
     for attempt in attempts {
         statuses.push(attempt.await.unwrap());
@@ -557,4 +560,32 @@ async fn an_unpaged_list_is_bounded_in_bytes() {
         assert_eq!(next.json().as_array().unwrap().len(), 60);
         assert_eq!(next.json()[0]["title"], "big 100");
     }
+}
+
+/// B8's sibling: a staff member's `POST /api/user/` whose body is held back while the token is
+/// revoked creates nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_back_user_creation_is_checked_again() {
+    let app = spawn(Kind::Sqlite).await;
+    app.create_user_full("root", "pw-root", "root@example.com", true);
+    let root = app.login("root", "pw-root").await;
+    let body = br#"{"username": "late", "password": "secret pass"}"#;
+    let head = format!(
+        "POST /api/user/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {root}\r\nContent-Type: application/json\r\n"
+    );
+    let base = app.base.clone();
+    let held = std::thread::spawn(move || {
+        slow_request(&base, &head, body, 5, Duration::from_millis(1500))
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let logout = app
+        .send("POST", "/api/user/logout/", Some(&root), None)
+        .await;
+    assert_eq!(logout.status, 204);
+    let (status, text) = held.join().unwrap();
+    assert_eq!(status, 401, "{text}");
+    assert!(
+        app.db.find_user("late").unwrap().is_none(),
+        "the user was created"
+    );
 }
