@@ -12,13 +12,16 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release")
+# BENCH_BIN runs the same cases against other binaries (an older build, for a before/after).
+BIN = os.environ.get("BENCH_BIN", os.path.join(ROOT, "target", "release"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 DATABASES = os.environ.get("BENCH_DATABASES", "postgres,sqlite").split(",")
 ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 PORT = 18555
 MILLION = os.environ.get("BENCH_MILLION", "1") != "0"
+LARGE = os.environ.get("BENCH_LARGE", "1") != "0"
+STANDARD = os.environ.get("BENCH_STANDARD", "1") != "0"
 
 
 def seed_million(database, url):
@@ -46,6 +49,32 @@ def seed_million(database, url):
         conn.close()
 
 
+LARGE_ISSUES = 2_000
+
+
+def seed_large(database, url):
+    """LARGE_ISSUES issues with the longest description allowed (65,535 characters), assigned to
+    a user of their own ('large'): `?assigned_to=large` without page/per_page is then the largest
+    list a client can ask for (the POST case's issues would otherwise fill LIST_CAP first)."""
+    user = "INSERT INTO users (username, email, password_hash, is_active, is_staff, is_superuser, date_joined) " \
+           "VALUES ('large', 'large@example.com', 'x', {t}, {f}, {f}, CURRENT_TIMESTAMP)"
+    sql = "INSERT INTO issues (created_by_id, title, description, status, assigned_to_id, created_at, updated_at) " \
+          "SELECT (SELECT id FROM users WHERE username = 'bench'), 'Large ' || g, {text}, 'open', " \
+          "(SELECT id FROM users WHERE username = 'large'), CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM {series}"
+    if database == "postgres":
+        subprocess.run(["psql", url, "-qc", user.format(t="true", f="false")], check=True)
+        subprocess.run(["psql", url, "-qc", sql.format(text="repeat('x', 65535)",
+                                                      series=f"generate_series(1, {LARGE_ISSUES}) g")], check=True)
+    else:
+        import sqlite3
+        conn = sqlite3.connect(url[len("sqlite://"):], timeout=60)
+        series = f"(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {LARGE_ISSUES}) SELECT g FROM s)"
+        conn.execute(user.format(t="1", f="0"))
+        conn.execute(sql.format(text="printf('%.65535c', 'x')", series=series))
+        conn.commit()
+        conn.close()
+
+
 def request(method, path, token=None, body=None):
     headers = {"Content-Type": "application/json"}
     if token:
@@ -56,8 +85,9 @@ def request(method, path, token=None, body=None):
         return json.loads(resp.read() or b"null")
 
 
-def wrk(path, token, script=None):
-    args = ["wrk", "-t2", "-c32", f"-d{SECONDS}s", "--latency", "-H", f"Authorization: Token {token}"]
+def wrk(path, token, script=None, connections=32):
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency", "--timeout", "30s",
+            "-H", f"Authorization: Token {token}"]
     if script:
         args += ["-s", script]
     args.append(f"http://127.0.0.1:{PORT}{path}")
@@ -119,6 +149,8 @@ def bench(database):
                  ("GET list of 100", "/api/issue/", None),
                  ("POST an issue", "/api/issue/", post_script)]
         results = []
+        if not STANDARD:
+            cases = []
         for label, path, script in cases:
             runs = [wrk(path, token, script) for _ in range(RUNS)]
             if script is None and label.startswith("GET list"):
@@ -126,6 +158,14 @@ def bench(database):
             median = lambda i: statistics.median(r[i] for r in runs)
             results.append((label, median(0), median(1), median(2)))
         rss_standard = peak_rss_mb(proc.pid)
+        large = None
+        if LARGE:
+            # Four clients fetching the largest unpaged list there can be, at once.
+            seed_large(database, env["DATABASE_URL"])
+            first = request("GET", "/api/issue/?assigned_to=large", token)
+            print(f"  ({database}: the largest list answers {len(first)} issues)", file=sys.stderr)
+            rps, p50, p99 = wrk("/api/issue/?assigned_to=large", token, connections=4)
+            large = (rps, p50, p99, peak_rss_mb(proc.pid))
         if MILLION:
             seed_million(database, env["DATABASE_URL"])
             path = "/api/issue/?status=open&assigned_to=u7&per_page=20&page=5&ordering=-id"
@@ -146,6 +186,10 @@ def bench(database):
     print(f"  {'case':<36} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for label, rps, p50, p99 in results:
         print(f"  {label:<36} {rps:>10.0f} {p50:>8.2f} {p99:>8.2f}")
+    if large:
+        rps, p50, p99, peak = large
+        print(f"  largest unpaged list ({LARGE_ISSUES} issues of 65,535 characters), 4 clients, one run: "
+              f"{rps:.1f} req/s, p50 {p50:.0f} ms, p99 {p99:.0f} ms, server peak RSS {peak:.1f} MB")
     print(f"  server peak RSS: {rss_standard:.1f} MB over the three standard cases, {rss:.1f} MB at the end")
 
 

@@ -17,12 +17,14 @@ use crate::error::ApiError;
 /// issues) with `Link` headers to the others, as past `LIST_CAP`.
 pub const MAX_LIST_BYTES: usize = 8 * 1024 * 1024;
 
-/// Rows read per query while building an unpaged list: few when rows are large, so that the rows
-/// held at once stay small too.
+/// Rows read per query while building an unpaged list: a first batch that holds most lists
+/// whole, then many when rows are small, few when they are large, so that the rows held at once
+/// stay small too (a batch of 1,000 rows of 65,535 characters would be 65 MB).
 fn next_batch(bytes_so_far: usize, rows_so_far: usize) -> i64 {
     match bytes_so_far.checked_div(rows_so_far) {
-        Some(average) if average > 4_096 => 50,
-        _ => 1_000,
+        None => 128,
+        Some(average) if average > 4_096 => 32,
+        Some(_) => 1_000,
     }
 }
 
