@@ -139,6 +139,56 @@ impl Drop for FaultProxy {
     }
 }
 
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut faults: watch::Receiver<Fault>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = tokio::select! {
+            read = from.read(&mut buffer) => read,
+            _ = wait_for_cut(&mut faults) => return,
+        };
+        let n = match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        // Hold the bytes while paused; drop the connection when cut.
+        loop {
+            let now = *faults.borrow_and_update();
+            match now {
+                Fault::Pass => break,
+                Fault::Slow(delay) => {
+                    tokio::time::sleep(delay).await;
+                    break;
+                }
+                Fault::Cut => return,
+                Fault::Pause => {
+                    if faults.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Resolves when the proxy is cut.
+async fn wait_for_cut(faults: &mut watch::Receiver<Fault>) {
+    loop {
+        if *faults.borrow_and_update() == Fault::Cut {
+            return;
+        }
+        if faults.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,55 +254,5 @@ mod tests {
         assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "{read:?}");
         let mut third = TcpStream::connect(&address).await.unwrap();
         assert!(round_trip(&mut third, short).await.is_none());
-    }
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut faults: watch::Receiver<Fault>,
-) {
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let read = tokio::select! {
-            read = from.read(&mut buffer) => read,
-            _ = wait_for_cut(&mut faults) => return,
-        };
-        let n = match read {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        // Hold the bytes while paused; drop the connection when cut.
-        loop {
-            let now = *faults.borrow_and_update();
-            match now {
-                Fault::Pass => break,
-                Fault::Slow(delay) => {
-                    tokio::time::sleep(delay).await;
-                    break;
-                }
-                Fault::Cut => return,
-                Fault::Pause => {
-                    if faults.changed().await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-        if to.write_all(&buffer[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Resolves when the proxy is cut.
-async fn wait_for_cut(faults: &mut watch::Receiver<Fault>) {
-    loop {
-        if *faults.borrow_and_update() == Fault::Cut {
-            return;
-        }
-        if faults.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
     }
 }
