@@ -1,4 +1,4 @@
-//! The notification pipeline of `../shared/design.md` §3, over the outbox in the database:
+//! The notification pipeline (README, "Notifications"), over the outbox in the database:
 //!
 //! - [`Relay`] (run by beat every second): moves due notification ids from the database to the
 //!   queue, and enqueues again what a lost queue or a dead worker left behind.
