@@ -11,6 +11,7 @@ use actix_web::{web, Error, ResponseError};
 use tracing::Instrument;
 
 use crate::error::ApiError;
+use crate::ratelimit::unix_now;
 use crate::state::AppState;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -39,13 +40,6 @@ fn host_allowed(req: &ServiceRequest, allowed: Option<&[String]>) -> bool {
             None => &name == pattern,
         }
     })
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 /// The token bucket of a request that presents a token (hashed, never kept in clear).

@@ -14,7 +14,8 @@ const WINDOW_SECONDS: u64 = 60;
 /// `token:<32 hex>`), so memory stays bounded whatever clients send.
 const MAX_CLIENTS: usize = 100_000;
 
-fn unix_now() -> u64 {
+/// Seconds since the Unix epoch (the rate-limit windows and `Retry-After`).
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

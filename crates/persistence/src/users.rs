@@ -98,15 +98,12 @@ impl Database {
     pub fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                let id = users::table
-                    .filter(users::username.eq(username))
-                    .select(users::id)
-                    .first::<i64>(conn)
+                let id = diesel::update(users::table.filter(users::username.eq(username)))
+                    .set(users::password_hash.eq(hash))
+                    .returning(users::id)
+                    .get_result::<i64>(conn)
                     .optional()?;
                 let Some(id) = id else { return Ok(false) };
-                diesel::update(users::table.find(id))
-                    .set(users::password_hash.eq(hash))
-                    .execute(conn)?;
                 diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(id)))
                     .execute(conn)?;
                 Ok(true)
@@ -122,15 +119,12 @@ impl Database {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                let id = users::table
-                    .filter(users::username.eq(username))
-                    .select(users::id)
-                    .first::<i64>(conn)
+                let id = diesel::update(users::table.filter(users::username.eq(username)))
+                    .set(users::is_active.eq(active))
+                    .returning(users::id)
+                    .get_result::<i64>(conn)
                     .optional()?;
                 let Some(id) = id else { return Ok(false) };
-                diesel::update(users::table.find(id))
-                    .set(users::is_active.eq(active))
-                    .execute(conn)?;
                 if !active {
                     diesel::update(
                         api_tokens::table

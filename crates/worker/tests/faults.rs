@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{message_ids, shared_redis, variables, Pipeline, Roles};
+use common::{message_ids, shared_redis, Pipeline, Roles};
 use issue_tracker_testkit::{eventually, Fault, FaultProxy, Kind, SmtpMode, SmtpServer};
 
 /// libfaketime's library for multithreaded programs (Debian's `faketime` package installs it;
@@ -139,16 +139,7 @@ async fn sigterm_during_a_stalled_send_exits_within_the_documented_bound() {
         Roles::NoWorker,
     )
     .await;
-    let mut vars = variables(
-        &pipeline.db,
-        pipeline.smtp.port,
-        Some(&shared_redis()),
-        &extra,
-    );
-    vars.insert(
-        "QUEUE_STREAM".into(),
-        pipeline.settings.pipeline.queue_stream.clone(),
-    );
+    let vars = pipeline.process_variables(&shared_redis(), &extra);
     pipeline.user("ann");
     pipeline.user("bob");
     let mut worker = spawn(&worker_binary(), &vars, None);
@@ -302,16 +293,7 @@ async fn a_worker_and_beat_30_s_ahead_neither_send_early_nor_hold_back() {
         Roles::ApiOnly,
     )
     .await;
-    let mut vars = variables(
-        &pipeline.db,
-        pipeline.smtp.port,
-        Some(&shared_redis()),
-        &extra,
-    );
-    vars.insert(
-        "QUEUE_STREAM".into(),
-        pipeline.settings.pipeline.queue_stream.clone(),
-    );
+    let vars = pipeline.process_variables(&shared_redis(), &extra);
     let mut worker = spawn(&worker_binary(), &vars, Some("+30s"));
     let mut beat = spawn(&beat_binary(), &vars, Some("+30s"));
     pipeline.user("ann");
@@ -414,11 +396,7 @@ async fn worker_and_beat_started_while_the_database_is_down_wait_for_it() {
     .await;
     let (proxy, proxied) = FaultProxy::in_front_of(&pipeline.db.url).await;
     proxy.set(Fault::Cut);
-    let mut vars = variables(&pipeline.db, pipeline.smtp.port, Some(&shared_redis()), &[]);
-    vars.insert(
-        "QUEUE_STREAM".into(),
-        pipeline.settings.pipeline.queue_stream.clone(),
-    );
+    let mut vars = pipeline.process_variables(&shared_redis(), &[]);
     vars.insert("DATABASE_URL".into(), proxied);
     vars.insert("DATABASE_POOL_TIMEOUT".into(), "1".into());
     let log = std::env::temp_dir().join(format!("it-worker-{}.log", uuid::Uuid::new_v4()));

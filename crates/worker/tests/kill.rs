@@ -7,7 +7,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{message_ids, shared_redis, variables, Pipeline, Roles};
+use common::{message_ids, shared_redis, Pipeline, Roles};
 use issue_tracker_testkit::{eventually, Kind, SmtpMode, SmtpServer};
 
 fn spawn_worker(vars: &std::collections::HashMap<String, String>) -> Child {
@@ -26,16 +26,7 @@ async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
     let pipeline =
         Pipeline::start_with(kind, smtp, Some(&shared_redis()), &extra, Roles::NoWorker).await;
     // The worker process must use the same stream as the beat in this process.
-    let mut vars = variables(
-        &pipeline.db,
-        pipeline.smtp.port,
-        Some(&shared_redis()),
-        &extra,
-    );
-    vars.insert(
-        "QUEUE_STREAM".into(),
-        pipeline.settings.pipeline.queue_stream.clone(),
-    );
+    let vars = pipeline.process_variables(&shared_redis(), &extra);
     pipeline.user("ann");
     pipeline.user("bob");
     pipeline.smtp.set_mode(mode);
@@ -120,11 +111,7 @@ async fn sigterm_stops_the_worker_cleanly() {
         Roles::NoWorker,
     )
     .await;
-    let mut vars = variables(&pipeline.db, pipeline.smtp.port, Some(&shared_redis()), &[]);
-    vars.insert(
-        "QUEUE_STREAM".into(),
-        pipeline.settings.pipeline.queue_stream.clone(),
-    );
+    let vars = pipeline.process_variables(&shared_redis(), &[]);
     let mut worker = spawn_worker(&vars);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(

@@ -179,6 +179,21 @@ impl Pipeline {
         }
     }
 
+    /// The environment of a worker or beat process joining this pipeline: same database, SMTP
+    /// server and queue stream, with Redis at `redis` and the `extra` settings.
+    pub fn process_variables(
+        &self,
+        redis: &str,
+        extra: &[(&str, &str)],
+    ) -> HashMap<String, String> {
+        let mut vars = variables(&self.db, self.smtp.port, Some(redis), extra);
+        vars.insert(
+            "QUEUE_STREAM".into(),
+            self.settings.pipeline.queue_stream.clone(),
+        );
+        vars
+    }
+
     pub fn user(&self, name: &str) {
         self.db
             .db
