@@ -40,7 +40,6 @@ fn unpaged_list(
     body.push(b'[');
     let mut count = 0usize;
     let mut ends = Vec::new();
-    let mut element = Vec::new();
     loop {
         let batch = next_batch(body.len(), count).min(cap as i64 - count as i64);
         if batch <= 0 {
@@ -49,20 +48,18 @@ fn unpaged_list(
         let rows = db.list_issues_filtered(filter, count as i64, batch)?;
         let fetched = rows.len();
         for issue in rows {
-            element.clear();
-            serde_json::to_writer(&mut element, &issue)
+            if count > 0 {
+                body.push(b',');
+            }
+            // Serialised straight into the body; past the bound, cut back to whole pages.
+            serde_json::to_writer(&mut body, &issue)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
-            if count > 0 && body.len() + element.len() + 2 > MAX_LIST_BYTES {
-                // Whole pages only, so that the links page through the rest consistently.
+            if count > 0 && body.len() + 1 > MAX_LIST_BYTES {
                 let keep = count.min(issue_tracker_domain::MAX_PER_PAGE as usize);
                 body.truncate(ends[keep - 1]);
                 body.push(b']');
                 return Ok((body, keep, true));
             }
-            if count > 0 {
-                body.push(b',');
-            }
-            body.extend_from_slice(&element);
             ends.push(body.len());
             count += 1;
         }
