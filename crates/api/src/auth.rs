@@ -34,9 +34,10 @@ pub struct Credentials {
 
 const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
 
-/// Parses the header as the original did: the keyword is case-insensitive, the key is not.
-fn token_from_header(req: &HttpRequest) -> Result<String, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+/// The one parser of the `Authorization` header (handlers and the rate limiter alike), as the
+/// original: the keyword (`Token` or `Bearer`) is case-insensitive, the key is not.
+pub fn token_from_headers(headers: &header::HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::Unauthorized(NOT_PROVIDED));
     };
     let mut parts = value
@@ -70,7 +71,7 @@ impl FromRequest for Credentials {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = token_from_header(req).and_then(|key| {
+        let result = token_from_headers(req.headers()).and_then(|key| {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .cloned()

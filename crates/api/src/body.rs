@@ -14,7 +14,7 @@ use crate::error::ApiError;
 pub async fn read_limited(
     req: &HttpRequest,
     payload: web::Payload,
-    settings: &issue_tracker_config::Settings,
+    settings: &issue_tracker_config::HttpSettings,
 ) -> Result<web::Bytes, ApiError> {
     let deadline = settings.request_body_timeout;
     match tokio::time::timeout(deadline, read_body(req, payload, settings.max_body_bytes)).await {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use actix_web::http::header::HeaderMap;
 use actix_web::HttpRequest;
-use issue_tracker_config::Settings;
+use issue_tracker_config::HttpSettings;
 
 /// Splits a `Host` value into its host and port, or `None` unless it is exactly a host name
 /// (letters, digits, `-`, `.`), an IPv4 address or a bracketed IPv6 address, with an optional
@@ -55,7 +55,7 @@ pub fn parse_host(value: &str) -> Option<(&str, Option<u16>)> {
 }
 
 /// Whether the direct peer is one of the trusted proxies.
-pub fn from_trusted_proxy(peer: Option<SocketAddr>, settings: &Settings) -> bool {
+pub fn from_trusted_proxy(peer: Option<SocketAddr>, settings: &HttpSettings) -> bool {
     peer.is_some_and(|peer| settings.trusted_proxies.contains(&peer.ip()))
 }
 
@@ -82,7 +82,7 @@ fn forwarded_param<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub fn client_address(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
-    settings: &Settings,
+    settings: &HttpSettings,
 ) -> String {
     let direct = peer.map(|p| p.ip().to_string()).unwrap_or_default();
     if !from_trusted_proxy(peer, settings) {
@@ -108,7 +108,7 @@ pub fn client_address(
 /// `scheme://host[:port]` of absolute links: `PUBLIC_URL` when set; otherwise the request's
 /// `Host` (already checked against `ALLOWED_HOSTS` by the edge middleware) over plain HTTP, or the
 /// forwarded host and scheme when the request came through a trusted proxy.
-pub fn public_base(req: &HttpRequest, settings: &Settings) -> String {
+pub fn public_base(req: &HttpRequest, settings: &HttpSettings) -> String {
     if let Some(url) = &settings.public_url {
         return url.clone();
     }

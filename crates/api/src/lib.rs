@@ -24,7 +24,7 @@ use actix_web::http::Method;
 use actix_web::{web, App, HttpServer};
 
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{ApiSettings, AppState};
 
 use routes::{issues, login, users};
 
@@ -127,7 +127,7 @@ fn authenticated_not_allowed(allow: &'static str) -> actix_web::Route {
 
 /// Builds the server on an already bound listener (tests bind port 0).
 pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
-    let workers = match state.settings.http_workers {
+    let workers = match state.settings.http.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
@@ -135,8 +135,8 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
     // wait is unfair (a long tail of starved requests); tokio's own queue is first come, first
     // served.
     let blocking_threads = (state.db.max_connections() as usize / workers).max(1);
-    let origins = state.settings.cors_allowed_origins.clone();
-    let header_timeout = state.settings.request_header_timeout;
+    let origins = state.settings.http.cors_allowed_origins.clone();
+    let header_timeout = state.settings.http.request_header_timeout;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()

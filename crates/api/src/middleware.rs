@@ -44,14 +44,10 @@ fn host_allowed(req: &ServiceRequest, allowed: Option<&[String]>) -> bool {
 
 /// The token bucket of a request that presents a token (hashed, never kept in clear).
 fn token_bucket(req: &ServiceRequest) -> Option<String> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_whitespace().nth(1))?;
+    let token = crate::auth::token_from_headers(req.headers()).ok()?;
     Some(format!(
         "token:{}",
-        &issue_tracker_domain::hash_token(token)[..32]
+        &issue_tracker_domain::hash_token(&token)[..32]
     ))
 }
 
@@ -78,7 +74,7 @@ pub async fn edge(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let allowed = state
         .as_ref()
-        .map(|state| host_allowed(&req, state.settings.allowed_hosts.as_deref()))
+        .map(|state| host_allowed(&req, state.settings.http.allowed_hosts.as_deref()))
         .unwrap_or(true);
     // Every log line written while handling the request carries its id.
     let span = tracing::info_span!("request", request_id = %id);
@@ -87,7 +83,7 @@ pub async fn edge(
     let address_bucket = state.as_ref().map(|state| {
         format!(
             "ip:{}",
-            crate::client::client_address(req.headers(), req.peer_addr(), &state.settings)
+            crate::client::client_address(req.headers(), req.peer_addr(), &state.settings.http)
         )
     });
     let token = token_bucket(&req);

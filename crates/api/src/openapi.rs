@@ -6,20 +6,25 @@
 
 #![allow(dead_code)]
 
+use issue_tracker_domain::{
+    DESCRIPTION_MAX_CHARS, MAX_PARAMETER_CHARS, MAX_PER_PAGE, PASSWORD_MAX_BYTES, TITLE_MAX_CHARS,
+    USERNAME_MAX_CHARS,
+};
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::routes;
 
 /// An issue.
 #[derive(ToSchema)]
 #[schema(example = json!({"id": 13, "created_by": "nithin", "title": "New issue 101", "description": "Please take care of this ticket", "status": "open", "assigned_to": "anotheruser", "created_at": "2026-01-02T03:04:05.000000Z", "updated_at": "2026-01-02T03:04:05.000000Z"}))]
-struct Issue {
+pub(crate) struct Issue {
     id: i64,
     /// The creator's username.
     created_by: String,
-    #[schema(max_length = 255)]
     title: String,
-    #[schema(max_length = 65535)]
     description: String,
     status: Status,
     /// The assignee's username.
@@ -32,7 +37,7 @@ struct Issue {
 
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
-enum Status {
+pub(crate) enum Status {
     Open,
     Closed,
 }
@@ -58,15 +63,17 @@ fn text_or_number(max: Option<usize>, description: &str) -> Schema {
 
 fn title_schema() -> Schema {
     text_or_number(
-        Some(255),
-        "Trimmed; 1 to 255 characters; no NUL. A number is taken as its text.",
+        Some(TITLE_MAX_CHARS),
+        &format!(
+            "Trimmed; 1 to {TITLE_MAX_CHARS} characters; no NUL. A number is taken as its text."
+        ),
     )
 }
 
 fn description_schema() -> Schema {
     text_or_number(
-        Some(65_535),
-        "Trimmed; 1 to 65,535 characters; no NUL. A number is taken as its text.",
+        Some(DESCRIPTION_MAX_CHARS),
+        &format!("Trimmed; 1 to {DESCRIPTION_MAX_CHARS} characters; no NUL. A number is taken as its text."),
     )
 }
 
@@ -83,6 +90,32 @@ fn assignee_schema() -> Schema {
         .into()
 }
 
+fn username_schema() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(USERNAME_MAX_CHARS))
+        .pattern(Some("^[\\w.@+-]+$"))
+        .description(Some(format!(
+            "1 to {USERNAME_MAX_CHARS} letters, digits and `@ . + - _`."
+        )))
+        .into()
+}
+
+fn new_password_schema() -> Schema {
+    // Characters, not bytes: JSON Schema cannot say bytes; the server refuses more than
+    // PASSWORD_MAX_BYTES bytes.
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(PASSWORD_MAX_BYTES))
+        .pattern(Some(VISIBLE))
+        .description(Some(format!(
+            "Not blank, at most {PASSWORD_MAX_BYTES} bytes, no NUL."
+        )))
+        .into()
+}
+
 fn login_text_schema() -> Schema {
     text_or_number(None, "Not blank. A number is taken as its text.")
 }
@@ -90,7 +123,7 @@ fn login_text_schema() -> Schema {
 /// The four writable fields, all required (`POST`, `PUT`). Also accepted form-encoded. `id`,
 /// `created_by` and unknown keys are ignored.
 #[derive(ToSchema)]
-struct IssueWrite {
+pub(crate) struct IssueWrite {
     #[schema(schema_with = title_schema)]
     title: String,
     #[schema(schema_with = description_schema)]
@@ -103,7 +136,7 @@ struct IssueWrite {
 /// Any subset of the writable fields (`PATCH`); `{}` or no body changes nothing. `null` is
 /// refused.
 #[derive(ToSchema)]
-struct IssuePatch {
+pub(crate) struct IssuePatch {
     #[schema(schema_with = title_schema)]
     title: Option<String>,
     #[schema(schema_with = description_schema)]
@@ -115,7 +148,7 @@ struct IssuePatch {
 }
 
 #[derive(ToSchema)]
-struct Credentials {
+pub(crate) struct Credentials {
     /// Trimmed; not blank.
     #[schema(schema_with = login_text_schema)]
     username: String,
@@ -125,7 +158,7 @@ struct Credentials {
 }
 
 #[derive(ToSchema)]
-struct Token {
+pub(crate) struct Token {
     /// 40 lowercase hex characters. Send it as `Authorization: Token <token>`.
     #[schema(pattern = "^[0-9a-f]{40}$")]
     token: String,
@@ -133,7 +166,7 @@ struct Token {
 
 /// An error with one message.
 #[derive(ToSchema)]
-struct Detail {
+pub(crate) struct Detail {
     detail: String,
 }
 
@@ -141,10 +174,10 @@ struct Detail {
 /// the body could not be read at all.
 #[derive(ToSchema)]
 #[schema(example = json!({"title": ["This field may not be blank."], "status": ["\"done\" is not a valid choice."]}))]
-struct FieldErrors(std::collections::HashMap<String, serde_json::Value>);
+pub(crate) struct FieldErrors(std::collections::HashMap<String, serde_json::Value>);
 
 #[derive(ToSchema)]
-struct User {
+pub(crate) struct User {
     id: i64,
     username: String,
     email: String,
@@ -154,24 +187,18 @@ struct User {
 }
 
 #[derive(ToSchema)]
-struct NewUser {
-    /// 1 to 150 letters, digits and `@ . + - _`.
-    #[schema(min_length = 1, max_length = 150, pattern = "^[\\w.@+-]+$")]
+pub(crate) struct NewUser {
+    #[schema(schema_with = username_schema)]
     username: String,
     #[schema(format = Email)]
     email: Option<String>,
-    /// Not blank, at most 72 bytes, no NUL.
-    #[schema(
-        min_length = 1,
-        max_length = 72,
-        pattern = "^[^\\u0000]*[^\\s\\u0000\\u001c-\\u001f\\u0085][^\\u0000]*$"
-    )]
+    #[schema(schema_with = new_password_schema)]
     password: String,
     is_staff: Option<bool>,
 }
 
 #[derive(ToSchema)]
-struct TokenInfo {
+pub(crate) struct TokenInfo {
     id: i64,
     /// The first 8 characters of the token.
     prefix: String,
@@ -184,152 +211,45 @@ struct TokenInfo {
 }
 
 #[derive(ToSchema)]
-struct Health {
+pub(crate) struct Health {
     status: String,
 }
 
 #[derive(ToSchema)]
-struct Readiness {
+pub(crate) struct Readiness {
     status: String,
     database: String,
     redis: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/user/get_auth_token/", tag = "auth",
-    request_body(content = Credentials, content_type = "application/json"),
-    responses(
-        (status = 200, description = "A new token", body = Token),
-        (status = 400, description = "Missing fields, or invalid credentials", body = FieldErrors),
-        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = Detail),
-        (status = 413, description = "Body too large", body = Detail),
-        (status = 415, description = "Neither JSON nor form-encoded", body = Detail),
-        (status = 429, description = "Too many failed logins", body = Detail),
-    ))]
-fn obtain_token() {}
+/// The list's query limits, from the same constants the parser enforces.
+struct QueryLimits;
 
-#[utoipa::path(get, path = "/api/issue/", tag = "issues", security(("token" = [])),
-    params(
-        ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; with per_page, pages the list"),
-        ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 30)"),
-        ("status" = Option<Status>, Query),
-        ("assigned_to" = Option<String>, Query, max_length = 200, description = "Username, or `me`"),
-        ("created_by" = Option<String>, Query, max_length = 200, description = "Username, or `me`"),
-        ("q" = Option<String>, Query, max_length = 200, description = "Case-insensitive text in title or description (at most 200 characters)"),
-        ("updated_since" = Option<String>, Query, max_length = 200, description = "RFC 3339 date-time between years 1 and 9999 in UTC, e.g. 2026-01-31T12:00:00Z"),
-        ("ordering" = Option<String>, Query, max_length = 200, description = "Comma-separated of id, title, status, created_at, updated_at; `-` for descending"),
-    ),
-    responses(
-        (status = 200, description = "A bare array; `Link` and `X-Total-Count` headers", body = [Issue]),
-        (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A bad parameter, keyed by its name", body = FieldErrors),
-        (status = 401, description = "No or invalid token", body = Detail),
-        (status = 429, description = "Rate limited", body = Detail),
-    ))]
-fn list_issues() {}
-
-#[utoipa::path(post, path = "/api/issue/", tag = "issues", security(("token" = [])),
-    request_body(content = IssueWrite, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created; `created_by` is the caller", body = Issue),
-        (status = 400, description = "Invalid fields", body = FieldErrors),
-        (status = 401, description = "No or invalid token", body = Detail),
-        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = Detail),
-        (status = 413, description = "Body too large", body = Detail),
-        (status = 415, description = "Unsupported media type", body = Detail),
-        (status = 429, description = "Rate limited", body = Detail),
-    ))]
-fn create_issue() {}
-
-#[utoipa::path(get, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
-    params(("id" = i64, Path, minimum = 1)),
-    responses(
-        (status = 200, description = "The issue, with an `ETag`", body = Issue),
-        (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 401, description = "No or invalid token", body = Detail),
-        (status = 404, description = "No such issue", body = Detail),
-    ))]
-fn get_issue() {}
-
-#[utoipa::path(put, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
-    params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
-    request_body(content = IssueWrite, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Replaced", body = Issue),
-        (status = 400, description = "Invalid fields", body = FieldErrors),
-        (status = 401, description = "No or invalid token", body = Detail),
-        (status = 403, description = "Only the creator may change it", body = Detail),
-        (status = 404, description = "No such issue", body = Detail),
-        (status = 412, description = "If-Match does not match: the issue changed", body = Detail),
-        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = Detail),
-        (status = 413, description = "Body too large", body = Detail),
-        (status = 415, description = "Unsupported media type", body = Detail),
-    ))]
-fn replace_issue() {}
-
-#[utoipa::path(patch, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
-    params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
-    request_body(content = Option<IssuePatch>, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Updated", body = Issue),
-        (status = 400, description = "Invalid fields", body = FieldErrors),
-        (status = 401, description = "No or invalid token", body = Detail),
-        (status = 403, description = "Only the creator may change it", body = Detail),
-        (status = 404, description = "No such issue", body = Detail),
-        (status = 412, description = "If-Match does not match: the issue changed", body = Detail),
-        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = Detail),
-        (status = 413, description = "Body too large", body = Detail),
-        (status = 415, description = "Unsupported media type", body = Detail),
-    ))]
-fn update_issue() {}
-
-#[utoipa::path(delete, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
-    params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 401, description = "No or invalid token", body = Detail),
-        (status = 403, description = "Only the creator may delete it", body = Detail),
-        (status = 404, description = "No such issue", body = Detail),
-        (status = 412, description = "If-Match does not match: the issue changed", body = Detail),
-    ))]
-fn delete_issue() {}
-
-#[utoipa::path(get, path = "/api/user/me/", tag = "users", security(("token" = [])),
-    responses((status = 200, body = User), (status = 401, body = Detail)))]
-fn get_me() {}
-
-#[utoipa::path(post, path = "/api/user/", tag = "users", security(("token" = [])),
-    request_body(content = NewUser, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Created", body = User),
-        (status = 400, description = "Invalid fields, or the username is taken", body = FieldErrors),
-        (status = 401, body = Detail),
-        (status = 403, description = "Staff only", body = Detail),
-    ))]
-fn create_user() {}
-
-#[utoipa::path(get, path = "/api/user/tokens/", tag = "users", security(("token" = [])),
-    responses((status = 200, body = [TokenInfo]), (status = 401, body = Detail)))]
-fn list_tokens() {}
-
-#[utoipa::path(delete, path = "/api/user/tokens/{id}/", tag = "users", security(("token" = [])),
-    params(("id" = i64, Path, minimum = 1)),
-    responses((status = 204, description = "Revoked"), (status = 401, body = Detail), (status = 404, body = Detail)))]
-fn revoke_token() {}
-
-#[utoipa::path(post, path = "/api/user/logout/", tag = "users", security(("token" = [])),
-    responses((status = 204, description = "The token of this request is revoked"), (status = 401, body = Detail)))]
-fn logout() {}
-
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
-fn health() {}
-
-#[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, body = Readiness), (status = 503, description = "Names what is down", body = Readiness)))]
-fn ready() {}
-
-#[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
-fn metrics() {}
+impl Modify for QueryLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(list) = openapi
+            .paths
+            .paths
+            .get_mut("/api/issue/")
+            .and_then(|item| item.get.as_mut())
+        else {
+            return;
+        };
+        for parameter in list.parameters.iter_mut().flatten() {
+            let RefOr::T(parameter) = parameter else {
+                continue;
+            };
+            let Some(RefOr::T(Schema::Object(schema))) = parameter.schema.as_mut() else {
+                continue;
+            };
+            match parameter.name.as_str() {
+                "per_page" => schema.maximum = Some(f64::from(MAX_PER_PAGE).into()),
+                "page" => {}
+                _ => schema.max_length = Some(MAX_PARAMETER_CHARS),
+            }
+        }
+    }
+}
 
 struct TokenAuth;
 
@@ -353,9 +273,24 @@ impl Modify for TokenAuth {
         title = "issue-tracker",
         description = "File issues and assign them to users; email notifications. Compatible with the original Django REST Framework API.",
     ),
-    paths(obtain_token, list_issues, create_issue, get_issue, replace_issue, update_issue,
-          delete_issue, get_me, create_user, list_tokens, revoke_token, logout, health, ready, metrics),
-    modifiers(&TokenAuth),
+    paths(
+        routes::login::obtain_token,
+        routes::issues::list_issues,
+        routes::issues::create_issue,
+        routes::issues::get_issue,
+        routes::issues::replace_issue,
+        routes::issues::update_issue,
+        routes::issues::delete_issue,
+        routes::users::get_me,
+        routes::users::create_user,
+        routes::users::list_tokens,
+        routes::users::revoke_token,
+        routes::users::logout,
+        routes::operations::health,
+        routes::operations::ready,
+        routes::operations::metrics,
+    ),
+    modifiers(&TokenAuth, &QueryLimits),
 )]
 pub struct ApiDoc;
 

@@ -15,7 +15,7 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 /// The `Link` header of this page, or `None` for an unpaginated list that fits in one page.
 pub fn link_header(
     req: &HttpRequest,
-    settings: &issue_tracker_config::Settings,
+    settings: &issue_tracker_config::HttpSettings,
     query: &ListQuery,
     total: i64,
 ) -> Option<String> {

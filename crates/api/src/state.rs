@@ -4,10 +4,34 @@ use std::time::{Duration, Instant};
 
 use issue_tracker_domain::IssueFilter;
 
-use issue_tracker_config::Settings;
+use issue_tracker_config::{AccountSettings, HttpSettings, Secret, Settings};
 use issue_tracker_persistence::Database;
 
 use crate::error::ApiError;
+
+/// The settings the API reads: its own slice, the accounts' and the few others it needs.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The HTTP server's settings.
+    pub http: HttpSettings,
+    /// Passwords and tokens.
+    pub accounts: AccountSettings,
+    /// Delay from an assignment to its email (written into the outbox row).
+    pub assign_delay: Duration,
+    /// Redis, for shared rate limits and `/ready`.
+    pub redis_url: Option<Secret>,
+}
+
+impl From<&Settings> for ApiSettings {
+    fn from(settings: &Settings) -> Self {
+        ApiSettings {
+            http: settings.http.clone(),
+            accounts: settings.accounts.clone(),
+            assign_delay: settings.pipeline.assign_delay,
+            redis_url: settings.queue.redis_url.clone(),
+        }
+    }
+}
 
 /// What every handler shares: the database pool and the settings.
 #[derive(Clone)]
@@ -15,7 +39,7 @@ pub struct AppState {
     /// The pool.
     pub db: Database,
     /// The settings, read once.
-    pub settings: Arc<Settings>,
+    pub settings: Arc<ApiSettings>,
     /// A bcrypt hash of a random password at the configured cost: a login for an unknown user is
     /// checked against it, so it costs the same time as a wrong password.
     pub dummy_hash: Arc<str>,
@@ -43,19 +67,24 @@ const MAX_CACHED_COUNTS: usize = 10_000;
 
 impl AppState {
     /// Builds the state; computes the dummy hash (one bcrypt run).
-    pub fn new(db: Database, settings: Settings) -> AppState {
+    pub fn new(db: Database, settings: &Settings) -> AppState {
+        let settings = ApiSettings::from(settings);
         let random = issue_tracker_domain::NewToken::generate().key;
-        let dummy_hash = bcrypt::hash(random, settings.bcrypt_cost)
-            .unwrap_or_else(|e| panic!("bcrypt cannot hash at cost {}: {e}", settings.bcrypt_cost));
+        let dummy_hash = bcrypt::hash(random, settings.accounts.bcrypt_cost).unwrap_or_else(|e| {
+            panic!(
+                "bcrypt cannot hash at cost {}: {e}",
+                settings.accounts.bcrypt_cost
+            )
+        });
         let settings_limits = (
-            settings.rate_limit_per_token,
-            settings.rate_limit_per_address,
+            settings.http.rate_limit_per_token,
+            settings.http.rate_limit_per_address,
         );
         let login_throttle = crate::throttle::LoginThrottle::new(
             crate::throttle::LoginLimits {
-                per_address: settings.login_failures_per_address,
-                per_username: settings.login_failures_per_username,
-                per_username_global: settings.login_failures_per_username_global,
+                per_address: settings.http.login_failures_per_address,
+                per_username: settings.http.login_failures_per_username,
+                per_username_global: settings.http.login_failures_per_username_global,
             },
             std::time::Duration::from_secs(60),
         );
@@ -83,8 +112,8 @@ impl AppState {
         match issue_tracker_queue::SharedCounter::connect(url.expose()).await {
             Ok(shared) => {
                 self.rate_limiter = Arc::new(crate::ratelimit::RateLimiter::new(
-                    self.settings.rate_limit_per_token,
-                    self.settings.rate_limit_per_address,
+                    self.settings.http.rate_limit_per_token,
+                    self.settings.http.rate_limit_per_address,
                     Some(shared),
                 ));
             }

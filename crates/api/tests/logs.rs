@@ -41,7 +41,7 @@ async fn log_lines_of_a_request_carry_its_id() {
     let settings = Settings::from_variables(&vars, None).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let state = AppState::new(database.db.clone(), settings);
+    let state = AppState::new(database.db.clone(), &settings);
     std::thread::spawn(move || issue_tracker_api::run(state, listener));
     let client = reqwest::Client::new();
     let mut reply = None;

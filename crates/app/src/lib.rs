@@ -38,16 +38,16 @@ pub fn init_tracing(format: LogFormat) {
 /// Opens the pool `DATABASE_URL` names.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let pool = PoolSettings {
-        max_size: settings.database_pool_size,
-        timeout: settings.database_pool_timeout,
+        max_size: settings.database.pool_size,
+        timeout: settings.database.pool_timeout,
     };
-    let db = match &settings.database_url {
+    let db = match &settings.database.url {
         DatabaseUrl::Postgres(url) => Database::connect_postgres(url, pool),
         DatabaseUrl::Sqlite(path) => Database::connect_sqlite(path, pool),
     }
-    .with_context(|| format!("cannot open the database {:?}", settings.database_url))?;
+    .with_context(|| format!("cannot open the database {:?}", settings.database.url))?;
     db.ping()
-        .with_context(|| format!("cannot reach the database {:?}", settings.database_url))?;
+        .with_context(|| format!("cannot reach the database {:?}", settings.database.url))?;
     Ok(db)
 }
 
@@ -55,13 +55,13 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 /// must start (and say so) while the database is down, then get connections when it is back.
 pub fn open_database_lazily(settings: &Settings) -> anyhow::Result<Database> {
     let pool = PoolSettings {
-        max_size: settings.database_pool_size,
-        timeout: settings.database_pool_timeout,
+        max_size: settings.database.pool_size,
+        timeout: settings.database.pool_timeout,
     };
-    Ok(match &settings.database_url {
+    Ok(match &settings.database.url {
         DatabaseUrl::Postgres(url) => Database::connect_postgres_lazily(url, pool),
         DatabaseUrl::Sqlite(path) => Database::connect_sqlite(path, pool)
-            .with_context(|| format!("cannot open the database {:?}", settings.database_url))?,
+            .with_context(|| format!("cannot open the database {:?}", settings.database.url))?,
     })
 }
 
@@ -123,11 +123,11 @@ pub fn ensure_migrated(db: &Database) -> anyhow::Result<()> {
 
 /// Serves the API until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
-    let address = settings.bind_address;
+    let address = settings.http.bind_address;
     let listener =
         TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(%address, backend = ?db.backend(), "serving the API on http://{address}/api/issue/");
-    let state = AppState::new(db, settings);
+    let state = AppState::new(db, &settings);
     issue_tracker_api::run(state, listener).context("the server stopped with an error")
 }
 
@@ -138,15 +138,15 @@ pub async fn connect_queue(
     default_url: Option<&str>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<JobQueue>> {
-    let url = match (&settings.redis_url, default_url) {
+    let url = match (&settings.queue.redis_url, default_url) {
         (Some(url), _) => url.expose().to_owned(),
         (None, Some(url)) => url.to_owned(),
         (None, None) => return Ok(Some(JobQueue::in_process())),
     };
     let config = RedisQueueConfig {
         url: url.clone(),
-        stream: settings.pipeline.queue_stream.clone(),
-        group: settings.pipeline.queue_group.clone(),
+        stream: settings.queue.stream.clone(),
+        group: settings.queue.group.clone(),
         block: std::time::Duration::from_secs(1),
     };
     let mut attempt = 0u32;
@@ -173,7 +173,7 @@ pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
         &settings.email,
         settings.pipeline.email_timeout,
         settings.pipeline.worker_concurrency as u32,
-        settings.pipeline.mail_dir.clone(),
+        settings.email.mail_dir.clone(),
     )
     .context("cannot set up email")?;
     Ok(Arc::new(mailer))
@@ -246,7 +246,7 @@ pub async fn run_beat(
     queue: JobQueue,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    issue_tracker_scheduler::run_beat(db, queue, settings, shutdown)
+    issue_tracker_scheduler::run_beat(db, queue, &settings.pipeline, shutdown)
         .await
         .context("beat failed")
 }
@@ -306,7 +306,7 @@ pub enum Role {
 /// migrated database, Redis (waiting for it if it is down), then the role until SIGINT/SIGTERM.
 pub async fn run_role(role: Role) -> anyhow::Result<()> {
     let settings = load_settings()?;
-    init_tracing(settings.log_format);
+    init_tracing(settings.general.log_format);
     let db = open_database_lazily(&settings)?;
     let shutdown = shutdown_signal();
     if wait_for_database(&db, shutdown.clone()).await?.is_none() {

@@ -47,13 +47,18 @@ impl std::fmt::Display for IssueId {
 /// ```
 /// use issue_tracker_domain::UserId;
 ///
-/// assert_eq!(UserId(7).get(), 7);
+/// assert_eq!(UserId::new(7).get(), 7);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct UserId(pub i64);
+pub struct UserId(i64);
 
 impl UserId {
+    /// Wraps a stored user id.
+    pub fn new(value: i64) -> UserId {
+        UserId(value)
+    }
+
     /// The integer value.
     pub fn get(self) -> i64 {
         self.0

@@ -121,8 +121,8 @@ fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S:
 ///
 /// ```
 /// use issue_tracker_domain::{may_modify, UserId};
-/// assert!(may_modify(UserId(1), UserId(1)));
-/// assert!(!may_modify(UserId(1), UserId(2)));
+/// assert!(may_modify(UserId::new(1), UserId::new(1)));
+/// assert!(!may_modify(UserId::new(1), UserId::new(2)));
 /// ```
 pub fn may_modify(creator: UserId, caller: UserId) -> bool {
     creator == caller

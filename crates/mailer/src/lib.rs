@@ -94,7 +94,7 @@ impl Mailer {
                 Transport::Smtp(SmtpClient::new(
                     host.clone(),
                     settings.port,
-                    settings.tls,
+                    settings.transport_security(),
                     credentials,
                     timeout,
                     connections.max(1) as usize,
@@ -235,6 +235,9 @@ mod tests {
             password: Secret::default(),
             from: "Tracker <tracker@example.com>".into(),
             tls: EmailTls::None,
+            use_tls: false,
+            use_ssl: false,
+            mail_dir: dir.clone(),
         };
         Mailer::new(&settings, Duration::from_secs(5), 4, dir).unwrap()
     }

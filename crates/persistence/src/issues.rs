@@ -9,7 +9,7 @@ use issue_tracker_domain::{
 use crate::notifications::{cancel_pending_of_issue, insert_assignment, IdRow};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
-use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
+use crate::{with_conn, with_write_conn, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
 
@@ -116,14 +116,16 @@ macro_rules! issue_query {
     };
 }
 
-fn stored((row, created_by, assigned_to): (IssueRow, String, String)) -> StoredIssue {
-    let creator = UserId(row.created_by_id);
-    let assignee = UserId(row.assigned_to_id);
-    StoredIssue {
-        issue: issue_from_row(row, created_by, assigned_to),
+fn stored(
+    (row, created_by, assigned_to): (IssueRow, String, String),
+) -> Result<StoredIssue, diesel::result::Error> {
+    let creator = UserId::new(row.created_by_id);
+    let assignee = UserId::new(row.assigned_to_id);
+    Ok(StoredIssue {
+        issue: issue_from_row(row, created_by, assigned_to)?,
         creator,
         assignee,
-    }
+    })
 }
 
 impl Database {
@@ -189,25 +191,27 @@ impl Database {
                         .get_result::<(i64, i64)>(conn)
                         .optional()?;
                     if let Some((id, assignee)) = created {
-                        insert_assignment!(Backend::Sqlite, conn, id, assignee, now, assign_delay)?;
+                        insert_assignment!(conn, id, assignee, now, assign_delay)?;
                     }
                     Ok::<_, StoreError>(created.map(|(id, _)| id))
                 })?
             }
         };
-        Ok(id.map(|id| {
-            let row = IssueRow {
-                id,
-                created_by_id: creator.id.get(),
-                title: new.title.to_owned(),
-                description: new.description.to_owned(),
-                status: new.status.as_str().to_owned(),
-                assigned_to_id: 0,
-                created_at: now,
-                updated_at: now,
-            };
-            issue_from_row(row, creator.username.clone(), new.assignee.to_owned())
-        }))
+        Ok(id
+            .map(|id| {
+                let row = IssueRow {
+                    id,
+                    created_by_id: creator.id.get(),
+                    title: new.title.to_owned(),
+                    description: new.description.to_owned(),
+                    status: new.status.as_str().to_owned(),
+                    assigned_to_id: 0,
+                    created_at: now,
+                    updated_at: now,
+                };
+                issue_from_row(row, creator.username.clone(), new.assignee.to_owned())
+            })
+            .transpose()?)
     }
 
     /// One issue.
@@ -217,7 +221,7 @@ impl Database {
                 .filter(issues::id.eq(id.get()))
                 .first::<(IssueRow, String, String)>(conn)
                 .optional()?;
-            Ok(found.map(stored))
+            Ok(found.map(stored).transpose()?)
         })
     }
 
@@ -235,7 +239,6 @@ impl Database {
         condition: &WriteCondition,
     ) -> Result<Result<Issue, WriteRefused>, StoreError> {
         let now = now_micros();
-        let backend = self.backend();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 if let Some(refused) = guard_write!(conn, id.get(), condition) {
@@ -274,21 +277,17 @@ impl Database {
                     .execute(conn)?;
                     if reassigned > 0 {
                         cancel_pending_of_issue!(conn, id.get(), "the issue was reassigned")?;
-                        insert_assignment!(
-                            backend,
-                            conn,
-                            id.get(),
-                            assignee.get(),
-                            now,
-                            assign_delay
-                        )?;
+                        insert_assignment!(conn, id.get(), assignee.get(), now, assign_delay)?;
                     }
                 }
                 let found = issue_query!()
                     .filter(issues::id.eq(id.get()))
                     .first::<(IssueRow, String, String)>(conn)
                     .optional()?;
-                Ok(found.map(|r| stored(r).issue).ok_or(WriteRefused::Missing))
+                Ok(found
+                    .map(|r| stored(r).map(|s| s.issue))
+                    .transpose()?
+                    .ok_or(WriteRefused::Missing))
             })
         })
     }
@@ -424,7 +423,10 @@ impl Database {
                 .offset(offset)
                 .limit(limit)
                 .load::<(IssueRow, String, String)>(conn)?;
-            Ok(rows.into_iter().map(|r| stored(r).issue).collect())
+            Ok(rows
+                .into_iter()
+                .map(|r| stored(r).map(|s| s.issue))
+                .collect::<Result<_, _>>()?)
         })
     }
 

@@ -21,7 +21,7 @@ diesel::alias!(users as report_creators: ReportCreatorAlias);
 /// assignment delay by the database's clock. A macro so that it compiles for each backend inside
 /// `with_conn!`.
 macro_rules! insert_assignment {
-    ($backend:expr, $conn:expr, $issue:expr, $recipient:expr, $now:expr, $delay:expr) => {{
+    ($conn:expr, $issue:expr, $recipient:expr, $now:expr, $delay:expr) => {{
         let (issue, recipient, now): (i64, i64, chrono::NaiveDateTime) = ($issue, $recipient, $now);
         let key = format!(
             "assignment:{issue}:{recipient}:{}",
@@ -36,8 +36,7 @@ macro_rules! insert_assignment {
                 $crate::schema::notifications::dedupe_key.eq(&key),
                 $crate::schema::notifications::status
                     .eq(issue_tracker_domain::NotificationStatus::Pending.as_str()),
-                $crate::schema::notifications::send_after
-                    .eq($crate::clock::later($backend, $delay)),
+                $crate::schema::notifications::send_after.eq($crate::clock::later($delay)),
                 $crate::schema::notifications::attempts.eq(0),
                 $crate::schema::notifications::created_at.eq(now),
             ))
@@ -238,7 +237,6 @@ impl Database {
         id: i64,
         lease: Duration,
     ) -> Result<Option<ClaimedNotification>, StoreError> {
-        let backend = self.backend();
         let token = new_claim_token();
         let claimed = with_write_conn!(self, |conn| {
             diesel::update(
@@ -247,17 +245,15 @@ impl Database {
                     .filter(
                         notifications::status
                             .eq(NotificationStatus::Pending.as_str())
-                            .and(notifications::send_after.le(clock::now(backend)))
+                            .and(notifications::send_after.le(clock::now()))
                             .or(notifications::status
                                 .eq(NotificationStatus::Sending.as_str())
-                                .and(
-                                    notifications::lease_until.lt(clock::now(backend).nullable()),
-                                )),
+                                .and(notifications::lease_until.lt(clock::now().nullable()))),
                     ),
             )
             .set((
                 notifications::status.eq(NotificationStatus::Sending.as_str()),
-                notifications::lease_until.eq(clock::later(backend, lease).nullable()),
+                notifications::lease_until.eq(clock::later(lease).nullable()),
                 notifications::attempts.eq(notifications::attempts + 1),
                 notifications::claim_token.eq(Some(token)),
             ))
@@ -276,7 +272,7 @@ impl Database {
                 Some(ClaimedNotification {
                     id,
                     kind: NotificationKind::parse(&kind)?,
-                    recipient: UserId(recipient),
+                    recipient: UserId::new(recipient),
                     issue_id,
                     attempts,
                     claim_token: token,
@@ -380,7 +376,6 @@ impl Database {
         error: Option<&str>,
         retry_in: Option<Duration>,
     ) -> Result<bool, StoreError> {
-        let backend = self.backend();
         let changed = with_write_conn!(self, |conn| {
             diesel::update(
                 notifications::table
@@ -394,8 +389,8 @@ impl Database {
                 notifications::claim_token.eq(None::<i64>),
                 notifications::last_error.eq(error),
                 (status == NotificationStatus::Sent)
-                    .then(|| notifications::sent_at.eq(clock::now(backend).nullable())),
-                retry_in.map(|wait| notifications::send_after.eq(clock::later(backend, wait))),
+                    .then(|| notifications::sent_at.eq(clock::now().nullable())),
+                retry_in.map(|wait| notifications::send_after.eq(clock::later(wait))),
                 retry_in.map(|_| notifications::enqueued_at.eq(None::<NaiveDateTime>)),
             ))
             .execute(conn)?
@@ -522,7 +517,6 @@ impl Database {
 
     /// Makes a dead notification pending again, due now; false unless it was dead.
     pub fn retry_notification(&self, id: i64) -> Result<bool, StoreError> {
-        let backend = self.backend();
         let changed = with_write_conn!(self, |conn| {
             diesel::update(
                 notifications::table
@@ -532,7 +526,7 @@ impl Database {
             .set((
                 notifications::status.eq(NotificationStatus::Pending.as_str()),
                 notifications::attempts.eq(0),
-                notifications::send_after.eq(clock::now(backend)),
+                notifications::send_after.eq(clock::now()),
                 notifications::enqueued_at.eq(None::<NaiveDateTime>),
                 notifications::last_error.eq(None::<String>),
             ))

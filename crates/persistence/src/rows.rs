@@ -44,7 +44,7 @@ pub(crate) struct UserRow {
 impl From<UserRow> for User {
     fn from(row: UserRow) -> Self {
         User {
-            id: UserId(row.id),
+            id: UserId::new(row.id),
             username: row.username,
             email: row.email,
             is_active: row.is_active,
@@ -67,18 +67,29 @@ pub(crate) struct IssueRow {
     pub updated_at: NaiveDateTime,
 }
 
-pub(crate) fn issue_from_row(row: IssueRow, created_by: String, assigned_to: String) -> Issue {
-    Issue {
+/// The issue a row holds. A status that is neither `open` nor `closed` (the CHECK constraint
+/// allows no other, so only a hand edit or a damaged database gives one) is an error, never
+/// silently read as `open`.
+pub(crate) fn issue_from_row(
+    row: IssueRow,
+    created_by: String,
+    assigned_to: String,
+) -> Result<Issue, diesel::result::Error> {
+    let status = Status::parse(&row.status).map_err(|_| {
+        diesel::result::Error::DeserializationError(
+            format!("issue {} has the stored status {:?}", row.id, row.status).into(),
+        )
+    })?;
+    Ok(Issue {
         // Stored ids come from a sequence and are always positive.
         id: IssueId::new(row.id)
             .unwrap_or_else(|| panic!("stored issue id {} is not positive", row.id)),
         created_by,
         title: row.title,
         description: row.description,
-        // The CHECK constraint allows only these two words.
-        status: Status::parse(&row.status).unwrap_or(Status::Open),
+        status,
         assigned_to,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
-    }
+    })
 }

@@ -79,7 +79,7 @@ impl Database {
                 .select(users::id)
                 .first::<i64>(conn)
                 .optional()?;
-            Ok(id.map(UserId))
+            Ok(id.map(UserId::new))
         })
     }
 

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use issue_tracker_config::Settings;
+use issue_tracker_config::PipelineSettings;
 use issue_tracker_notifier::{create_reports, current_period, Relay};
 use issue_tracker_persistence::Database;
 use issue_tracker_queue::JobQueue;
@@ -32,15 +32,15 @@ impl From<JobSchedulerError> for BeatError {
 pub async fn run_beat(
     db: Database,
     queue: JobQueue,
-    settings: &Settings,
+    settings: &PipelineSettings,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), BeatError> {
     let scheduler = JobScheduler::new().await?;
-    let relay = Relay::new(db.clone(), queue.clone(), &settings.pipeline);
+    let relay = Relay::new(db.clone(), queue.clone(), settings);
     let relay_failures = Arc::new(Mutex::new(0u32));
     scheduler
         .add(Job::new_repeated_async(
-            settings.pipeline.relay_interval,
+            settings.relay_interval,
             move |_, _| {
                 let relay = relay.clone();
                 let failures = relay_failures.clone();
@@ -65,7 +65,7 @@ pub async fn run_beat(
         )?)
         .await?;
 
-    let interval = settings.report_interval;
+    let interval = settings.report_interval();
     let check_every = interval.min(Duration::from_secs(1));
     // The period beat is in when it starts gets its reports now (none missed across a restart);
     // the unique key makes that a no-op if another beat, or an earlier run, made them.
@@ -109,7 +109,7 @@ pub async fn run_beat(
         .await?;
 
     scheduler.start().await?;
-    tracing::info!(queue = queue.kind(), relay_every = ?settings.pipeline.relay_interval, report_every = ?interval, "beat started");
+    tracing::info!(queue = queue.kind(), relay_every = ?settings.relay_interval, report_every = ?interval, "beat started");
     while !*shutdown.borrow() {
         if shutdown.changed().await.is_err() {
             break;

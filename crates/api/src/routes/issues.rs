@@ -72,8 +72,26 @@ fn unpaged_list(
 }
 
 /// `GET /api/issue/`: a bare array, as the contract says. Without `page`/`per_page`, every
-/// matching issue up to `LIST_CAP` (and [`MAX_LIST_BYTES`]); with them, one page. `Link` and
+/// matching issue up to `LIST_CAP` (and 8 MiB of JSON); with them, one page. `Link` and
 /// `X-Total-Count` headers, an `ETag`, and the filters and ordering of `ListQuery`.
+#[utoipa::path(get, path = "/api/issue/", tag = "issues", security(("token" = [])),
+    params(
+        ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; with per_page, pages the list"),
+        ("per_page" = Option<u32>, Query, minimum = 1, description = "Page size (default 30)"),
+        ("status" = Option<crate::openapi::Status>, Query),
+        ("assigned_to" = Option<String>, Query, description = "Username, or `me`"),
+        ("created_by" = Option<String>, Query, description = "Username, or `me`"),
+        ("q" = Option<String>, Query, description = "Case-insensitive text in title or description"),
+        ("updated_since" = Option<String>, Query, description = "RFC 3339 date-time between years 1 and 9999 in UTC, e.g. 2026-01-31T12:00:00Z"),
+        ("ordering" = Option<String>, Query, description = "Comma-separated of id, title, status, created_at, updated_at; `-` for descending"),
+    ),
+    responses(
+        (status = 200, description = "A bare array; `Link` and `X-Total-Count` headers", body = [crate::openapi::Issue]),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "A bad parameter, keyed by its name", body = crate::openapi::FieldErrors),
+        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
+        (status = 429, description = "Rate limited", body = crate::openapi::Detail),
+    ))]
 pub async fn list_issues(
     credentials: Credentials,
     req: HttpRequest,
@@ -81,7 +99,7 @@ pub async fn list_issues(
     let state = credentials.state().clone();
     let settings = state.settings.clone();
     let pairs = crate::body::query_pairs(req.query_string())?;
-    let cap = state.settings.list_cap.min(u32::MAX as usize) as u32;
+    let cap = state.settings.http.list_cap.min(u32::MAX as usize) as u32;
     let (query, body, total) = credentials
         .run(move |db, caller| {
             let mut query = ListQuery::parse(&pairs, &caller.user.username, cap)
@@ -110,20 +128,31 @@ pub async fn list_issues(
         .await?;
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", total.to_string()));
-    if let Some(links) = crate::pagination::link_header(&req, &settings, &query, total) {
+    if let Some(links) = crate::pagination::link_header(&req, &settings.http, &query, total) {
         response.insert_header((header::LINK, links));
     }
     respond_with_etag(&req, response, crate::conditional::body_etag(&body), body)
 }
 
 /// `POST /api/issue/`: creates an issue by the caller.
+#[utoipa::path(post, path = "/api/issue/", tag = "issues", security(("token" = [])),
+    request_body(content = crate::openapi::IssueWrite, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `created_by` is the caller", body = crate::openapi::Issue),
+        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
+        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::openapi::Detail),
+        (status = 413, description = "Body too large", body = crate::openapi::Detail),
+        (status = 415, description = "Unsupported media type", body = crate::openapi::Detail),
+        (status = 429, description = "Rate limited", body = crate::openapi::Detail),
+    ))]
 pub async fn create_issue(
     credentials: Credentials,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     // Read now, judged after authentication: an anonymous oversized body still gets 401.
-    let body = read_limited(&req, payload, &credentials.state().settings).await;
+    let body = read_limited(&req, payload, &credentials.state().settings.http).await;
     let kind = content_type(&req);
     let delay = credentials.state().settings.assign_delay;
     let issue = credentials
@@ -192,6 +221,14 @@ fn load(db: &Database, raw_id: &str) -> Result<StoredIssue, ApiError> {
 }
 
 /// `GET`/`HEAD /api/issue/<id>/`.
+#[utoipa::path(get, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
+    params(("id" = i64, Path, minimum = 1)),
+    responses(
+        (status = 200, description = "The issue, with an `ETag`", body = crate::openapi::Issue),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
+        (status = 404, description = "No such issue", body = crate::openapi::Detail),
+    ))]
 pub async fn get_issue(
     credentials: Credentials,
     req: HttpRequest,
@@ -239,7 +276,7 @@ async fn write_issue(
         })
         .await?;
     // The body is read only now: another user's malformed request gets 403, not 400.
-    let body = read_limited(&req, payload, &state.settings).await?;
+    let body = read_limited(&req, payload, &state.settings.http).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let (input, errors) = IssueInput::parse(&object, mode);
     let delay = state.settings.assign_delay;
@@ -269,6 +306,20 @@ async fn write_issue(
 }
 
 /// `PUT /api/issue/<id>/`: the creator replaces all four writable fields.
+#[utoipa::path(put, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
+    params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
+    request_body(content = crate::openapi::IssueWrite, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced", body = crate::openapi::Issue),
+        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
+        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
+        (status = 403, description = "Only the creator may change it", body = crate::openapi::Detail),
+        (status = 404, description = "No such issue", body = crate::openapi::Detail),
+        (status = 412, description = "If-Match does not match: the issue changed", body = crate::openapi::Detail),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::openapi::Detail),
+        (status = 413, description = "Body too large", body = crate::openapi::Detail),
+        (status = 415, description = "Unsupported media type", body = crate::openapi::Detail),
+    ))]
 pub async fn replace_issue(
     credentials: Credentials,
     req: HttpRequest,
@@ -279,6 +330,20 @@ pub async fn replace_issue(
 }
 
 /// `PATCH /api/issue/<id>/`: the creator changes any subset of the fields.
+#[utoipa::path(patch, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
+    params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
+    request_body(content = Option<crate::openapi::IssuePatch>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated", body = crate::openapi::Issue),
+        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
+        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
+        (status = 403, description = "Only the creator may change it", body = crate::openapi::Detail),
+        (status = 404, description = "No such issue", body = crate::openapi::Detail),
+        (status = 412, description = "If-Match does not match: the issue changed", body = crate::openapi::Detail),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::openapi::Detail),
+        (status = 413, description = "Body too large", body = crate::openapi::Detail),
+        (status = 415, description = "Unsupported media type", body = crate::openapi::Detail),
+    ))]
 pub async fn update_issue(
     credentials: Credentials,
     req: HttpRequest,
@@ -289,6 +354,15 @@ pub async fn update_issue(
 }
 
 /// `DELETE /api/issue/<id>/`: the creator deletes it.
+#[utoipa::path(delete, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
+    params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
+        (status = 403, description = "Only the creator may delete it", body = crate::openapi::Detail),
+        (status = 404, description = "No such issue", body = crate::openapi::Detail),
+        (status = 412, description = "If-Match does not match: the issue changed", body = crate::openapi::Detail),
+    ))]
 pub async fn delete_issue(
     credentials: Credentials,
     req: HttpRequest,

@@ -52,12 +52,22 @@ fn char_field(
 
 /// Checks a username and password and issues a new token. Unknown user, wrong password and
 /// inactive user get the same answer, after the same bcrypt work.
+#[utoipa::path(post, path = "/api/user/get_auth_token/", tag = "auth",
+    request_body(content = crate::openapi::Credentials, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new token", body = crate::openapi::Token),
+        (status = 400, description = "Missing fields, or invalid credentials", body = crate::openapi::FieldErrors),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::openapi::Detail),
+        (status = 413, description = "Body too large", body = crate::openapi::Detail),
+        (status = 415, description = "Neither JSON nor form-encoded", body = crate::openapi::Detail),
+        (status = 429, description = "Too many failed logins", body = crate::openapi::Detail),
+    ))]
 pub async fn obtain_token(
     state: web::Data<AppState>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(&req, payload, &state.settings).await?;
+    let body = read_limited(&req, payload, &state.settings.http).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let mut errors = FieldErrors::default();
     let username = char_field(&object, "username", true, &mut errors);
@@ -67,14 +77,15 @@ pub async fn obtain_token(
     };
     // Refused before any hashing: a throttled guesser costs us nothing. The slot is reserved
     // now, so concurrent attempts cannot all pass a limit that was not reached yet.
-    let address = crate::client::client_address(req.headers(), req.peer_addr(), &state.settings);
+    let address =
+        crate::client::client_address(req.headers(), req.peer_addr(), &state.settings.http);
     state
         .login_throttle
         .reserve(&address, &username)
         .map_err(ApiError::Throttled)?;
     let throttle = state.login_throttle.clone();
     let dummy_hash = state.dummy_hash.clone();
-    let ttl = state.settings.token_ttl;
+    let ttl = state.settings.accounts.token_ttl;
     let key = state
         .run(move |db| {
             // bcrypt reads only 72 bytes: a longer password can never be the stored one, and

@@ -10,12 +10,15 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `GET /health`: the process is up. No I/O.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = crate::openapi::Health)))]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// `GET /ready`: the database answers, and Redis too when `REDIS_URL` is set; 503 naming what is
 /// down otherwise.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, body = crate::openapi::Readiness), (status = 503, description = "Names what is down", body = crate::openapi::Readiness)))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.run(|db| Ok(db.ping()?)).await.is_ok();
     let redis = match &state.settings.redis_url {
@@ -42,6 +45,8 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let counts = state
         .run(|db| Ok(db.count_notifications()?))

@@ -37,6 +37,8 @@ impl From<&User> for UserBody {
 }
 
 /// `GET /api/user/me/`.
+#[utoipa::path(get, path = "/api/user/me/", tag = "users", security(("token" = [])),
+    responses((status = 200, body = crate::openapi::User), (status = 401, body = crate::openapi::Detail)))]
 pub async fn get_me(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     let caller = credentials.authenticate().await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&caller.user)))
@@ -52,6 +54,8 @@ struct TokenBody {
 }
 
 /// `GET /api/user/tokens/`: the caller's tokens, never the keys.
+#[utoipa::path(get, path = "/api/user/tokens/", tag = "users", security(("token" = [])),
+    responses((status = 200, body = [crate::openapi::TokenInfo]), (status = 401, body = crate::openapi::Detail)))]
 pub async fn list_tokens(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     let tokens = credentials
         .run(|db, caller| Ok(db.list_tokens(caller.user.id)?))
@@ -70,6 +74,9 @@ pub async fn list_tokens(credentials: Credentials) -> Result<HttpResponse, ApiEr
 }
 
 /// `DELETE /api/user/tokens/<id>/`: revokes one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/user/tokens/{id}/", tag = "users", security(("token" = [])),
+    params(("id" = i64, Path, minimum = 1)),
+    responses((status = 204, description = "Revoked"), (status = 401, body = crate::openapi::Detail), (status = 404, body = crate::openapi::Detail)))]
 pub async fn revoke_token(
     credentials: Credentials,
     id: web::Path<String>,
@@ -89,6 +96,8 @@ pub async fn revoke_token(
 }
 
 /// `POST /api/user/logout/`: revokes the token of this request.
+#[utoipa::path(post, path = "/api/user/logout/", tag = "users", security(("token" = [])),
+    responses((status = 204, description = "The token of this request is revoked"), (status = 401, body = crate::openapi::Detail)))]
 pub async fn logout(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     credentials
         .run(|db, caller| Ok(db.revoke_token(caller.user.id, caller.token_id)?))
@@ -119,6 +128,14 @@ fn text(
 }
 
 /// `POST /api/user/` (staff only): creates a user with the same rules as the admin CLI.
+#[utoipa::path(post, path = "/api/user/", tag = "users", security(("token" = [])),
+    request_body(content = crate::openapi::NewUser, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::User),
+        (status = 400, description = "Invalid fields, or the username is taken", body = crate::openapi::FieldErrors),
+        (status = 401, body = crate::openapi::Detail),
+        (status = 403, description = "Staff only", body = crate::openapi::Detail),
+    ))]
 pub async fn create_user(
     credentials: Credentials,
     req: HttpRequest,
@@ -129,7 +146,7 @@ pub async fn create_user(
     if !(caller.user.is_staff || caller.user.is_superuser) {
         return Err(ApiError::Forbidden);
     }
-    let body = read_limited(&req, payload, &state.settings).await?;
+    let body = read_limited(&req, payload, &state.settings.http).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let mut errors = FieldErrors::default();
     let username = text(&object, "username", &mut errors).and_then(|name| {
@@ -168,7 +185,7 @@ pub async fn create_user(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let cost = state.settings.bcrypt_cost;
+    let cost = state.settings.accounts.bcrypt_cost;
     // Checked again now that the body is here: the token may have been revoked, or the caller's
     // staff status taken away, while it was on its way.
     let created = credentials

@@ -43,7 +43,7 @@ pub async fn spawn_with(kind: Kind, extra: &[(&str, &str)]) -> TestApp {
     let db = database.db.clone();
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().unwrap().port();
-    let state = AppState::new(db.clone(), settings);
+    let state = AppState::new(db.clone(), &settings);
     std::thread::spawn(move || issue_tracker_api::run(state, listener));
     TestApp {
         base: format!("http://127.0.0.1:{port}"),
@@ -88,7 +88,7 @@ impl TestApp {
         let settings = Settings::from_variables(&variables, None).expect("test settings");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().unwrap().port();
-        let state = AppState::new(self.db.clone(), settings);
+        let state = AppState::new(self.db.clone(), &settings);
         std::thread::spawn(move || issue_tracker_api::run(state, listener));
         format!("http://127.0.0.1:{port}")
     }

@@ -115,14 +115,14 @@ impl Pipeline {
         let settings = Settings::from_variables(&vars, None).expect("settings");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-        let state = AppState::new(db.db.clone(), settings.clone());
+        let state = AppState::new(db.db.clone(), &settings);
         std::thread::spawn(move || issue_tracker_api::run(state, listener));
         let (stop, shutdown) = watch::channel(false);
-        let queue = match &settings.redis_url {
+        let queue = match &settings.queue.redis_url {
             Some(url) => JobQueue::connect_redis(&issue_tracker_queue::RedisQueueConfig {
                 url: url.expose().to_owned(),
-                stream: settings.pipeline.queue_stream.clone(),
-                group: settings.pipeline.queue_group.clone(),
+                stream: settings.queue.stream.clone(),
+                group: settings.queue.group.clone(),
                 block: Duration::from_millis(500),
             })
             .await
@@ -187,10 +187,7 @@ impl Pipeline {
         extra: &[(&str, &str)],
     ) -> HashMap<String, String> {
         let mut vars = variables(&self.db, self.smtp.port, Some(redis), extra);
-        vars.insert(
-            "QUEUE_STREAM".into(),
-            self.settings.pipeline.queue_stream.clone(),
-        );
+        vars.insert("QUEUE_STREAM".into(), self.settings.queue.stream.clone());
         vars
     }
 

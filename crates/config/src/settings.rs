@@ -1,0 +1,220 @@
+//! Every setting, declared once: its slice, field, environment name, type, default, what it
+//! accepts and one line of documentation. The structs, the reader, the documentation table and
+//! `config/default.toml` are all derived from this one list.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::kinds::*;
+use crate::{DatabaseUrl, EmailTls, LogFormat, Secret};
+
+/// Declares the settings: generates `Settings` (one field per slice), one struct per slice, and
+/// [`declarations`] (the list the reader, the docs and the checks walk).
+macro_rules! settings {
+    ($(
+        #[doc = $slice_doc:literal]
+        $slice:ident: $Slice:ident {
+            $(
+                #[doc = $doc:literal]
+                $field:ident $env:literal : $ty:ty = $default:literal, $kind:expr;
+            )*
+        }
+    )*) => {
+        /// Every setting, typed and checked, in one slice per part of the service: each crate
+        /// takes only the slice it needs.
+        #[derive(Debug, Clone)]
+        pub struct Settings {
+            $(#[doc = $slice_doc] pub $slice: $Slice,)*
+        }
+
+        $(
+            #[doc = $slice_doc]
+            #[derive(Debug, Clone)]
+            pub struct $Slice {
+                $(#[doc = $doc] pub $field: $ty,)*
+            }
+        )*
+
+        /// Every setting's declaration, in the order of the documentation.
+        pub fn declarations() -> Vec<Declaration> {
+            vec![$($(Declaration {
+                slice: stringify!($slice),
+                name: $env,
+                default: $default,
+                accepts: { let kind: Kind<$ty> = $kind; kind.accepts().to_owned() },
+                doc: $doc.trim(),
+            },)*)*]
+        }
+
+        impl Settings {
+            /// Reads every setting through `lookup` (which gives a setting's text, or `None` for
+            /// its default), naming the setting in any error.
+            pub(crate) fn read(
+                lookup: &dyn Fn(&str) -> Option<String>,
+            ) -> Result<Settings, crate::SettingsError> {
+                Ok(Settings {
+                    $($slice: $Slice {
+                        $($field: crate::read_one(lookup, $env, $default, $kind)?,)*
+                    },)*
+                })
+            }
+        }
+    };
+}
+
+/// One setting as declared.
+#[derive(Debug, Clone)]
+pub struct Declaration {
+    /// The slice of [`Settings`] it belongs to.
+    pub slice: &'static str,
+    /// Its environment variable (upper case; lower case in TOML files).
+    pub name: &'static str,
+    /// Its default, as text.
+    pub default: &'static str,
+    /// What it accepts.
+    pub accepts: String,
+    /// One line on what it does.
+    pub doc: &'static str,
+}
+
+settings! {
+    /// The process: logs and compatibility.
+    general: GeneralSettings {
+        /// Log lines: human-readable `text` or `json` (filter with `RUST_LOG`, default `info`).
+        log_format "LOG_FORMAT": LogFormat = "text", log_format();
+        /// Development mode (more detail in logs; never internals in responses).
+        debug "DEBUG": bool = "false", boolean();
+        /// Accepted for compatibility with the original project; unused.
+        secret_key "SECRET_KEY": Secret = "", secret();
+    }
+    /// The database and its connection pool.
+    database: DatabaseSettings {
+        /// The database (`sqlite:///tmp/x.db` is `/tmp/x.db`); empty: `./data/issue-tracker.sqlite3` (WAL).
+        url "DATABASE_URL": DatabaseUrl = "", database_url();
+        /// Connections per process (SQLite uses at most this many too).
+        pool_size "DATABASE_POOL_SIZE": u32 = "16", integer(1, 1_000);
+        /// How long to wait for a free connection before answering 503.
+        pool_timeout "DATABASE_POOL_TIMEOUT": Duration = "5", seconds();
+    }
+    /// The HTTP server: where it listens, what it answers for, its limits.
+    http: HttpSettings {
+        /// Where the server listens.
+        bind_address "BIND_ADDRESS": SocketAddr = "127.0.0.1:8000", socket_address();
+        /// Host names answered for (the `Host` header without its port); others get 400.
+        allowed_hosts "ALLOWED_HOSTS": Option<Vec<String>> = "127.0.0.1,localhost", host_patterns();
+        /// HTTP worker threads; 0 = one per CPU core.
+        workers "HTTP_WORKERS": usize = "0", integer(0, 1_024);
+        /// Largest request body in bytes; larger gets 413.
+        max_body_bytes "MAX_BODY_BYTES": usize = "1048576", integer(1_024, 1 << 30);
+        /// Most issues `GET /api/issue/` answers without `page`/`per_page` (past it, the first page with `Link`).
+        list_cap "LIST_CAP": usize = "10000", integer(1, 100_000);
+        /// Seconds a client may take to send a request's headers (then 408 and the connection closed).
+        request_header_timeout "REQUEST_HEADER_TIMEOUT": Duration = "10", seconds();
+        /// Seconds a client may take to send a request's body (then 408; nothing is written).
+        request_body_timeout "REQUEST_BODY_TIMEOUT": Duration = "30", seconds();
+        /// Origins allowed to call the API from a browser (CORS); empty turns CORS off.
+        cors_allowed_origins "CORS_ALLOWED_ORIGINS": Vec<String> = "", origins();
+        /// Reverse proxies whose `X-Forwarded-*` / `Forwarded` headers are believed; empty = nobody.
+        trusted_proxies "TRUSTED_PROXIES": Vec<IpAddr> = "", ip_addresses();
+        /// The address users reach the service at; links are built from it (empty: from the request).
+        public_url "PUBLIC_URL": Option<String> = "", optional_origin();
+        /// Requests per minute per API token (429 past it).
+        rate_limit_per_token "RATE_LIMIT_PER_TOKEN": u64 = "20000", integer(1, 1_000_000_000);
+        /// Requests per minute per client address, for requests without a valid token.
+        rate_limit_per_address "RATE_LIMIT_PER_ADDRESS": u64 = "5000", integer(1, 1_000_000_000);
+        /// Failed logins per minute per client address.
+        login_failures_per_address "LOGIN_FAILURES_PER_ADDRESS": u32 = "50", integer(1, 1_000_000);
+        /// Failed logins per minute per (username, client address).
+        login_failures_per_username "LOGIN_FAILURES_PER_USERNAME": u32 = "20", integer(1, 1_000_000);
+        /// Failed logins per minute per username from all addresses together (at least the one above).
+        login_failures_per_username_global "LOGIN_FAILURES_PER_USERNAME_GLOBAL": u32 = "1000", integer(1, 1_000_000);
+    }
+    /// Accounts: passwords and API tokens.
+    accounts: AccountSettings {
+        /// Lifetime of an API token (30 days by default).
+        token_ttl "TOKEN_TTL": Duration = "2592000", integer_seconds();
+        /// bcrypt work factor for passwords (lower only in tests).
+        bcrypt_cost "BCRYPT_COST": u32 = "12", integer(4, 31);
+    }
+    /// The SMTP server emails go through.
+    email: EmailSettings {
+        /// SMTP server; empty: each email is written to a `.eml` file under `MAIL_DIR`.
+        host "EMAIL_HOST": Option<String> = "", optional_text();
+        /// SMTP port.
+        port "EMAIL_PORT": u16 = "25", integer(1, 65_535);
+        /// SMTP login user; empty: no login.
+        user "EMAIL_HOST_USER": Option<String> = "", optional_text();
+        /// SMTP login password.
+        password "EMAIL_HOST_PASSWORD": Secret = "", secret();
+        /// Sender address.
+        from "EMAIL_FROM": String = "issue-tracker@localhost", text();
+        /// TLS towards the SMTP server (`tls` is implicit TLS, usually port 465).
+        tls "EMAIL_TLS": EmailTls = "none", email_tls();
+        /// Django's name for `EMAIL_TLS=starttls`, honoured.
+        use_tls "EMAIL_USE_TLS": bool = "false", boolean();
+        /// Django's name for `EMAIL_TLS=tls`, honoured (wins over `EMAIL_USE_TLS`).
+        use_ssl "EMAIL_USE_SSL": bool = "false", boolean();
+        /// Where emails go when `EMAIL_HOST` is empty.
+        mail_dir "MAIL_DIR": PathBuf = "data/mail", path();
+    }
+    /// The job queue between beat and workers.
+    queue: QueueSettings {
+        /// Redis: the job queue, shared rate limits, `/ready` (worker and beat: `redis://localhost:6379` when empty).
+        redis_url "REDIS_URL": Option<Secret> = "", optional_secret_url();
+        /// Redis stream of the job queue.
+        stream "QUEUE_STREAM": String = "issue-tracker:notifications", text();
+        /// Redis consumer group of the workers.
+        group "QUEUE_GROUP": String = "workers", text();
+    }
+    /// When emails go out, and how the worker and beat keep them single.
+    pipeline: PipelineSettings {
+        /// Minutes from an assignment to its email.
+        assign_delay "ASSIGN_REPORT_SCHEDULE": Duration = "12", duration_in("minutes", 60.0);
+        /// Hours of the report interval (the interval is hours + minutes + seconds, at least 1 s).
+        report_hours "REPORT_SCHEDULE_HOURS": Duration = "24", duration_in("hours", 3600.0);
+        /// Minutes of the report interval.
+        report_minutes "REPORT_SCHEDULE_MINUTES": Duration = "0", duration_in("minutes", 60.0);
+        /// Seconds of the report interval.
+        report_seconds "REPORT_SCHEDULE_SECONDS": Duration = "0", duration_in("seconds", 1.0);
+        /// How often beat moves due notifications to the queue.
+        relay_interval "RELAY_INTERVAL": Duration = "1", whole_seconds();
+        /// How long a worker holds a notification while sending it (at least twice `EMAIL_TIMEOUT`).
+        sending_lease "SENDING_LEASE": Duration = "60", seconds();
+        /// An enqueued notification still pending after this long is enqueued again.
+        requeue_after "REQUEUE_AFTER": Duration = "60", seconds();
+        /// A queue entry a worker has not acknowledged after this long is taken over.
+        reclaim_idle "RECLAIM_IDLE": Duration = "60", seconds();
+        /// Bound of one email's whole SMTP exchange (at most half of `SENDING_LEASE`).
+        email_timeout "EMAIL_TIMEOUT": Duration = "30", seconds();
+        /// First wait before retrying a temporary failure (then doubling).
+        retry_backoff "RETRY_BACKOFF": Duration = "30", seconds();
+        /// Longest wait before retrying a temporary failure.
+        retry_backoff_max "RETRY_BACKOFF_MAX": Duration = "3600", seconds();
+        /// Attempts before a notification is dead.
+        max_attempts "MAX_ATTEMPTS": u32 = "10", integer(1, 1_000);
+        /// Emails one worker sends at once.
+        worker_concurrency "WORKER_CONCURRENCY": usize = "64", integer(1, 10_000);
+    }
+}
+
+impl EmailSettings {
+    /// The TLS mode, with Django's `EMAIL_USE_SSL` and `EMAIL_USE_TLS` taking precedence.
+    pub fn transport_security(&self) -> EmailTls {
+        if self.use_ssl {
+            EmailTls::Implicit
+        } else if self.use_tls {
+            EmailTls::StartTls
+        } else {
+            self.tls
+        }
+    }
+}
+
+impl PipelineSettings {
+    /// The report interval: hours + minutes + seconds, rounded to whole seconds.
+    pub fn report_interval(&self) -> Duration {
+        let total = self.report_hours + self.report_minutes + self.report_seconds;
+        Duration::from_secs(total.as_secs_f64().round() as u64)
+    }
+}
