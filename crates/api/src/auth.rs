@@ -20,7 +20,7 @@ pub struct AuthenticatedUser {
     /// Who is calling.
     pub user: User,
     /// Which of their tokens they used.
-    pub token_id: i64,
+    pub token_id: issue_tracker_domain::TokenId,
 }
 
 /// A well-formed `Authorization: Token <key>` (or `Bearer <key>`) header, not yet checked.

@@ -3,7 +3,7 @@
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use issue_tracker_config::Settings;
-use issue_tracker_domain::NotificationStatus;
+use issue_tracker_domain::{NotificationId, NotificationStatus};
 
 use crate::migrated;
 
@@ -29,7 +29,11 @@ pub fn run(
     let db = migrated(settings)?;
     match action {
         Some(NotificationAction::Retry { id }) => {
-            if !db.retry_notification(id)? {
+            let retried = match NotificationId::new(id) {
+                Some(id) => db.retry_notification(id)?,
+                None => false,
+            };
+            if !retried {
                 bail!("notification {id} is not dead (only dead notifications can be retried)");
             }
             println!("Notification {id} is pending again and will be sent once.");

@@ -3,6 +3,7 @@
 use anyhow::bail;
 use clap::Subcommand;
 use issue_tracker_config::Settings;
+use issue_tracker_domain::TokenId;
 
 use crate::migrated;
 use crate::users::find;
@@ -55,7 +56,11 @@ pub fn run(settings: &Settings, action: TokenAction) -> anyhow::Result<()> {
             let user = find(&db, &username)?;
             match (id, all) {
                 (Some(id), false) => {
-                    if !db.revoke_token(user.id, id)? {
+                    let revoked = match TokenId::new(id) {
+                        Some(token) => db.revoke_token(user.id, token)?,
+                        None => false,
+                    };
+                    if !revoked {
                         bail!("{username} has no token with id {id}");
                     }
                     println!("Revoked token {id}.");

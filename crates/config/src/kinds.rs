@@ -13,10 +13,13 @@ use crate::{DatabaseUrl, EmailTls, LogFormat, Secret};
 /// (a token expiry past year 262,143 panics), and mean "never" in practice anyway.
 pub const MAX_SECONDS: f64 = 315_360_000.0;
 
+/// Turns a setting's text into its value, or says what is wrong with it.
+type Parser<T> = Box<dyn Fn(&str) -> Result<T, String>>;
+
 /// How a setting's text becomes its value, and what the documentation says it accepts.
 pub struct Kind<T> {
     accepts: String,
-    parse: Box<dyn Fn(&str) -> Result<T, String>>,
+    parse: Parser<T>,
 }
 
 impl<T> Kind<T> {

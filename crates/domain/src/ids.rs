@@ -1,45 +1,86 @@
 use serde::{Deserialize, Serialize};
 
-/// The id of an issue: a positive 64-bit integer.
-///
-/// ```
-/// use issue_tracker_domain::IssueId;
-///
-/// assert_eq!(IssueId::parse("42").map(|id| id.get()), Some(42));
-/// assert_eq!(IssueId::parse("0"), None);
-/// assert_eq!(IssueId::parse("-1"), None);
-/// assert_eq!(IssueId::parse("9223372036854775808"), None);
-/// assert_eq!(IssueId::parse("1;DROP TABLE issues"), None);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IssueId(i64);
+/// A positive 64-bit row id, parsed strictly from a path segment or wrapped from a stored row.
+macro_rules! positive_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(i64);
 
-impl IssueId {
-    /// Parses a path segment; anything but a positive decimal that fits in `i64` is `None`.
-    pub fn parse(segment: &str) -> Option<IssueId> {
-        if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
+        impl $name {
+            /// Parses a path segment; anything but a positive decimal that fits in `i64` is `None`.
+            pub fn parse(segment: &str) -> Option<$name> {
+                if segment.is_empty() || !segment.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                segment.parse::<i64>().ok().and_then($name::new)
+            }
+
+            /// Wraps a stored id; `None` unless positive.
+            pub fn new(value: i64) -> Option<$name> {
+                (value > 0).then_some($name(value))
+            }
+
+            /// Wraps an id read back from the database: it came from a sequence, so it is
+            /// positive by construction.
+            pub fn from_stored(value: i64) -> $name {
+                $name(value)
+            }
+
+            /// The integer value.
+            pub fn get(self) -> i64 {
+                self.0
+            }
         }
-        segment.parse::<i64>().ok().and_then(IssueId::new)
-    }
 
-    /// Wraps a stored id; `None` unless positive.
-    pub fn new(value: i64) -> Option<IssueId> {
-        (value > 0).then_some(IssueId(value))
-    }
-
-    /// The integer value.
-    pub fn get(self) -> i64 {
-        self.0
-    }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl std::fmt::Display for IssueId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+positive_id!(
+    /// The id of an issue: a positive 64-bit integer.
+    ///
+    /// ```
+    /// use issue_tracker_domain::IssueId;
+    ///
+    /// assert_eq!(IssueId::parse("42").map(|id| id.get()), Some(42));
+    /// assert_eq!(IssueId::parse("0"), None);
+    /// assert_eq!(IssueId::parse("-1"), None);
+    /// assert_eq!(IssueId::parse("9223372036854775808"), None);
+    /// assert_eq!(IssueId::parse("1;DROP TABLE issues"), None);
+    /// ```
+    IssueId
+);
+
+positive_id!(
+    /// The id of an API token (never the token itself): what `DELETE /api/user/tokens/<id>/` and
+    /// `issue-tracker tokens revoke --id` name.
+    ///
+    /// ```
+    /// use issue_tracker_domain::TokenId;
+    ///
+    /// assert_eq!(TokenId::parse("3").map(|id| id.get()), Some(3));
+    /// assert_eq!(TokenId::parse("+3"), None);
+    /// ```
+    TokenId
+);
+
+positive_id!(
+    /// The id of an outbox row (a notification); also part of its email's Message-ID.
+    ///
+    /// ```
+    /// use issue_tracker_domain::NotificationId;
+    ///
+    /// assert_eq!(NotificationId::new(9).map(|id| id.to_string()), Some("9".to_owned()));
+    /// assert_eq!(NotificationId::new(0), None);
+    /// ```
+    NotificationId
+);
 
 /// The internal id of a user. Usernames appear only at the API edge; rows refer to users by id so
 /// that renaming or deactivating a user never breaks an issue.

@@ -3,7 +3,7 @@ use serde::Serialize;
 
 use crate::errors::{messages, FieldErrors};
 use crate::ids::{IssueId, UserId};
-use crate::text::{Description, TextFieldError, Title};
+use crate::text::{BodyFields, Description, Title};
 
 /// Longest title, in characters (the original allowed 50).
 pub const TITLE_MAX_CHARS: usize = 255;
@@ -178,54 +178,38 @@ impl IssueInput {
         body: &serde_json::Map<String, serde_json::Value>,
         mode: WriteMode,
     ) -> (IssueInput, FieldErrors) {
-        let mut errors = FieldErrors::default();
+        let mut fields = BodyFields::new(body);
         let mut input = IssueInput::default();
         let required = mode != WriteMode::Patch;
-
-        let field = |name: &str, errors: &mut FieldErrors| -> Option<serde_json::Value> {
-            match body.get(name) {
-                None => {
-                    if required {
-                        errors.add(name, messages::REQUIRED);
-                    }
-                    None
-                }
-                Some(serde_json::Value::Null) => {
-                    errors.add(name, messages::NULL);
-                    None
-                }
-                Some(value) => Some(value.clone()),
-            }
-        };
-
-        if let Some(value) = field("title", &mut errors) {
-            match Title::parse_json(&value) {
+        if let Some(value) = fields.value("title", required) {
+            match Title::parse_json(value) {
                 Ok(title) => input.title = Some(title),
-                Err(error) => add_text_error(&mut errors, "title", &error),
+                Err(error) => fields.add_all("title", error.messages()),
             }
         }
-        if let Some(value) = field("description", &mut errors) {
-            match Description::parse_json(&value) {
+        if let Some(value) = fields.value("description", required) {
+            match Description::parse_json(value) {
                 Ok(description) => input.description = Some(description),
-                Err(error) => add_text_error(&mut errors, "description", &error),
+                Err(error) => fields.add_all("description", error.messages()),
             }
         }
-        if let Some(value) = field("status", &mut errors) {
-            match Status::parse_json(&value) {
+        if let Some(value) = fields.value("status", required) {
+            match Status::parse_json(value) {
                 Ok(status) => input.status = Some(status),
-                Err(message) => errors.add("status", message),
+                Err(message) => fields.add("status", message),
             }
         }
-        if let Some(value) = field("assigned_to", &mut errors) {
+        if let Some(value) = fields.value("assigned_to", required) {
             match value {
                 serde_json::Value::String(name) if name.is_empty() => {
-                    errors.add("assigned_to", messages::NULL)
+                    fields.add("assigned_to", messages::NULL)
                 }
-                serde_json::Value::String(name) => input.assigned_to = Some(name),
+                serde_json::Value::String(name) => input.assigned_to = Some(name.clone()),
                 serde_json::Value::Number(number) => input.assigned_to = Some(number.to_string()),
-                _ => errors.add("assigned_to", messages::INVALID_VALUE),
+                _ => fields.add("assigned_to", messages::INVALID_VALUE),
             }
         }
+        let errors = fields.into_errors();
         (input, errors)
     }
 
@@ -239,12 +223,6 @@ impl IssueInput {
     /// ```
     pub fn unknown_assignee(name: &str) -> String {
         format!("Object with username={name} does not exist.")
-    }
-}
-
-fn add_text_error(errors: &mut FieldErrors, field: &str, error: &TextFieldError) {
-    for message in error.messages() {
-        errors.add(field, message);
     }
 }
 

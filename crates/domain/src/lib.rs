@@ -25,7 +25,7 @@ mod token;
 mod user;
 
 pub use errors::{messages, FieldErrors};
-pub use ids::{IssueId, UserId};
+pub use ids::{IssueId, NotificationId, TokenId, UserId};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
     TITLE_MAX_CHARS,
@@ -39,6 +39,9 @@ pub use notification::{
     NotificationStatus, ReportEmail, ReportLine,
 };
 pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
-pub use text::{parse_text_field, python_strip, Description, TextFieldError, Title};
+pub use text::{
+    parse_text, parse_text_field, python_strip, BodyFields, Description, TextFieldError, TextRule,
+    Title,
+};
 pub use token::{hash_token, NewToken, TOKEN_PREFIX_CHARS};
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};

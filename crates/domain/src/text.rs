@@ -32,6 +32,59 @@ impl TextFieldError {
     }
 }
 
+/// How a text field of a request body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextRule {
+    /// Trim like Python's `str.strip()` before the other checks (passwords are not trimmed).
+    pub trim: bool,
+    /// The most characters allowed, if any.
+    pub max_chars: Option<usize>,
+}
+
+/// Parses a JSON value as a non-blank text without NUL, of at most `rule.max_chars` characters.
+/// Numbers are taken as their decimal text, as the original did.
+///
+/// ```
+/// use issue_tracker_domain::{parse_text, TextFieldError, TextRule};
+/// use serde_json::json;
+///
+/// let password = TextRule { trim: false, max_chars: None };
+/// assert_eq!(parse_text(&json!(" pw "), password), Ok(" pw ".to_owned()));
+/// assert_eq!(parse_text(&json!(1234), password), Ok("1234".to_owned()));
+/// assert_eq!(parse_text(&json!([]), password), Err(TextFieldError::NotAString));
+/// ```
+pub fn parse_text(value: &serde_json::Value, rule: TextRule) -> Result<String, TextFieldError> {
+    let raw = match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Number(number) => number.to_string(),
+        _ => return Err(TextFieldError::NotAString),
+    };
+    let text = if rule.trim {
+        python_strip(&raw).to_owned()
+    } else {
+        raw
+    };
+    if text.is_empty() {
+        return Err(TextFieldError::Blank);
+    }
+    let mut problems = Vec::new();
+    if let Some(max_chars) = rule.max_chars {
+        if text.chars().count() > max_chars {
+            problems.push(format!(
+                "Ensure this field has no more than {max_chars} characters."
+            ));
+        }
+    }
+    if text.contains('\0') {
+        problems.push(messages::NULL_CHARACTERS.to_owned());
+    }
+    if problems.is_empty() {
+        Ok(text)
+    } else {
+        Err(TextFieldError::Invalid(problems))
+    }
+}
+
 /// Parses a JSON value as a trimmed, non-blank text of at most `max_chars` characters without NUL.
 /// Numbers are taken as their decimal text, as the original did.
 ///
@@ -48,28 +101,98 @@ pub fn parse_text_field(
     value: &serde_json::Value,
     max_chars: usize,
 ) -> Result<String, TextFieldError> {
-    let raw = match value {
-        serde_json::Value::String(text) => text.clone(),
-        serde_json::Value::Number(number) => number.to_string(),
-        _ => return Err(TextFieldError::NotAString),
-    };
-    let trimmed = python_strip(&raw);
-    if trimmed.is_empty() {
-        return Err(TextFieldError::Blank);
+    parse_text(
+        value,
+        TextRule {
+            trim: true,
+            max_chars: Some(max_chars),
+        },
+    )
+}
+
+/// The fields of a request body, read with the contract's rules and messages; every field's
+/// errors are collected, in the order the fields are read. The one reader behind the issue,
+/// login and user bodies.
+///
+/// ```
+/// use issue_tracker_domain::{BodyFields, TextRule};
+/// use serde_json::json;
+///
+/// let body = json!({"username": " ann ", "password": null});
+/// let mut fields = BodyFields::new(body.as_object().unwrap());
+/// let rule = TextRule { trim: true, max_chars: None };
+/// assert_eq!(fields.text("username", true, rule), Some("ann".to_owned()));
+/// assert_eq!(fields.text("password", true, rule), None);
+/// assert_eq!(fields.text("otp", false, rule), None);
+/// assert_eq!(
+///     serde_json::to_value(fields.into_errors()).unwrap(),
+///     json!({"password": ["This field may not be null."]})
+/// );
+/// ```
+#[derive(Debug)]
+pub struct BodyFields<'a> {
+    object: &'a serde_json::Map<String, serde_json::Value>,
+    errors: crate::FieldErrors,
+}
+
+impl<'a> BodyFields<'a> {
+    /// Reads fields of `object`.
+    pub fn new(object: &'a serde_json::Map<String, serde_json::Value>) -> BodyFields<'a> {
+        BodyFields {
+            object,
+            errors: crate::FieldErrors::default(),
+        }
     }
-    let mut problems = Vec::new();
-    if trimmed.chars().count() > max_chars {
-        problems.push(format!(
-            "Ensure this field has no more than {max_chars} characters."
-        ));
+
+    /// The field's value. Missing is an error when `required`; `null` always is.
+    pub fn value(&mut self, name: &str, required: bool) -> Option<&'a serde_json::Value> {
+        match self.object.get(name) {
+            None => {
+                if required {
+                    self.errors.add(name, messages::REQUIRED);
+                }
+                None
+            }
+            Some(serde_json::Value::Null) => {
+                self.errors.add(name, messages::NULL);
+                None
+            }
+            Some(value) => Some(value),
+        }
     }
-    if trimmed.contains('\0') {
-        problems.push(messages::NULL_CHARACTERS.to_owned());
+
+    /// A text field read by `rule` (see [`parse_text`]).
+    pub fn text(&mut self, name: &str, required: bool, rule: TextRule) -> Option<String> {
+        let value = self.value(name, required)?;
+        match parse_text(value, rule) {
+            Ok(text) => Some(text),
+            Err(error) => {
+                self.add_all(name, error.messages());
+                None
+            }
+        }
     }
-    if problems.is_empty() {
-        Ok(trimmed.to_owned())
-    } else {
-        Err(TextFieldError::Invalid(problems))
+
+    /// Adds an error of the caller's own to `name`.
+    pub fn add(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.add(name, message);
+    }
+
+    /// Adds several errors to `name`.
+    pub fn add_all(&mut self, name: &str, messages: Vec<String>) {
+        for message in messages {
+            self.errors.add(name, message);
+        }
+    }
+
+    /// True while no field has failed.
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The errors collected.
+    pub fn into_errors(self) -> crate::FieldErrors {
+        self.errors
     }
 }
 

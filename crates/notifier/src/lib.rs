@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use issue_tracker_config::PipelineSettings;
-use issue_tracker_domain::{report_period, retry_backoff, DeliveryOutcome, NotificationKind};
+use issue_tracker_domain::{
+    report_period, retry_backoff, DeliveryOutcome, NotificationId, NotificationKind,
+};
 use issue_tracker_mailer::Mailer;
 use issue_tracker_persistence::{ClaimedNotification, Content, Database, StoreError};
 use issue_tracker_queue::{Job, JobQueue, QueueError};
@@ -269,10 +271,10 @@ impl Worker {
             let (write, claimed) = (write.clone(), claim.clone());
             match blocking(&self.db, move |db| write(db, &claimed)).await {
                 Ok(true) => {
-                    self.unrecorded_set().remove(&claim.id);
+                    self.unrecorded_set().remove(&claim.id.get());
                     if failures > 0 {
                         tracing::info!(
-                            notification = claim.id,
+                            notification = claim.id.get(),
                             outcome,
                             failures,
                             "outcome recorded after the database came back"
@@ -281,9 +283,9 @@ impl Worker {
                     return true;
                 }
                 Ok(false) => {
-                    self.unrecorded_set().remove(&claim.id);
+                    self.unrecorded_set().remove(&claim.id.get());
                     tracing::warn!(
-                        notification = claim.id,
+                        notification = claim.id.get(),
                         outcome,
                         "outcome matched nothing: the claim was superseded (its lease ran out and another worker took it) or an admin changed the row"
                     );
@@ -292,19 +294,19 @@ impl Worker {
                 Err(error) => {
                     failures += 1;
                     if failures == 1 {
-                        self.unrecorded_set().insert(claim.id);
+                        self.unrecorded_set().insert(claim.id.get());
                     }
                     if failures <= 3 || failures.is_multiple_of(40) {
-                        tracing::warn!(notification = claim.id, outcome, %error, failures, "cannot record the outcome; retrying");
+                        tracing::warn!(notification = claim.id.get(), outcome, %error, failures, "cannot record the outcome; retrying");
                     }
                 }
             }
             if *shutdown.borrow() {
                 let since = *stopping_since.get_or_insert_with(tokio::time::Instant::now);
                 if since.elapsed() >= RECORD_GRACE {
-                    self.unrecorded_set().remove(&claim.id);
+                    self.unrecorded_set().remove(&claim.id.get());
                     tracing::error!(
-                        notification = claim.id,
+                        notification = claim.id.get(),
                         outcome,
                         "shutting down before the outcome could be recorded; left unacknowledged"
                     );
@@ -355,7 +357,10 @@ impl Worker {
         }
         let lease = self.settings.sending_lease;
         let claimed_at = tokio::time::Instant::now();
-        let Some(claimed) = blocking(&self.db, move |db| db.claim_for_sending(id, lease)).await?
+        let Some(claimed) = blocking(&self.db, move |db| {
+            db.claim_for_sending(NotificationId::from_stored(id), lease)
+        })
+        .await?
         else {
             return Ok(true);
         };

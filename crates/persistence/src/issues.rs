@@ -6,7 +6,7 @@ use issue_tracker_domain::{
     Issue, IssueChanges, IssueFilter, IssueId, OrderField, Status, User, UserId,
 };
 
-use crate::notifications::{cancel_pending_of_issue, insert_assignment, IdRow};
+use crate::outbox::{cancel_pending_of_issue, insert_assignment, IdRow};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
@@ -439,5 +439,62 @@ impl Database {
             let query = apply_filters!(issues::table.into_boxed(), filter, &ids);
             Ok(query.count().get_result::<i64>(conn)?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::RunQueryDsl;
+
+    use super::*;
+    use crate::{NewUser, PoolSettings};
+
+    /// A status the database should never hold (the CHECK constraint is switched off to plant
+    /// it, as a hand edit or a damaged file would) is an error on every read, never `open`.
+    #[test]
+    fn a_stored_status_that_does_not_parse_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("status-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db =
+            Database::connect_sqlite(&dir.join("db.sqlite3"), PoolSettings::default()).unwrap();
+        db.run_migrations().unwrap();
+        let ann = db
+            .create_user(&NewUser {
+                username: "ann".into(),
+                email: String::new(),
+                password_hash: "x".into(),
+                is_staff: false,
+                is_superuser: false,
+            })
+            .unwrap();
+        let new = NewIssue {
+            title: "t",
+            description: "d",
+            status: Status::Closed,
+            assignee: "ann",
+        };
+        let issue = db
+            .create_issue(&ann, &new, Duration::from_secs(60))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            db.get_issue(issue.id).unwrap().unwrap().issue.status,
+            Status::Closed
+        );
+        let plant = || -> Result<usize, StoreError> {
+            with_conn!(&db, |conn| {
+                diesel::sql_query("PRAGMA ignore_check_constraints = ON").execute(conn)?;
+                Ok(diesel::sql_query("UPDATE issues SET status = 'reopened'").execute(conn)?)
+            })
+        };
+        assert_eq!(plant().unwrap(), 1);
+        let read = db.get_issue(issue.id);
+        assert!(
+            matches!(read, Err(StoreError::Query(_))),
+            "read as {read:?}"
+        );
+        let listed = db.list_issues_filtered(&IssueFilter::default(), 0, 10);
+        assert!(listed.is_err(), "listed as {listed:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -4,13 +4,16 @@
 //! blocking: callers on an async executor run it in `spawn_blocking`/`web::block`. The queries are
 //! written once with diesel's DSL and compiled for both backends by the [`with_conn!`] dispatch.
 
+mod admin;
+mod claims;
 mod clock;
 mod database;
 mod error;
 mod issues;
-mod notifications;
+mod outbox;
+pub use admin::NotificationInfo;
+pub use claims::{ClaimedNotification, Content};
 pub use issues::{NewIssue, StoredIssue, WriteCondition, WriteRefused};
-pub use notifications::{ClaimedNotification, Content, NotificationInfo};
 mod rows;
 pub mod schema;
 mod tokens;

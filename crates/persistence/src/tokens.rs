@@ -1,6 +1,6 @@
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use issue_tracker_domain::{NewToken, User, UserId};
+use issue_tracker_domain::{NewToken, TokenId, User, UserId};
 
 use crate::rows::{now_micros, utc, UserRow};
 use crate::schema::{api_tokens, users};
@@ -15,14 +15,14 @@ pub struct Authenticated {
     /// The token's owner (possibly inactive: the caller decides what that means).
     pub user: User,
     /// The token's id.
-    pub token_id: i64,
+    pub token_id: TokenId,
 }
 
 /// A token as its owner may see it: never the key.
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
     /// Id, for revocation.
-    pub id: i64,
+    pub id: TokenId,
     /// First characters of the key.
     pub prefix: String,
     /// Issued at.
@@ -81,7 +81,7 @@ impl Database {
         if !row.is_active {
             return Ok(Some(Authenticated {
                 user: row.into(),
-                token_id,
+                token_id: TokenId::from_stored(token_id),
             }));
         }
         if expires_at <= now {
@@ -96,7 +96,7 @@ impl Database {
         }
         Ok(Some(Authenticated {
             user: row.into(),
-            token_id,
+            token_id: TokenId::from_stored(token_id),
         }))
     }
 
@@ -123,7 +123,7 @@ impl Database {
             Ok(rows
                 .into_iter()
                 .map(|(id, prefix, created, used, expires)| TokenInfo {
-                    id,
+                    id: TokenId::from_stored(id),
                     prefix,
                     created_at: utc(created),
                     last_used_at: used.map(utc),
@@ -134,11 +134,11 @@ impl Database {
     }
 
     /// Revokes one of `user`'s tokens; false when they have none with that id.
-    pub fn revoke_token(&self, user: UserId, token_id: i64) -> Result<bool, StoreError> {
+    pub fn revoke_token(&self, user: UserId, token_id: TokenId) -> Result<bool, StoreError> {
         with_write_conn!(self, |conn| {
             let deleted = diesel::delete(
                 api_tokens::table
-                    .filter(api_tokens::id.eq(token_id))
+                    .filter(api_tokens::id.eq(token_id.get()))
                     .filter(api_tokens::user_id.eq(user.get())),
             )
             .execute(conn)?;

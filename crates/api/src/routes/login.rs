@@ -1,8 +1,8 @@
 //! `POST /api/user/get_auth_token/`: a new token per login.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{messages, python_strip, FieldErrors, NewToken, PASSWORD_MAX_BYTES};
-use serde_json::{json, Map, Value};
+use issue_tracker_domain::{BodyFields, NewToken, TextRule, PASSWORD_MAX_BYTES};
+use serde_json::json;
 
 use crate::body::{content_type, parse_object, read_limited};
 use crate::error::ApiError;
@@ -10,45 +10,15 @@ use crate::routes::{method_not_allowed, options_response, LOGIN_ALLOW};
 use crate::state::AppState;
 
 const INVALID_CREDENTIALS: &str = "Unable to log in with provided credentials.";
-
-/// Reads a text field of the login form as the original did (numbers become text).
-fn char_field(
-    object: &Map<String, Value>,
-    name: &str,
-    trim: bool,
-    errors: &mut FieldErrors,
-) -> Option<String> {
-    let text = match object.get(name) {
-        None => {
-            errors.add(name, messages::REQUIRED);
-            return None;
-        }
-        Some(Value::Null) => {
-            errors.add(name, messages::NULL);
-            return None;
-        }
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Number(number)) => number.to_string(),
-        Some(_) => {
-            errors.add(name, messages::NOT_A_STRING);
-            return None;
-        }
-    };
-    let text = if trim {
-        python_strip(&text).to_owned()
-    } else {
-        text
-    };
-    if text.is_empty() {
-        errors.add(name, messages::BLANK);
-        return None;
-    }
-    if text.contains('\0') {
-        errors.add(name, messages::NULL_CHARACTERS);
-        return None;
-    }
-    Some(text)
-}
+/// The username is trimmed, as the original's form did; the password never is.
+const TRIMMED: TextRule = TextRule {
+    trim: true,
+    max_chars: None,
+};
+const UNTRIMMED: TextRule = TextRule {
+    trim: false,
+    max_chars: None,
+};
 
 /// Checks a username and password and issues a new token. Unknown user, wrong password and
 /// inactive user get the same answer, after the same bcrypt work.
@@ -69,11 +39,11 @@ pub async fn obtain_token(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_limited(&req, payload, &state.settings.http).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
-    let mut errors = FieldErrors::default();
-    let username = char_field(&object, "username", true, &mut errors);
-    let password = char_field(&object, "password", false, &mut errors);
+    let mut fields = BodyFields::new(&object);
+    let username = fields.text("username", true, TRIMMED);
+    let password = fields.text("password", true, UNTRIMMED);
     let (Some(username), Some(password)) = (username, password) else {
-        return Err(ApiError::Validation(errors));
+        return Err(ApiError::Validation(fields.into_errors()));
     };
     // Refused before any hashing: a throttled guesser costs us nothing. The slot is reserved
     // now, so concurrent attempts cannot all pass a limit that was not reached yet.

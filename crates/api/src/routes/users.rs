@@ -2,7 +2,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use issue_tracker_domain::{messages, Email, FieldErrors, Password, User, Username};
+use issue_tracker_domain::{
+    messages, BodyFields, Email, Password, TextRule, TokenId, User, Username,
+};
 use issue_tracker_persistence::{NewUser, StoreError};
 use serde::Serialize;
 use serde_json::Value;
@@ -63,7 +65,7 @@ pub async fn list_tokens(credentials: Credentials) -> Result<HttpResponse, ApiEr
     let body: Vec<TokenBody> = tokens
         .iter()
         .map(|t| TokenBody {
-            id: t.id,
+            id: t.id.get(),
             prefix: t.prefix.clone(),
             created_at: rfc3339(&t.created_at),
             last_used_at: t.last_used_at.as_ref().map(rfc3339),
@@ -81,7 +83,7 @@ pub async fn revoke_token(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let token_id = id.parse::<i64>().ok().filter(|id| *id > 0);
+    let token_id = TokenId::parse(&id);
     let revoked = credentials
         .run(move |db, caller| match token_id {
             Some(token_id) => Ok(db.revoke_token(caller.user.id, token_id)?),
@@ -105,27 +107,15 @@ pub async fn logout(credentials: Credentials) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn text(
-    object: &serde_json::Map<String, Value>,
-    name: &str,
-    errors: &mut FieldErrors,
-) -> Option<String> {
-    match object.get(name) {
-        None => {
-            errors.add(name, messages::REQUIRED);
-            None
-        }
-        Some(Value::Null) => {
-            errors.add(name, messages::NULL);
-            None
-        }
-        Some(Value::String(text)) => Some(text.clone()),
-        Some(_) => {
-            errors.add(name, messages::NOT_A_STRING);
-            None
-        }
-    }
-}
+/// Usernames are trimmed; passwords never are.
+const TRIMMED: TextRule = TextRule {
+    trim: true,
+    max_chars: None,
+};
+const UNTRIMMED: TextRule = TextRule {
+    trim: false,
+    max_chars: None,
+};
 
 /// `POST /api/user/` (staff only): creates a user with the same rules as the admin CLI.
 #[utoipa::path(post, path = "/api/user/", tag = "users", security(("token" = [])),
@@ -148,25 +138,25 @@ pub async fn create_user(
     }
     let body = read_limited(&req, payload, &state.settings.http).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
-    let mut errors = FieldErrors::default();
-    let username = text(&object, "username", &mut errors).and_then(|name| {
-        Username::parse(name.trim())
-            .map_err(|e| errors.add("username", e.to_string()))
+    let mut fields = BodyFields::new(&object);
+    let username = fields.text("username", true, TRIMMED).and_then(|name| {
+        Username::parse(&name)
+            .map_err(|e| fields.add("username", e.to_string()))
             .ok()
     });
     let email = match object.get("email") {
         None | Some(Value::Null) => Some(Email::parse("").unwrap_or_else(|_| unreachable!())),
         Some(Value::String(address)) => Email::parse(address)
-            .map_err(|e| errors.add("email", e))
+            .map_err(|e| fields.add("email", e))
             .ok(),
         Some(_) => {
-            errors.add("email", messages::NOT_A_STRING);
+            fields.add("email", messages::NOT_A_STRING);
             None
         }
     };
-    let password = text(&object, "password", &mut errors).and_then(|secret| {
+    let password = fields.text("password", true, UNTRIMMED).and_then(|secret| {
         Password::parse(&secret)
-            .map_err(|e| errors.add("password", e.to_string()))
+            .map_err(|e| fields.add("password", e.to_string()))
             .ok()
     });
     let is_staff = match object.get("is_staff") {
@@ -175,16 +165,15 @@ pub async fn create_user(
         Some(Value::String(flag)) if matches!(flag.as_str(), "true" | "True" | "1") => true,
         Some(Value::String(flag)) if matches!(flag.as_str(), "false" | "False" | "0") => false,
         Some(_) => {
-            errors.add("is_staff", "Must be a valid boolean.");
+            fields.add("is_staff", "Must be a valid boolean.");
             false
         }
     };
-    let (Some(username), Some(email), Some(password)) = (username, email, password) else {
-        return Err(ApiError::Validation(errors));
+    let (Some(username), Some(email), Some(password), true) =
+        (username, email, password, fields.ok())
+    else {
+        return Err(ApiError::Validation(fields.into_errors()));
     };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
     let cost = state.settings.accounts.bcrypt_cost;
     // Checked again now that the body is here: the token may have been revoked, or the caller's
     // staff status taken away, while it was on its way.
@@ -205,7 +194,7 @@ pub async fn create_user(
             match db.create_user(&new) {
                 Ok(user) => Ok(user),
                 Err(StoreError::Conflict) => {
-                    let mut errors = FieldErrors::default();
+                    let mut errors = issue_tracker_domain::FieldErrors::default();
                     errors.add("username", "A user with that username already exists.");
                     Err(ApiError::Validation(errors))
                 }

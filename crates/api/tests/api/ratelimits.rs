@@ -122,3 +122,43 @@ async fn a_redis_outage_never_fails_a_request() {
     assert_eq!(reply.status(), 200);
     assert!(reply.headers().contains_key("x-ratelimit-remaining"));
 }
+
+/// The rate limiter reads `Authorization` with the handlers' own parser: what the handlers take
+/// for a token (any case of `Token` or `Bearer`) is charged to the token, anything else (`Basic`,
+/// a bare word, three words) to the client address. It used to take the second word of any
+/// header as a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_limiter_and_the_handlers_read_authorization_alike() {
+    let app = spawn_with(
+        Kind::Sqlite,
+        &[
+            ("RATE_LIMIT_PER_TOKEN", "1000"),
+            ("RATE_LIMIT_PER_ADDRESS", "200"),
+        ],
+    )
+    .await;
+    let ann = app.user_with_token("ann").await;
+    let url = app.url("/api/issue/");
+    for (header, limit) in [
+        (format!("Token {ann}"), "1000"),
+        (format!("tOKEN {ann}"), "1000"),
+        (format!("Bearer {ann}"), "1000"),
+        ("Basic YW5uOnNlY3JldA==".to_owned(), "200"),
+        ("Digest abc".to_owned(), "200"),
+        (format!("Token {ann} extra"), "200"),
+        (ann.clone(), "200"),
+    ] {
+        let reply = app
+            .client
+            .get(&url)
+            .header("Authorization", &header)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.headers()["x-ratelimit-limit"],
+            limit,
+            "Authorization: {header}"
+        );
+    }
+}

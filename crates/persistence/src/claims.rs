@@ -1,5 +1,6 @@
-//! The outbox: notification rows written with the changes that cause them, claimed by the relay
-//! (to enqueue) and by workers (to send), with leases so that a crashed process loses nothing.
+//! Claims on the outbox: the relay marks due rows as enqueued, a worker claims a row with a lease
+//! and a fresh claim token, reads what to send from current data, and records the outcome only
+//! while its claim is still the current one.
 
 use std::time::Duration;
 
@@ -7,72 +8,23 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 use issue_tracker_domain::{
-    AssignmentEmail, NotificationKind, NotificationStatus, ReportEmail, ReportLine, UserId,
+    AssignmentEmail, NotificationId, NotificationKind, NotificationStatus, ReportEmail, ReportLine,
+    UserId,
 };
 
 use crate::clock;
+use crate::outbox::IdRow;
 use crate::rows::utc;
 use crate::schema::{issues, notifications, users};
 use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
 
 diesel::alias!(users as report_creators: ReportCreatorAlias);
 
-/// Inserts the pending assignment notification of an issue for its assignee, due after the
-/// assignment delay by the database's clock. A macro so that it compiles for each backend inside
-/// `with_conn!`.
-macro_rules! insert_assignment {
-    ($conn:expr, $issue:expr, $recipient:expr, $now:expr, $delay:expr) => {{
-        let (issue, recipient, now): (i64, i64, chrono::NaiveDateTime) = ($issue, $recipient, $now);
-        let key = format!(
-            "assignment:{issue}:{recipient}:{}",
-            now.and_utc().timestamp_micros()
-        );
-        diesel::insert_into($crate::schema::notifications::table)
-            .values((
-                $crate::schema::notifications::kind
-                    .eq(issue_tracker_domain::NotificationKind::Assignment.as_str()),
-                $crate::schema::notifications::recipient_id.eq(recipient),
-                $crate::schema::notifications::issue_id.eq(Some(issue)),
-                $crate::schema::notifications::dedupe_key.eq(&key),
-                $crate::schema::notifications::status
-                    .eq(issue_tracker_domain::NotificationStatus::Pending.as_str()),
-                $crate::schema::notifications::send_after.eq($crate::clock::later($delay)),
-                $crate::schema::notifications::attempts.eq(0),
-                $crate::schema::notifications::created_at.eq(now),
-            ))
-            .execute($conn)
-    }};
-}
-pub(crate) use insert_assignment;
-
-/// Cancels the pending notifications of an issue (it was reassigned or deleted).
-macro_rules! cancel_pending_of_issue {
-    ($conn:expr, $issue:expr, $reason:expr) => {{
-        let issue: i64 = $issue;
-        let reason: &str = $reason;
-        diesel::update(
-            $crate::schema::notifications::table
-                .filter($crate::schema::notifications::issue_id.eq(issue))
-                .filter(
-                    $crate::schema::notifications::status
-                        .eq(issue_tracker_domain::NotificationStatus::Pending.as_str()),
-                ),
-        )
-        .set((
-            $crate::schema::notifications::status
-                .eq(issue_tracker_domain::NotificationStatus::Cancelled.as_str()),
-            $crate::schema::notifications::last_error.eq(reason),
-        ))
-        .execute($conn)
-    }};
-}
-pub(crate) use cancel_pending_of_issue;
-
 /// A notification a worker now holds, until `lease` runs out.
 #[derive(Debug, Clone)]
 pub struct ClaimedNotification {
     /// Row id (also in the Message-ID).
-    pub id: i64,
+    pub id: NotificationId,
     /// Assignment or report.
     pub kind: NotificationKind,
     /// Who gets it.
@@ -104,33 +56,6 @@ pub enum Content {
     },
     /// Not to be sent (reassigned, deleted, inactive user, no address, nothing to report).
     Stale(String),
-}
-
-/// A notification as an admin sees it.
-#[derive(Debug, Clone)]
-pub struct NotificationInfo {
-    /// Id.
-    pub id: i64,
-    /// Kind.
-    pub kind: String,
-    /// Recipient's username.
-    pub recipient: String,
-    /// Status.
-    pub status: String,
-    /// Attempts made.
-    pub attempts: i32,
-    /// Due at.
-    pub send_after: chrono::DateTime<chrono::Utc>,
-    /// Last failure, if any.
-    pub last_error: Option<String>,
-    /// Report period number (reports).
-    pub period: Option<i64>,
-}
-
-#[derive(QueryableByName)]
-pub(crate) struct IdRow {
-    #[diesel(sql_type = BigInt)]
-    pub(crate) id: i64,
 }
 
 /// `{now}` and `{cutoff}` are the database's clock (see `clock`), `{limit}` the bound parameter.
@@ -177,22 +102,6 @@ fn new_claim_token() -> i64 {
     (seed.wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed)) >> 1) as i64
 }
 
-const REPORTS_SQL_POSTGRES: &str = "\
-INSERT INTO notifications (kind, recipient_id, period, dedupe_key, status, send_after, attempts, created_at)
-SELECT 'report', u.id, $1, 'report:' || u.id || ':' || $1, 'pending',
-       statement_timestamp() AT TIME ZONE 'UTC', 0, statement_timestamp() AT TIME ZONE 'UTC'
-FROM users u
-WHERE u.is_active AND EXISTS (SELECT 1 FROM issues i WHERE i.assigned_to_id = u.id)
-ON CONFLICT (dedupe_key) DO NOTHING";
-
-const REPORTS_SQL_SQLITE: &str = "\
-INSERT INTO notifications (kind, recipient_id, period, dedupe_key, status, send_after, attempts, created_at)
-SELECT 'report', u.id, ?1, 'report:' || u.id || ':' || ?1, 'pending',
-       strftime('%Y-%m-%d %H:%M:%f', 'now'), 0, strftime('%Y-%m-%d %H:%M:%f', 'now')
-FROM users u
-WHERE u.is_active AND EXISTS (SELECT 1 FROM issues i WHERE i.assigned_to_id = u.id)
-ON CONFLICT (dedupe_key) DO NOTHING";
-
 impl Database {
     /// Marks up to `limit` due notifications as enqueued and returns their ids, for the relay to
     /// put on the queue. Due means pending and past `send_after`, or held by a worker whose lease
@@ -234,14 +143,14 @@ impl Database {
     /// cancelled, held by another worker, or not yet due after a backoff).
     pub fn claim_for_sending(
         &self,
-        id: i64,
+        id: NotificationId,
         lease: Duration,
     ) -> Result<Option<ClaimedNotification>, StoreError> {
         let token = new_claim_token();
         let claimed = with_write_conn!(self, |conn| {
             diesel::update(
                 notifications::table
-                    .filter(notifications::id.eq(id))
+                    .filter(notifications::id.eq(id.get()))
                     .filter(
                         notifications::status
                             .eq(NotificationStatus::Pending.as_str())
@@ -270,7 +179,7 @@ impl Database {
         Ok(
             claimed.and_then(|(id, kind, recipient, issue_id, attempts)| {
                 Some(ClaimedNotification {
-                    id,
+                    id: NotificationId::from_stored(id),
                     kind: NotificationKind::parse(&kind)?,
                     recipient: UserId::new(recipient),
                     issue_id,
@@ -379,7 +288,7 @@ impl Database {
         let changed = with_write_conn!(self, |conn| {
             diesel::update(
                 notifications::table
-                    .filter(notifications::id.eq(claim.id))
+                    .filter(notifications::id.eq(claim.id.get()))
                     .filter(notifications::status.eq(NotificationStatus::Sending.as_str()))
                     .filter(notifications::claim_token.eq(claim.claim_token)),
             )
@@ -443,105 +352,5 @@ impl Database {
         let sql = format!("SELECT {} AS now", clock::now_text(self.backend()));
         let row: Now = with_conn!(self, |conn| diesel::sql_query(&sql).get_result(conn)?);
         Ok(utc(row.now))
-    }
-
-    /// Creates the report of `period` for every active user with assigned issues, in one
-    /// statement; the unique `report:{user}:{period}` key makes a second call (another beat, a
-    /// restart) add nothing. Returns how many were created.
-    pub fn create_reports(&self, period: i64) -> Result<usize, StoreError> {
-        Ok(with_write_conn!(self, |conn| {
-            let sql = match self {
-                Database::Postgres(_) => REPORTS_SQL_POSTGRES,
-                Database::Sqlite(_) => REPORTS_SQL_SQLITE,
-            };
-            diesel::sql_query(sql)
-                .bind::<BigInt, _>(period)
-                .execute(conn)?
-        }))
-    }
-
-    /// Notifications for admins, newest first, optionally of one status.
-    pub fn list_notifications(
-        &self,
-        status: Option<NotificationStatus>,
-        limit: i64,
-    ) -> Result<Vec<NotificationInfo>, StoreError> {
-        with_conn!(self, |conn| {
-            let mut query = notifications::table
-                .inner_join(users::table.on(notifications::recipient_id.eq(users::id)))
-                .select((
-                    notifications::id,
-                    notifications::kind,
-                    users::username,
-                    notifications::status,
-                    notifications::attempts,
-                    notifications::send_after,
-                    notifications::last_error,
-                    notifications::period,
-                ))
-                .order(notifications::id.desc())
-                .limit(limit)
-                .into_boxed();
-            if let Some(status) = status {
-                query = query.filter(notifications::status.eq(status.as_str()));
-            }
-            let rows = query.load::<(
-                i64,
-                String,
-                String,
-                String,
-                i32,
-                NaiveDateTime,
-                Option<String>,
-                Option<i64>,
-            )>(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(
-                    |(id, kind, recipient, status, attempts, send_after, last_error, period)| {
-                        NotificationInfo {
-                            id,
-                            kind,
-                            recipient,
-                            status,
-                            attempts,
-                            send_after: utc(send_after),
-                            last_error,
-                            period,
-                        }
-                    },
-                )
-                .collect())
-        })
-    }
-
-    /// Makes a dead notification pending again, due now; false unless it was dead.
-    pub fn retry_notification(&self, id: i64) -> Result<bool, StoreError> {
-        let changed = with_write_conn!(self, |conn| {
-            diesel::update(
-                notifications::table
-                    .filter(notifications::id.eq(id))
-                    .filter(notifications::status.eq(NotificationStatus::Dead.as_str())),
-            )
-            .set((
-                notifications::status.eq(NotificationStatus::Pending.as_str()),
-                notifications::attempts.eq(0),
-                notifications::send_after.eq(clock::now()),
-                notifications::enqueued_at.eq(None::<NaiveDateTime>),
-                notifications::last_error.eq(None::<String>),
-            ))
-            .execute(conn)?
-        });
-        Ok(changed > 0)
-    }
-
-    /// How many notifications are in each status.
-    pub fn count_notifications(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        with_conn!(self, |conn| {
-            Ok(notifications::table
-                .group_by(notifications::status)
-                .select((notifications::status, diesel::dsl::count_star()))
-                .load::<(String, i64)>(conn)?)
-        })
     }
 }
