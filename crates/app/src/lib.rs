@@ -321,3 +321,12 @@ pub async fn run_role(role: Role) -> anyhow::Result<()> {
         Role::Beat => run_beat(&settings, db, queue, shutdown).await,
     }
 }
+
+/// Ends the process with status 1 and the error's causes on stderr when `result` is an error:
+/// the end of every binary's `main`.
+pub fn exit_on_error(result: anyhow::Result<()>) {
+    if let Err(error) = result {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}

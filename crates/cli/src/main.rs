@@ -79,10 +79,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    if let Err(error) = run(cli) {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
-    }
+    issue_tracker_app::exit_on_error(run(cli));
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

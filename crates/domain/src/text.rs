@@ -41,6 +41,19 @@ pub struct TextRule {
     pub max_chars: Option<usize>,
 }
 
+impl TextRule {
+    /// Names (usernames): trimmed, any length (the name's own rules bound it).
+    pub const NAME: TextRule = TextRule {
+        trim: true,
+        max_chars: None,
+    };
+    /// Secrets (passwords): never trimmed, any length (the password's own rules bound it).
+    pub const SECRET: TextRule = TextRule {
+        trim: false,
+        max_chars: None,
+    };
+}
+
 /// Parses a JSON value as a non-blank text without NUL, of at most `rule.max_chars` characters.
 /// Numbers are taken as their decimal text, as the original did.
 ///

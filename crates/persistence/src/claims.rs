@@ -58,27 +58,19 @@ pub enum Content {
     Stale(String),
 }
 
-/// `{now}` and `{cutoff}` are the database's clock (see `clock`), `{limit}` the bound parameter.
-const RELAY_SQL_POSTGRES: &str = "\
+/// One relay statement for both databases: `{now}` and `{cutoff}` are the database's clock (see
+/// `clock`), `{limit}` the bound parameter, and `{lock}` PostgreSQL's `FOR UPDATE SKIP LOCKED`,
+/// which keeps two relays from taking the same rows (SQLite has one writer at a time anyway).
+/// The outer condition is checked again after the lock, for rows another relay just took.
+const RELAY_SQL: &str = "\
 UPDATE notifications SET enqueued_at = {now}
 WHERE id IN (
     SELECT id FROM notifications
     WHERE ((status = 'pending' AND send_after <= {now}) OR (status = 'sending' AND lease_until < {now}))
       AND (enqueued_at IS NULL OR enqueued_at < {cutoff})
     ORDER BY send_after
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED)
+    LIMIT {limit}{lock})
   AND (enqueued_at IS NULL OR enqueued_at < {cutoff})
-RETURNING id";
-
-const RELAY_SQL_SQLITE: &str = "\
-UPDATE notifications SET enqueued_at = {now}
-WHERE id IN (
-    SELECT id FROM notifications
-    WHERE ((status = 'pending' AND send_after <= {now}) OR (status = 'sending' AND lease_until < {now}))
-      AND (enqueued_at IS NULL OR enqueued_at < {cutoff})
-    ORDER BY send_after
-    LIMIT ?1)
 RETURNING id";
 
 /// A claim token unique in practice: a per-process random start and a counter.
@@ -113,11 +105,13 @@ impl Database {
         limit: i64,
     ) -> Result<Vec<i64>, StoreError> {
         let backend = self.backend();
-        let template = match backend {
-            Backend::Postgres => RELAY_SQL_POSTGRES,
-            Backend::Sqlite => RELAY_SQL_SQLITE,
+        let lock = match backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
         };
-        let sql = template
+        let sql = RELAY_SQL
+            .replace("{limit}", backend.first_parameter())
+            .replace("{lock}", lock)
             .replace("{now}", clock::now_text(backend))
             .replace("{cutoff}", &clock::earlier_text(backend, requeue_after));
         let rows: Vec<IdRow> = with_write_conn!(self, |conn| {

@@ -21,6 +21,16 @@ pub enum Backend {
     Sqlite,
 }
 
+impl Backend {
+    /// How raw SQL names the first bound parameter.
+    pub(crate) fn first_parameter(self) -> &'static str {
+        match self {
+            Backend::Postgres => "$1",
+            Backend::Sqlite => "?1",
+        }
+    }
+}
+
 /// Pool sizing.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {

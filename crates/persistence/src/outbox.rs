@@ -64,18 +64,11 @@ pub(crate) struct IdRow {
     pub(crate) id: i64,
 }
 
-const REPORTS_SQL_POSTGRES: &str = "\
+/// One report statement for both databases: `{now}` is the database's clock, `{period}` the
+/// bound period number.
+const REPORTS_SQL: &str = "\
 INSERT INTO notifications (kind, recipient_id, period, dedupe_key, status, send_after, attempts, created_at)
-SELECT 'report', u.id, $1, 'report:' || u.id || ':' || $1, 'pending',
-       statement_timestamp() AT TIME ZONE 'UTC', 0, statement_timestamp() AT TIME ZONE 'UTC'
-FROM users u
-WHERE u.is_active AND EXISTS (SELECT 1 FROM issues i WHERE i.assigned_to_id = u.id)
-ON CONFLICT (dedupe_key) DO NOTHING";
-
-const REPORTS_SQL_SQLITE: &str = "\
-INSERT INTO notifications (kind, recipient_id, period, dedupe_key, status, send_after, attempts, created_at)
-SELECT 'report', u.id, ?1, 'report:' || u.id || ':' || ?1, 'pending',
-       strftime('%Y-%m-%d %H:%M:%f', 'now'), 0, strftime('%Y-%m-%d %H:%M:%f', 'now')
+SELECT 'report', u.id, {period}, 'report:' || u.id || ':' || {period}, 'pending', {now}, 0, {now}
 FROM users u
 WHERE u.is_active AND EXISTS (SELECT 1 FROM issues i WHERE i.assigned_to_id = u.id)
 ON CONFLICT (dedupe_key) DO NOTHING";
@@ -85,12 +78,12 @@ impl Database {
     /// statement; the unique `report:{user}:{period}` key makes a second call (another beat, a
     /// restart) add nothing. Returns how many were created.
     pub fn create_reports(&self, period: i64) -> Result<usize, StoreError> {
+        let backend = self.backend();
+        let sql = REPORTS_SQL
+            .replace("{period}", backend.first_parameter())
+            .replace("{now}", crate::clock::now_text(backend));
         Ok(with_write_conn!(self, |conn| {
-            let sql = match self {
-                Database::Postgres(_) => REPORTS_SQL_POSTGRES,
-                Database::Sqlite(_) => REPORTS_SQL_SQLITE,
-            };
-            diesel::sql_query(sql)
+            diesel::sql_query(&sql)
                 .bind::<BigInt, _>(period)
                 .execute(conn)?
         }))

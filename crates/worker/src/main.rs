@@ -15,10 +15,7 @@ struct Args {}
 
 fn main() {
     Args::parse();
-    if let Err(error) = run() {
-        eprintln!("error: {error:#}");
-        std::process::exit(1);
-    }
+    issue_tracker_app::exit_on_error(run());
 }
 
 #[tokio::main]

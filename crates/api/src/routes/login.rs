@@ -10,16 +10,6 @@ use crate::routes::{method_not_allowed, options_response, LOGIN_ALLOW};
 use crate::state::AppState;
 
 const INVALID_CREDENTIALS: &str = "Unable to log in with provided credentials.";
-/// The username is trimmed, as the original's form did; the password never is.
-const TRIMMED: TextRule = TextRule {
-    trim: true,
-    max_chars: None,
-};
-const UNTRIMMED: TextRule = TextRule {
-    trim: false,
-    max_chars: None,
-};
-
 /// Checks a username and password and issues a new token. Unknown user, wrong password and
 /// inactive user get the same answer, after the same bcrypt work.
 #[utoipa::path(post, path = "/api/user/get_auth_token/", tag = "auth",
@@ -40,8 +30,8 @@ pub async fn obtain_token(
     let body = read_limited(&req, payload, &state.settings.http).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let mut fields = BodyFields::new(&object);
-    let username = fields.text("username", true, TRIMMED);
-    let password = fields.text("password", true, UNTRIMMED);
+    let username = fields.text("username", true, TextRule::NAME);
+    let password = fields.text("password", true, TextRule::SECRET);
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::Validation(fields.into_errors()));
     };

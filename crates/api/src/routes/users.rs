@@ -107,16 +107,6 @@ pub async fn logout(credentials: Credentials) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Usernames are trimmed; passwords never are.
-const TRIMMED: TextRule = TextRule {
-    trim: true,
-    max_chars: None,
-};
-const UNTRIMMED: TextRule = TextRule {
-    trim: false,
-    max_chars: None,
-};
-
 /// `POST /api/user/` (staff only): creates a user with the same rules as the admin CLI.
 #[utoipa::path(post, path = "/api/user/", tag = "users", security(("token" = [])),
     request_body(content = crate::openapi::NewUser, content_type = "application/json"),
@@ -139,11 +129,13 @@ pub async fn create_user(
     let body = read_limited(&req, payload, &state.settings.http).await?;
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let mut fields = BodyFields::new(&object);
-    let username = fields.text("username", true, TRIMMED).and_then(|name| {
-        Username::parse(&name)
-            .map_err(|e| fields.add("username", e.to_string()))
-            .ok()
-    });
+    let username = fields
+        .text("username", true, TextRule::NAME)
+        .and_then(|name| {
+            Username::parse(&name)
+                .map_err(|e| fields.add("username", e.to_string()))
+                .ok()
+        });
     let email = match object.get("email") {
         None | Some(Value::Null) => Some(Email::parse("").unwrap_or_else(|_| unreachable!())),
         Some(Value::String(address)) => Email::parse(address)
@@ -154,11 +146,13 @@ pub async fn create_user(
             None
         }
     };
-    let password = fields.text("password", true, UNTRIMMED).and_then(|secret| {
-        Password::parse(&secret)
-            .map_err(|e| fields.add("password", e.to_string()))
-            .ok()
-    });
+    let password = fields
+        .text("password", true, TextRule::SECRET)
+        .and_then(|secret| {
+            Password::parse(&secret)
+                .map_err(|e| fields.add("password", e.to_string()))
+                .ok()
+        });
     let is_staff = match object.get("is_staff") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(flag)) => *flag,
