@@ -6,7 +6,7 @@ use issue_tracker_domain::{
     Issue, IssueChanges, IssueFilter, IssueId, OrderField, Status, User, UserId,
 };
 
-use crate::outbox::{cancel_pending_of_issue, insert_assignment, IdRow};
+use crate::outbox::{cancel_pending_of_issue, insert_assignment};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
@@ -89,19 +89,72 @@ pub struct NewIssue<'a> {
     pub assignee: &'a str,
 }
 
-/// Creates the issue (if the assignee is an active user) and its assignment notification.
-const CREATE_ISSUE_POSTGRES: &str = "\
-WITH created AS (
-    INSERT INTO issues (created_by_id, title, description, status, assigned_to_id, created_at, updated_at)
-    SELECT $1, $2, $3, $4, u.id, $6, $6 FROM users u WHERE u.username = $5 AND u.is_active
-    RETURNING id, assigned_to_id
-), outbox AS (
-    INSERT INTO notifications (kind, recipient_id, issue_id, dedupe_key, status, send_after, attempts, created_at)
-    SELECT 'assignment', assigned_to_id, id, 'assignment:' || id || ':' || assigned_to_id || ':' || $8,
-           'pending', (statement_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => $7), 0, $6
-    FROM created
-)
-SELECT id FROM created";
+/// Creates the issue (if the assignee is an active user) and its assignment notification, in one
+/// PostgreSQL statement. A query type of its own rather than `sql_query`, because diesel never
+/// keeps a `sql_query` prepared: PostgreSQL would parse and plan this CTE on every `POST`.
+struct CreateIssuePostgres<'a> {
+    creator: i64,
+    new: &'a NewIssue<'a>,
+    now: chrono::NaiveDateTime,
+    /// The assignment delay in seconds, added to the database's clock.
+    delay_seconds: f64,
+    /// Makes the dedupe key unique per write.
+    micros: i64,
+}
+
+impl diesel::query_builder::QueryId for CreateIssuePostgres<'_> {
+    type QueryId = CreateIssuePostgres<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for CreateIssuePostgres<'_> {
+    type SqlType = BigInt;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgres<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql(
+            "WITH created AS (INSERT INTO issues \
+             (created_by_id, title, description, status, assigned_to_id, created_at, updated_at) \
+             SELECT ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.creator)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.new.title)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.new.description)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.new.status.as_str())?;
+        out.push_sql(", u.id, ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" FROM users u WHERE u.username = ");
+        out.push_bind_param::<Text, _>(&self.new.assignee)?;
+        out.push_sql(
+            " AND u.is_active RETURNING id, assigned_to_id), \
+             outbox AS (INSERT INTO notifications \
+             (kind, recipient_id, issue_id, dedupe_key, status, send_after, attempts, created_at) \
+             SELECT 'assignment', assigned_to_id, id, \
+             'assignment:' || id || ':' || assigned_to_id || ':' || ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.micros)?;
+        out.push_sql(
+            ", 'pending', \
+             (statement_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => ",
+        );
+        out.push_bind_param::<Double, _>(&self.delay_seconds)?;
+        out.push_sql("), 0, ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" FROM created) SELECT id FROM created");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::pg::PgConnection> for CreateIssuePostgres<'_> {}
 
 macro_rules! issue_query {
     () => {
@@ -145,19 +198,16 @@ impl Database {
             // PostgreSQL: the issue and its outbox row in one statement (one round trip).
             Database::Postgres(pool) => {
                 let conn = &mut *pool.get()?;
-                diesel::sql_query(CREATE_ISSUE_POSTGRES)
-                    .bind::<BigInt, _>(creator.id.get())
-                    .bind::<Text, _>(new.title)
-                    .bind::<Text, _>(new.description)
-                    .bind::<Text, _>(new.status.as_str())
-                    .bind::<Text, _>(new.assignee)
-                    .bind::<Timestamp, _>(now)
+                CreateIssuePostgres {
+                    creator: creator.id.get(),
+                    new,
+                    now,
                     // Due by the database's clock, as the worker and relay compare it.
-                    .bind::<Double, _>(assign_delay.as_secs_f64().min(3_153_600_000.0))
-                    .bind::<BigInt, _>(now.and_utc().timestamp_micros())
-                    .get_result::<IdRow>(conn)
-                    .optional()?
-                    .map(|row| row.id)
+                    delay_seconds: assign_delay.as_secs_f64().min(3_153_600_000.0),
+                    micros: now.and_utc().timestamp_micros(),
+                }
+                .get_result::<i64>(conn)
+                .optional()?
             }
             Database::Sqlite(store) => {
                 let _guard = self.write_guard();
