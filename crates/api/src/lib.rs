@@ -31,10 +31,6 @@ use routes::{issues, login, users};
 /// The whole API: one table of routes. Every path answers with and without its trailing slash.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
-            .url("/api/openapi.json", openapi::document()),
-    )
-    .service(
         web::resource("/api/docs")
             .route(web::get().to(routes::operations::docs_redirect))
             .default_service(not_allowed("GET, HEAD")),
@@ -105,6 +101,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource(["/api/user/logout/", "/api/user/logout"])
             .route(web::post().to(users::logout))
             .default_service(authenticated_not_allowed("POST")),
+    )
+    // Last: its pattern is a regular expression, and the router tries resources in order, so
+    // placed first it was matched against every request.
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
+            .url("/api/openapi.json", openapi::document()),
     );
 }
 
