@@ -46,34 +46,54 @@ pub enum WriteRefused {
     Changed,
 }
 
+/// The statements of [`guard_write`], as types: it is generic over the connection, with these
+/// as its bounds.
+type LockIssue = diesel::dsl::Update<
+    diesel::dsl::Find<issues::table, i64>,
+    diesel::dsl::Eq<issues::id, issues::id>,
+>;
+type IssueVersion = diesel::dsl::Select<
+    diesel::dsl::Find<issues::table, i64>,
+    (issues::created_by_id, issues::updated_at),
+>;
+
 /// Locks the issue's row for the rest of the transaction (a no-op UPDATE: a row lock on
-/// PostgreSQL; SQLite writers are serialised anyway) and checks `condition` against it.
-macro_rules! guard_write {
-    ($conn:expr, $id:expr, $condition:expr) => {{
-        let (id, condition): (i64, &WriteCondition) = ($id, $condition);
-        let locked = diesel::update(issues::table.find(id))
-            .set(issues::id.eq(issues::id))
-            .execute($conn)?;
-        let current = issues::table
-            .find(id)
-            .select((issues::created_by_id, issues::updated_at))
-            .first::<(i64, chrono::NaiveDateTime)>($conn)
-            .optional()?;
-        match (locked, current) {
-            (0, _) | (_, None) => Some(WriteRefused::Missing),
-            (_, Some((creator, _))) if creator != condition.creator.get() => {
-                Some(WriteRefused::NotCreator)
-            }
-            (_, Some((_, updated_at)))
-                if condition
-                    .version
-                    .is_some_and(|seen| seen.naive_utc() != updated_at) =>
-            {
-                Some(WriteRefused::Changed)
-            }
-            _ => None,
+/// PostgreSQL; SQLite writers are serialised anyway) and checks `condition` against it, on
+/// either database. `None` when the write may go ahead.
+fn guard_write<C>(
+    conn: &mut C,
+    id: i64,
+    condition: &WriteCondition,
+) -> QueryResult<Option<WriteRefused>>
+where
+    C: Connection,
+    LockIssue: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    IssueVersion: RunQueryDsl<C> + diesel::query_dsl::methods::LimitDsl,
+    diesel::dsl::Limit<IssueVersion>:
+        for<'q> diesel::query_dsl::LoadQuery<'q, C, (i64, chrono::NaiveDateTime)>,
+{
+    let locked = diesel::update(issues::table.find(id))
+        .set(issues::id.eq(issues::id))
+        .execute(conn)?;
+    let current = issues::table
+        .find(id)
+        .select((issues::created_by_id, issues::updated_at))
+        .first::<(i64, chrono::NaiveDateTime)>(conn)
+        .optional()?;
+    Ok(match (locked, current) {
+        (0, _) | (_, None) => Some(WriteRefused::Missing),
+        (_, Some((creator, _))) if creator != condition.creator.get() => {
+            Some(WriteRefused::NotCreator)
         }
-    }};
+        (_, Some((_, updated_at)))
+            if condition
+                .version
+                .is_some_and(|seen| seen.naive_utc() != updated_at) =>
+        {
+            Some(WriteRefused::Changed)
+        }
+        _ => None,
+    })
 }
 
 /// The fields of a new issue.
@@ -241,7 +261,7 @@ impl Database {
                         .get_result::<(i64, i64)>(conn)
                         .optional()?;
                     if let Some((id, assignee)) = created {
-                        insert_assignment!(conn, id, assignee, now, assign_delay)?;
+                        insert_assignment(conn, id, assignee, now, assign_delay)?;
                     }
                     Ok::<_, StoreError>(created.map(|(id, _)| id))
                 })?
@@ -291,7 +311,7 @@ impl Database {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                if let Some(refused) = guard_write!(conn, id.get(), condition) {
+                if let Some(refused) = guard_write(conn, id.get(), condition)? {
                     return Ok(Err(refused));
                 }
                 let other_fields = changes.title.is_some()
@@ -326,8 +346,8 @@ impl Database {
                     ))
                     .execute(conn)?;
                     if reassigned > 0 {
-                        cancel_pending_of_issue!(conn, id.get(), "the issue was reassigned")?;
-                        insert_assignment!(conn, id.get(), assignee.get(), now, assign_delay)?;
+                        cancel_pending_of_issue(conn, id.get(), "the issue was reassigned")?;
+                        insert_assignment(conn, id.get(), assignee.get(), now, assign_delay)?;
                     }
                 }
                 let found = issue_query!()
@@ -351,10 +371,10 @@ impl Database {
     ) -> Result<Result<(), WriteRefused>, StoreError> {
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                if let Some(refused) = guard_write!(conn, id.get(), condition) {
+                if let Some(refused) = guard_write(conn, id.get(), condition)? {
                     return Ok(Err(refused));
                 }
-                cancel_pending_of_issue!(conn, id.get(), "the issue was deleted")?;
+                cancel_pending_of_issue(conn, id.get(), "the issue was deleted")?;
                 diesel::delete(issues::table.find(id.get())).execute(conn)?;
                 Ok(Ok(()))
             })

@@ -2,61 +2,97 @@
 //! that causes it (an assignment), or once per user and period (reports), so that an email exists
 //! exactly when its cause does.
 
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
+use issue_tracker_domain::{NotificationKind, NotificationStatus};
 
+use crate::schema::notifications;
 use crate::{with_write_conn, Database, StoreError};
 
-/// Inserts the pending assignment notification of an issue for its assignee, due after the
-/// assignment delay by the database's clock. A macro so that it compiles for each backend inside
-/// `with_conn!`.
-macro_rules! insert_assignment {
-    ($conn:expr, $issue:expr, $recipient:expr, $now:expr, $delay:expr) => {{
-        let (issue, recipient, now): (i64, i64, chrono::NaiveDateTime) = ($issue, $recipient, $now);
-        let key = format!(
-            "assignment:{issue}:{recipient}:{}",
-            now.and_utc().timestamp_micros()
-        );
-        diesel::insert_into($crate::schema::notifications::table)
-            .values((
-                $crate::schema::notifications::kind
-                    .eq(issue_tracker_domain::NotificationKind::Assignment.as_str()),
-                $crate::schema::notifications::recipient_id.eq(recipient),
-                $crate::schema::notifications::issue_id.eq(Some(issue)),
-                $crate::schema::notifications::dedupe_key.eq(&key),
-                $crate::schema::notifications::status
-                    .eq(issue_tracker_domain::NotificationStatus::Pending.as_str()),
-                $crate::schema::notifications::send_after.eq($crate::clock::later($delay)),
-                $crate::schema::notifications::attempts.eq(0),
-                $crate::schema::notifications::created_at.eq(now),
-            ))
-            .execute($conn)
-    }};
-}
-pub(crate) use insert_assignment;
+/// An assignment notification's row, as a type: [`insert_assignment`] is generic over the
+/// connection, with this as its bound.
+type AssignmentRow = (
+    diesel::dsl::Eq<notifications::kind, &'static str>,
+    diesel::dsl::Eq<notifications::recipient_id, i64>,
+    diesel::dsl::Eq<notifications::issue_id, Option<i64>>,
+    diesel::dsl::Eq<notifications::dedupe_key, String>,
+    diesel::dsl::Eq<notifications::status, &'static str>,
+    diesel::dsl::Eq<notifications::send_after, crate::clock::DatabaseNow>,
+    diesel::dsl::Eq<notifications::attempts, i32>,
+    diesel::dsl::Eq<notifications::created_at, NaiveDateTime>,
+);
+type InsertAssignment =
+    diesel::dsl::Values<diesel::dsl::insert_into<notifications::table>, AssignmentRow>;
 
-/// Cancels the pending notifications of an issue (it was reassigned or deleted).
-macro_rules! cancel_pending_of_issue {
-    ($conn:expr, $issue:expr, $reason:expr) => {{
-        let issue: i64 = $issue;
-        let reason: &str = $reason;
-        diesel::update(
-            $crate::schema::notifications::table
-                .filter($crate::schema::notifications::issue_id.eq(issue))
-                .filter(
-                    $crate::schema::notifications::status
-                        .eq(issue_tracker_domain::NotificationStatus::Pending.as_str()),
-                ),
-        )
-        .set((
-            $crate::schema::notifications::status
-                .eq(issue_tracker_domain::NotificationStatus::Cancelled.as_str()),
-            $crate::schema::notifications::last_error.eq(reason),
+/// Inserts the pending assignment notification of an issue for its assignee, due after the
+/// assignment delay by the database's clock, on either database.
+pub(crate) fn insert_assignment<C>(
+    conn: &mut C,
+    issue: i64,
+    recipient: i64,
+    now: NaiveDateTime,
+    delay: Duration,
+) -> QueryResult<usize>
+where
+    C: Connection,
+    InsertAssignment: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    let key = format!(
+        "assignment:{issue}:{recipient}:{}",
+        now.and_utc().timestamp_micros()
+    );
+    diesel::insert_into(notifications::table)
+        .values((
+            notifications::kind.eq(NotificationKind::Assignment.as_str()),
+            notifications::recipient_id.eq(recipient),
+            notifications::issue_id.eq(Some(issue)),
+            notifications::dedupe_key.eq(key),
+            notifications::status.eq(NotificationStatus::Pending.as_str()),
+            notifications::send_after.eq(crate::clock::later(delay)),
+            notifications::attempts.eq(0),
+            notifications::created_at.eq(now),
         ))
-        .execute($conn)
-    }};
+        .execute(conn)
 }
-pub(crate) use cancel_pending_of_issue;
+
+/// The update that cancels an issue's pending notifications, as a type: [`cancel_pending_of_issue`]
+/// is generic over the connection, with this as its bound.
+type CancelPending<'a> = diesel::dsl::Update<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<notifications::table, diesel::dsl::Eq<notifications::issue_id, i64>>,
+        diesel::dsl::Eq<notifications::status, &'static str>,
+    >,
+    (
+        diesel::dsl::Eq<notifications::status, &'static str>,
+        diesel::dsl::Eq<notifications::last_error, &'a str>,
+    ),
+>;
+
+/// Cancels the pending notifications of an issue (it was reassigned or deleted), on either
+/// database.
+pub(crate) fn cancel_pending_of_issue<'a, C>(
+    conn: &mut C,
+    issue: i64,
+    reason: &'a str,
+) -> QueryResult<usize>
+where
+    C: Connection,
+    CancelPending<'a>: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    diesel::update(
+        notifications::table
+            .filter(notifications::issue_id.eq(issue))
+            .filter(notifications::status.eq(NotificationStatus::Pending.as_str())),
+    )
+    .set((
+        notifications::status.eq(NotificationStatus::Cancelled.as_str()),
+        notifications::last_error.eq(reason),
+    ))
+    .execute(conn)
+}
 
 #[derive(QueryableByName)]
 pub(crate) struct IdRow {
