@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use diesel::prelude::*;
+use diesel::query_source::AliasedField;
 use diesel::sql_types::{BigInt, Double, Text, Timestamp};
 use issue_tracker_domain::{
     Issue, IssueChanges, IssueFilter, IssueId, OrderField, Status, User, UserId,
@@ -176,17 +177,28 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgre
 
 impl RunQueryDsl<diesel::pg::PgConnection> for CreateIssuePostgres<'_> {}
 
-macro_rules! issue_query {
-    () => {
-        issues::table
-            .inner_join(creators.on(issues::created_by_id.eq(creators.field(users::id))))
-            .inner_join(assignees.on(issues::assigned_to_id.eq(assignees.field(users::id))))
-            .select((
-                issues::all_columns,
-                creators.field(users::username),
-                assignees.field(users::username),
-            ))
-    };
+/// An issue with its creator's and assignee's usernames: the select of every read.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn issue_query() -> _ {
+    let issue_columns: (
+        issues::id,
+        issues::created_by_id,
+        issues::title,
+        issues::description,
+        issues::status,
+        issues::assigned_to_id,
+        issues::created_at,
+        issues::updated_at,
+    ) = issues::all_columns;
+    let creator_id: AliasedField<CreatorAlias, users::id> = creators.field(users::id);
+    let assignee_id: AliasedField<AssigneeAlias, users::id> = assignees.field(users::id);
+    let creator_name: AliasedField<CreatorAlias, users::username> = creators.field(users::username);
+    let assignee_name: AliasedField<AssigneeAlias, users::username> =
+        assignees.field(users::username);
+    issues::table
+        .inner_join(creators.on(issues::created_by_id.eq(creator_id)))
+        .inner_join(assignees.on(issues::assigned_to_id.eq(assignee_id)))
+        .select((issue_columns, creator_name, assignee_name))
 }
 
 fn stored(
@@ -287,7 +299,7 @@ impl Database {
     /// One issue.
     pub fn get_issue(&self, id: IssueId) -> Result<Option<StoredIssue>, StoreError> {
         with_conn!(self, |conn| {
-            let found = issue_query!()
+            let found = issue_query()
                 .filter(issues::id.eq(id.get()))
                 .first::<(IssueRow, String, String)>(conn)
                 .optional()?;
@@ -350,7 +362,7 @@ impl Database {
                         insert_assignment(conn, id.get(), assignee.get(), now, assign_delay)?;
                     }
                 }
-                let found = issue_query!()
+                let found = issue_query()
                     .filter(issues::id.eq(id.get()))
                     .first::<(IssueRow, String, String)>(conn)
                     .optional()?;
@@ -404,25 +416,37 @@ struct FilterIds {
     creator: Option<i64>,
 }
 
-macro_rules! filter_ids {
-    ($conn:expr, $filter:expr) => {{
-        let filter: &IssueFilter = $filter;
-        let mut lookup = |name: &Option<String>| -> Result<Option<Option<i64>>, StoreError> {
-            match name {
-                None => Ok(Some(None)),
-                Some(name) => Ok(users::table
-                    .filter(users::username.eq(name))
-                    .select(users::id)
-                    .first::<i64>($conn)
-                    .optional()?
-                    .map(Some)),
-            }
-        };
+/// Looking a user's id up by name, as a type: [`filter_ids`] is generic over the connection.
+type UserIdByName = diesel::dsl::Select<
+    diesel::dsl::Filter<users::table, diesel::dsl::Eq<users::username, String>>,
+    users::id,
+>;
+
+/// The ids of the users `filter` names, on either database; `None` when a named user does not
+/// exist (then nothing matches).
+fn filter_ids<C>(conn: &mut C, filter: &IssueFilter) -> QueryResult<Option<FilterIds>>
+where
+    C: Connection,
+    UserIdByName: RunQueryDsl<C> + diesel::query_dsl::methods::LimitDsl,
+    diesel::dsl::Limit<UserIdByName>: for<'q> diesel::query_dsl::LoadQuery<'q, C, i64>,
+{
+    let mut lookup = |name: &Option<String>| -> QueryResult<Option<Option<i64>>> {
+        match name {
+            None => Ok(Some(None)),
+            Some(name) => Ok(users::table
+                .filter(users::username.eq(name.clone()))
+                .select(users::id)
+                .first::<i64>(conn)
+                .optional()?
+                .map(Some)),
+        }
+    };
+    Ok(
         match (lookup(&filter.assigned_to)?, lookup(&filter.created_by)?) {
             (Some(assignee), Some(creator)) => Some(FilterIds { assignee, creator }),
             _ => None,
-        }
-    }};
+        },
+    )
 }
 
 macro_rules! apply_filters {
@@ -464,10 +488,10 @@ impl Database {
         limit: i64,
     ) -> Result<Vec<Issue>, StoreError> {
         with_conn!(self, |conn| {
-            let Some(ids) = filter_ids!(conn, filter) else {
+            let Some(ids) = filter_ids(conn, filter)? else {
                 return Ok(Vec::new());
             };
-            let mut query = apply_filters!(issue_query!().into_boxed(), filter, &ids);
+            let mut query = apply_filters!(issue_query().into_boxed(), filter, &ids);
             for (field, descending) in &filter.ordering {
                 query = match (field, descending) {
                     (OrderField::Id, false) => query.then_order_by(issues::id.asc()),
@@ -503,7 +527,7 @@ impl Database {
     /// How many issues match `filter`.
     pub fn count_issues_filtered(&self, filter: &IssueFilter) -> Result<i64, StoreError> {
         with_conn!(self, |conn| {
-            let Some(ids) = filter_ids!(conn, filter) else {
+            let Some(ids) = filter_ids(conn, filter)? else {
                 return Ok(0);
             };
             let query = apply_filters!(issues::table.into_boxed(), filter, &ids);
