@@ -180,16 +180,7 @@ impl RunQueryDsl<diesel::pg::PgConnection> for CreateIssuePostgres<'_> {}
 /// An issue with its creator's and assignee's usernames: the select of every read.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn issue_query() -> _ {
-    let issue_columns: (
-        issues::id,
-        issues::created_by_id,
-        issues::title,
-        issues::description,
-        issues::status,
-        issues::assigned_to_id,
-        issues::created_at,
-        issues::updated_at,
-    ) = issues::all_columns;
+    let issue_columns: <issues::table as diesel::Table>::AllColumns = issues::all_columns;
     let creator_id: AliasedField<CreatorAlias, users::id> = creators.field(users::id);
     let assignee_id: AliasedField<AssigneeAlias, users::id> = assignees.field(users::id);
     let creator_name: AliasedField<CreatorAlias, users::username> = creators.field(users::username);
