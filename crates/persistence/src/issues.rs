@@ -440,34 +440,49 @@ where
     )
 }
 
-macro_rules! apply_filters {
-    ($query:expr, $filter:expr, $ids:expr) => {{
-        let filter: &IssueFilter = $filter;
-        let ids: &FilterIds = $ids;
-        let mut query = $query;
-        if let Some(status) = filter.status {
-            query = query.filter(issues::status.eq(status.as_str()));
-        }
-        if let Some(id) = ids.assignee {
-            query = query.filter(issues::assigned_to_id.eq(id));
-        }
-        if let Some(id) = ids.creator {
-            query = query.filter(issues::created_by_id.eq(id));
-        }
-        if let Some(since) = filter.updated_since {
-            query = query.filter(issues::updated_at.ge(since.naive_utc()));
-        }
-        if let Some(text) = &filter.q {
-            let pattern = like_pattern(text);
-            query = query.filter(
-                lower(issues::title)
-                    .like(pattern.clone())
-                    .escape('\\')
-                    .or(lower(issues::description).like(pattern).escape('\\')),
-            );
-        }
-        query
-    }};
+/// The predicates of a list's filters, as types: [`apply_filters`] is generic over the backend
+/// and the query, with these as its bounds.
+type StatusIs = diesel::dsl::Eq<issues::status, &'static str>;
+type AssignedTo = diesel::dsl::Eq<issues::assigned_to_id, i64>;
+type CreatedBy = diesel::dsl::Eq<issues::created_by_id, i64>;
+type UpdatedSince = diesel::dsl::GtEq<issues::updated_at, chrono::NaiveDateTime>;
+type Matches = diesel::dsl::Or<
+    diesel::dsl::Escape<diesel::dsl::Like<lower<issues::title>, String>>,
+    diesel::dsl::Escape<diesel::dsl::Like<lower<issues::description>, String>>,
+>;
+
+/// Adds `filter`'s conditions to a boxed query of issues (a page, or a count), on either
+/// database.
+fn apply_filters<Q>(mut query: Q, filter: &IssueFilter, ids: &FilterIds) -> Q
+where
+    Q: diesel::query_dsl::methods::FilterDsl<StatusIs, Output = Q>
+        + diesel::query_dsl::methods::FilterDsl<AssignedTo, Output = Q>
+        + diesel::query_dsl::methods::FilterDsl<CreatedBy, Output = Q>
+        + diesel::query_dsl::methods::FilterDsl<UpdatedSince, Output = Q>
+        + diesel::query_dsl::methods::FilterDsl<Matches, Output = Q>,
+{
+    if let Some(status) = filter.status {
+        query = query.filter(issues::status.eq(status.as_str()));
+    }
+    if let Some(id) = ids.assignee {
+        query = query.filter(issues::assigned_to_id.eq(id));
+    }
+    if let Some(id) = ids.creator {
+        query = query.filter(issues::created_by_id.eq(id));
+    }
+    if let Some(since) = filter.updated_since {
+        query = query.filter(issues::updated_at.ge(since.naive_utc()));
+    }
+    if let Some(text) = &filter.q {
+        let pattern = like_pattern(text);
+        query = query.filter(
+            lower(issues::title)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(issues::description).like(pattern).escape('\\')),
+        );
+    }
+    query
 }
 
 impl Database {
@@ -482,7 +497,7 @@ impl Database {
             let Some(ids) = filter_ids(conn, filter)? else {
                 return Ok(Vec::new());
             };
-            let mut query = apply_filters!(issue_query().into_boxed(), filter, &ids);
+            let mut query = apply_filters(issue_query().into_boxed(), filter, &ids);
             for (field, descending) in &filter.ordering {
                 query = match (field, descending) {
                     (OrderField::Id, false) => query.then_order_by(issues::id.asc()),
@@ -521,7 +536,7 @@ impl Database {
             let Some(ids) = filter_ids(conn, filter)? else {
                 return Ok(0);
             };
-            let query = apply_filters!(issues::table.into_boxed(), filter, &ids);
+            let query = apply_filters(issues::table.into_boxed(), filter, &ids);
             Ok(query.count().get_result::<i64>(conn)?)
         })
     }
