@@ -10,6 +10,7 @@ use issue_tracker_domain::{
 use crate::outbox::{cancel_pending_of_issue, insert_assignment};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
+use crate::users::active_user_id;
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
@@ -205,8 +206,9 @@ fn stored(
 }
 
 impl Database {
-    /// Creates an issue by `creator`, assigned to the active user named `new.assignee`, in one
-    /// statement (`INSERT ... SELECT` from users). `None` when no such active user exists.
+    /// Creates an issue by `creator`, assigned to the active user named `new.assignee` (resolved
+    /// by `active_user_id`, or by the same lookup inside PostgreSQL's one statement). `None`
+    /// when no such active user exists.
     ///
     /// The assignee's notification row is written in the same transaction, due after
     /// `assign_delay`.
@@ -236,37 +238,23 @@ impl Database {
                 let _guard = self.write_guard();
                 let conn = &mut *store.pool.get()?;
                 conn.transaction(|conn| {
-                    let created = diesel::insert_into(issues::table)
-                        .values(
-                            users::table
-                                .filter(users::username.eq(new.assignee))
-                                .filter(users::is_active.eq(true))
-                                .select((
-                                    creator.id.get().into_sql::<BigInt>(),
-                                    new.title.into_sql::<Text>(),
-                                    new.description.into_sql::<Text>(),
-                                    new.status.as_str().into_sql::<Text>(),
-                                    users::id,
-                                    now.into_sql::<Timestamp>(),
-                                    now.into_sql::<Timestamp>(),
-                                )),
-                        )
-                        .into_columns((
-                            issues::created_by_id,
-                            issues::title,
-                            issues::description,
-                            issues::status,
-                            issues::assigned_to_id,
-                            issues::created_at,
-                            issues::updated_at,
+                    let Some(assignee) = active_user_id(conn, new.assignee)? else {
+                        return Ok::<_, StoreError>(None);
+                    };
+                    let id = diesel::insert_into(issues::table)
+                        .values((
+                            issues::created_by_id.eq(creator.id.get()),
+                            issues::title.eq(new.title),
+                            issues::description.eq(new.description),
+                            issues::status.eq(new.status.as_str()),
+                            issues::assigned_to_id.eq(assignee),
+                            issues::created_at.eq(now),
+                            issues::updated_at.eq(now),
                         ))
-                        .returning((issues::id, issues::assigned_to_id))
-                        .get_result::<(i64, i64)>(conn)
-                        .optional()?;
-                    if let Some((id, assignee)) = created {
-                        insert_assignment(conn, id, assignee, now, assign_delay)?;
-                    }
-                    Ok::<_, StoreError>(created.map(|(id, _)| id))
+                        .returning(issues::id)
+                        .get_result::<i64>(conn)?;
+                    insert_assignment(conn, id, assignee, now, assign_delay)?;
+                    Ok(Some(id))
                 })?
             }
         };

@@ -72,15 +72,9 @@ impl Database {
 
     /// The id of an active user by exact username: who may be assigned an issue.
     pub fn find_active_user_id(&self, username: &str) -> Result<Option<UserId>, StoreError> {
-        with_conn!(self, |conn| {
-            let id = users::table
-                .filter(users::username.eq(username))
-                .filter(users::is_active.eq(true))
-                .select(users::id)
-                .first::<i64>(conn)
-                .optional()?;
-            Ok(id.map(UserId::new))
-        })
+        with_conn!(self, |conn| Ok(
+            active_user_id(conn, username)?.map(UserId::new)
+        ))
     }
 
     /// Every user, by id.
@@ -138,4 +132,31 @@ impl Database {
             })
         })
     }
+}
+
+/// Looking an active user's id up by name, as a type: [`active_user_id`] is generic over the
+/// connection.
+type ActiveUserByName = diesel::dsl::Select<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<users::table, diesel::dsl::Eq<users::username, String>>,
+        diesel::dsl::Eq<users::is_active, bool>,
+    >,
+    users::id,
+>;
+
+/// The id of the active user named `username` (exact case), on either database: the one way an
+/// assignee is resolved (updates, error reports and creation on SQLite; PostgreSQL's create
+/// statement does the same lookup inside its one round trip).
+pub(crate) fn active_user_id<C>(conn: &mut C, username: &str) -> QueryResult<Option<i64>>
+where
+    C: Connection,
+    ActiveUserByName: RunQueryDsl<C> + diesel::query_dsl::methods::LimitDsl,
+    diesel::dsl::Limit<ActiveUserByName>: for<'q> diesel::query_dsl::LoadQuery<'q, C, i64>,
+{
+    users::table
+        .filter(users::username.eq(username.to_owned()))
+        .filter(users::is_active.eq(true))
+        .select(users::id)
+        .first::<i64>(conn)
+        .optional()
 }
