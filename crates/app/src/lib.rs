@@ -322,6 +322,31 @@ pub async fn run_role(role: Role) -> anyhow::Result<()> {
     }
 }
 
+/// The `main` of a binary: answers `--help` (with `help`: its first line is the summary) and
+/// `--version`, runs `run`, and ends the process with status 1 and the error's causes on stderr
+/// when it fails.
+pub fn binary_main(
+    name: &'static str,
+    help: &'static str,
+    run: impl FnOnce() -> anyhow::Result<()>,
+) {
+    clap::Command::new(name)
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(help.lines().next().unwrap_or_default())
+        .long_about(help)
+        .get_matches();
+    exit_on_error(run());
+}
+
+/// Runs the worker or beat on a new multi-threaded runtime until SIGINT or SIGTERM.
+pub fn run_role_blocking(role: Role) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(run_role(role))
+}
+
 /// Ends the process with status 1 and the error's causes on stderr when `result` is an error:
 /// the end of every binary's `main`.
 pub fn exit_on_error(result: anyhow::Result<()>) {

@@ -1,20 +1,13 @@
 //! `issue-tracker-server`: the REST API. Configured by environment variables (see the README).
 
-use clap::Parser;
-
-/// The issue tracker's REST API server.
-///
-/// Settings come from environment variables, a `.env` file and `config/issue-tracker.toml` in the
-/// working directory (DATABASE_URL, BIND_ADDRESS, ALLOWED_HOSTS, TOKEN_TTL, BCRYPT_COST, ...; the
-/// README lists them all). Refuses to start on a database with unapplied migrations: run
-/// `issue-tracker migrate` first.
-#[derive(Parser)]
-#[command(version)]
-struct Args {}
+const HELP: &str = "The issue tracker's REST API server.\n\n\
+Settings come from environment variables, a `.env` file and `config/issue-tracker.toml` in \
+the working directory (DATABASE_URL, BIND_ADDRESS, ALLOWED_HOSTS, TOKEN_TTL, BCRYPT_COST, \
+...; the README lists them all). Refuses to start on a database with unapplied migrations: \
+run `issue-tracker migrate` first.";
 
 fn main() {
-    Args::parse();
-    issue_tracker_app::exit_on_error(run());
+    issue_tracker_app::binary_main("issue-tracker-server", HELP, run);
 }
 
 fn run() -> anyhow::Result<()> {
