@@ -91,13 +91,16 @@ fn assignee_schema() -> Schema {
 }
 
 fn username_schema() -> Schema {
-    ObjectBuilder::new()
+    let name = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(USERNAME_MAX_CHARS))
-        .pattern(Some("^[\\w.@+-]+$"))
+        .pattern(Some("^[\\w.@+-]+$"));
+    OneOfBuilder::new()
+        .item(name)
+        .item(ObjectBuilder::new().schema_type(Type::Number))
         .description(Some(format!(
-            "1 to {USERNAME_MAX_CHARS} letters, digits and `@ . + - _`."
+            "1 to {USERNAME_MAX_CHARS} letters, digits and `@ . + - _`, trimmed. A number is taken as its text."
         )))
         .into()
 }
@@ -105,13 +108,16 @@ fn username_schema() -> Schema {
 fn new_password_schema() -> Schema {
     // Characters, not bytes: JSON Schema cannot say bytes; the server refuses more than
     // PASSWORD_MAX_BYTES bytes.
-    ObjectBuilder::new()
+    let secret = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(PASSWORD_MAX_BYTES))
-        .pattern(Some(VISIBLE))
+        .pattern(Some(VISIBLE));
+    OneOfBuilder::new()
+        .item(secret)
+        .item(ObjectBuilder::new().schema_type(Type::Number))
         .description(Some(format!(
-            "Not blank, at most {PASSWORD_MAX_BYTES} bytes, no NUL."
+            "Not blank, at most {PASSWORD_MAX_BYTES} bytes, no NUL. A number is taken as its text."
         )))
         .into()
 }
