@@ -121,11 +121,30 @@ pub fn ensure_migrated(db: &Database) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A listening socket on `address`; with `reuse_port`, `SO_REUSEPORT`, so that several server
+/// processes on one host can share the port (the kernel spreads new connections over them).
+fn listen(address: std::net::SocketAddr, reuse_port: bool) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    // As std's `TcpListener::bind` does: a restarted server can bind while old connections linger.
+    socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.bind(&address.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
 /// Serves the API until SIGINT or SIGTERM, then finishes the requests in flight.
 pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
     let address = settings.http.bind_address;
-    let listener =
-        TcpListener::bind(address).with_context(|| format!("cannot listen on {address}"))?;
+    let listener = listen(address, settings.http.reuse_port)
+        .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(%address, backend = ?db.backend(), "serving the API on http://{address}/api/issue/");
     let state = AppState::new(db, &settings);
     issue_tracker_api::run(state, listener).context("the server stopped with an error")

@@ -101,6 +101,8 @@ settings! {
     http: HttpSettings {
         /// Where the server listens.
         bind_address "BIND_ADDRESS": SocketAddr = "127.0.0.1:8000", socket_address();
+        /// Let several server processes on one host listen on the same `BIND_ADDRESS` (`SO_REUSEPORT`; the kernel spreads connections).
+        reuse_port "REUSE_PORT": bool = "false", boolean();
         /// Host names answered for (the `Host` header without its port); others get 400.
         allowed_hosts "ALLOWED_HOSTS": Option<Vec<String>> = "127.0.0.1,localhost", host_patterns();
         /// HTTP worker threads; 0 = one per CPU core.

@@ -30,3 +30,80 @@ fn help_describes_the_settings() {
     assert!(output.status.success());
     assert!(String::from_utf8_lossy(&output.stdout).contains("DATABASE_URL"));
 }
+
+/// `REUSE_PORT=true` lets several server processes listen on one port (issue 10's "N servers on
+/// one host"); without it, a second server on a taken port stops with an error that says so.
+#[test]
+fn servers_share_a_port_only_with_reuse_port() {
+    use issue_tracker_persistence::{Database, PoolSettings};
+    use std::process::{Child, Stdio};
+
+    struct Killed(Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("issue-tracker-reuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("db.sqlite3");
+    Database::connect_sqlite(&file, PoolSettings::default())
+        .unwrap()
+        .run_migrations()
+        .unwrap();
+    let port = issue_tracker_testkit::free_port();
+    let start = |reuse: &str| {
+        Command::new(env!("CARGO_BIN_EXE_issue-tracker-server"))
+            .current_dir(&dir)
+            .env("DATABASE_URL", format!("sqlite://{}", file.display()))
+            .env("BIND_ADDRESS", format!("127.0.0.1:{port}"))
+            .env("REUSE_PORT", reuse)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let health = || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut stream| {
+            use std::io::{Read, Write};
+            let _ = stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            let mut reply = String::new();
+            let _ = stream.read_to_string(&mut reply);
+            reply.starts_with("HTTP/1.1 200")
+        })
+    };
+    let wait_until = |check: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "timed out");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+
+    // Without REUSE_PORT the second server cannot listen, and says why.
+    let first = Killed(start("false"));
+    wait_until(&health);
+    let second = start("false").wait_with_output().unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    drop(first);
+
+    // With it, three servers share the port and all keep running.
+    let mut servers: Vec<Killed> = (0..3).map(|_| Killed(start("true"))).collect();
+    wait_until(&health);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    for server in &mut servers {
+        assert!(
+            server.0.try_wait().unwrap().is_none(),
+            "a server sharing the port exited"
+        );
+    }
+    for _ in 0..20 {
+        assert!(health());
+    }
+    drop(servers);
+    let _ = std::fs::remove_dir_all(&dir);
+}
