@@ -168,6 +168,10 @@ impl Database {
             .max_size(settings.max_size)
             .connection_timeout(settings.timeout)
             .connection_customizer(Box::new(SqlitePragmas))
+            // r2d2 would run `SELECT 1` on every checkout to test the connection; SQLite parses
+            // it anew each time (it ran on every request). A SQLite connection is a file handle
+            // in this process: it does not go stale as a network connection does.
+            .test_on_check_out(false)
             .build(ConnectionManager::<SqliteConnection>::new(url))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Database::Sqlite(SqliteStore {
