@@ -280,7 +280,10 @@ impl Database {
         with_conn!(self, |conn| {
             let found = issue_query()
                 .filter(issues::id.eq(id.get()))
-                .first::<(IssueRow, String, String)>(conn)
+                // Not `first()`: its `LIMIT ?` is a bound parameter, and SQLite re-prepares a
+                // statement whose LIMIT parameter is bound again, on every call (3x the CPU of
+                // GET one). The key is unique: at most one row.
+                .get_result::<(IssueRow, String, String)>(conn)
                 .optional()?;
             Ok(found.map(stored).transpose()?)
         })
