@@ -182,6 +182,40 @@ pub(crate) struct Detail {
 #[schema(example = json!({"title": ["This field may not be blank."], "status": ["\"done\" is not a valid choice."]}))]
 pub(crate) struct FieldErrors(std::collections::HashMap<String, serde_json::Value>);
 
+/// What an endpoint that reads a body may answer about the body itself.
+#[derive(utoipa::IntoResponses)]
+pub(crate) enum BodyRefused {
+    /// The body did not arrive within REQUEST_BODY_TIMEOUT
+    #[response(status = 408)]
+    Late(Detail),
+    /// Body too large
+    #[response(status = 413)]
+    TooLarge(Detail),
+    /// Unsupported media type
+    #[response(status = 415)]
+    UnsupportedMediaType(Detail),
+}
+
+/// Why a change to an existing issue (`PUT`, `PATCH`) may be refused.
+#[derive(utoipa::IntoResponses)]
+pub(crate) enum IssueChangeRefused {
+    /// Invalid fields
+    #[response(status = 400)]
+    Invalid(FieldErrors),
+    /// No or invalid token
+    #[response(status = 401)]
+    Unauthenticated(Detail),
+    /// Only the creator may change it
+    #[response(status = 403)]
+    NotCreator(Detail),
+    /// No such issue
+    #[response(status = 404)]
+    Missing(Detail),
+    /// If-Match does not match: the issue changed
+    #[response(status = 412)]
+    Changed(Detail),
+}
+
 #[derive(ToSchema)]
 pub(crate) struct User {
     id: i64,

@@ -267,26 +267,30 @@ impl Database {
 /// Creates an empty PostgreSQL database `name` through the server `admin_url` points at (tests
 /// and benchmarks make one per run). `name` must be a plain identifier.
 pub fn create_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
-    use diesel::Connection;
-    assert!(
-        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-        "bad database name"
-    );
-    let mut conn = PgConnection::establish(admin_url)
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {admin_url}: {e}")))?;
-    conn.batch_execute(&format!("CREATE DATABASE {name}"))?;
-    Ok(())
+    on_postgres_server(admin_url, &format!("CREATE DATABASE {}", identifier(name)))
 }
 
 /// Drops a PostgreSQL database, closing its connections first.
 pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreError> {
-    use diesel::Connection;
+    on_postgres_server(
+        admin_url,
+        &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", identifier(name)),
+    )
+}
+
+/// `name`, checked to be a plain identifier (it is written into the statement).
+fn identifier(name: &str) -> &str {
     assert!(
         name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
         "bad database name"
     );
+    name
+}
+
+fn on_postgres_server(admin_url: &str, statement: &str) -> Result<(), StoreError> {
+    use diesel::Connection;
     let mut conn = PgConnection::establish(admin_url)
         .map_err(|e| StoreError::Unavailable(format!("cannot connect to {admin_url}: {e}")))?;
-    conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    conn.batch_execute(statement)?;
     Ok(())
 }

@@ -141,9 +141,7 @@ pub async fn list_issues(
         (status = 201, description = "Created; `created_by` is the caller", body = crate::openapi::Issue),
         (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
         (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::openapi::Detail),
-        (status = 413, description = "Body too large", body = crate::openapi::Detail),
-        (status = 415, description = "Unsupported media type", body = crate::openapi::Detail),
+        crate::openapi::BodyRefused,
         (status = 429, description = "Rate limited", body = crate::openapi::Detail),
     ))]
 pub async fn create_issue(
@@ -311,14 +309,8 @@ async fn write_issue(
     request_body(content = crate::openapi::IssueWrite, content_type = "application/json"),
     responses(
         (status = 200, description = "Replaced", body = crate::openapi::Issue),
-        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
-        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 403, description = "Only the creator may change it", body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
-        (status = 412, description = "If-Match does not match: the issue changed", body = crate::openapi::Detail),
-        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::openapi::Detail),
-        (status = 413, description = "Body too large", body = crate::openapi::Detail),
-        (status = 415, description = "Unsupported media type", body = crate::openapi::Detail),
+        crate::openapi::IssueChangeRefused,
+        crate::openapi::BodyRefused,
     ))]
 pub async fn replace_issue(
     credentials: Credentials,
@@ -335,14 +327,8 @@ pub async fn replace_issue(
     request_body(content = Option<crate::openapi::IssuePatch>, content_type = "application/json"),
     responses(
         (status = 200, description = "Updated", body = crate::openapi::Issue),
-        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
-        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 403, description = "Only the creator may change it", body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
-        (status = 412, description = "If-Match does not match: the issue changed", body = crate::openapi::Detail),
-        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::openapi::Detail),
-        (status = 413, description = "Body too large", body = crate::openapi::Detail),
-        (status = 415, description = "Unsupported media type", body = crate::openapi::Detail),
+        crate::openapi::IssueChangeRefused,
+        crate::openapi::BodyRefused,
     ))]
 pub async fn update_issue(
     credentials: Credentials,
