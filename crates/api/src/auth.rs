@@ -7,8 +7,9 @@ use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
+use actix_web::HttpMessage;
 use actix_web::{web, FromRequest, HttpRequest};
-use issue_tracker_domain::{hash_token, User};
+use issue_tracker_domain::{hash_token, Actor, Origin, User, Via};
 use issue_tracker_persistence::Database;
 
 use crate::error::ApiError;
@@ -21,6 +22,22 @@ pub struct AuthenticatedUser {
     pub user: User,
     /// Which of their tokens they used.
     pub token_id: issue_tracker_domain::TokenId,
+    /// The request's id.
+    pub request_id: Option<String>,
+}
+
+impl AuthenticatedUser {
+    /// Where the caller's changes come from, for the history.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            actor: Some(Actor {
+                id: self.user.id,
+                username: self.user.username.clone(),
+            }),
+            via: Via::Api,
+            request_id: self.request_id.clone(),
+        }
+    }
 }
 
 /// A well-formed `Authorization: Token <key>` (or `Bearer <key>`) header, not yet checked.
@@ -29,6 +46,7 @@ pub struct AuthenticatedUser {
 #[derive(Clone)]
 pub struct Credentials {
     key_hash: String,
+    request_id: Option<String>,
     state: web::Data<AppState>,
 }
 
@@ -78,6 +96,10 @@ impl FromRequest for Credentials {
                 .ok_or_else(|| ApiError::Internal("AppState missing".into()))?;
             Ok(Credentials {
                 key_hash: hash_token(&key),
+                request_id: req
+                    .extensions()
+                    .get::<crate::middleware::RequestId>()
+                    .map(|id| id.0.clone()),
                 state,
             })
         });
@@ -98,9 +120,10 @@ impl Credentials {
         T: Send + 'static,
     {
         let key_hash = self.key_hash;
+        let request_id = self.request_id;
         self.state
             .run(move |db| {
-                let caller = authenticate(db, &key_hash)?;
+                let caller = authenticate(db, &key_hash, request_id)?;
                 work(db, &caller)
             })
             .await
@@ -112,7 +135,11 @@ impl Credentials {
     }
 }
 
-fn authenticate(db: &Database, key_hash: &str) -> Result<AuthenticatedUser, ApiError> {
+fn authenticate(
+    db: &Database,
+    key_hash: &str,
+    request_id: Option<String>,
+) -> Result<AuthenticatedUser, ApiError> {
     let Some(found) = db.authenticate(key_hash)? else {
         return Err(ApiError::Unauthorized("Invalid token."));
     };
@@ -122,5 +149,6 @@ fn authenticate(db: &Database, key_hash: &str) -> Result<AuthenticatedUser, ApiE
     Ok(AuthenticatedUser {
         user: found.user,
         token_id: found.token_id,
+        request_id,
     })
 }

@@ -76,6 +76,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(routes::detail_method_not_allowed)),
     )
     .service(
+        web::resource(["/api/issue/{id}/history/", "/api/issue/{id}/history"])
+            .route(web::get().to(routes::history::issue_history))
+            .route(web::head().to(routes::history::issue_history))
+            .default_service(authenticated_not_allowed("GET, HEAD")),
+    )
+    .service(
+        web::resource(["/api/history/", "/api/history"])
+            .route(web::get().to(routes::history::history_feed))
+            .route(web::head().to(routes::history::history_feed))
+            .default_service(authenticated_not_allowed("GET, HEAD")),
+    )
+    .service(
         web::resource(["/api/user/", "/api/user"])
             .route(web::post().to(users::create_user))
             .default_service(authenticated_not_allowed("POST")),

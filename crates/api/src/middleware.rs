@@ -7,7 +7,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, ResponseError};
+use actix_web::{web, Error, HttpMessage, ResponseError};
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -50,6 +50,10 @@ fn token_bucket(req: &ServiceRequest) -> Option<String> {
         &issue_tracker_domain::hash_token(&token)[..32]
     ))
 }
+
+/// The id of the request being handled, for handlers (the history records it).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 /// A client's own request id is kept when it is short and printable; otherwise a new one is made.
 fn request_id(req: &ServiceRequest) -> String {
@@ -102,6 +106,7 @@ pub async fn edge(
         req.into_response(ApiError::Throttled(wait).error_response())
             .map_into_right_body()
     } else if allowed {
+        req.extensions_mut().insert(RequestId(id.clone()));
         next.call(req)
             .instrument(span.clone())
             .await?

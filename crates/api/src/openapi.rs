@@ -237,6 +237,46 @@ pub(crate) struct NewUser {
     is_staff: Option<bool>,
 }
 
+/// A user as the history names one.
+#[derive(ToSchema)]
+pub(crate) struct EventUser {
+    id: i64,
+    username: String,
+}
+
+/// One field's change: `old` is null on creation, `new` on deletion.
+#[derive(ToSchema)]
+pub(crate) struct FieldChange {
+    field: String,
+    old: serde_json::Value,
+    new: serde_json::Value,
+}
+
+/// One change, as the history records it.
+#[derive(ToSchema)]
+#[schema(example = json!({"id": 7, "type": "issue.updated", "created_at": "2026-01-02T03:04:05.000000Z", "actor": {"id": 1, "username": "ann"}, "via": "api", "request_id": "3f2a", "issue": 13, "user": null, "changes": [{"field": "status", "old": "open", "new": "closed"}]}))]
+pub(crate) struct Event {
+    /// Increasing: the cursor of `?after=`.
+    id: i64,
+    /// `issue.created`, `issue.updated`, `issue.deleted`, `user.created`, `user.updated`,
+    /// `user.password_changed` or `user.tokens_revoked`.
+    #[schema(rename = "type")]
+    event_type: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Who; null for the system (the CLI).
+    actor: Option<EventUser>,
+    /// `api`, `admin` or `cli`.
+    via: String,
+    /// The `X-Request-Id` of the change's request.
+    request_id: Option<String>,
+    /// The issue of an issue event.
+    issue: Option<i64>,
+    /// The user of a user event.
+    user: Option<EventUser>,
+    changes: Vec<FieldChange>,
+}
+
 #[derive(ToSchema)]
 pub(crate) struct TokenInfo {
     id: i64,
@@ -326,6 +366,8 @@ impl Modify for TokenAuth {
         routes::users::list_tokens,
         routes::users::revoke_token,
         routes::users::logout,
+        routes::history::issue_history,
+        routes::history::history_feed,
         routes::operations::health,
         routes::operations::ready,
         routes::operations::metrics,

@@ -29,13 +29,16 @@ fn three_beats(kind: Kind) {
     for name in ["ann", "bob", "carl"] {
         users.push(
             db.db
-                .create_user(&NewUser {
-                    username: name.into(),
-                    email: format!("{name}@example.com"),
-                    password_hash: "x".into(),
-                    is_staff: false,
-                    is_superuser: false,
-                })
+                .create_user(
+                    &NewUser {
+                        username: name.into(),
+                        email: format!("{name}@example.com"),
+                        password_hash: "x".into(),
+                        is_staff: false,
+                        is_superuser: false,
+                    },
+                    &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+                )
                 .unwrap(),
         );
     }
@@ -48,7 +51,12 @@ fn three_beats(kind: Kind) {
             assignee,
         };
         db.db
-            .create_issue(&users[0], &issue, Duration::from_secs(3600))
+            .create_issue(
+                &users[0],
+                &issue,
+                Duration::from_secs(3600),
+                &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+            )
             .unwrap()
             .unwrap();
     }

@@ -13,6 +13,14 @@ use notifications::NotificationAction;
 use tokens::TokenAction;
 use users::UserArgs;
 
+/// What the CLI's changes record in the history: no user (an operator at the host acts as the
+/// system), through the CLI.
+pub(crate) const CLI: issue_tracker_domain::Origin = issue_tracker_domain::Origin {
+    actor: None,
+    via: issue_tracker_domain::Via::Cli,
+    request_id: None,
+};
+
 /// Administer the issue tracker. Settings come from the environment, `.env` and
 /// `config/issue-tracker.toml` (DATABASE_URL selects the database; unset, ./data/issue-tracker.sqlite3).
 #[derive(Parser)]

@@ -5,8 +5,8 @@ use clap::Subcommand;
 use issue_tracker_config::Settings;
 use issue_tracker_domain::TokenId;
 
-use crate::migrated;
 use crate::users::find;
+use crate::{migrated, CLI};
 
 #[derive(Subcommand)]
 pub enum TokenAction {
@@ -57,7 +57,7 @@ pub fn run(settings: &Settings, action: TokenAction) -> anyhow::Result<()> {
             match (id, all) {
                 (Some(id), false) => {
                     let revoked = match TokenId::new(id) {
-                        Some(token) => db.revoke_token(user.id, token)?,
+                        Some(token) => db.revoke_token(&user, token, &CLI)?,
                         None => false,
                     };
                     if !revoked {
@@ -66,7 +66,7 @@ pub fn run(settings: &Settings, action: TokenAction) -> anyhow::Result<()> {
                     println!("Revoked token {id}.");
                 }
                 (None, true) => {
-                    let count = db.revoke_all_tokens(user.id)?;
+                    let count = db.revoke_all_tokens(&user, &CLI)?;
                     println!("Revoked {count} token(s).");
                 }
                 _ => bail!("give --id ID or --all"),

@@ -7,7 +7,7 @@ use issue_tracker_config::Settings;
 use issue_tracker_domain::{Email, Password, Username};
 use issue_tracker_persistence::{Database, NewUser, StoreError};
 
-use crate::migrated;
+use crate::{migrated, CLI};
 
 #[derive(clap::Args)]
 pub struct UserArgs {
@@ -55,7 +55,7 @@ pub fn change_password(
     let db = migrated(settings)?;
     let password = read_password(password_stdin, false)?;
     let hash = bcrypt::hash(password.expose(), settings.accounts.bcrypt_cost)?;
-    if !db.set_password_hash(username, &hash)? {
+    if !db.set_password_hash(username, &hash, &CLI)? {
         bail!("no user named {username:?}");
     }
     println!("Password changed for {username}; their tokens were revoked.");
@@ -71,7 +71,7 @@ pub(crate) fn find(db: &Database, username: &str) -> anyhow::Result<issue_tracke
 /// `activate USER` / `deactivate USER` (deactivating revokes their tokens).
 pub fn set_active(settings: &Settings, username: &str, active: bool) -> anyhow::Result<()> {
     let db = migrated(settings)?;
-    if !db.set_active(username, active)? {
+    if !db.set_active(username, active, &CLI)? {
         bail!("no user named {username:?}");
     }
     println!(
@@ -145,13 +145,16 @@ pub fn create_user(
     let email = Email::parse(&email).map_err(|e| anyhow!("email: {e}"))?;
     let password = read_password(args.password_stdin, args.no_input)?;
     let password_hash = bcrypt::hash(password.expose(), settings.accounts.bcrypt_cost)?;
-    match db.create_user(&NewUser {
-        username: username.as_str().to_owned(),
-        email: email.as_str().to_owned(),
-        password_hash,
-        is_staff: staff,
-        is_superuser: superuser,
-    }) {
+    match db.create_user(
+        &NewUser {
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            password_hash,
+            is_staff: staff,
+            is_superuser: superuser,
+        },
+        &CLI,
+    ) {
         Ok(user) => {
             println!(
                 "{} {} created (id {}).",

@@ -402,4 +402,27 @@ fn deactivate_revokes_tokens_for_good() {
     assert_eq!(works(&db), Some(false));
     assert!(run(dir, &["activate", "bob"], "").status.success());
     assert_eq!(works(&db), None, "the old token works again after activate");
+    // Each change wrote its event, through the CLI's door, with no user behind it.
+    let page = issue_tracker_domain::HistoryPage::parse(None, None).unwrap();
+    let events = db.history_feed(page).unwrap().events;
+    let seen: Vec<(&str, Option<&str>)> = events
+        .iter()
+        .map(|e| {
+            assert_eq!(e.via, issue_tracker_domain::Via::Cli);
+            assert!(e.actor.is_none());
+            (
+                e.event_type.as_str(),
+                e.user.as_ref().map(|u| u.username.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("user.created", Some("bob")),
+            ("user.updated", Some("bob")),
+            ("user.tokens_revoked", Some("bob")),
+            ("user.updated", Some("bob")),
+        ]
+    );
 }

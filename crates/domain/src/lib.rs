@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod errors;
+mod history;
 mod ids;
 mod issue;
 mod listing;
@@ -25,6 +26,10 @@ mod token;
 mod user;
 
 pub use errors::{messages, FieldErrors};
+pub use history::{
+    issue_changes, issue_created, issue_deleted, Actor, Event, EventType, FieldChange, HistoryPage,
+    Origin, Via, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE,
+};
 pub use ids::{IssueId, NotificationId, TokenId, UserId};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,

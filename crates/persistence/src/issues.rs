@@ -2,11 +2,13 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::query_source::AliasedField;
-use diesel::sql_types::{BigInt, Double, Text, Timestamp};
+use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 use issue_tracker_domain::{
-    Issue, IssueChanges, IssueFilter, IssueId, OrderField, Status, User, UserId,
+    issue_changes, issue_created, issue_deleted, EventType, Issue, IssueChanges, IssueFilter,
+    IssueId, OrderField, Origin, Status, User, UserId,
 };
 
+use crate::events::{insert_event, NewEvent};
 use crate::outbox::{cancel_pending_of_issue, insert_assignment};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issues, users};
@@ -54,47 +56,52 @@ type LockIssue = diesel::dsl::Update<
     diesel::dsl::Find<issues::table, i64>,
     diesel::dsl::Eq<issues::id, issues::id>,
 >;
-type IssueVersion = diesel::dsl::Select<
-    diesel::dsl::Find<issues::table, i64>,
-    (issues::created_by_id, issues::updated_at),
->;
+type IssueById = diesel::dsl::Filter<issue_query, diesel::dsl::Eq<issues::id, i64>>;
+
+/// Reads one issue with its usernames, on either database. Not `first()`: its `LIMIT ?` is a
+/// bound parameter, and SQLite re-prepares a statement whose LIMIT parameter is bound again, on
+/// every call (3x the CPU of GET one). The key is unique: at most one row.
+fn read_issue<C>(conn: &mut C, id: i64) -> QueryResult<Option<StoredIssue>>
+where
+    C: Connection,
+    IssueById: for<'q> diesel::query_dsl::LoadQuery<'q, C, (IssueRow, String, String)>,
+{
+    issue_query()
+        .filter(issues::id.eq(id))
+        .get_result::<(IssueRow, String, String)>(conn)
+        .optional()?
+        .map(stored)
+        .transpose()
+}
 
 /// Locks the issue's row for the rest of the transaction (a no-op UPDATE: a row lock on
-/// PostgreSQL; SQLite writers are serialised anyway) and checks `condition` against it, on
-/// either database. `None` when the write may go ahead.
+/// PostgreSQL; SQLite writers are serialised anyway), reads it, and checks `condition` against
+/// it, on either database. The issue as it was, when the write may go ahead.
 fn guard_write<C>(
     conn: &mut C,
     id: i64,
     condition: &WriteCondition,
-) -> QueryResult<Option<WriteRefused>>
+) -> QueryResult<Result<StoredIssue, WriteRefused>>
 where
     C: Connection,
     LockIssue: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    IssueVersion: RunQueryDsl<C> + diesel::query_dsl::methods::LimitDsl,
-    diesel::dsl::Limit<IssueVersion>:
-        for<'q> diesel::query_dsl::LoadQuery<'q, C, (i64, chrono::NaiveDateTime)>,
+    IssueById: for<'q> diesel::query_dsl::LoadQuery<'q, C, (IssueRow, String, String)>,
 {
     let locked = diesel::update(issues::table.find(id))
         .set(issues::id.eq(issues::id))
         .execute(conn)?;
-    let current = issues::table
-        .find(id)
-        .select((issues::created_by_id, issues::updated_at))
-        .first::<(i64, chrono::NaiveDateTime)>(conn)
-        .optional()?;
+    let current = read_issue(conn, id)?;
     Ok(match (locked, current) {
-        (0, _) | (_, None) => Some(WriteRefused::Missing),
-        (_, Some((creator, _))) if creator != condition.creator.get() => {
-            Some(WriteRefused::NotCreator)
-        }
-        (_, Some((_, updated_at)))
+        (0, _) | (_, None) => Err(WriteRefused::Missing),
+        (_, Some(issue)) if issue.creator != condition.creator => Err(WriteRefused::NotCreator),
+        (_, Some(issue))
             if condition
                 .version
-                .is_some_and(|seen| seen.naive_utc() != updated_at) =>
+                .is_some_and(|seen| seen != issue.issue.updated_at) =>
         {
-            Some(WriteRefused::Changed)
+            Err(WriteRefused::Changed)
         }
-        _ => None,
+        (_, Some(issue)) => Ok(issue),
     })
 }
 
@@ -122,6 +129,11 @@ struct CreateIssuePostgres<'a> {
     delay_seconds: f64,
     /// Makes the dedupe key unique per write.
     micros: i64,
+    /// The `issue.created` event, written by the same statement.
+    event: &'a NewEvent<'a>,
+    changes_json: String,
+    actor_id: Option<i64>,
+    actor_username: Option<&'a str>,
 }
 
 impl diesel::query_builder::QueryId for CreateIssuePostgres<'_> {
@@ -171,6 +183,25 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgre
         out.push_bind_param::<Double, _>(&self.delay_seconds)?;
         out.push_sql("), 0, ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(
+            " FROM created), \
+             history AS (INSERT INTO events (kind, created_at, actor_id, actor_username, via, \
+             request_id, issue_id, changes) SELECT ",
+        );
+        let event = self.event;
+        out.push_bind_param::<Text, _>(event.event_type.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.actor_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.actor_username)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(event.origin.via.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&event.origin.request_id)?;
+        out.push_sql(", id, ");
+        out.push_bind_param::<Text, _>(&self.changes_json)?;
         out.push_sql(" FROM created) SELECT id FROM created");
         Ok(())
     }
@@ -179,7 +210,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgre
 impl RunQueryDsl<diesel::pg::PgConnection> for CreateIssuePostgres<'_> {}
 
 /// An issue with its creator's and assignee's usernames: the select of every read.
-#[diesel::dsl::auto_type(no_type_alias)]
+#[diesel::dsl::auto_type]
 fn issue_query() -> _ {
     let issue_columns: <issues::table as diesel::Table>::AllColumns = issues::all_columns;
     let creator_id: AliasedField<CreatorAlias, users::id> = creators.field(users::id);
@@ -210,17 +241,39 @@ impl Database {
     /// by `active_user_id`, or by the same lookup inside PostgreSQL's one statement). `None`
     /// when no such active user exists.
     ///
-    /// The assignee's notification row is written in the same transaction, due after
-    /// `assign_delay`.
+    /// The assignee's notification row, due after `assign_delay`, and the `issue.created` event
+    /// are written in the same transaction.
     pub fn create_issue(
         &self,
         creator: &User,
         new: &NewIssue<'_>,
         assign_delay: Duration,
+        origin: &Origin,
     ) -> Result<Option<Issue>, StoreError> {
         let now = now_micros();
+        let mut issue = Issue {
+            // Not known until the insert; the snapshot of the event does not include it.
+            id: IssueId::from_stored(i64::MAX),
+            created_by: creator.username.clone(),
+            title: new.title.to_owned(),
+            description: new.description.to_owned(),
+            status: new.status,
+            assigned_to: new.assignee.to_owned(),
+            created_at: now.and_utc(),
+            updated_at: now.and_utc(),
+        };
+        let snapshot = issue_created(&issue);
+        let event = NewEvent {
+            event_type: EventType::IssueCreated,
+            origin,
+            issue: None,
+            user: None,
+            changes: &snapshot,
+            at: now,
+        };
         let id = match self {
-            // PostgreSQL: the issue and its outbox row in one statement (one round trip).
+            // PostgreSQL: the issue, its outbox row and its event in one statement (one round
+            // trip).
             Database::Postgres(pool) => {
                 let conn = &mut *pool.get()?;
                 CreateIssuePostgres {
@@ -230,6 +283,10 @@ impl Database {
                     // Due by the database's clock, as the worker and relay compare it.
                     delay_seconds: assign_delay.as_secs_f64().min(3_153_600_000.0),
                     micros: now.and_utc().timestamp_micros(),
+                    event: &event,
+                    changes_json: event.changes_json(),
+                    actor_id: origin.actor.as_ref().map(|a| a.id.get()),
+                    actor_username: origin.actor.as_ref().map(|a| a.username.as_str()),
                 }
                 .get_result::<i64>(conn)
                 .optional()?
@@ -254,39 +311,26 @@ impl Database {
                         .returning(issues::id)
                         .get_result::<i64>(conn)?;
                     insert_assignment(conn, id, assignee, now, assign_delay)?;
+                    insert_event(
+                        conn,
+                        &NewEvent {
+                            issue: Some(id),
+                            ..event
+                        },
+                    )?;
                     Ok(Some(id))
                 })?
             }
         };
-        Ok(id
-            .map(|id| {
-                let row = IssueRow {
-                    id,
-                    created_by_id: creator.id.get(),
-                    title: new.title.to_owned(),
-                    description: new.description.to_owned(),
-                    status: new.status.as_str().to_owned(),
-                    assigned_to_id: 0,
-                    created_at: now,
-                    updated_at: now,
-                };
-                issue_from_row(row, creator.username.clone(), new.assignee.to_owned())
-            })
-            .transpose()?)
+        Ok(id.map(|id| {
+            issue.id = IssueId::from_stored(id);
+            issue
+        }))
     }
 
     /// One issue.
     pub fn get_issue(&self, id: IssueId) -> Result<Option<StoredIssue>, StoreError> {
-        with_conn!(self, |conn| {
-            let found = issue_query()
-                .filter(issues::id.eq(id.get()))
-                // Not `first()`: its `LIMIT ?` is a bound parameter, and SQLite re-prepares a
-                // statement whose LIMIT parameter is bound again, on every call (3x the CPU of
-                // GET one). The key is unique: at most one row.
-                .get_result::<(IssueRow, String, String)>(conn)
-                .optional()?;
-            Ok(found.map(stored).transpose()?)
-        })
+        with_conn!(self, |conn| Ok(read_issue(conn, id.get())?))
     }
 
     /// Applies `changes` if `condition` holds in the same transaction; otherwise writes nothing
@@ -294,25 +338,28 @@ impl Database {
     ///
     /// When the assignee really changes, in the same transaction: the issue's pending
     /// notifications are cancelled (stale) and the new assignee's is written, due after
-    /// `assign_delay`. Setting the same assignee again writes nothing.
+    /// `assign_delay`. Setting the same assignee again writes nothing. An `issue.updated` event
+    /// lists each field that changed (none: no event).
     pub fn update_issue(
         &self,
         id: IssueId,
         changes: &IssueChanges,
         assign_delay: Duration,
         condition: &WriteCondition,
+        origin: &Origin,
     ) -> Result<Result<Issue, WriteRefused>, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                if let Some(refused) = guard_write(conn, id.get(), condition)? {
-                    return Ok(Err(refused));
-                }
+                let before = match guard_write(conn, id.get(), condition)? {
+                    Ok(before) => before.issue,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 let other_fields = changes.title.is_some()
                     || changes.description.is_some()
                     || changes.status.is_some();
                 if other_fields {
-                    let updated = diesel::update(issues::table.find(id.get()))
+                    diesel::update(issues::table.find(id.get()))
                         .set((
                             changes.title.as_ref().map(|t| issues::title.eq(t.as_str())),
                             changes
@@ -323,9 +370,6 @@ impl Database {
                             issues::updated_at.eq(now),
                         ))
                         .execute(conn)?;
-                    if updated == 0 {
-                        return Ok(Err(WriteRefused::Missing));
-                    }
                 }
                 if let Some(assignee) = changes.assigned_to {
                     // Conditional, so that concurrent writers agree on whether it changed.
@@ -344,32 +388,57 @@ impl Database {
                         insert_assignment(conn, id.get(), assignee.get(), now, assign_delay)?;
                     }
                 }
-                let found = issue_query()
-                    .filter(issues::id.eq(id.get()))
-                    .first::<(IssueRow, String, String)>(conn)
-                    .optional()?;
-                Ok(found
-                    .map(|r| stored(r).map(|s| s.issue))
-                    .transpose()?
-                    .ok_or(WriteRefused::Missing))
+                let Some(after) = read_issue(conn, id.get())? else {
+                    return Ok(Err(WriteRefused::Missing));
+                };
+                let changed = issue_changes(&before, &after.issue);
+                if !changed.is_empty() {
+                    insert_event(
+                        conn,
+                        &NewEvent {
+                            event_type: EventType::IssueUpdated,
+                            origin,
+                            issue: Some(id.get()),
+                            user: None,
+                            changes: &changed,
+                            at: now,
+                        },
+                    )?;
+                }
+                Ok(Ok(after.issue))
             })
         })
     }
 
     /// Deletes an issue if `condition` holds in the same transaction; otherwise deletes nothing
-    /// and says why. Its pending notifications are cancelled in the same transaction.
+    /// and says why. Its pending notifications are cancelled, and an `issue.deleted` event keeps
+    /// what it was, in the same transaction.
     pub fn delete_issue(
         &self,
         id: IssueId,
         condition: &WriteCondition,
+        origin: &Origin,
     ) -> Result<Result<(), WriteRefused>, StoreError> {
+        let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                if let Some(refused) = guard_write(conn, id.get(), condition)? {
-                    return Ok(Err(refused));
-                }
+                let before = match guard_write(conn, id.get(), condition)? {
+                    Ok(before) => before.issue,
+                    Err(refused) => return Ok(Err(refused)),
+                };
                 cancel_pending_of_issue(conn, id.get(), "the issue was deleted")?;
                 diesel::delete(issues::table.find(id.get())).execute(conn)?;
+                insert_event(
+                    conn,
+                    &NewEvent {
+                        event_type: EventType::IssueDeleted,
+                        origin,
+                        issue: Some(id.get()),
+                        user: None,
+                        changes: &issue_deleted(&before),
+                        at: now,
+                    },
+                )?;
                 Ok(Ok(()))
             })
         })
@@ -550,13 +619,16 @@ mod tests {
             Database::connect_sqlite(&dir.join("db.sqlite3"), PoolSettings::default()).unwrap();
         db.run_migrations().unwrap();
         let ann = db
-            .create_user(&NewUser {
-                username: "ann".into(),
-                email: String::new(),
-                password_hash: "x".into(),
-                is_staff: false,
-                is_superuser: false,
-            })
+            .create_user(
+                &NewUser {
+                    username: "ann".into(),
+                    email: String::new(),
+                    password_hash: "x".into(),
+                    is_staff: false,
+                    is_superuser: false,
+                },
+                &Origin::system(issue_tracker_domain::Via::Cli),
+            )
             .unwrap();
         let new = NewIssue {
             title: "t",
@@ -565,7 +637,12 @@ mod tests {
             assignee: "ann",
         };
         let issue = db
-            .create_issue(&ann, &new, Duration::from_secs(60))
+            .create_issue(
+                &ann,
+                &new,
+                Duration::from_secs(60),
+                &Origin::system(issue_tracker_domain::Via::Cli),
+            )
             .unwrap()
             .unwrap();
         assert_eq!(

@@ -9,6 +9,7 @@ mod claims;
 mod clock;
 mod database;
 mod error;
+mod events;
 mod issues;
 mod outbox;
 pub use admin::NotificationInfo;
@@ -23,5 +24,6 @@ pub use database::{
     create_postgres_database, drop_postgres_database, Backend, Database, PoolSettings, SqliteStore,
 };
 pub use error::StoreError;
+pub use events::EventPage;
 pub use tokens::{Authenticated, TokenInfo};
 pub use users::{NewUser, UserCredentials};

@@ -60,4 +60,20 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(notifications, users, issues, api_tokens);
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        kind -> Text,
+        created_at -> Timestamp,
+        actor_id -> Nullable<BigInt>,
+        actor_username -> Nullable<Text>,
+        via -> Text,
+        request_id -> Nullable<Text>,
+        issue_id -> Nullable<BigInt>,
+        user_id -> Nullable<BigInt>,
+        username -> Nullable<Text>,
+        changes -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(notifications, users, issues, api_tokens, events);

@@ -1,7 +1,9 @@
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use issue_tracker_domain::{NewToken, TokenId, User, UserId};
+use issue_tracker_domain::{EventType, FieldChange, NewToken, Origin, TokenId, User, UserId};
+use serde_json::Value;
 
+use crate::events::{insert_event, user_event};
 use crate::rows::{now_micros, utc, UserRow};
 use crate::schema::{api_tokens, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
@@ -136,26 +138,53 @@ impl Database {
         })
     }
 
-    /// Revokes one of `user`'s tokens; false when they have none with that id.
-    pub fn revoke_token(&self, user: UserId, token_id: TokenId) -> Result<bool, StoreError> {
+    /// Revokes one of `user`'s tokens; false when they have none with that id. A
+    /// `user.tokens_revoked` event names the token's id (never the token).
+    pub fn revoke_token(
+        &self,
+        user: &User,
+        token_id: TokenId,
+        origin: &Origin,
+    ) -> Result<bool, StoreError> {
+        let now = now_micros();
         with_write_conn!(self, |conn| {
-            let deleted = diesel::delete(
-                api_tokens::table
-                    .filter(api_tokens::id.eq(token_id.get()))
-                    .filter(api_tokens::user_id.eq(user.get())),
-            )
-            .execute(conn)?;
-            Ok(deleted > 0)
+            conn.transaction(|conn| {
+                let deleted = diesel::delete(
+                    api_tokens::table
+                        .filter(api_tokens::id.eq(token_id.get()))
+                        .filter(api_tokens::user_id.eq(user.id.get())),
+                )
+                .execute(conn)?;
+                if deleted > 0 {
+                    let changes = [FieldChange::new("token", token_id.get(), Value::Null)];
+                    insert_event(
+                        conn,
+                        &user_event(EventType::TokensRevoked, user, origin, &changes, now),
+                    )?;
+                }
+                Ok(deleted > 0)
+            })
         })
     }
 
-    /// Revokes every token of `user`; returns how many.
-    pub fn revoke_all_tokens(&self, user: UserId) -> Result<usize, StoreError> {
+    /// Revokes every token of `user`; returns how many (and, when any, writes a
+    /// `user.tokens_revoked` event with the count).
+    pub fn revoke_all_tokens(&self, user: &User, origin: &Origin) -> Result<usize, StoreError> {
+        let now = now_micros();
         with_write_conn!(self, |conn| {
-            Ok(
-                diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user.get())))
-                    .execute(conn)?,
-            )
+            conn.transaction(|conn| {
+                let deleted =
+                    diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user.id.get())))
+                        .execute(conn)?;
+                if deleted > 0 {
+                    let changes = [FieldChange::new("tokens", deleted, 0)];
+                    insert_event(
+                        conn,
+                        &user_event(EventType::TokensRevoked, user, origin, &changes, now),
+                    )?;
+                }
+                Ok(deleted)
+            })
         })
     }
 }

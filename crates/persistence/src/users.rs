@@ -1,6 +1,8 @@
 use diesel::prelude::*;
-use issue_tracker_domain::{User, UserId};
+use issue_tracker_domain::{EventType, FieldChange, Origin, User, UserId};
+use serde_json::Value;
 
+use crate::events::{insert_event, user_event};
 use crate::rows::{now_micros, UserRow};
 use crate::schema::{api_tokens, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
@@ -30,23 +32,41 @@ pub struct UserCredentials {
 }
 
 impl Database {
-    /// Creates a user; [`StoreError::Conflict`] when the username is taken.
-    pub fn create_user(&self, new: &NewUser) -> Result<User, StoreError> {
+    /// Creates a user; [`StoreError::Conflict`] when the username is taken. A `user.created`
+    /// event lists its fields (never the password).
+    pub fn create_user(&self, new: &NewUser, origin: &Origin) -> Result<User, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
-            let row = diesel::insert_into(users::table)
-                .values((
-                    users::username.eq(&new.username),
-                    users::email.eq(&new.email),
-                    users::password_hash.eq(&new.password_hash),
-                    users::is_active.eq(true),
-                    users::is_staff.eq(new.is_staff || new.is_superuser),
-                    users::is_superuser.eq(new.is_superuser),
-                    users::date_joined.eq(now),
-                ))
-                .returning(UserRow::as_returning())
-                .get_result::<UserRow>(conn)?;
-            Ok(row.into())
+            conn.transaction(|conn| {
+                let user: User = diesel::insert_into(users::table)
+                    .values((
+                        users::username.eq(&new.username),
+                        users::email.eq(&new.email),
+                        users::password_hash.eq(&new.password_hash),
+                        users::is_active.eq(true),
+                        users::is_staff.eq(new.is_staff || new.is_superuser),
+                        users::is_superuser.eq(new.is_superuser),
+                        users::date_joined.eq(now),
+                    ))
+                    .returning(UserRow::as_returning())
+                    .get_result::<UserRow>(conn)?
+                    .into();
+                let changes: Vec<FieldChange> = [
+                    ("username", Value::from(user.username.as_str())),
+                    ("email", Value::from(user.email.as_str())),
+                    ("is_active", Value::from(user.is_active)),
+                    ("is_staff", Value::from(user.is_staff)),
+                    ("is_superuser", Value::from(user.is_superuser)),
+                ]
+                .into_iter()
+                .map(|(field, value)| FieldChange::new(field, Value::Null, value))
+                .collect();
+                insert_event(
+                    conn,
+                    &user_event(EventType::UserCreated, &user, origin, &changes, now),
+                )?;
+                Ok(user)
+            })
         })
     }
 
@@ -88,18 +108,40 @@ impl Database {
         })
     }
 
-    /// Replaces a user's password hash and revokes their tokens; false when no such user.
-    pub fn set_password_hash(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
+    /// Replaces a user's password hash and revokes their tokens; false when no such user. A
+    /// `user.password_changed` event (never with the password) and, when they had tokens, a
+    /// `user.tokens_revoked` one.
+    pub fn set_password_hash(
+        &self,
+        username: &str,
+        hash: &str,
+        origin: &Origin,
+    ) -> Result<bool, StoreError> {
+        let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                let id = diesel::update(users::table.filter(users::username.eq(username)))
+                let user = diesel::update(users::table.filter(users::username.eq(username)))
                     .set(users::password_hash.eq(hash))
-                    .returning(users::id)
-                    .get_result::<i64>(conn)
+                    .returning(UserRow::as_returning())
+                    .get_result::<UserRow>(conn)
                     .optional()?;
-                let Some(id) = id else { return Ok(false) };
-                diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(id)))
-                    .execute(conn)?;
+                let Some(user) = user.map(User::from) else {
+                    return Ok(false);
+                };
+                insert_event(
+                    conn,
+                    &user_event(EventType::UserPasswordChanged, &user, origin, &[], now),
+                )?;
+                let revoked =
+                    diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user.id.get())))
+                        .execute(conn)?;
+                if revoked > 0 {
+                    let changes = [FieldChange::new("tokens", revoked, 0)];
+                    insert_event(
+                        conn,
+                        &user_event(EventType::TokensRevoked, &user, origin, &changes, now),
+                    )?;
+                }
                 Ok(true)
             })
         })
@@ -108,25 +150,50 @@ impl Database {
     /// Activates or deactivates a user. Their issues stay. Deactivating revokes their tokens:
     /// the rows are kept, expired now, so that until reactivation their holders hear "User
     /// inactive or deleted." (as the contract says), and after it "Invalid token.": a token never
-    /// works again.
-    pub fn set_active(&self, username: &str, active: bool) -> Result<bool, StoreError> {
+    /// works again. A `user.updated` event when the flag changed, and a `user.tokens_revoked`
+    /// one when tokens were.
+    pub fn set_active(
+        &self,
+        username: &str,
+        active: bool,
+        origin: &Origin,
+    ) -> Result<bool, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                let id = diesel::update(users::table.filter(users::username.eq(username)))
-                    .set(users::is_active.eq(active))
-                    .returning(users::id)
-                    .get_result::<i64>(conn)
+                let before = users::table
+                    .filter(users::username.eq(username))
+                    .select(UserRow::as_select())
+                    .get_result::<UserRow>(conn)
                     .optional()?;
-                let Some(id) = id else { return Ok(false) };
+                let Some(user) = before.map(User::from) else {
+                    return Ok(false);
+                };
+                diesel::update(users::table.find(user.id.get()))
+                    .set(users::is_active.eq(active))
+                    .execute(conn)?;
+                if user.is_active != active {
+                    let changes = [FieldChange::new("is_active", user.is_active, active)];
+                    insert_event(
+                        conn,
+                        &user_event(EventType::UserUpdated, &user, origin, &changes, now),
+                    )?;
+                }
                 if !active {
-                    diesel::update(
+                    let revoked = diesel::update(
                         api_tokens::table
-                            .filter(api_tokens::user_id.eq(id))
+                            .filter(api_tokens::user_id.eq(user.id.get()))
                             .filter(api_tokens::expires_at.gt(now)),
                     )
                     .set(api_tokens::expires_at.eq(now))
                     .execute(conn)?;
+                    if revoked > 0 {
+                        let changes = [FieldChange::new("tokens", revoked, 0)];
+                        insert_event(
+                            conn,
+                            &user_event(EventType::TokensRevoked, &user, origin, &changes, now),
+                        )?;
+                    }
                 }
                 Ok(true)
             })

@@ -34,13 +34,16 @@ async fn attacker_chosen_keys_do_not_grow_memory() {
     let file = dir.join("db.sqlite3");
     let db = Database::connect_sqlite(&file, PoolSettings::default()).unwrap();
     db.run_migrations().unwrap();
-    db.create_user(&NewUser {
-        username: "ann".into(),
-        email: "ann@example.com".into(),
-        password_hash: bcrypt::hash("pw-ann", 4).unwrap(),
-        is_staff: false,
-        is_superuser: false,
-    })
+    db.create_user(
+        &NewUser {
+            username: "ann".into(),
+            email: "ann@example.com".into(),
+            password_hash: bcrypt::hash("pw-ann", 4).unwrap(),
+            is_staff: false,
+            is_superuser: false,
+        },
+        &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+    )
     .unwrap();
     let port = issue_tracker_testkit::free_port();
     let server = Server(

@@ -175,7 +175,7 @@ pub async fn create_issue(
                 status: *status,
                 assignee,
             };
-            match db.create_issue(&caller.user, &new, delay)? {
+            match db.create_issue(&caller.user, &new, delay, &caller.origin())? {
                 Some(issue) => Ok(issue),
                 None => {
                     let mut errors = FieldErrors::default();
@@ -294,8 +294,14 @@ async fn write_issue(
                 creator: caller.user.id,
                 version: precondition.is_some().then_some(stored.issue.updated_at),
             };
-            db.update_issue(stored.issue.id, &changes, delay, &condition)?
-                .map_err(refused)
+            db.update_issue(
+                stored.issue.id,
+                &changes,
+                delay,
+                &condition,
+                &caller.origin(),
+            )?
+            .map_err(refused)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -366,7 +372,7 @@ pub async fn delete_issue(
                 creator: caller.user.id,
                 version: precondition.is_some().then_some(stored.issue.updated_at),
             };
-            db.delete_issue(stored.issue.id, &condition)?
+            db.delete_issue(stored.issue.id, &condition, &caller.origin())?
                 .map_err(refused)
         })
         .await?;

@@ -86,7 +86,7 @@ pub async fn revoke_token(
     let token_id = TokenId::parse(&id);
     let revoked = credentials
         .run(move |db, caller| match token_id {
-            Some(token_id) => Ok(db.revoke_token(caller.user.id, token_id)?),
+            Some(token_id) => Ok(db.revoke_token(&caller.user, token_id, &caller.origin())?),
             None => Ok(false),
         })
         .await?;
@@ -102,7 +102,7 @@ pub async fn revoke_token(
     responses((status = 204, description = "The token of this request is revoked"), (status = 401, body = crate::openapi::Detail)))]
 pub async fn logout(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     credentials
-        .run(|db, caller| Ok(db.revoke_token(caller.user.id, caller.token_id)?))
+        .run(|db, caller| Ok(db.revoke_token(&caller.user, caller.token_id, &caller.origin())?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -185,7 +185,7 @@ pub async fn create_user(
                 is_staff,
                 is_superuser: false,
             };
-            match db.create_user(&new) {
+            match db.create_user(&new, &caller.origin()) {
                 Ok(user) => Ok(user),
                 Err(StoreError::Conflict) => {
                     let mut errors = issue_tracker_domain::FieldErrors::default();

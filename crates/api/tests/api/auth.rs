@@ -30,7 +30,13 @@ async fn login_issues_a_new_hex_token_each_time(app: TestApp) {
 async fn login_failures_look_the_same(app: TestApp) {
     app.create_user("ann", "secret");
     app.create_user("gone", "secret");
-    app.db.set_active("gone", false).unwrap();
+    app.db
+        .set_active(
+            "gone",
+            false,
+            &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+        )
+        .unwrap();
     for (username, password) in [
         ("ann", "wrong"),
         ("nobody", "secret"),
@@ -196,7 +202,13 @@ async fn authorization_header_errors(app: TestApp) {
 
 async fn inactive_users_tokens_stop_working(app: TestApp) {
     let token = app.user_with_token("ann").await;
-    app.db.set_active("ann", false).unwrap();
+    app.db
+        .set_active(
+            "ann",
+            false,
+            &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+        )
+        .unwrap();
     let reply = app.send("GET", "/api/issue/", Some(&token), None).await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.header("www-authenticate"), Some("Token"));

@@ -18,7 +18,13 @@ fn with(field: &str, value: Value) -> Value {
 async fn field_validation_table(app: TestApp) {
     let ann = app.user_with_token("ann").await;
     app.create_user("gone", "x");
-    app.db.set_active("gone", false).unwrap();
+    app.db
+        .set_active(
+            "gone",
+            false,
+            &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+        )
+        .unwrap();
     let long_title = "é".repeat(256);
     let cases: Vec<(Value, Value)> = vec![
         (

@@ -108,13 +108,16 @@ impl TestApp {
 
     pub fn create_user_full(&self, username: &str, password: &str, email: &str, staff: bool) {
         self.db
-            .create_user(&NewUser {
-                username: username.into(),
-                email: email.into(),
-                password_hash: bcrypt::hash(password, 4).unwrap(),
-                is_staff: staff,
-                is_superuser: false,
-            })
+            .create_user(
+                &NewUser {
+                    username: username.into(),
+                    email: email.into(),
+                    password_hash: bcrypt::hash(password, 4).unwrap(),
+                    is_staff: staff,
+                    is_superuser: false,
+                },
+                &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+            )
             .expect("create user");
     }
 

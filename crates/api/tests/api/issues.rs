@@ -329,7 +329,13 @@ async fn deactivated_users_keep_their_issues(app: TestApp) {
     let ann = app.user_with_token("ann").await;
     let bob = app.user_with_token("bob").await;
     let issue = app.issue(&bob, "by bob", "ann").await;
-    app.db.set_active("bob", false).unwrap();
+    app.db
+        .set_active(
+            "bob",
+            false,
+            &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+        )
+        .unwrap();
     let fetched = app.fetch(&ann, issue["id"].as_i64().unwrap()).await;
     assert_eq!(fetched.json(), issue);
     // But they can no longer be assigned.

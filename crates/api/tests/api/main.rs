@@ -6,6 +6,7 @@ mod common;
 mod auth;
 mod bad_inputs;
 mod hardening;
+mod history;
 mod issues;
 mod listing;
 mod openapi;

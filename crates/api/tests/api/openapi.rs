@@ -18,6 +18,8 @@ async fn the_document_covers_every_endpoint_and_the_docs_page_serves_its_assets(
         ("/api/user/tokens/", vec!["get"]),
         ("/api/user/tokens/{id}/", vec!["delete"]),
         ("/api/user/logout/", vec!["post"]),
+        ("/api/issue/{id}/history/", vec!["get"]),
+        ("/api/history/", vec!["get"]),
         ("/health", vec!["get"]),
         ("/ready", vec!["get"]),
         ("/metrics", vec!["get"]),
@@ -40,6 +42,8 @@ async fn the_document_covers_every_endpoint_and_the_docs_page_serves_its_assets(
     );
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["schemas"]["Issue"].is_object());
+    let event = &doc["components"]["schemas"]["Event"]["properties"];
+    assert!(event["type"].is_object(), "events serialize their type as `type`");
 
     let page = app.send("GET", "/api/docs/", None, None).await;
     assert_eq!(page.status, 200);

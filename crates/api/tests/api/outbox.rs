@@ -141,7 +141,13 @@ async fn assignments_write_cancel_and_skip_notifications(app: TestApp) {
 async fn refused_creates_write_no_notification(app: TestApp) {
     let ann = app.user_with_token("ann").await;
     app.create_user("gone", "x");
-    app.db.set_active("gone", false).unwrap();
+    app.db
+        .set_active(
+            "gone",
+            false,
+            &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+        )
+        .unwrap();
     for assignee in ["nobody", "gone", ""] {
         let reply = app
             .send("POST", "/api/issue/", Some(&ann), Some(json!({"title": "t", "description": "d", "status": "open", "assigned_to": assignee})))

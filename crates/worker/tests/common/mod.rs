@@ -194,13 +194,16 @@ impl Pipeline {
     pub fn user(&self, name: &str) {
         self.db
             .db
-            .create_user(&NewUser {
-                username: name.into(),
-                email: format!("{name}@example.com"),
-                password_hash: bcrypt::hash(format!("pw-{name}"), 4).unwrap(),
-                is_staff: false,
-                is_superuser: false,
-            })
+            .create_user(
+                &NewUser {
+                    username: name.into(),
+                    email: format!("{name}@example.com"),
+                    password_hash: bcrypt::hash(format!("pw-{name}"), 4).unwrap(),
+                    is_staff: false,
+                    is_superuser: false,
+                },
+                &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+            )
             .expect("create user");
     }
 

@@ -1,0 +1,266 @@
+//! The history's writes and reads. Every change writes its event through [`insert_event`] inside
+//! the change's own transaction, so that an event exists exactly when its change does.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use issue_tracker_domain::{
+    Actor, Event, EventType, FieldChange, HistoryPage, IssueId, Origin, User, UserId, Via,
+};
+
+use crate::rows::utc;
+use crate::schema::events;
+use crate::{with_conn, Database, StoreError};
+
+/// An event about to be written.
+pub(crate) struct NewEvent<'a> {
+    pub event_type: EventType,
+    pub origin: &'a Origin,
+    pub issue: Option<i64>,
+    /// The user a user event concerns.
+    pub user: Option<(i64, &'a str)>,
+    pub changes: &'a [FieldChange],
+    pub at: NaiveDateTime,
+}
+
+impl NewEvent<'_> {
+    /// The `changes` column: a JSON array.
+    pub(crate) fn changes_json(&self) -> String {
+        serde_json::to_string(self.changes).unwrap_or_else(|_| "[]".to_owned())
+    }
+}
+
+/// An event about `user`.
+pub(crate) fn user_event<'a>(
+    event_type: EventType,
+    user: &'a User,
+    origin: &'a Origin,
+    changes: &'a [FieldChange],
+    at: chrono::NaiveDateTime,
+) -> NewEvent<'a> {
+    NewEvent {
+        event_type,
+        origin,
+        issue: None,
+        user: Some((user.id.get(), user.username.as_str())),
+        changes,
+        at,
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = events)]
+pub(crate) struct EventInsert<'a> {
+    kind: &'a str,
+    created_at: NaiveDateTime,
+    actor_id: Option<i64>,
+    actor_username: Option<&'a str>,
+    via: &'a str,
+    request_id: Option<&'a str>,
+    issue_id: Option<i64>,
+    user_id: Option<i64>,
+    username: Option<&'a str>,
+    changes: String,
+}
+
+/// The insert of one event, as a type: [`insert_event`] is generic over the connection, with
+/// this as its bound.
+type InsertEvent<'a> =
+    diesel::dsl::Values<diesel::dsl::insert_into<events::table>, EventInsert<'a>>;
+
+/// Writes `event`, on either database, in the caller's transaction.
+pub(crate) fn insert_event<'a, C>(conn: &mut C, event: &'a NewEvent<'a>) -> QueryResult<usize>
+where
+    C: Connection,
+    InsertEvent<'a>: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    let actor = event.origin.actor.as_ref();
+    diesel::insert_into(events::table)
+        .values(EventInsert {
+            kind: event.event_type.as_str(),
+            created_at: event.at,
+            actor_id: actor.map(|a| a.id.get()),
+            actor_username: actor.map(|a| a.username.as_str()),
+            via: event.origin.via.as_str(),
+            request_id: event.origin.request_id.as_deref(),
+            issue_id: event.issue,
+            user_id: event.user.map(|(id, _)| id),
+            username: event.user.map(|(_, name)| name),
+            changes: event.changes_json(),
+        })
+        .execute(conn)
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = events)]
+struct EventRow {
+    id: i64,
+    kind: String,
+    created_at: NaiveDateTime,
+    actor_id: Option<i64>,
+    actor_username: Option<String>,
+    via: String,
+    request_id: Option<String>,
+    issue_id: Option<i64>,
+    user_id: Option<i64>,
+    username: Option<String>,
+    changes: String,
+}
+
+fn corrupt(row_id: i64, what: &str) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(format!("event {row_id}: {what}").into())
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = diesel::result::Error;
+
+    fn try_from(row: EventRow) -> Result<Event, Self::Error> {
+        let actor = |id: Option<i64>, name: Option<String>| match (id, name) {
+            (Some(id), Some(username)) => Some(Actor {
+                id: UserId::new(id),
+                username,
+            }),
+            _ => None,
+        };
+        Ok(Event {
+            id: row.id,
+            event_type: EventType::parse(&row.kind)
+                .ok_or_else(|| corrupt(row.id, "unknown type"))?,
+            created_at: utc(row.created_at),
+            actor: actor(row.actor_id, row.actor_username),
+            via: Via::parse(&row.via).ok_or_else(|| corrupt(row.id, "unknown via"))?,
+            request_id: row.request_id,
+            issue: row.issue_id.and_then(IssueId::new),
+            user: actor(row.user_id, row.username),
+            changes: serde_json::from_str(&row.changes)
+                .map_err(|e| corrupt(row.id, &e.to_string()))?,
+        })
+    }
+}
+
+/// A page of history, and whether more follows.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    /// The events, oldest first.
+    pub events: Vec<Event>,
+    /// True when events after the last one exist (visible now).
+    pub more: bool,
+}
+
+/// How long a gap in the ids may stay open before the reader treats it as a rolled-back write
+/// rather than one still committing. On PostgreSQL, ids are handed out when a transaction inserts
+/// but become visible when it commits, possibly after a later id: a reader that went past the gap
+/// could skip an event for good. Transactions here last milliseconds; five seconds is ample.
+const GAP_SETTLE_SECONDS: i64 = 5;
+
+/// Cuts `rows` (ordered by id, starting after `after`) before the first recent gap.
+fn up_to_settled_gap(rows: Vec<EventRow>, after: i64, now: NaiveDateTime) -> Vec<EventRow> {
+    let mut previous = after;
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        let recent = (now - row.created_at).num_seconds() < GAP_SETTLE_SECONDS;
+        if row.id != previous + 1 && recent {
+            break;
+        }
+        previous = row.id;
+        kept.push(row);
+    }
+    kept
+}
+
+impl Database {
+    /// A page of the history of one issue (also after it was deleted), oldest first.
+    pub fn issue_history(
+        &self,
+        issue: IssueId,
+        page: HistoryPage,
+    ) -> Result<EventPage, StoreError> {
+        self.event_page(Some(issue.get()), page)
+    }
+
+    /// A page of the whole history, oldest first: a reader that keeps asking with the last id it
+    /// saw gets every event once, in order, with no gap.
+    pub fn history_feed(&self, page: HistoryPage) -> Result<EventPage, StoreError> {
+        self.event_page(None, page)
+    }
+
+    /// The id of the newest event of an issue, if it has any.
+    pub fn newest_issue_event(&self, issue: IssueId) -> Result<Option<i64>, StoreError> {
+        with_conn!(self, |conn| {
+            let newest = events::table
+                .filter(events::issue_id.eq(issue.get()))
+                .select(diesel::dsl::max(events::id))
+                .get_result::<Option<i64>>(conn)?;
+            Ok(newest)
+        })
+    }
+
+    fn event_page(&self, issue: Option<i64>, page: HistoryPage) -> Result<EventPage, StoreError> {
+        let now = crate::rows::now_micros();
+        let rows = with_conn!(self, |conn| {
+            let mut query = events::table
+                .filter(events::id.gt(page.after))
+                .select(EventRow::as_select())
+                .order(events::id.asc())
+                .limit(page.per_page + 1)
+                .into_boxed();
+            if let Some(issue) = issue {
+                query = query.filter(events::issue_id.eq(issue));
+            }
+            query.load::<EventRow>(conn)?
+        });
+        let full = rows.len() as i64 > page.per_page;
+        // An issue's history is a subsequence of the ids, so gaps there are normal: only the
+        // whole feed waits for gaps to settle.
+        let mut rows = match issue {
+            Some(_) => rows,
+            None => up_to_settled_gap(rows, page.after, now),
+        };
+        let more = full && rows.len() as i64 > page.per_page;
+        rows.truncate(page.per_page as usize);
+        let events = rows
+            .into_iter()
+            .map(Event::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(EventPage { events, more })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, age_seconds: i64, now: NaiveDateTime) -> EventRow {
+        EventRow {
+            id,
+            kind: "issue.created".into(),
+            created_at: now - chrono::TimeDelta::seconds(age_seconds),
+            actor_id: None,
+            actor_username: None,
+            via: "api".into(),
+            request_id: None,
+            issue_id: Some(1),
+            user_id: None,
+            username: None,
+            changes: "[]".into(),
+        }
+    }
+
+    fn ids(rows: Vec<EventRow>) -> Vec<i64> {
+        rows.into_iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn the_feed_stops_before_a_recent_gap_and_passes_a_settled_one() {
+        let now = crate::rows::now_micros();
+        // 3 is missing and 4 is a second old: 3 may still be committing.
+        let recent = vec![row(1, 1, now), row(2, 1, now), row(4, 1, now)];
+        assert_eq!(ids(up_to_settled_gap(recent, 0, now)), [1, 2]);
+        // The same gap a minute later: a rolled-back write, passed.
+        let settled = vec![row(1, 60, now), row(2, 60, now), row(4, 60, now)];
+        assert_eq!(ids(up_to_settled_gap(settled, 0, now)), [1, 2, 4]);
+        // A gap right after the cursor counts too.
+        let after_cursor = vec![row(12, 1, now), row(13, 1, now)];
+        assert!(up_to_settled_gap(after_cursor, 10, now).is_empty());
+        assert_eq!(ids(up_to_settled_gap(vec![row(11, 1, now)], 10, now)), [11]);
+    }
+}
