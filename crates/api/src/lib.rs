@@ -139,8 +139,21 @@ fn authenticated_not_allowed(allow: &'static str) -> actix_web::Route {
     )
 }
 
+/// Routes served next to the API's, behind the same middleware (the staff admin): given by the
+/// composition root, so that this crate does not know them.
+pub type Mount = std::sync::Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
 /// Builds the server on an already bound listener (tests bind port 0).
 pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    serve_with(state, listener, None)
+}
+
+/// [`serve`], with more routes mounted before the API's.
+pub fn serve_with(
+    state: AppState,
+    listener: TcpListener,
+    mount: Option<Mount>,
+) -> std::io::Result<actix_web::dev::Server> {
     let workers = match state.settings.http.workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
@@ -153,8 +166,14 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
     let header_timeout = state.settings.http.request_header_timeout;
     let data = web::Data::new(state);
     let server = HttpServer::new(move || {
+        let mount = mount.clone();
         App::new()
             .app_data(data.clone())
+            .configure(move |cfg| {
+                if let Some(mount) = &mount {
+                    mount(cfg);
+                }
+            })
             .configure(configure)
             .default_service(web::to(routes::not_found))
             .wrap(actix_web::middleware::Condition::new(
@@ -175,9 +194,18 @@ pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_we
 
 /// Runs the server to completion on its own actix system (used by the binaries, which need not
 /// know actix). Stops gracefully on SIGINT and SIGTERM.
-pub fn run(mut state: AppState, listener: TcpListener) -> std::io::Result<()> {
+pub fn run(state: AppState, listener: TcpListener) -> std::io::Result<()> {
+    run_with(state, listener, None)
+}
+
+/// [`run`], with more routes mounted before the API's.
+pub fn run_with(
+    mut state: AppState,
+    listener: TcpListener,
+    mount: Option<Mount>,
+) -> std::io::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         state.connect_shared_limits().await;
-        serve(state, listener)?.await
+        serve_with(state, listener, mount)?.await
     })
 }

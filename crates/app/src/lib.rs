@@ -147,7 +147,9 @@ pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(%address, backend = ?db.backend(), "serving the API on http://{address}/api/issue/");
     let state = AppState::new(db, &settings);
-    issue_tracker_api::run(state, listener).context("the server stopped with an error")
+    let admin = issue_tracker_admin::mount(settings.admin.clone(), settings.http.max_body_bytes);
+    issue_tracker_api::run_with(state, listener, Some(admin))
+        .context("the server stopped with an error")
 }
 
 /// Connects the job queue: Redis at `REDIS_URL` (or `default_url` when unset), waiting for it to

@@ -15,8 +15,8 @@ mod settings;
 
 pub use kinds::{Kind, MAX_SECONDS};
 pub use settings::{
-    declarations, AccountSettings, DatabaseSettings, Declaration, EmailSettings, GeneralSettings,
-    HttpSettings, PipelineSettings, QueueSettings, Settings,
+    declarations, AccountSettings, AdminSettings, DatabaseSettings, Declaration, EmailSettings,
+    GeneralSettings, HttpSettings, PipelineSettings, QueueSettings, Settings,
 };
 
 /// Where the embedded default database lives, relative to the working directory.

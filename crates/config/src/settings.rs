@@ -132,6 +132,15 @@ settings! {
         /// Failed logins per minute per username from all addresses together (at least the one above).
         login_failures_per_username_global "LOGIN_FAILURES_PER_USERNAME_GLOBAL": u32 = "1000", integer(1, 1_000_000);
     }
+    /// The staff web admin at `/admin/`.
+    admin: AdminSettings {
+        /// Longest life of an admin session, however busy (hours).
+        session_lifetime "ADMIN_SESSION_LIFETIME": Duration = "12", duration_in("hours", 3600.0);
+        /// An admin session unused for this long ends (minutes).
+        session_idle "ADMIN_SESSION_IDLE": Duration = "30", duration_in("minutes", 60.0);
+        /// The site is served over HTTPS: admin cookies are marked `Secure`.
+        secure_cookies "ADMIN_SECURE_COOKIES": bool = "false", boolean();
+    }
     /// Accounts: passwords and API tokens.
     accounts: AccountSettings {
         /// Lifetime of an API token (30 days by default).

@@ -237,6 +237,8 @@ pub struct IssueChanges {
     pub status: Option<Status>,
     /// New assignee.
     pub assigned_to: Option<UserId>,
+    /// New creator (the staff admin may change it; the API never does).
+    pub created_by: Option<UserId>,
 }
 
 impl IssueChanges {
@@ -246,5 +248,6 @@ impl IssueChanges {
             && self.description.is_none()
             && self.status.is_none()
             && self.assigned_to.is_none()
+            && self.created_by.is_none()
     }
 }

@@ -37,6 +37,16 @@ impl Database {
         status: Option<NotificationStatus>,
         limit: i64,
     ) -> Result<Vec<NotificationInfo>, StoreError> {
+        self.list_notifications_page(status, 0, limit)
+    }
+
+    /// A page of [`Database::list_notifications`].
+    pub fn list_notifications_page(
+        &self,
+        status: Option<NotificationStatus>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<NotificationInfo>, StoreError> {
         with_conn!(self, |conn| {
             let mut query = notifications::table
                 .inner_join(users::table.on(notifications::recipient_id.eq(users::id)))
@@ -51,6 +61,7 @@ impl Database {
                     notifications::period,
                 ))
                 .order(notifications::id.desc())
+                .offset(offset)
                 .limit(limit)
                 .into_boxed();
             if let Some(status) = status {

@@ -137,6 +137,23 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
+/// Which events the audit log shows.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only this type.
+    pub event_type: Option<EventType>,
+    /// Only changes by this username.
+    pub actor: Option<String>,
+    /// Only events of this issue.
+    pub issue: Option<i64>,
+    /// Only events about this user.
+    pub user: Option<i64>,
+    /// Only events at or after this time (UTC).
+    pub since: Option<NaiveDateTime>,
+    /// Only events before this time (UTC).
+    pub until: Option<NaiveDateTime>,
+}
+
 /// A page of history, and whether more follows.
 #[derive(Debug, Clone)]
 pub struct EventPage {
@@ -192,6 +209,53 @@ impl Database {
                 .get_result::<Option<i64>>(conn)?;
             Ok(newest)
         })
+    }
+
+    /// One page of events matching `filter`, newest first, with the total that match (the
+    /// admin's audit log and dashboard).
+    pub fn list_events(
+        &self,
+        filter: &EventFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<Event>, i64), StoreError> {
+        let (rows, total) = with_conn!(self, |conn| {
+            let query = || {
+                let mut query = events::table.into_boxed();
+                if let Some(event_type) = filter.event_type {
+                    query = query.filter(events::kind.eq(event_type.as_str()));
+                }
+                if let Some(actor) = &filter.actor {
+                    query = query.filter(events::actor_username.eq(actor.clone()));
+                }
+                if let Some(issue) = filter.issue {
+                    query = query.filter(events::issue_id.eq(issue));
+                }
+                if let Some(user) = filter.user {
+                    query = query.filter(events::user_id.eq(user));
+                }
+                if let Some(since) = filter.since {
+                    query = query.filter(events::created_at.ge(since));
+                }
+                if let Some(until) = filter.until {
+                    query = query.filter(events::created_at.lt(until));
+                }
+                query
+            };
+            let total = query().count().get_result::<i64>(conn)?;
+            let rows = query()
+                .select(EventRow::as_select())
+                .order(events::id.desc())
+                .offset(offset)
+                .limit(limit)
+                .load::<EventRow>(conn)?;
+            (rows, total)
+        });
+        let events = rows
+            .into_iter()
+            .map(Event::try_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((events, total))
     }
 
     fn event_page(&self, issue: Option<i64>, page: HistoryPage) -> Result<EventPage, StoreError> {

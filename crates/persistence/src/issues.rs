@@ -33,8 +33,8 @@ pub struct StoredIssue {
 /// longer is.
 #[derive(Debug, Clone, Copy)]
 pub struct WriteCondition {
-    /// Only this user may change the issue.
-    pub creator: UserId,
+    /// Only this user may change the issue (`None`: anyone; the staff admin).
+    pub creator: Option<UserId>,
     /// The version (`updated_at`) the client saw, when it sent `If-Match`.
     pub version: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -93,7 +93,9 @@ where
     let current = read_issue(conn, id)?;
     Ok(match (locked, current) {
         (0, _) | (_, None) => Err(WriteRefused::Missing),
-        (_, Some(issue)) if issue.creator != condition.creator => Err(WriteRefused::NotCreator),
+        (_, Some(issue)) if condition.creator.is_some_and(|c| c != issue.creator) => {
+            Err(WriteRefused::NotCreator)
+        }
         (_, Some(issue))
             if condition
                 .version
@@ -357,7 +359,8 @@ impl Database {
                 };
                 let other_fields = changes.title.is_some()
                     || changes.description.is_some()
-                    || changes.status.is_some();
+                    || changes.status.is_some()
+                    || changes.created_by.is_some();
                 if other_fields {
                     diesel::update(issues::table.find(id.get()))
                         .set((
@@ -367,6 +370,9 @@ impl Database {
                                 .as_ref()
                                 .map(|d| issues::description.eq(d.as_str())),
                             changes.status.map(|s| issues::status.eq(s.as_str())),
+                            changes
+                                .created_by
+                                .map(|c| issues::created_by_id.eq(c.get())),
                             issues::updated_at.eq(now),
                         ))
                         .execute(conn)?;
@@ -448,7 +454,7 @@ impl Database {
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// `%`, `_` and `\` taken literally in a LIKE pattern.
-fn like_pattern(text: &str) -> String {
+pub(crate) fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     for c in text.to_lowercase().chars() {

@@ -16,6 +16,8 @@ pub use admin::NotificationInfo;
 pub use claims::{ClaimedNotification, Content};
 pub use issues::{NewIssue, StoredIssue, WriteCondition, WriteRefused};
 mod rows;
+mod sessions;
+pub use sessions::AdminSession;
 pub mod schema;
 mod tokens;
 mod users;
@@ -24,6 +26,6 @@ pub use database::{
     create_postgres_database, drop_postgres_database, Backend, Database, PoolSettings, SqliteStore,
 };
 pub use error::StoreError;
-pub use events::EventPage;
+pub use events::{EventFilter, EventPage};
 pub use tokens::{Authenticated, TokenInfo};
-pub use users::{NewUser, UserCredentials};
+pub use users::{NewUser, UserChanges, UserCredentials, UserFilter, UserOrder};

@@ -76,4 +76,25 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(notifications, users, issues, api_tokens, events);
+diesel::allow_tables_to_appear_in_same_query!(
+    notifications,
+    users,
+    issues,
+    api_tokens,
+    events,
+    admin_sessions
+);
+
+diesel::table! {
+    admin_sessions (id) {
+        id -> BigInt,
+        key_hash -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(admin_sessions -> users (user_id));

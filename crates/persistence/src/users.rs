@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use crate::events::{insert_event, user_event};
 use crate::rows::{now_micros, UserRow};
-use crate::schema::{api_tokens, users};
+use crate::schema::{admin_sessions, api_tokens, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
 /// A user to create; the password is already a bcrypt hash.
@@ -97,6 +97,18 @@ impl Database {
         ))
     }
 
+    /// The user with this id.
+    pub fn find_user_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        with_conn!(self, |conn| {
+            let row = users::table
+                .find(id.get())
+                .select(UserRow::as_select())
+                .get_result::<UserRow>(conn)
+                .optional()?;
+            Ok(row.map(User::from))
+        })
+    }
+
     /// Every user, by id.
     pub fn list_users(&self) -> Result<Vec<User>, StoreError> {
         with_conn!(self, |conn| {
@@ -132,9 +144,20 @@ impl Database {
                     conn,
                     &user_event(EventType::UserPasswordChanged, &user, origin, &[], now),
                 )?;
-                let revoked =
-                    diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user.id.get())))
-                        .execute(conn)?;
+                // A new password ends every admin session of the user too.
+                diesel::delete(
+                    admin_sessions::table.filter(admin_sessions::user_id.eq(user.id.get())),
+                )
+                .execute(conn)?;
+                // Only tokens that still worked count as revoked; expired rows just go.
+                let revoked = diesel::delete(
+                    api_tokens::table
+                        .filter(api_tokens::user_id.eq(user.id.get()))
+                        .filter(api_tokens::expires_at.gt(now)),
+                )
+                .execute(conn)?;
+                diesel::delete(api_tokens::table.filter(api_tokens::user_id.eq(user.id.get())))
+                    .execute(conn)?;
                 if revoked > 0 {
                     let changes = [FieldChange::new("tokens", revoked, 0)];
                     insert_event(
@@ -147,42 +170,92 @@ impl Database {
         })
     }
 
-    /// Activates or deactivates a user. Their issues stay. Deactivating revokes their tokens:
-    /// the rows are kept, expired now, so that until reactivation their holders hear "User
-    /// inactive or deleted." (as the contract says), and after it "Invalid token.": a token never
-    /// works again. A `user.updated` event when the flag changed, and a `user.tokens_revoked`
-    /// one when tokens were.
+    /// Activates or deactivates a user (see [`Database::update_user`]).
     pub fn set_active(
         &self,
         username: &str,
         active: bool,
         origin: &Origin,
     ) -> Result<bool, StoreError> {
+        let Some(user) = self.find_user(username)? else {
+            return Ok(false);
+        };
+        let changes = UserChanges {
+            is_active: Some(active),
+            ..UserChanges::default()
+        };
+        Ok(self.update_user(user.id, &changes, origin)?.is_some())
+    }
+
+    /// Changes a user's email and flags; `None` when no such user. Their issues stay.
+    /// Deactivating revokes their tokens: the rows are kept, expired now, so that until
+    /// reactivation their holders hear "User inactive or deleted." (as the contract says), and
+    /// after it "Invalid token.": a token never works again. A `user.updated` event lists what
+    /// changed (nothing: no event), and a `user.tokens_revoked` one counts revoked tokens.
+    pub fn update_user(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+        origin: &Origin,
+    ) -> Result<Option<User>, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 let before = users::table
-                    .filter(users::username.eq(username))
+                    .find(id.get())
                     .select(UserRow::as_select())
                     .get_result::<UserRow>(conn)
                     .optional()?;
-                let Some(user) = before.map(User::from) else {
-                    return Ok(false);
+                let Some(before) = before.map(User::from) else {
+                    return Ok(None);
                 };
-                diesel::update(users::table.find(user.id.get()))
-                    .set(users::is_active.eq(active))
-                    .execute(conn)?;
-                if user.is_active != active {
-                    let changes = [FieldChange::new("is_active", user.is_active, active)];
-                    insert_event(
-                        conn,
-                        &user_event(EventType::UserUpdated, &user, origin, &changes, now),
-                    )?;
+                let after = User {
+                    email: changes
+                        .email
+                        .clone()
+                        .unwrap_or_else(|| before.email.clone()),
+                    is_active: changes.is_active.unwrap_or(before.is_active),
+                    is_staff: changes.is_staff.unwrap_or(before.is_staff),
+                    is_superuser: changes.is_superuser.unwrap_or(before.is_superuser),
+                    ..before.clone()
+                };
+                let fields: Vec<FieldChange> = [
+                    (
+                        "email",
+                        Value::from(before.email.as_str()),
+                        Value::from(after.email.as_str()),
+                    ),
+                    ("is_active", before.is_active.into(), after.is_active.into()),
+                    ("is_staff", before.is_staff.into(), after.is_staff.into()),
+                    (
+                        "is_superuser",
+                        before.is_superuser.into(),
+                        after.is_superuser.into(),
+                    ),
+                ]
+                .into_iter()
+                .filter(|(_, old, new)| old != new)
+                .map(|(field, old, new)| FieldChange::new(field, old, new))
+                .collect();
+                if fields.is_empty() {
+                    return Ok(Some(before));
                 }
-                if !active {
+                diesel::update(users::table.find(id.get()))
+                    .set((
+                        users::email.eq(&after.email),
+                        users::is_active.eq(after.is_active),
+                        users::is_staff.eq(after.is_staff),
+                        users::is_superuser.eq(after.is_superuser),
+                    ))
+                    .execute(conn)?;
+                insert_event(
+                    conn,
+                    &user_event(EventType::UserUpdated, &after, origin, &fields, now),
+                )?;
+                if before.is_active && !after.is_active {
                     let revoked = diesel::update(
                         api_tokens::table
-                            .filter(api_tokens::user_id.eq(user.id.get()))
+                            .filter(api_tokens::user_id.eq(id.get()))
                             .filter(api_tokens::expires_at.gt(now)),
                     )
                     .set(api_tokens::expires_at.eq(now))
@@ -191,14 +264,105 @@ impl Database {
                         let changes = [FieldChange::new("tokens", revoked, 0)];
                         insert_event(
                             conn,
-                            &user_event(EventType::TokensRevoked, &user, origin, &changes, now),
+                            &user_event(EventType::TokensRevoked, &after, origin, &changes, now),
                         )?;
                     }
                 }
-                Ok(true)
+                Ok(Some(after))
             })
         })
     }
+
+    /// One page of users, by id, whose username or email contains `search` (any case), with
+    /// the total that match.
+    pub fn list_users_page(
+        &self,
+        filter: &UserFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<User>, i64), StoreError> {
+        with_conn!(self, |conn| {
+            let query = || {
+                let mut query = users::table.into_boxed();
+                if let Some(search) = &filter.search {
+                    let pattern = crate::issues::like_pattern(search);
+                    query = query.filter(
+                        crate::issues::lower(users::username)
+                            .like(pattern.clone())
+                            .escape('\\')
+                            .or(crate::issues::lower(users::email)
+                                .like(pattern)
+                                .escape('\\')),
+                    );
+                }
+                if let Some(active) = filter.is_active {
+                    query = query.filter(users::is_active.eq(active));
+                }
+                if let Some(staff) = filter.is_staff {
+                    query = query.filter(users::is_staff.eq(staff));
+                }
+                query
+            };
+            let total = query().count().get_result::<i64>(conn)?;
+            let mut ordered = query();
+            ordered = match filter.order {
+                UserOrder::Id => ordered.order(users::id.asc()),
+                UserOrder::Username => ordered.order((users::username.asc(), users::id.asc())),
+                UserOrder::DateJoinedDescending => ordered.order(users::id.desc()),
+            };
+            let rows = ordered
+                .select(UserRow::as_select())
+                .offset(offset)
+                .limit(limit)
+                .load::<UserRow>(conn)?;
+            Ok((rows.into_iter().map(User::from).collect(), total))
+        })
+    }
+
+    /// How many users there are.
+    pub fn count_users(&self) -> Result<i64, StoreError> {
+        with_conn!(self, |conn| Ok(users::table
+            .count()
+            .get_result::<i64>(conn)?))
+    }
+}
+
+/// What [`Database::update_user`] changes (`None`: left as is).
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// New address ("" for none).
+    pub email: Option<String>,
+    /// Active flag.
+    pub is_active: Option<bool>,
+    /// Staff flag.
+    pub is_staff: Option<bool>,
+    /// Superuser flag.
+    pub is_superuser: Option<bool>,
+}
+
+/// Which users a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Text in the username or email (any case).
+    pub search: Option<String>,
+    /// Only active (or inactive) users.
+    pub is_active: Option<bool>,
+    /// Only staff (or non-staff) users.
+    pub is_staff: Option<bool>,
+    /// The order.
+    pub order: UserOrder,
+}
+
+/// The orders of the user list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserOrder {
+    /// Oldest first.
+    #[default]
+    Id,
+    /// By username.
+    Username,
+    /// Newest first.
+    DateJoinedDescending,
 }
 
 /// Looking an active user's id up by name, as a type: [`active_user_id`] is generic over the

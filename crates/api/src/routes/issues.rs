@@ -210,6 +210,7 @@ fn resolve(
         description: input.description,
         status: input.status,
         assigned_to,
+        created_by: None,
     })
 }
 
@@ -291,7 +292,7 @@ async fn write_issue(
             // After validation: an invalid request is a 400 whatever its preconditions.
             check_if_match(precondition.as_deref(), &stored.issue)?;
             let condition = WriteCondition {
-                creator: caller.user.id,
+                creator: Some(caller.user.id),
                 version: precondition.is_some().then_some(stored.issue.updated_at),
             };
             db.update_issue(
@@ -369,7 +370,7 @@ pub async fn delete_issue(
             }
             check_if_match(precondition.as_deref(), &stored.issue)?;
             let condition = WriteCondition {
-                creator: caller.user.id,
+                creator: Some(caller.user.id),
                 version: precondition.is_some().then_some(stored.issue.updated_at),
             };
             db.delete_issue(stored.issue.id, &condition, &caller.origin())?

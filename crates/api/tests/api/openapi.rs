@@ -43,7 +43,10 @@ async fn the_document_covers_every_endpoint_and_the_docs_page_serves_its_assets(
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["schemas"]["Issue"].is_object());
     let event = &doc["components"]["schemas"]["Event"]["properties"];
-    assert!(event["type"].is_object(), "events serialize their type as `type`");
+    assert!(
+        event["type"].is_object(),
+        "events serialize their type as `type`"
+    );
 
     let page = app.send("GET", "/api/docs/", None, None).await;
     assert_eq!(page.status, 200);

@@ -1,0 +1,278 @@
+//! Logging in and out, and changing one's own password.
+
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use issue_tracker_domain::{hash_token, Password, PASSWORD_MAX_BYTES};
+
+use super::{checked_form, Form, Query};
+use crate::error::AdminError;
+use crate::session::{
+    self, check_csrf, cookie, is_staff, random_secret, removal, see_other, Staff,
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE,
+};
+use crate::views::{back_or, invalid, ok, Chrome, Field, FieldKind, FormData, FormPage};
+
+/// The answer to any failed login, whoever it was (unknown, wrong password, inactive, not staff):
+/// nothing tells an attacker which.
+pub const INVALID_LOGIN: &str = "Please enter the correct username and password for a staff account. Note that both fields may be case-sensitive.";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    csrf: String,
+    next: String,
+    username: String,
+    error: String,
+}
+
+/// Renders the login form with a fresh CSRF cookie.
+fn login_page(
+    req: &HttpRequest,
+    mut response: actix_web::HttpResponseBuilder,
+    next: String,
+    username: String,
+    error: String,
+) -> Result<HttpResponse, AdminError> {
+    let settings = session::settings(req)?;
+    let csrf = random_secret();
+    response.cookie(cookie(&settings, LOGIN_CSRF_COOKIE, csrf.clone()));
+    Ok(crate::views::html(
+        &mut response,
+        &LoginPage {
+            csrf,
+            next,
+            username,
+            error,
+        },
+    ))
+}
+
+/// `GET /admin/login/`.
+pub async fn login_form(
+    req: HttpRequest,
+    staff: Option<Staff>,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let query = FormData(query.into_inner());
+    let next = back_or(query.get("next"), "/admin/");
+    if staff.is_some() {
+        return Ok(see_other(&next));
+    }
+    login_page(&req, HttpResponse::Ok(), next, String::new(), String::new())
+}
+
+/// `POST /admin/login/`: only active staff get in; a new session (and session id) at each login.
+pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminError> {
+    let form = FormData(form.into_inner());
+    let expected = req
+        .cookie(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if expected.is_empty() {
+        return Err(AdminError::Csrf(
+            "Cookies are needed to log in: allow them for this site and reload the page.",
+        ));
+    }
+    check_csrf(&req, &expected, &form)?;
+    let next = back_or(form.get("next"), "/admin/");
+    let username = form.text("username");
+    let password = form.text("password");
+    if username.is_empty() || password.is_empty() {
+        return login_page(
+            &req,
+            HttpResponse::BadRequest(),
+            next,
+            username,
+            INVALID_LOGIN.into(),
+        );
+    }
+    let state = session::state(&req)?;
+    let settings = session::settings(&req)?;
+    let address = issue_tracker_api::client::client_address(
+        req.headers(),
+        req.peer_addr(),
+        &state.settings.http,
+    );
+    // The API's throttle: failed logins count the same wherever they are tried.
+    state
+        .login_throttle
+        .reserve(&address, &username)
+        .map_err(AdminError::Throttled)?;
+    let throttle = state.login_throttle.clone();
+    let dummy_hash = state.dummy_hash.clone();
+    let lifetime = settings.session_lifetime;
+    let name = username.clone();
+    let key = state
+        .run(move |db| {
+            if password.len() > PASSWORD_MAX_BYTES {
+                return Ok(None);
+            }
+            let found = db.find_credentials(&name)?;
+            let hash = found
+                .as_ref()
+                .map_or(&*dummy_hash, |c| c.password_hash.as_str());
+            let matches = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
+            match found {
+                Some(found) if matches && found.user.is_active && is_staff(&found.user) => {
+                    throttle.release(&address, &name);
+                    let key = random_secret();
+                    db.create_admin_session(
+                        &found.user,
+                        &hash_token(&key),
+                        &random_secret(),
+                        lifetime,
+                    )?;
+                    Ok(Some(key))
+                }
+                _ => Ok(None),
+            }
+        })
+        .await?;
+    match key {
+        Some(key) => Ok(HttpResponse::SeeOther()
+            .cookie(cookie(&settings, SESSION_COOKIE, key))
+            .cookie(removal(&settings, LOGIN_CSRF_COOKIE))
+            .insert_header(("location", next))
+            .finish()),
+        None => login_page(
+            &req,
+            HttpResponse::BadRequest(),
+            next,
+            username,
+            INVALID_LOGIN.into(),
+        ),
+    }
+}
+
+/// `POST /admin/logout/`: ends this session.
+pub async fn logout(
+    req: HttpRequest,
+    staff: Staff,
+    form: Form,
+) -> Result<HttpResponse, AdminError> {
+    checked_form(&req, &staff, form)?;
+    let state = session::state(&req)?;
+    let settings = session::settings(&req)?;
+    let id = staff.session_id;
+    state
+        .run(move |db| Ok(db.delete_admin_session(id)?))
+        .await?;
+    Ok(HttpResponse::SeeOther()
+        .cookie(removal(&settings, SESSION_COOKIE))
+        .insert_header(("location", "/admin/login/"))
+        .finish())
+}
+
+/// The form to set a password: twice the new one, and for one's own, the old one first.
+pub fn password_fields(own: bool) -> Vec<Field> {
+    let mut fields = Vec::new();
+    if own {
+        fields.push(Field::text("old_password", "Old password", "").kind(FieldKind::Password));
+    }
+    fields.push(
+        Field::text("new_password1", "New password", "")
+            .kind(FieldKind::Password)
+            .help("At most 72 bytes; no other rule."),
+    );
+    fields.push(Field::text("new_password2", "New password again", "").kind(FieldKind::Password));
+    fields
+}
+
+/// Checks the two new-password fields; the errors by field.
+pub fn new_password(form: &FormData) -> Result<Password, Vec<(String, String)>> {
+    let (first, second) = (form.text("new_password1"), form.text("new_password2"));
+    let mut errors = Vec::new();
+    if first.is_empty() {
+        errors.push(("new_password1".into(), "This field is required.".into()));
+    }
+    if second.is_empty() {
+        errors.push(("new_password2".into(), "This field is required.".into()));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    if first != second {
+        return Err(vec![(
+            "new_password2".into(),
+            "The two password fields didn’t match.".into(),
+        )]);
+    }
+    Password::parse(&first).map_err(|e| vec![("new_password1".into(), e.to_string())])
+}
+
+fn own_password_page(staff: &Staff, errors: &[(String, String)]) -> FormPage {
+    let mut fields = password_fields(true);
+    let form_errors = crate::views::attach_errors(&mut fields, errors);
+    FormPage {
+        chrome: Chrome::new(staff, "password"),
+        title: "Change your password".into(),
+        action: "/admin/password/".into(),
+        fields,
+        form_errors,
+        submit: "Change my password",
+        back: "/admin/".into(),
+        notice: String::new(),
+        links: Vec::new(),
+        actions: Vec::new(),
+        history: None,
+    }
+}
+
+/// `GET /admin/password/`.
+pub async fn password_form(staff: Staff) -> HttpResponse {
+    ok(&own_password_page(&staff, &[]))
+}
+
+/// `POST /admin/password/`: checks the old password, sets the new one (which ends every session
+/// and token of the user), and opens a new session for this browser.
+pub async fn change_password(
+    req: HttpRequest,
+    staff: Staff,
+    form: Form,
+) -> Result<HttpResponse, AdminError> {
+    let form = checked_form(&req, &staff, form)?;
+    let password = match new_password(&form) {
+        Ok(password) => password,
+        Err(errors) => return Ok(invalid(&own_password_page(&staff, &errors))),
+    };
+    let state = session::state(&req)?;
+    let settings = session::settings(&req)?;
+    let cost = state.settings.accounts.bcrypt_cost;
+    let old = form.text("old_password");
+    let (user, origin, lifetime) = (
+        staff.user.clone(),
+        staff.origin(),
+        settings.session_lifetime,
+    );
+    let key = state
+        .run(move |db| {
+            let found = db.find_credentials(&user.username)?;
+            let right = found.is_some_and(|c| {
+                old.len() <= PASSWORD_MAX_BYTES
+                    && bcrypt::verify(old.as_bytes(), &c.password_hash).unwrap_or(false)
+            });
+            if !right {
+                return Ok(None);
+            }
+            let hash = bcrypt::hash(password.expose(), cost)
+                .map_err(|e| issue_tracker_api::ApiError::Internal(e.to_string()))?;
+            db.set_password_hash(&user.username, &hash, &origin)?;
+            let key = random_secret();
+            db.create_admin_session(&user, &hash_token(&key), &random_secret(), lifetime)?;
+            Ok(Some(key))
+        })
+        .await?;
+    match key {
+        Some(key) => Ok(HttpResponse::SeeOther()
+            .cookie(cookie(&settings, SESSION_COOKIE, key))
+            .insert_header(("location", "/admin/?notice=password"))
+            .finish()),
+        None => Ok(invalid(&own_password_page(
+            &staff,
+            &[(
+                "old_password".into(),
+                "Your old password was entered incorrectly. Please enter it again.".into(),
+            )],
+        ))),
+    }
+}

@@ -1,0 +1,68 @@
+//! `/admin/`: counts, and the last changes.
+
+use actix_web::{HttpRequest, HttpResponse};
+use askama::Template;
+use issue_tracker_domain::{IssueFilter, Status};
+use issue_tracker_persistence::EventFilter;
+
+use crate::error::AdminError;
+use crate::session::{self, Staff};
+use crate::views::{ok, Chrome, EventView};
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    chrome: Chrome,
+    counts: Vec<(&'static str, i64, &'static str)>,
+    events: Vec<EventView>,
+}
+
+/// `GET /admin/`.
+pub async fn dashboard(req: HttpRequest, staff: Staff) -> Result<HttpResponse, AdminError> {
+    let state = session::state(&req)?;
+    let (counts, events) = state
+        .run(|db| {
+            let of_status = |status| IssueFilter {
+                status: Some(status),
+                ..IssueFilter::default()
+            };
+            let notifications = db.count_notifications()?;
+            let notification = |status: &str| {
+                notifications
+                    .iter()
+                    .find(|(s, _)| s == status)
+                    .map_or(0, |(_, n)| *n)
+            };
+            let counts = vec![
+                ("Users", db.count_users()?, "/admin/users/"),
+                (
+                    "Open issues",
+                    db.count_issues_filtered(&of_status(Status::Open))?,
+                    "/admin/issues/?status=open",
+                ),
+                (
+                    "Closed issues",
+                    db.count_issues_filtered(&of_status(Status::Closed))?,
+                    "/admin/issues/?status=closed",
+                ),
+                (
+                    "Notifications pending",
+                    notification("pending"),
+                    "/admin/notifications/?status=pending",
+                ),
+                (
+                    "Notifications dead",
+                    notification("dead"),
+                    "/admin/notifications/?status=dead",
+                ),
+            ];
+            let (events, _) = db.list_events(&EventFilter::default(), 0, 20)?;
+            Ok((counts, events))
+        })
+        .await?;
+    Ok(ok(&DashboardPage {
+        chrome: Chrome::new(&staff, "dashboard"),
+        counts,
+        events: events.iter().map(EventView::from).collect(),
+    }))
+}

@@ -1,0 +1,101 @@
+//! `/admin/events/`: the audit log, every event, filterable by type, actor and date.
+
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use issue_tracker_domain::EventType;
+use issue_tracker_persistence::EventFilter;
+
+use super::Query;
+use crate::error::AdminError;
+use crate::session::{self, Staff};
+use crate::views::{
+    notice, ok, plain_column, Cell, Chrome, EventView, Filter, FormData, ListPage, Pages, Row,
+};
+
+const LIST: &str = "/admin/events/";
+
+fn day(query: &FormData, name: &str) -> Option<chrono::NaiveDateTime> {
+    query
+        .get(name)
+        .and_then(|text| NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok())
+        .and_then(|date| date.and_hms_opt(0, 0, 0))
+}
+
+/// `GET /admin/events/`.
+pub async fn list(
+    req: HttpRequest,
+    staff: Staff,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let query = FormData(query.into_inner());
+    let filter = EventFilter {
+        event_type: query.get("type").and_then(EventType::parse),
+        actor: query
+            .get("actor")
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned),
+        issue: query.get("issue").and_then(|i| i.trim().parse().ok()),
+        user: None,
+        since: day(&query, "since"),
+        // "Until" a day includes that day.
+        until: day(&query, "until").map(|d| d + chrono::TimeDelta::days(1)),
+    };
+    let asked_page = query.get("page").map(str::to_owned);
+    let state = session::state(&req)?;
+    let (events, total, pages) = state
+        .run(move |db| {
+            let (_, total) = db.list_events(&filter, 0, 0)?;
+            let pages = Pages::new(asked_page.as_deref(), total);
+            let (events, _) = db.list_events(&filter, pages.offset, crate::views::PER_PAGE)?;
+            Ok((events, total, pages))
+        })
+        .await?;
+    let (previous_href, next_href) = pages.links(LIST, &query);
+    let mut types = vec![("", "All")];
+    types.extend(EventType::ALL.iter().map(|t| (t.as_str(), t.as_str())));
+    let rows = events
+        .iter()
+        .map(EventView::from)
+        .map(|e| Row {
+            id: e.id.to_string(),
+            cells: vec![
+                Cell::text(e.id.to_string()),
+                Cell::text(e.at),
+                Cell::text(e.event_type),
+                Cell::text(e.actor),
+                Cell::text(e.via),
+                Cell::link(e.subject, e.subject_href),
+                Cell::text(e.changes.join("; ")),
+            ],
+        })
+        .collect();
+    Ok(ok(&ListPage {
+        chrome: Chrome::new(&staff, "events"),
+        title: "Audit log".into(),
+        path: LIST,
+        search_label: "",
+        search: String::new(),
+        filters: vec![
+            Filter::select("type", "Type", &types, &query),
+            Filter::text("actor", "By (username)", &query),
+            Filter::text("since", "From (YYYY-MM-DD)", &query),
+            Filter::text("until", "Until (YYYY-MM-DD)", &query),
+        ],
+        order: String::new(),
+        columns: ["#", "When", "Event", "By", "Via", "Concerns", "Changes"]
+            .into_iter()
+            .map(plain_column)
+            .collect(),
+        rows,
+        total,
+        page: pages.page,
+        pages: pages.pages,
+        previous_href,
+        next_href,
+        bulk_actions: Vec::new(),
+        add_href: String::new(),
+        notice: notice(&query),
+        back: String::new(),
+    }))
+}

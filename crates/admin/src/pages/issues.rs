@@ -1,0 +1,624 @@
+//! `/admin/issues/`: list (search, filters, sorting, pages, bulk close and delete), add, change
+//! (any field, the creator too, with the issue's history), delete with a confirmation step.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use issue_tracker_domain::{
+    Description, HistoryPage, IssueChanges, IssueFilter, IssueId, IssueInput, OrderField, Status,
+    Title, User,
+};
+use issue_tracker_persistence::{Database, NewIssue, StoredIssue, WriteCondition};
+
+use super::{path_id, submitted, Form, Query, Submitted};
+use crate::error::AdminError;
+use crate::session::{self, see_other, Staff};
+use crate::views::{
+    attach_errors, back_or, column, invalid, notice, ok, plain_column, with_notice, Cell, Chrome,
+    ConfirmPage, EventView, Field, FieldKind, Filter, FormData, FormPage, Link, ListPage, Pages,
+    Row,
+};
+
+const LIST: &str = "/admin/issues/";
+
+fn status_choices() -> Vec<(String, String)> {
+    vec![
+        ("open".into(), "open".into()),
+        ("closed".into(), "closed".into()),
+    ]
+}
+
+/// The filter a list query asks for.
+fn filter_of(query: &FormData) -> IssueFilter {
+    let text = |name: &str| {
+        query
+            .get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let order = query.get("order").unwrap_or("-id");
+    let (field, descending) = match order.strip_prefix('-') {
+        Some(field) => (field, true),
+        None => (order, false),
+    };
+    IssueFilter {
+        status: query.get("status").and_then(|s| Status::parse(s).ok()),
+        assigned_to: text("assigned_to"),
+        created_by: text("created_by"),
+        q: text("q").map(|q| {
+            q.chars()
+                .take(issue_tracker_domain::MAX_SEARCH_CHARS)
+                .collect()
+        }),
+        updated_since: None,
+        ordering: vec![(
+            OrderField::parse(field).unwrap_or(OrderField::Id),
+            descending,
+        )],
+    }
+}
+
+/// `GET /admin/issues/`.
+pub async fn list(
+    req: HttpRequest,
+    staff: Staff,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let query = FormData(query.into_inner());
+    let filter = filter_of(&query);
+    let state = session::state(&req)?;
+    let asked_page = query.get("page").map(str::to_owned);
+    let (issues, total, pages) = state
+        .run(move |db| {
+            let total = db.count_issues_filtered(&filter)?;
+            let pages = Pages::new(asked_page.as_deref(), total);
+            let issues = db.list_issues_filtered(&filter, pages.offset, crate::views::PER_PAGE)?;
+            Ok((issues, total, pages))
+        })
+        .await?;
+    let back = format!("{LIST}?{}", query.query_without(&["notice"]));
+    let (previous_href, next_href) = pages.links(LIST, &query);
+    let rows = issues
+        .iter()
+        .map(|issue| Row {
+            id: issue.id.to_string(),
+            cells: vec![
+                Cell::link(
+                    issue.id.to_string(),
+                    format!(
+                        "/admin/issues/{}/?back={}",
+                        issue.id,
+                        crate::views::encode(&back)
+                    ),
+                ),
+                Cell::link(
+                    issue.title.clone(),
+                    format!(
+                        "/admin/issues/{}/?back={}",
+                        issue.id,
+                        crate::views::encode(&back)
+                    ),
+                ),
+                Cell::text(issue.status.as_str()),
+                Cell::text(issue.assigned_to.clone()),
+                Cell::text(issue.created_by.clone()),
+                Cell::text(issue.updated_at.format("%Y-%m-%d %H:%M").to_string()),
+            ],
+        })
+        .collect();
+    Ok(ok(&ListPage {
+        chrome: Chrome::new(&staff, "issues"),
+        title: "Issues".into(),
+        path: LIST,
+        search_label: "Search titles and descriptions",
+        search: query.text("q"),
+        filters: vec![
+            Filter::select(
+                "status",
+                "Status",
+                &[("", "All"), ("open", "open"), ("closed", "closed")],
+                &query,
+            ),
+            Filter::text("assigned_to", "Assigned to", &query),
+            Filter::text("created_by", "Created by", &query),
+        ],
+        order: query.text("order"),
+        columns: vec![
+            column("ID", "id", LIST, &query),
+            column("Title", "title", LIST, &query),
+            column("Status", "status", LIST, &query),
+            plain_column("Assigned to"),
+            plain_column("Created by"),
+            column("Updated", "updated_at", LIST, &query),
+        ],
+        rows,
+        total,
+        page: pages.page,
+        pages: pages.pages,
+        previous_href,
+        next_href,
+        bulk_actions: vec![
+            ("close", "Close the selected issues"),
+            ("delete", "Delete the selected issues"),
+        ],
+        add_href: format!("/admin/issues/add/?back={}", crate::views::encode(&back)),
+        notice: notice(&query),
+        back,
+    }))
+}
+
+/// The issue form, filled with `values`: (title, description, status, assigned_to, created_by).
+fn issue_fields(values: [String; 5]) -> Vec<Field> {
+    let [title, description, status, assigned_to, created_by] = values;
+    vec![
+        Field::text("title", "Title", title).help("1 to 255 characters."),
+        Field::text("description", "Description", description).kind(FieldKind::TextArea),
+        Field::text("status", "Status", status).kind(FieldKind::Select(status_choices())),
+        Field::text("assigned_to", "Assigned to", assigned_to)
+            .help("The username of an active user."),
+        Field::text("created_by", "Created by", created_by).help("The username of a user."),
+    ]
+}
+
+fn typed(form: &FormData) -> [String; 5] {
+    [
+        "title",
+        "description",
+        "status",
+        "assigned_to",
+        "created_by",
+    ]
+    .map(|name| form.text(name))
+}
+
+/// What a valid issue form holds.
+struct Valid {
+    title: Title,
+    description: Description,
+    status: Status,
+    assignee: User,
+    creator: User,
+}
+
+/// Checks the form with the API's rules and words; every error by field.
+fn validate(
+    db: &Database,
+    form: &FormData,
+) -> Result<Result<Valid, Vec<(String, String)>>, AdminError> {
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let mut field_error = |name: &str, messages: Vec<String>| {
+        for message in messages {
+            errors.push((name.to_owned(), message));
+        }
+    };
+    let title = Title::parse(&form.text("title"))
+        .map_err(|e| field_error("title", e.messages()))
+        .ok();
+    let description = Description::parse(&form.text("description"))
+        .map_err(|e| field_error("description", e.messages()))
+        .ok();
+    let status = Status::parse(&form.text("status"))
+        .map_err(|e| field_error("status", vec![e]))
+        .ok();
+    let user = |name: &str, active: bool| -> Result<Option<User>, AdminError> {
+        let name = form.text(name);
+        if name.is_empty() {
+            return Ok(None);
+        }
+        let found = db.find_user(&name)?;
+        Ok(found.filter(|u| u.is_active || !active))
+    };
+    // The assignee must be active, as in the API; the creator may be any user.
+    let assignee = user("assigned_to", true)?;
+    let creator = user("created_by", false)?;
+    for (name, found) in [("assigned_to", &assignee), ("created_by", &creator)] {
+        if found.is_none() {
+            let typed = form.text(name);
+            let message = if typed.is_empty() {
+                "This field may not be null.".to_owned()
+            } else {
+                IssueInput::unknown_assignee(&typed)
+            };
+            field_error(name, vec![message]);
+        }
+    }
+    Ok(match (title, description, status, assignee, creator) {
+        (Some(title), Some(description), Some(status), Some(assignee), Some(creator))
+            if errors.is_empty() =>
+        {
+            Ok(Valid {
+                title,
+                description,
+                status,
+                assignee,
+                creator,
+            })
+        }
+        _ => Err(errors),
+    })
+}
+
+fn add_page(
+    staff: &Staff,
+    values: [String; 5],
+    errors: &[(String, String)],
+    back: String,
+) -> FormPage {
+    let mut fields = issue_fields(values);
+    let form_errors = attach_errors(&mut fields, errors);
+    FormPage {
+        chrome: Chrome::new(staff, "issues"),
+        title: "Add issue".into(),
+        action: "/admin/issues/add/".into(),
+        fields,
+        form_errors,
+        submit: "Save",
+        back,
+        notice: String::new(),
+        links: Vec::new(),
+        actions: Vec::new(),
+        history: None,
+    }
+}
+
+/// `GET /admin/issues/add/`.
+pub async fn add_form(staff: Staff, query: Query) -> HttpResponse {
+    let query = FormData(query.into_inner());
+    let values = [
+        String::new(),
+        String::new(),
+        "open".into(),
+        String::new(),
+        staff.user.username.clone(),
+    ];
+    ok(&add_page(
+        &staff,
+        values,
+        &[],
+        back_or(query.get("back"), LIST),
+    ))
+}
+
+/// `POST /admin/issues/add/`.
+pub async fn add(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpResponse, AdminError> {
+    let Submitted {
+        form,
+        back,
+        state,
+        origin,
+    } = submitted(&req, &staff, form, LIST)?;
+    let delay = state.settings.assign_delay;
+    let submitted = form.clone();
+    let outcome = state
+        .run(move |db| {
+            let valid = match validate(db, &submitted)? {
+                Ok(valid) => valid,
+                Err(errors) => return Ok(Err(errors)),
+            };
+            let new = NewIssue {
+                title: valid.title.as_str(),
+                description: valid.description.as_str(),
+                status: valid.status,
+                assignee: &valid.assignee.username,
+            };
+            match db.create_issue(&valid.creator, &new, delay, &origin)? {
+                Some(issue) => Ok(Ok(issue)),
+                None => Ok(Err(vec![(
+                    "assigned_to".into(),
+                    IssueInput::unknown_assignee(&valid.assignee.username),
+                )])),
+            }
+        })
+        .await?;
+    match outcome {
+        Ok(issue) => Ok(see_other(&with_notice(
+            &format!(
+                "/admin/issues/{}/?back={}",
+                issue.id,
+                crate::views::encode(&back)
+            ),
+            "added",
+        ))),
+        Err(errors) => Ok(invalid(&add_page(&staff, typed(&form), &errors, back))),
+    }
+}
+
+fn load(db: &Database, id: i64) -> Result<StoredIssue, AdminError> {
+    let id = IssueId::new(id).ok_or(AdminError::NotFound)?;
+    db.get_issue(id)?.ok_or(AdminError::NotFound)
+}
+
+fn history(db: &Database, id: i64) -> Result<Vec<EventView>, AdminError> {
+    let id = IssueId::new(id).ok_or(AdminError::NotFound)?;
+    let mut events = Vec::new();
+    let mut after = 0;
+    // The whole history, page by page, newest first on the page.
+    loop {
+        let page = db.issue_history(
+            id,
+            HistoryPage {
+                after,
+                per_page: 100,
+            },
+        )?;
+        after = page.events.last().map_or(after, |e| e.id);
+        events.extend(page.events.iter().map(EventView::from));
+        if !page.more {
+            break;
+        }
+    }
+    events.reverse();
+    Ok(events)
+}
+
+fn change_page(
+    staff: &Staff,
+    id: i64,
+    values: [String; 5],
+    errors: &[(String, String)],
+    back: String,
+    notice: String,
+    events: Vec<EventView>,
+) -> FormPage {
+    let mut fields = issue_fields(values);
+    let form_errors = attach_errors(&mut fields, errors);
+    FormPage {
+        chrome: Chrome::new(staff, "issues"),
+        title: format!("Change issue {id}"),
+        action: format!("/admin/issues/{id}/"),
+        fields,
+        form_errors,
+        submit: "Save",
+        links: vec![Link {
+            label: "Delete this issue".into(),
+            href: format!(
+                "/admin/issues/{id}/delete/?back={}",
+                crate::views::encode(&back)
+            ),
+        }],
+        back,
+        notice,
+        actions: Vec::new(),
+        history: Some(events),
+    }
+}
+
+/// `GET /admin/issues/<id>/`.
+pub async fn change_form(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let query = FormData(query.into_inner());
+    let state = session::state(&req)?;
+    let (issue, events) = state
+        .run(move |db| Ok((load(db, id)?, history(db, id)?)))
+        .await?;
+    let issue = issue.issue;
+    let values = [
+        issue.title,
+        issue.description,
+        issue.status.as_str().to_owned(),
+        issue.assigned_to,
+        issue.created_by,
+    ];
+    Ok(ok(&change_page(
+        &staff,
+        id,
+        values,
+        &[],
+        back_or(query.get("back"), LIST),
+        notice(&query),
+        events,
+    )))
+}
+
+/// `POST /admin/issues/<id>/`: any field, the creator too; back to the list with its filters.
+pub async fn change(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let Submitted {
+        form,
+        back,
+        state,
+        origin,
+    } = submitted(&req, &staff, form, LIST)?;
+    let delay = state.settings.assign_delay;
+    let submitted = form.clone();
+    let outcome = state
+        .run(move |db| {
+            load(db, id)?;
+            let valid = match validate(db, &submitted)? {
+                Ok(valid) => valid,
+                Err(errors) => return Ok(Err((errors, history(db, id)?))),
+            };
+            let changes = IssueChanges {
+                title: Some(valid.title),
+                description: Some(valid.description),
+                status: Some(valid.status),
+                assigned_to: Some(valid.assignee.id),
+                created_by: Some(valid.creator.id),
+            };
+            let condition = WriteCondition {
+                creator: None,
+                version: None,
+            };
+            let issue_id = IssueId::new(id).ok_or(AdminError::NotFound)?;
+            db.update_issue(issue_id, &changes, delay, &condition, &origin)?
+                .map_err(|_| AdminError::NotFound)?;
+            Ok(Ok(()))
+        })
+        .await?;
+    match outcome {
+        Ok(()) => Ok(see_other(&with_notice(&back, "saved"))),
+        Err((errors, events)) => Ok(invalid(&change_page(
+            &staff,
+            id,
+            typed(&form),
+            &errors,
+            back,
+            String::new(),
+            events,
+        ))),
+    }
+}
+
+/// `GET /admin/issues/<id>/delete/`: the confirmation page.
+pub async fn delete_form(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let query = FormData(query.into_inner());
+    let back = back_or(query.get("back"), LIST);
+    let state = session::state(&req)?;
+    let issue = state.run(move |db| load(db, id).map_err(Into::into)).await;
+    let issue = issue.map_err(|_| AdminError::NotFound)?.issue;
+    Ok(ok(&ConfirmPage {
+        chrome: Chrome::new(&staff, "issues"),
+        title: format!("Delete issue {id}?"),
+        question: "This deletes the issue and cancels its pending emails. Its history is kept."
+            .into(),
+        items: vec![format!("{}: {}", issue.id, issue.title)],
+        action: format!("/admin/issues/{id}/delete/"),
+        hidden: vec![("back".into(), back.clone())],
+        confirm: "Yes, delete it",
+        cancel: format!("/admin/issues/{id}/?back={}", crate::views::encode(&back)),
+    }))
+}
+
+/// `POST /admin/issues/<id>/delete/` with `confirm=yes`.
+pub async fn delete(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let Submitted {
+        form,
+        back,
+        state,
+        origin,
+    } = submitted(&req, &staff, form, LIST)?;
+    if form.get("confirm") != Some("yes") {
+        return Ok(see_other(&format!("/admin/issues/{id}/delete/")));
+    }
+    state
+        .run(move |db| {
+            let issue_id = IssueId::new(id).ok_or(AdminError::NotFound)?;
+            let condition = WriteCondition {
+                creator: None,
+                version: None,
+            };
+            db.delete_issue(issue_id, &condition, &origin)?
+                .map_err(|_| AdminError::NotFound)?;
+            Ok(())
+        })
+        .await?;
+    Ok(see_other(&with_notice(&back, "deleted")))
+}
+
+/// `POST /admin/issues/`: a bulk action on the selected rows. The first post shows what will
+/// happen; the confirmation (`confirm=yes`) does it.
+pub async fn bulk(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpResponse, AdminError> {
+    let Submitted {
+        form,
+        back,
+        state,
+        origin,
+    } = submitted(&req, &staff, form, LIST)?;
+    let ids: Vec<i64> = form
+        .all("selected")
+        .into_iter()
+        .filter_map(IssueId::parse)
+        .map(IssueId::get)
+        .collect();
+    let action = form.text("action");
+    if ids.is_empty() {
+        return Ok(see_other(&with_notice(&back, "none")));
+    }
+    if !matches!(action.as_str(), "close" | "delete") {
+        return Err(AdminError::NotFound);
+    }
+    if form.get("confirm") != Some("yes") {
+        let listed = ids.clone();
+        let issues = state
+            .run(move |db| {
+                let mut found = Vec::new();
+                for id in listed {
+                    if let Ok(issue) = load(db, id) {
+                        found.push(format!("{}: {}", issue.issue.id, issue.issue.title));
+                    }
+                }
+                Ok(found)
+            })
+            .await?;
+        let mut hidden: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| ("selected".to_owned(), id.to_string()))
+            .collect();
+        hidden.push(("action".into(), action.clone()));
+        hidden.push(("back".into(), back.clone()));
+        let (title, question, confirm) = if action == "close" {
+            (
+                "Close these issues?",
+                "Each selected issue is set to closed.",
+                "Yes, close them",
+            )
+        } else {
+            (
+                "Delete these issues?",
+                "Each selected issue is deleted and its pending emails cancelled. Their history is kept.",
+                "Yes, delete them",
+            )
+        };
+        return Ok(ok(&ConfirmPage {
+            chrome: Chrome::new(&staff, "issues"),
+            title: title.into(),
+            question: question.into(),
+            items: issues,
+            action: LIST.into(),
+            hidden,
+            confirm,
+            cancel: back,
+        }));
+    }
+    let delay = state.settings.assign_delay;
+    let close = action == "close";
+    state
+        .run(move |db| {
+            let condition = WriteCondition {
+                creator: None,
+                version: None,
+            };
+            for id in ids {
+                let Some(issue_id) = IssueId::new(id) else {
+                    continue;
+                };
+                // An issue deleted meanwhile is simply skipped.
+                if close {
+                    let changes = IssueChanges {
+                        status: Some(Status::Closed),
+                        ..IssueChanges::default()
+                    };
+                    let _ = db.update_issue(issue_id, &changes, delay, &condition, &origin)?;
+                } else {
+                    let _ = db.delete_issue(issue_id, &condition, &origin)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(see_other(&with_notice(
+        &back,
+        if close { "closed" } else { "deleted" },
+    )))
+}

@@ -1,0 +1,121 @@
+//! `/admin/notifications/`: the outbox by status with the last error; retry dead ones.
+
+use actix_web::{HttpRequest, HttpResponse};
+use issue_tracker_domain::{NotificationId, NotificationStatus};
+
+use super::{submitted, Form, Query, Submitted};
+use crate::error::AdminError;
+use crate::session::{self, see_other, Staff};
+use crate::views::{
+    notice, ok, plain_column, with_notice, Cell, Chrome, Filter, FormData, ListPage, Pages, Row,
+};
+
+const LIST: &str = "/admin/notifications/";
+
+/// `GET /admin/notifications/`.
+pub async fn list(
+    req: HttpRequest,
+    staff: Staff,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let query = FormData(query.into_inner());
+    let status = query.get("status").and_then(NotificationStatus::parse);
+    let asked_page = query.get("page").map(str::to_owned);
+    let state = session::state(&req)?;
+    let (notifications, total, pages) = state
+        .run(move |db| {
+            let counts = db.count_notifications()?;
+            let total = counts
+                .iter()
+                .filter(|(s, _)| status.is_none_or(|wanted| s == wanted.as_str()))
+                .map(|(_, n)| n)
+                .sum();
+            let pages = Pages::new(asked_page.as_deref(), total);
+            let list = db.list_notifications_page(status, pages.offset, crate::views::PER_PAGE)?;
+            Ok((list, total, pages))
+        })
+        .await?;
+    let (previous_href, next_href) = pages.links(LIST, &query);
+    let mut choices = vec![("", "All")];
+    choices.extend(
+        NotificationStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), s.as_str())),
+    );
+    let rows = notifications
+        .iter()
+        .map(|n| Row {
+            id: n.id.to_string(),
+            cells: vec![
+                Cell::text(n.id.to_string()),
+                Cell::text(n.kind.clone()),
+                Cell::text(n.recipient.clone()),
+                Cell::text(n.status.clone()),
+                Cell::text(n.attempts.to_string()),
+                Cell::text(n.send_after.format("%Y-%m-%d %H:%M:%S").to_string()),
+                Cell::text(n.last_error.clone().unwrap_or_default()),
+            ],
+        })
+        .collect();
+    Ok(ok(&ListPage {
+        chrome: Chrome::new(&staff, "notifications"),
+        title: "Notifications".into(),
+        path: LIST,
+        search_label: "",
+        search: String::new(),
+        filters: vec![Filter::select("status", "Status", &choices, &query)],
+        order: String::new(),
+        columns: [
+            "ID",
+            "Kind",
+            "Recipient",
+            "Status",
+            "Attempts",
+            "Due (UTC)",
+            "Last error",
+        ]
+        .into_iter()
+        .map(plain_column)
+        .collect(),
+        rows,
+        total,
+        page: pages.page,
+        pages: pages.pages,
+        previous_href,
+        next_href,
+        bulk_actions: vec![("retry", "Retry the selected dead notifications")],
+        add_href: String::new(),
+        notice: notice(&query),
+        back: format!("{LIST}?{}", query.query_without(&["notice"])),
+    }))
+}
+
+/// `POST /admin/notifications/`: retries the selected dead notifications (others are left).
+pub async fn retry(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpResponse, AdminError> {
+    let Submitted {
+        form,
+        back,
+        state,
+        origin: _,
+    } = submitted(&req, &staff, form, LIST)?;
+    let ids: Vec<NotificationId> = form
+        .all("selected")
+        .into_iter()
+        .filter_map(NotificationId::parse)
+        .collect();
+    if ids.is_empty() {
+        return Ok(see_other(&with_notice(&back, "none")));
+    }
+    if form.get("action") != Some("retry") {
+        return Err(AdminError::NotFound);
+    }
+    state
+        .run(move |db| {
+            for id in ids {
+                db.retry_notification(id)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(see_other(&with_notice(&back, "retried")))
+}

@@ -1,0 +1,510 @@
+//! `/admin/users/`: list (search, filters), add, change (email, active, staff, superuser: only
+//! superusers grant or take staff and superuser), set a password, revoke tokens.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use issue_tracker_domain::{Email, User, UserId, Username};
+use issue_tracker_persistence::{
+    Database, EventFilter, NewUser, StoreError, UserChanges, UserFilter, UserOrder,
+};
+
+use super::account::{new_password, password_fields};
+use super::{checked_form, path_id, submitted, Form, Query, Submitted};
+use crate::error::AdminError;
+use crate::session::{self, see_other, Staff};
+use crate::views::{
+    attach_errors, back_or, column, invalid, notice, ok, plain_column, with_notice, Cell, Chrome,
+    EventView, Field, Filter, FormData, FormPage, Link, ListPage, Pages, Row,
+};
+
+const LIST: &str = "/admin/users/";
+const SUPERUSERS_ONLY: &str = "Only superusers may grant or remove staff and superuser status.";
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn flag(query: &FormData, name: &str) -> Option<bool> {
+    match query.get(name) {
+        Some("yes") => Some(true),
+        Some("no") => Some(false),
+        _ => None,
+    }
+}
+
+/// `GET /admin/users/`.
+pub async fn list(
+    req: HttpRequest,
+    staff: Staff,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let query = FormData(query.into_inner());
+    let filter = UserFilter {
+        search: query
+            .get("q")
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| q.chars().take(200).collect()),
+        is_active: flag(&query, "active"),
+        is_staff: flag(&query, "staff"),
+        order: match query.get("order") {
+            Some("username") => UserOrder::Username,
+            Some("-date_joined") => UserOrder::DateJoinedDescending,
+            _ => UserOrder::Id,
+        },
+    };
+    let asked_page = query.get("page").map(str::to_owned);
+    let state = session::state(&req)?;
+    let (users, total, pages) = state
+        .run(move |db| {
+            let (_, total) = db.list_users_page(&filter, 0, 0)?;
+            let pages = Pages::new(asked_page.as_deref(), total);
+            let (users, _) = db.list_users_page(&filter, pages.offset, crate::views::PER_PAGE)?;
+            Ok((users, total, pages))
+        })
+        .await?;
+    let back = format!("{LIST}?{}", query.query_without(&["notice"]));
+    let (previous_href, next_href) = pages.links(LIST, &query);
+    let rows = users
+        .iter()
+        .map(|user| {
+            let href = format!(
+                "/admin/users/{}/?back={}",
+                user.id.get(),
+                crate::views::encode(&back)
+            );
+            Row {
+                id: user.id.get().to_string(),
+                cells: vec![
+                    Cell::link(user.username.clone(), href),
+                    Cell::text(user.email.clone()),
+                    Cell::text(yes_no(user.is_active)),
+                    Cell::text(yes_no(user.is_staff)),
+                    Cell::text(yes_no(user.is_superuser)),
+                    Cell::text(user.date_joined.format("%Y-%m-%d").to_string()),
+                ],
+            }
+        })
+        .collect();
+    let yes_no_filter: &[(&str, &str)] = &[("", "All"), ("yes", "yes"), ("no", "no")];
+    Ok(ok(&ListPage {
+        chrome: Chrome::new(&staff, "users"),
+        title: "Users".into(),
+        path: LIST,
+        search_label: "Search usernames and emails",
+        search: query.text("q"),
+        filters: vec![
+            Filter::select("active", "Active", yes_no_filter, &query),
+            Filter::select("staff", "Staff", yes_no_filter, &query),
+        ],
+        order: query.text("order"),
+        columns: vec![
+            column("Username", "username", LIST, &query),
+            plain_column("Email"),
+            plain_column("Active"),
+            plain_column("Staff"),
+            plain_column("Superuser"),
+            column("Joined", "-date_joined", LIST, &query),
+        ],
+        rows,
+        total,
+        page: pages.page,
+        pages: pages.pages,
+        previous_href,
+        next_href,
+        bulk_actions: Vec::new(),
+        add_href: format!("/admin/users/add/?back={}", crate::views::encode(&back)),
+        notice: notice(&query),
+        back,
+    }))
+}
+
+fn add_fields(form: &FormData) -> Vec<Field> {
+    let mut fields = vec![
+        Field::text("username", "Username", form.text("username"))
+            .help("Letters, digits and @ . + - _ only; at most 150 characters."),
+        Field::text("email", "Email address", form.text("email")).optional(),
+    ];
+    fields.extend(password_fields(false));
+    fields.push(Field::checkbox(
+        "is_staff",
+        "Staff (may use this admin)",
+        form.checked("is_staff"),
+    ));
+    fields.push(Field::checkbox(
+        "is_superuser",
+        "Superuser (may grant staff and superuser)",
+        form.checked("is_superuser"),
+    ));
+    fields
+}
+
+fn add_page(staff: &Staff, form: &FormData, errors: &[(String, String)]) -> FormPage {
+    let mut fields = add_fields(form);
+    let form_errors = attach_errors(&mut fields, errors);
+    FormPage {
+        chrome: Chrome::new(staff, "users"),
+        title: "Add user".into(),
+        action: "/admin/users/add/".into(),
+        fields,
+        form_errors,
+        submit: "Save",
+        back: back_or(form.get("back"), LIST),
+        notice: String::new(),
+        links: Vec::new(),
+        actions: Vec::new(),
+        history: None,
+    }
+}
+
+/// `GET /admin/users/add/`.
+pub async fn add_form(staff: Staff, query: Query) -> HttpResponse {
+    let query = FormData(query.into_inner());
+    ok(&add_page(&staff, &query, &[]))
+}
+
+/// `POST /admin/users/add/`.
+pub async fn add(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpResponse, AdminError> {
+    let form = checked_form(&req, &staff, form)?;
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let username = Username::parse(&form.text("username"))
+        .map_err(|e| errors.push(("username".into(), e.to_string())))
+        .ok();
+    let email = Email::parse(&form.text("email"))
+        .map_err(|e| errors.push(("email".into(), e)))
+        .ok();
+    let password = new_password(&form)
+        .map_err(|mut e| errors.append(&mut e))
+        .ok();
+    let (is_staff, is_superuser) = (form.checked("is_staff"), form.checked("is_superuser"));
+    if (is_staff || is_superuser) && !staff.user.is_superuser {
+        errors.push(("is_staff".into(), SUPERUSERS_ONLY.into()));
+    }
+    let (Some(username), Some(email), Some(password), true) =
+        (username, email, password, errors.is_empty())
+    else {
+        return Ok(invalid(&add_page(&staff, &form, &errors)));
+    };
+    let state = session::state(&req)?;
+    let cost = state.settings.accounts.bcrypt_cost;
+    let origin = staff.origin();
+    let created = state
+        .run(move |db| {
+            let password_hash = bcrypt::hash(password.expose(), cost)
+                .map_err(|e| issue_tracker_api::ApiError::Internal(e.to_string()))?;
+            let new = NewUser {
+                username: username.as_str().to_owned(),
+                email: email.as_str().to_owned(),
+                password_hash,
+                is_staff,
+                is_superuser,
+            };
+            match db.create_user(&new, &origin) {
+                Ok(user) => Ok(Some(user)),
+                Err(StoreError::Conflict) => Ok(None),
+                Err(other) => Err(other.into()),
+            }
+        })
+        .await?;
+    match created {
+        Some(user) => Ok(see_other(&with_notice(
+            &format!(
+                "/admin/users/{}/?back={}",
+                user.id.get(),
+                crate::views::encode(&back_or(form.get("back"), LIST))
+            ),
+            "added",
+        ))),
+        None => Ok(invalid(&add_page(
+            &staff,
+            &form,
+            &[(
+                "username".into(),
+                "A user with that username already exists.".into(),
+            )],
+        ))),
+    }
+}
+
+fn load(db: &Database, id: i64) -> Result<User, AdminError> {
+    db.find_user_by_id(UserId::new(id))?
+        .ok_or(AdminError::NotFound)
+}
+
+fn change_page(
+    staff: &Staff,
+    user: &User,
+    values: &FormData,
+    errors: &[(String, String)],
+    back: String,
+    notice: String,
+    events: Vec<EventView>,
+) -> FormPage {
+    let mut fields = vec![
+        Field::text("email", "Email address", values.text("email")).optional(),
+        Field::checkbox(
+            "is_active",
+            "Active (may log in and use tokens)",
+            values.checked("is_active"),
+        ),
+        Field::checkbox(
+            "is_staff",
+            "Staff (may use this admin)",
+            values.checked("is_staff"),
+        ),
+        Field::checkbox(
+            "is_superuser",
+            "Superuser (may grant staff and superuser)",
+            values.checked("is_superuser"),
+        ),
+    ];
+    let form_errors = attach_errors(&mut fields, errors);
+    let id = user.id.get();
+    FormPage {
+        chrome: Chrome::new(staff, "users"),
+        title: format!("Change user {}", user.username),
+        action: format!("/admin/users/{id}/"),
+        fields,
+        form_errors,
+        submit: "Save",
+        links: vec![Link {
+            label: "Set a new password".into(),
+            href: format!(
+                "/admin/users/{id}/password/?back={}",
+                crate::views::encode(&back)
+            ),
+        }],
+        actions: vec![(
+            "Revoke all API tokens".into(),
+            format!("/admin/users/{id}/revoke-tokens/"),
+        )],
+        back,
+        notice,
+        history: Some(events),
+    }
+}
+
+fn current_values(user: &User) -> FormData {
+    let mut pairs = vec![("email".to_owned(), user.email.clone())];
+    for (name, on) in [
+        ("is_active", user.is_active),
+        ("is_staff", user.is_staff),
+        ("is_superuser", user.is_superuser),
+    ] {
+        if on {
+            pairs.push((name.to_owned(), "on".to_owned()));
+        }
+    }
+    FormData(pairs)
+}
+
+/// The user's events (about them, not by them), newest first.
+fn user_events(db: &Database, user: &User) -> Result<Vec<EventView>, AdminError> {
+    let filter = EventFilter {
+        user: Some(user.id.get()),
+        ..EventFilter::default()
+    };
+    let (events, _) = db.list_events(&filter, 0, 100)?;
+    Ok(events.iter().map(EventView::from).collect())
+}
+
+/// `GET /admin/users/<id>/`.
+pub async fn change_form(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let query = FormData(query.into_inner());
+    let state = session::state(&req)?;
+    let (user, events) = state
+        .run(move |db| {
+            let user = load(db, id)?;
+            let events = user_events(db, &user)?;
+            Ok((user, events))
+        })
+        .await?;
+    Ok(ok(&change_page(
+        &staff,
+        &user,
+        &current_values(&user),
+        &[],
+        back_or(query.get("back"), LIST),
+        notice(&query),
+        events,
+    )))
+}
+
+/// `POST /admin/users/<id>/`.
+pub async fn change(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let Submitted {
+        form,
+        back,
+        state,
+        origin,
+    } = submitted(&req, &staff, form, LIST)?;
+    let caller = staff.user.clone();
+    let submitted = form.clone();
+    let outcome = state
+        .run(move |db| {
+            let user = load(db, id)?;
+            let mut errors: Vec<(String, String)> = Vec::new();
+            let email = Email::parse(&submitted.text("email"))
+                .map_err(|e| errors.push(("email".into(), e)))
+                .ok();
+            let changes = UserChanges {
+                email: email.map(|e| e.as_str().to_owned()),
+                is_active: Some(submitted.checked("is_active")),
+                is_staff: Some(submitted.checked("is_staff")),
+                is_superuser: Some(submitted.checked("is_superuser")),
+            };
+            let privileges_change = changes.is_staff != Some(user.is_staff)
+                || changes.is_superuser != Some(user.is_superuser);
+            if privileges_change && !caller.is_superuser {
+                errors.push(("is_staff".into(), SUPERUSERS_ONLY.into()));
+            }
+            if user.id == caller.id && changes.is_active == Some(false) {
+                errors.push((
+                    "is_active".into(),
+                    "You cannot deactivate your own account.".into(),
+                ));
+            }
+            if !errors.is_empty() {
+                let events = user_events(db, &user)?;
+                return Ok(Err((user, errors, events)));
+            }
+            db.update_user(user.id, &changes, &origin)?;
+            Ok(Ok(()))
+        })
+        .await?;
+    match outcome {
+        Ok(()) => Ok(see_other(&with_notice(&back, "saved"))),
+        Err((user, errors, events)) => Ok(invalid(&change_page(
+            &staff,
+            &user,
+            &form,
+            &errors,
+            back,
+            String::new(),
+            events,
+        ))),
+    }
+}
+
+fn password_page(
+    staff: &Staff,
+    user: &User,
+    errors: &[(String, String)],
+    back: String,
+) -> FormPage {
+    let mut fields = password_fields(false);
+    let form_errors = attach_errors(&mut fields, errors);
+    FormPage {
+        chrome: Chrome::new(staff, "users"),
+        title: format!("Set a password for {}", user.username),
+        action: format!("/admin/users/{}/password/", user.id.get()),
+        fields,
+        form_errors,
+        submit: "Set password",
+        back,
+        notice: "Their API tokens and admin sessions end when the password changes.".into(),
+        links: Vec::new(),
+        actions: Vec::new(),
+        history: None,
+    }
+}
+
+/// `GET /admin/users/<id>/password/`.
+pub async fn password_form(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    query: Query,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let query = FormData(query.into_inner());
+    let state = session::state(&req)?;
+    let user = state
+        .run(move |db| load(db, id).map_err(Into::into))
+        .await?;
+    Ok(ok(&password_page(
+        &staff,
+        &user,
+        &[],
+        back_or(query.get("back"), LIST),
+    )))
+}
+
+/// `POST /admin/users/<id>/password/`.
+pub async fn set_password(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let Submitted {
+        form,
+        back,
+        state,
+        origin,
+    } = submitted(&req, &staff, form, LIST)?;
+    let user = state
+        .run(move |db| load(db, id).map_err(Into::into))
+        .await?;
+    let password = match new_password(&form) {
+        Ok(password) => password,
+        Err(errors) => return Ok(invalid(&password_page(&staff, &user, &errors, back))),
+    };
+    let cost = state.settings.accounts.bcrypt_cost;
+    let username = user.username.clone();
+    state
+        .run(move |db| {
+            let hash = bcrypt::hash(password.expose(), cost)
+                .map_err(|e| issue_tracker_api::ApiError::Internal(e.to_string()))?;
+            db.set_password_hash(&username, &hash, &origin)?;
+            Ok(())
+        })
+        .await?;
+    Ok(see_other(&with_notice(
+        &format!("/admin/users/{id}/?back={}", crate::views::encode(&back)),
+        "password",
+    )))
+}
+
+/// `POST /admin/users/<id>/revoke-tokens/`.
+pub async fn revoke_tokens(
+    req: HttpRequest,
+    staff: Staff,
+    id: web::Path<String>,
+    form: Form,
+) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let Submitted {
+        form: _,
+        back,
+        state,
+        origin,
+    } = submitted(&req, &staff, form, LIST)?;
+    state
+        .run(move |db| {
+            let user = load(db, id)?;
+            db.revoke_all_tokens(&user, &origin)?;
+            Ok(())
+        })
+        .await?;
+    Ok(see_other(&with_notice(
+        &format!("/admin/users/{id}/?back={}", crate::views::encode(&back)),
+        "revoked",
+    )))
+}

@@ -1,0 +1,1030 @@
+//! The staff admin over HTTP, as a browser without JavaScript uses it, on both databases: who gets
+//! in, CSRF on every form, each page and form (errors next to their fields, typed values kept),
+//! bulk actions with their confirmation, and the history each change writes.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use issue_tracker_api::AppState;
+use issue_tracker_config::Settings;
+use issue_tracker_domain::{EventType, HistoryPage, IssueId, Origin, Via};
+use issue_tracker_persistence::{Database, NewUser};
+use issue_tracker_testkit::{Kind, TestDb};
+
+const CLI: Origin = Origin {
+    actor: None,
+    via: Via::Cli,
+    request_id: None,
+};
+
+struct Admin {
+    base: String,
+    db: Database,
+    _database: TestDb,
+}
+
+fn spawn(kind: Kind, extra: &[(&str, &str)]) -> Admin {
+    let database = TestDb::new(kind);
+    let mut variables: HashMap<String, String> = [
+        ("DATABASE_URL", database.url.as_str()),
+        ("BCRYPT_COST", "4"),
+        ("HTTP_WORKERS", "1"),
+        ("DATABASE_POOL_SIZE", "4"),
+        ("ASSIGN_REPORT_SCHEDULE", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        variables.insert(k.to_string(), v.to_string());
+    }
+    let settings = Settings::from_variables(&variables, None).expect("test settings");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().unwrap().port();
+    let state = AppState::new(database.db.clone(), &settings);
+    let mount = issue_tracker_admin::mount(settings.admin.clone(), settings.http.max_body_bytes);
+    std::thread::spawn(move || issue_tracker_api::run_with(state, listener, Some(mount)));
+    Admin {
+        base: format!("http://127.0.0.1:{port}"),
+        db: database.db.clone(),
+        _database: database,
+    }
+}
+
+impl Admin {
+    fn user(&self, name: &str, staff: bool, superuser: bool) {
+        self.db
+            .create_user(
+                &NewUser {
+                    username: name.into(),
+                    email: format!("{name}@example.com"),
+                    password_hash: bcrypt::hash(format!("pw-{name}"), 4).unwrap(),
+                    is_staff: staff,
+                    is_superuser: superuser,
+                },
+                &CLI,
+            )
+            .unwrap();
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            base: self.base.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn logged_in(&self, name: &str) -> Browser {
+        let mut browser = self.browser();
+        let page = browser.login(name, &format!("pw-{name}")).await;
+        assert_eq!(page.status, 303, "{name} could not log in: {}", page.text);
+        browser
+    }
+
+    fn events(&self) -> Vec<issue_tracker_domain::Event> {
+        let page = HistoryPage {
+            after: 0,
+            per_page: 100,
+        };
+        self.db.history_feed(page).unwrap().events
+    }
+}
+
+#[derive(Debug)]
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value of the first hidden `csrf` input.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.text.find(marker).expect("a csrf field") + marker.len();
+        self.text[start..].split('"').next().unwrap().to_owned()
+    }
+
+    fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A cookie-keeping client that sends forms as a browser does (with `Origin`).
+struct Browser {
+    base: String,
+    client: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+impl Browser {
+    fn remember(&mut self, page: &Page) {
+        for cookie in page.set_cookies() {
+            let pair = cookie.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn read(&mut self, response: reqwest::Response) -> Page {
+        let page = Page {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().await.unwrap(),
+        };
+        self.remember(&page);
+        page
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.read(response).await
+    }
+
+    async fn post_from(&mut self, origin: Option<&str>, path: &str, form: &[(&str, &str)]) -> Page {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                form.iter()
+                    .map(|(k, v)| {
+                        format!(
+                            "{}={}",
+                            percent_encoding::utf8_percent_encode(
+                                k,
+                                percent_encoding::NON_ALPHANUMERIC
+                            ),
+                            percent_encoding::utf8_percent_encode(
+                                v,
+                                percent_encoding::NON_ALPHANUMERIC
+                            )
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            );
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.unwrap();
+        self.read(response).await
+    }
+
+    async fn post_pairs(
+        &mut self,
+        origin: Option<&str>,
+        path: &str,
+        form: &[(String, String)],
+    ) -> Page {
+        let refs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.post_from(origin, path, &refs).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let origin = self.base.clone();
+        self.post_from(Some(&origin), path, form).await
+    }
+
+    /// Posts a form with the CSRF token of the page at `form_page`.
+    async fn submit(&mut self, form_page: &str, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(form_page).await.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(path, &all).await
+    }
+
+    async fn login(&mut self, username: &str, password: &str) -> Page {
+        let csrf = self.get("/admin/login/").await.csrf();
+        self.post(
+            "/admin/login/",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+                ("next", "/admin/issues/"),
+            ],
+        )
+        .await
+    }
+}
+
+const INVALID_LOGIN: &str = "Please enter the correct username and password for a staff account.";
+
+async fn only_active_staff_get_in(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("ann", false, false);
+    admin.user("gone", true, false);
+    admin.db.set_active("gone", false, &CLI).unwrap();
+
+    // No session: every page sends to the login page, coming back afterwards.
+    let mut anonymous = admin.browser();
+    for path in [
+        "/admin/",
+        "/admin/issues/",
+        "/admin/users/3/",
+        "/admin/nothing/",
+    ] {
+        let page = anonymous.get(path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert!(page.location().starts_with("/admin/login/"), "{path}");
+    }
+    let page = anonymous.get("/admin/issues/?status=open").await;
+    assert_eq!(
+        page.location(),
+        "/admin/login/?next=/admin/issues/%3Fstatus%3Dopen"
+    );
+
+    // A non-staff user, an inactive staff user, a wrong password, an unknown user: one answer.
+    for (name, password) in [
+        ("ann", "pw-ann"),
+        ("gone", "pw-gone"),
+        ("boss", "wrong"),
+        ("nobody", "x"),
+    ] {
+        let mut browser = admin.browser();
+        let page = browser.login(name, password).await;
+        assert_eq!(page.status, 400, "{name}");
+        assert!(page.text.contains(INVALID_LOGIN), "{name}");
+        assert!(
+            page.text.contains(&format!("value=\"{name}\"")),
+            "the username is kept"
+        );
+        assert!(
+            !browser.cookies.contains_key("admin_session"),
+            "{name} got a session"
+        );
+    }
+
+    // Staff get in, to where they were going, with a cookie the page's scripts cannot read.
+    let mut boss = admin.browser();
+    let page = boss.login("boss", "pw-boss").await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), "/admin/issues/");
+    let cookie = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("admin_session="))
+        .unwrap();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/admin/", "Max-Age="] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    assert!(
+        !cookie.contains("Secure"),
+        "Secure only when ADMIN_SECURE_COOKIES says HTTPS"
+    );
+    let first_session = boss.cookies["admin_session"].clone();
+    assert_eq!(boss.get("/admin/").await.status, 200);
+    // A new session id at each login.
+    let mut again = admin.browser();
+    again.login("boss", "pw-boss").await;
+    assert_ne!(again.cookies["admin_session"], first_session);
+
+    // A user demoted or deactivated mid-session is out at their next request.
+    assert_eq!(again.get("/admin/").await.status, 200);
+    admin.db.set_active("boss", false, &CLI).unwrap();
+    assert_eq!(again.get("/admin/").await.status, 303);
+    admin.db.set_active("boss", true, &CLI).unwrap();
+
+    // Logging out ends the session: its cookie no longer opens anything.
+    let page = boss.submit("/admin/", "/admin/logout/", &[]).await;
+    assert_eq!(page.status, 303);
+    let mut replay = admin.browser();
+    replay.cookies.insert("admin_session".into(), first_session);
+    assert_eq!(replay.get("/admin/").await.status, 303);
+
+    // `next` never leaves the admin.
+    let mut browser = admin.browser();
+    let csrf = browser.get("/admin/login/").await.csrf();
+    let page = browser
+        .post(
+            "/admin/login/",
+            &[
+                ("csrf", &csrf),
+                ("username", "boss"),
+                ("password", "pw-boss"),
+                ("next", "https://evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(page.location(), "/admin/");
+}
+
+async fn every_form_needs_its_token_and_this_origin(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("bob", false, false);
+    let mut boss = admin.logged_in("boss").await;
+    let csrf = boss.get("/admin/issues/add/").await.csrf();
+    let fields = |token: Option<&str>| {
+        let mut pairs: Vec<(String, String)> = [
+            ("title", "t"),
+            ("description", "d"),
+            ("status", "open"),
+            ("assigned_to", "bob"),
+            ("created_by", "boss"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if let Some(token) = token {
+            pairs.push(("csrf".into(), token.into()));
+        }
+        pairs
+    };
+    let own = boss.base.clone();
+    let cases = [
+        ("no token", own.as_str(), fields(None)),
+        ("a wrong token", own.as_str(), fields(Some("0000"))),
+        (
+            "another origin",
+            "https://evil.example",
+            fields(Some(&csrf)),
+        ),
+        ("the null origin", "null", fields(Some(&csrf))),
+    ];
+    for (case, origin, form) in cases {
+        let page = boss
+            .post_pairs(Some(origin), "/admin/issues/add/", &form)
+            .await;
+        assert_eq!(page.status, 403, "{case}");
+        assert_eq!(
+            admin.db.count_issues_filtered(&Default::default()).unwrap(),
+            0,
+            "{case} wrote"
+        );
+    }
+    // Another user's token is no good either.
+    admin.user("carl", true, false);
+    let carl_csrf = admin.logged_in("carl").await.get("/admin/").await.csrf();
+    let page = boss
+        .post_pairs(Some(&own), "/admin/issues/add/", &fields(Some(&carl_csrf)))
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(
+        admin.db.count_issues_filtered(&Default::default()).unwrap(),
+        0
+    );
+    // The right token from this site: written.
+    let page = boss
+        .post_pairs(Some(&own), "/admin/issues/add/", &fields(Some(&csrf)))
+        .await;
+    assert_eq!(page.status, 303, "{}", page.text);
+    assert_eq!(
+        admin.db.count_issues_filtered(&Default::default()).unwrap(),
+        1
+    );
+    // The login form has its own token, in a cookie.
+    let mut stranger = admin.browser();
+    let page = stranger
+        .post(
+            "/admin/login/",
+            &[("username", "boss"), ("password", "pw-boss")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+}
+
+async fn issues_are_added_changed_and_deleted_with_their_history(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("bob", false, false);
+    admin.user("ann", false, false);
+    let mut boss = admin.logged_in("boss").await;
+
+    // Errors next to their fields, in the API's words; what was typed is kept.
+    let page = boss
+        .submit(
+            "/admin/issues/add/",
+            "/admin/issues/add/",
+            &[
+                ("title", "  "),
+                ("description", "kept <text>"),
+                ("status", "done"),
+                ("assigned_to", "nobody"),
+                ("created_by", "boss"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page
+        .text
+        .contains("id=\"title-errors\"><li>This field may not be blank.</li>"));
+    assert!(page.text.contains("&#34;done&#34; is not a valid choice."));
+    assert!(page
+        .text
+        .contains("Object with username=nobody does not exist."));
+    assert!(
+        page.text.contains("kept &#60;text&#62;</textarea>"),
+        "typed text kept, escaped"
+    );
+    assert!(page.text.contains("aria-invalid=\"true\""));
+    assert_eq!(
+        admin.db.count_issues_filtered(&Default::default()).unwrap(),
+        0
+    );
+
+    // Added, with an event through the admin's door.
+    let title = "<script>alert(1)</script> printer";
+    let page = boss
+        .submit(
+            "/admin/issues/add/",
+            "/admin/issues/add/",
+            &[
+                ("title", title),
+                ("description", "d"),
+                ("status", "open"),
+                ("assigned_to", "bob"),
+                ("created_by", "ann"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.text);
+    let id = admin
+        .db
+        .list_issues_filtered(&Default::default(), 0, 10)
+        .unwrap()[0]
+        .id;
+    let list = boss.get("/admin/issues/?q=printer&status=open").await;
+    assert_eq!(list.status, 200);
+    assert!(list.text.contains("1 found"));
+    assert!(list
+        .text
+        .contains("&#60;script&#62;alert(1)&#60;/script&#62; printer"));
+    assert!(!list.text.contains("<script>"), "never unescaped");
+    assert!(boss
+        .get("/admin/issues/?q=nothing-like-it")
+        .await
+        .text
+        .contains("0 found"));
+
+    // Changed (the creator too), then back to the list with its filters.
+    let back = "/admin/issues/?status=open&q=printer";
+    let form_page = format!("/admin/issues/{id}/");
+    let page = boss
+        .submit(
+            &form_page,
+            &form_page,
+            &[
+                ("title", "Printer"),
+                ("description", "d"),
+                ("status", "closed"),
+                ("assigned_to", "ann"),
+                ("created_by", "bob"),
+                ("back", back),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), format!("{back}&notice=saved"));
+    let issue = admin.db.get_issue(id).unwrap().unwrap().issue;
+    assert_eq!(
+        (
+            issue.title.as_str(),
+            issue.status.as_str(),
+            issue.assigned_to.as_str(),
+            issue.created_by.as_str()
+        ),
+        ("Printer", "closed", "ann", "bob")
+    );
+    let change_page = boss.get(&form_page).await;
+    assert!(change_page.text.contains("issue.updated"));
+    assert!(change_page.text.contains("created_by: ann → bob"));
+    let events = admin.events();
+    let updated = events
+        .iter()
+        .find(|e| e.event_type == EventType::IssueUpdated)
+        .unwrap();
+    assert_eq!(updated.via, Via::Admin);
+    assert_eq!(updated.actor.as_ref().unwrap().username, "boss");
+    assert!(updated.request_id.is_some());
+    let fields: Vec<&str> = updated.changes.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["title", "status", "assigned_to", "created_by"],
+        "the unchanged description is not listed"
+    );
+
+    // Deleting asks first; only the confirmation deletes.
+    let confirm = boss.get(&format!("/admin/issues/{id}/delete/")).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.text.contains("Yes, delete it"));
+    let csrf = confirm.csrf();
+    let page = boss
+        .post(&format!("/admin/issues/{id}/delete/"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(
+        admin.db.get_issue(id).unwrap().is_some(),
+        "deleted without confirmation"
+    );
+    let page = boss
+        .post(
+            &format!("/admin/issues/{id}/delete/"),
+            &[("csrf", &csrf), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(admin.db.get_issue(id).unwrap().is_none());
+    let deleted = admin.events();
+    let deleted = deleted.last().unwrap();
+    assert_eq!(
+        (deleted.event_type, deleted.via),
+        (EventType::IssueDeleted, Via::Admin)
+    );
+    assert_eq!(boss.get(&form_page).await.status, 404);
+}
+
+async fn bulk_actions_ask_then_act_on_the_selected_rows(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("bob", false, false);
+    let bob = admin.db.find_user("bob").unwrap().unwrap();
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let new = issue_tracker_persistence::NewIssue {
+            title: &format!("issue {n}"),
+            description: "d",
+            status: issue_tracker_domain::Status::Open,
+            assignee: "bob",
+        };
+        let issue = admin
+            .db
+            .create_issue(&bob, &new, Duration::from_secs(60), &CLI)
+            .unwrap()
+            .unwrap();
+        ids.push(issue.id);
+    }
+    let mut boss = admin.logged_in("boss").await;
+    let list = boss.get("/admin/issues/").await;
+    assert!(list.text.contains("3 found"));
+    let csrf = list.csrf();
+    let (a, b) = (ids[0].to_string(), ids[1].to_string());
+    let selected = [
+        ("csrf", csrf.as_str()),
+        ("action", "close"),
+        ("selected", &a),
+        ("selected", &b),
+        ("back", "/admin/issues/?status=open"),
+    ];
+    // First the confirmation page, listing what will change; nothing changed yet.
+    let confirm = boss.post("/admin/issues/", &selected).await;
+    assert_eq!(confirm.status, 200);
+    assert!(confirm.text.contains("issue 0") && confirm.text.contains("issue 1"));
+    assert!(!confirm.text.contains("issue 2"));
+    let open = |db: &Database, id: IssueId| {
+        db.get_issue(id).unwrap().unwrap().issue.status.as_str() == "open"
+    };
+    assert!(open(&admin.db, ids[0]) && open(&admin.db, ids[1]));
+    let mut confirmed = selected.to_vec();
+    confirmed.push(("confirm", "yes"));
+    let page = boss.post("/admin/issues/", &confirmed).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location(), "/admin/issues/?status=open&notice=closed");
+    assert!(!open(&admin.db, ids[0]) && !open(&admin.db, ids[1]) && open(&admin.db, ids[2]));
+    let closes = admin
+        .events()
+        .into_iter()
+        .filter(|e| e.event_type == EventType::IssueUpdated && e.via == Via::Admin)
+        .count();
+    assert_eq!(closes, 2);
+    // Bulk delete, with its own confirmation.
+    let c = ids[2].to_string();
+    let mut delete = vec![
+        ("csrf", csrf.as_str()),
+        ("action", "delete"),
+        ("selected", &c),
+    ];
+    assert_eq!(boss.post("/admin/issues/", &delete).await.status, 200);
+    assert!(admin.db.get_issue(ids[2]).unwrap().is_some());
+    delete.push(("confirm", "yes"));
+    assert_eq!(boss.post("/admin/issues/", &delete).await.status, 303);
+    assert!(admin.db.get_issue(ids[2]).unwrap().is_none());
+    // Nothing selected: nothing happens, and the page says so.
+    let page = boss
+        .post("/admin/issues/", &[("csrf", &csrf), ("action", "close")])
+        .await;
+    assert!(page.location().ends_with("notice=none"));
+}
+
+async fn users_are_managed_and_only_superusers_grant_privileges(admin: Admin) {
+    admin.user("root", true, true);
+    admin.user("boss", true, false);
+    admin.user("ann", false, false);
+    let ann = admin.db.find_user("ann").unwrap().unwrap();
+    let token = issue_tracker_domain::NewToken::generate();
+    admin
+        .db
+        .insert_token(ann.id, &token, Duration::from_secs(3600))
+        .unwrap();
+    let mut boss = admin.logged_in("boss").await;
+
+    let list = boss.get("/admin/users/?q=ANN").await;
+    assert!(list.text.contains("1 found"), "search ignores case");
+    assert!(boss
+        .get("/admin/users/?staff=yes")
+        .await
+        .text
+        .contains("2 found"));
+
+    // Add: the two passwords must match, the name must be free, and staff needs a superuser.
+    let add = |name: &'static str, one: &'static str, two: &'static str, staff: bool| {
+        let mut fields = vec![
+            ("username", name),
+            ("email", ""),
+            ("new_password1", one),
+            ("new_password2", two),
+        ];
+        if staff {
+            fields.push(("is_staff", "on"));
+        }
+        fields
+    };
+    let page = boss
+        .submit(
+            "/admin/users/add/",
+            "/admin/users/add/",
+            &add("dora", "a", "b", false),
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.text.contains("The two password fields didn’t match."));
+    assert!(page.text.contains("value=\"dora\""));
+    let page = boss
+        .submit(
+            "/admin/users/add/",
+            "/admin/users/add/",
+            &add("ann", "a", "a", false),
+        )
+        .await;
+    assert!(page
+        .text
+        .contains("A user with that username already exists."));
+    let page = boss
+        .submit(
+            "/admin/users/add/",
+            "/admin/users/add/",
+            &add("dora", "a", "a", true),
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page.text.contains("Only superusers may grant"));
+    assert!(admin.db.find_user("dora").unwrap().is_none());
+    let page = boss
+        .submit(
+            "/admin/users/add/",
+            "/admin/users/add/",
+            &add("dora", "pw", "pw", false),
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(admin.db.find_credentials("dora").unwrap().is_some());
+
+    // Change: a staff member may deactivate, not promote.
+    let ann_page = format!("/admin/users/{}/", ann.id.get());
+    let page = boss
+        .submit(
+            &ann_page,
+            &ann_page,
+            &[
+                ("email", "ann@example.com"),
+                ("is_active", "on"),
+                ("is_staff", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(!admin.db.find_user("ann").unwrap().unwrap().is_staff);
+    let page = boss
+        .submit(&ann_page, &ann_page, &[("email", "new@example.com")])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.text);
+    let changed = admin.db.find_user("ann").unwrap().unwrap();
+    assert_eq!(
+        (changed.email.as_str(), changed.is_active),
+        ("new@example.com", false)
+    );
+    assert_eq!(
+        admin
+            .db
+            .authenticate(&token.hash)
+            .unwrap()
+            .map(|a| a.user.is_active),
+        Some(false),
+        "deactivation ends their tokens"
+    );
+    // A superuser may promote.
+    let mut root = admin.logged_in("root").await;
+    let page = root
+        .submit(
+            &ann_page,
+            &ann_page,
+            &[
+                ("email", "new@example.com"),
+                ("is_active", "on"),
+                ("is_staff", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(admin.db.find_user("ann").unwrap().unwrap().is_staff);
+
+    // A new password for ann: she logs in with it; the event never holds it.
+    let password_page = format!("/admin/users/{}/password/", ann.id.get());
+    let page = root
+        .submit(
+            &password_page,
+            &password_page,
+            &[
+                ("new_password1", "fresh-secret-9"),
+                ("new_password2", "fresh-secret-9"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    let mut ann_browser = admin.browser();
+    assert_eq!(ann_browser.login("ann", "fresh-secret-9").await.status, 303);
+
+    let events = admin.events();
+    let by_admin: Vec<&str> = events
+        .iter()
+        .filter(|e| e.via == Via::Admin)
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert_eq!(
+        by_admin,
+        [
+            "user.created",
+            "user.updated",
+            "user.tokens_revoked",
+            "user.updated",
+            "user.password_changed"
+        ]
+    );
+    let text = format!("{events:?}");
+    assert!(!text.contains("fresh-secret-9") && !text.contains("$2b$"));
+    // The user's page shows their history.
+    let page = root.get(&ann_page).await;
+    assert!(page.text.contains("user.password_changed"));
+}
+
+async fn dead_notifications_are_listed_and_retried(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("bob", false, false);
+    let bob = admin.db.find_user("bob").unwrap().unwrap();
+    let new = issue_tracker_persistence::NewIssue {
+        title: "t",
+        description: "d",
+        status: issue_tracker_domain::Status::Open,
+        assignee: "bob",
+    };
+    admin
+        .db
+        .create_issue(&bob, &new, Duration::ZERO, &CLI)
+        .unwrap();
+    let row = admin.db.list_notifications(None, 1).unwrap()[0].clone();
+    let claim = admin
+        .db
+        .claim_for_sending(row.id, Duration::from_secs(60))
+        .unwrap()
+        .unwrap();
+    admin
+        .db
+        .mark_dead(&claim, "550 mailbox unavailable")
+        .unwrap();
+
+    let mut boss = admin.logged_in("boss").await;
+    let list = boss.get("/admin/notifications/?status=dead").await;
+    assert!(list.text.contains("1 found"));
+    assert!(list.text.contains("550 mailbox unavailable"));
+    let id = row.id.to_string();
+    let page = boss
+        .submit(
+            "/admin/notifications/",
+            "/admin/notifications/",
+            &[
+                ("action", "retry"),
+                ("selected", &id),
+                ("back", "/admin/notifications/?status=dead"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        admin.db.list_notifications(None, 1).unwrap()[0].status,
+        "pending"
+    );
+    assert!(boss
+        .get("/admin/notifications/?status=dead")
+        .await
+        .text
+        .contains("0 found"));
+}
+
+async fn the_dashboard_and_the_audit_log_show_what_happened(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("bob", false, false);
+    let mut boss = admin.logged_in("boss").await;
+    boss.submit(
+        "/admin/issues/add/",
+        "/admin/issues/add/",
+        &[
+            ("title", "From the admin"),
+            ("description", "d"),
+            ("status", "open"),
+            ("assigned_to", "bob"),
+            ("created_by", "boss"),
+        ],
+    )
+    .await;
+    let dashboard = boss.get("/admin/").await;
+    assert_eq!(dashboard.status, 200);
+    let text = dashboard
+        .text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(text.contains("Open issues</a></dt><dd>1</dd>"), "{text}");
+    assert!(text.contains("Users</a></dt><dd>2</dd>"));
+    assert!(text.contains("issue.created"));
+    let log = boss
+        .get("/admin/events/?type=issue.created&actor=boss")
+        .await;
+    assert!(log.text.contains("1 found"));
+    assert!(boss
+        .get("/admin/events/?type=user.created")
+        .await
+        .text
+        .contains("2 found"));
+    assert!(boss
+        .get("/admin/events/?since=2999-01-01")
+        .await
+        .text
+        .contains("0 found"));
+    // Every page: its own stylesheet only, a label for every input, nothing from elsewhere.
+    for path in [
+        "/admin/",
+        "/admin/issues/",
+        "/admin/issues/add/",
+        "/admin/users/",
+        "/admin/users/add/",
+        "/admin/notifications/",
+        "/admin/events/",
+        "/admin/password/",
+    ] {
+        let page = boss.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'"));
+        assert!(
+            !page.text.contains("http://") && !page.text.contains("https://"),
+            "{path} loads from elsewhere"
+        );
+        let inputs = page.text.matches("<input id=\"").count()
+            + page.text.matches("<select id=\"").count()
+            + page.text.matches("<textarea id=\"").count();
+        let labels = page.text.matches("<label for=\"").count();
+        assert!(labels >= inputs, "{path}: {inputs} inputs, {labels} labels");
+    }
+    let css = boss.get("/admin/static/admin.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+}
+
+async fn own_password_change_keeps_this_browser_in(admin: Admin) {
+    admin.user("boss", true, false);
+    let mut boss = admin.logged_in("boss").await;
+    let mut other_browser = admin.logged_in("boss").await;
+    let page = boss
+        .submit(
+            "/admin/password/",
+            "/admin/password/",
+            &[
+                ("old_password", "wrong"),
+                ("new_password1", "n"),
+                ("new_password2", "n"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 400);
+    assert!(page
+        .text
+        .contains("Your old password was entered incorrectly."));
+    let page = boss
+        .submit(
+            "/admin/password/",
+            "/admin/password/",
+            &[
+                ("old_password", "pw-boss"),
+                ("new_password1", "n3w"),
+                ("new_password2", "n3w"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        boss.get("/admin/").await.status,
+        200,
+        "this browser stays in"
+    );
+    assert_eq!(
+        other_browser.get("/admin/").await.status,
+        303,
+        "other sessions end"
+    );
+    let mut fresh = admin.browser();
+    assert_eq!(fresh.login("boss", "n3w").await.status, 303);
+}
+
+macro_rules! both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(super::spawn(super::Kind::Postgres, &[])).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(super::spawn(super::Kind::Sqlite, &[])).await;
+                }
+            }
+        )*
+    };
+}
+
+both_databases!(
+    only_active_staff_get_in,
+    every_form_needs_its_token_and_this_origin,
+    issues_are_added_changed_and_deleted_with_their_history,
+    bulk_actions_ask_then_act_on_the_selected_rows,
+    users_are_managed_and_only_superusers_grant_privileges,
+    dead_notifications_are_listed_and_retried,
+    the_dashboard_and_the_audit_log_show_what_happened,
+    own_password_change_keeps_this_browser_in,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_secure_when_the_site_is_https() {
+    let admin = spawn(Kind::Sqlite, &[("ADMIN_SECURE_COOKIES", "true")]);
+    admin.user("boss", true, false);
+    let mut browser = admin.browser();
+    let page = browser.login("boss", "pw-boss").await;
+    let cookie = page
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("admin_session="))
+        .unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_throttled_as_the_apis_are() {
+    let admin = spawn(Kind::Sqlite, &[("LOGIN_FAILURES_PER_ADDRESS", "3")]);
+    admin.user("boss", true, false);
+    let mut browser = admin.browser();
+    for _ in 0..3 {
+        assert_eq!(browser.login("boss", "wrong").await.status, 400);
+    }
+    let page = browser.login("boss", "pw-boss").await;
+    assert_eq!(page.status, 429, "even the right password waits");
+    assert!(page.headers.contains_key("retry-after"));
+    assert!(page.text.contains("Too many failed logins"));
+}

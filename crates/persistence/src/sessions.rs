@@ -1,0 +1,113 @@
+//! Staff admin sessions, in the database so that every server shares them. Only the SHA-256 of a
+//! session's key is stored.
+
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::prelude::*;
+use issue_tracker_domain::User;
+
+use crate::rows::{now_micros, UserRow};
+use crate::schema::{admin_sessions, users};
+use crate::{with_conn, with_write_conn, Database, StoreError};
+
+/// `last_seen_at` is refreshed at most this often, so that page views do not all become writes.
+const TOUCH_GRANULARITY: TimeDelta = TimeDelta::seconds(30);
+
+/// A live session and its user.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    /// The session's row id.
+    pub id: i64,
+    /// Who is logged in (active or not: the caller decides).
+    pub user: User,
+    /// The session's CSRF token, embedded in every form.
+    pub csrf_token: String,
+}
+
+fn delta(duration: Duration) -> TimeDelta {
+    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
+}
+
+impl Database {
+    /// Opens a session for `user` under `key_hash`, valid for `lifetime` at most.
+    pub fn create_admin_session(
+        &self,
+        user: &User,
+        key_hash: &str,
+        csrf_token: &str,
+        lifetime: Duration,
+    ) -> Result<(), StoreError> {
+        let now = now_micros();
+        let expires = now
+            .checked_add_signed(delta(lifetime))
+            .unwrap_or(NaiveDateTime::MAX);
+        with_write_conn!(self, |conn| {
+            // Expired sessions go when new ones come, so the table does not grow forever.
+            diesel::delete(admin_sessions::table.filter(admin_sessions::expires_at.le(now)))
+                .execute(conn)?;
+            diesel::insert_into(admin_sessions::table)
+                .values((
+                    admin_sessions::key_hash.eq(key_hash),
+                    admin_sessions::user_id.eq(user.id.get()),
+                    admin_sessions::csrf_token.eq(csrf_token),
+                    admin_sessions::created_at.eq(now),
+                    admin_sessions::last_seen_at.eq(now),
+                    admin_sessions::expires_at.eq(expires),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// The session under `key_hash` if it has neither expired nor been idle for `idle`; marks it
+    /// seen. An ended session is deleted.
+    pub fn admin_session(
+        &self,
+        key_hash: &str,
+        idle: Duration,
+    ) -> Result<Option<AdminSession>, StoreError> {
+        let now = now_micros();
+        let found = with_conn!(self, |conn| {
+            admin_sessions::table
+                .inner_join(users::table)
+                .filter(admin_sessions::key_hash.eq(key_hash))
+                .select((
+                    admin_sessions::id,
+                    admin_sessions::csrf_token,
+                    admin_sessions::last_seen_at,
+                    admin_sessions::expires_at,
+                    UserRow::as_select(),
+                ))
+                .get_result::<(i64, String, NaiveDateTime, NaiveDateTime, UserRow)>(conn)
+                .optional()?
+        });
+        let Some((id, csrf_token, last_seen, expires, user)) = found else {
+            return Ok(None);
+        };
+        if expires <= now || last_seen + delta(idle) <= now {
+            self.delete_admin_session(id)?;
+            return Ok(None);
+        }
+        if now - last_seen >= TOUCH_GRANULARITY {
+            with_write_conn!(self, |conn| {
+                diesel::update(admin_sessions::table.find(id))
+                    .set(admin_sessions::last_seen_at.eq(now))
+                    .execute(conn)?;
+            });
+        }
+        Ok(Some(AdminSession {
+            id,
+            user: user.into(),
+            csrf_token,
+        }))
+    }
+
+    /// Ends one session.
+    pub fn delete_admin_session(&self, id: i64) -> Result<(), StoreError> {
+        with_write_conn!(self, |conn| {
+            diesel::delete(admin_sessions::table.find(id)).execute(conn)?;
+        });
+        Ok(())
+    }
+}
