@@ -16,6 +16,8 @@ pub enum AdminError {
     Forbidden(&'static str),
     /// No such object.
     NotFound,
+    /// A request no form of ours sends (a malformed query or body).
+    BadRequest(&'static str),
     /// Too many failed logins; seconds to wait.
     Throttled(u64),
     /// The database is unavailable, or a bug.
@@ -28,7 +30,9 @@ impl std::fmt::Display for AdminError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             AdminError::LoginRequired(_) => write!(f, "Please log in."),
-            AdminError::Csrf(message) | AdminError::Forbidden(message) => write!(f, "{message}"),
+            AdminError::Csrf(message)
+            | AdminError::Forbidden(message)
+            | AdminError::BadRequest(message) => write!(f, "{message}"),
             AdminError::NotFound => write!(f, "Not found."),
             AdminError::Throttled(seconds) => {
                 write!(f, "Too many failed logins. Try again in {seconds} seconds.")
@@ -75,6 +79,7 @@ impl ResponseError for AdminError {
             AdminError::LoginRequired(_) => StatusCode::SEE_OTHER,
             AdminError::Csrf(_) | AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
             AdminError::NotFound => StatusCode::NOT_FOUND,
+            AdminError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AdminError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AdminError::Api(error) => error.status_code(),

@@ -342,6 +342,35 @@ pub struct FormPage {
     pub history: Option<Vec<EventView>>,
 }
 
+impl FormPage {
+    /// A form for `staff` in `section`, its errors put next to their fields; "Save", no notice,
+    /// no links, no history (set those after).
+    pub fn new(
+        staff: &Staff,
+        section: &'static str,
+        title: String,
+        action: String,
+        mut fields: Vec<Field>,
+        errors: &[(String, String)],
+        back: String,
+    ) -> FormPage {
+        let form_errors = attach_errors(&mut fields, errors);
+        FormPage {
+            chrome: Chrome::new(staff, section),
+            title,
+            action,
+            fields,
+            form_errors,
+            submit: "Save",
+            back,
+            notice: String::new(),
+            links: Vec::new(),
+            actions: Vec::new(),
+            history: None,
+        }
+    }
+}
+
 /// A confirmation step before something that cannot be undone.
 #[derive(Template)]
 #[template(path = "confirm.html")]

@@ -10,7 +10,7 @@ use crate::session::{
     self, check_csrf, cookie, is_staff, random_secret, removal, see_other, Staff,
     LOGIN_CSRF_COOKIE, SESSION_COOKIE,
 };
-use crate::views::{back_or, invalid, ok, Chrome, Field, FieldKind, FormData, FormPage};
+use crate::views::{back_or, invalid, ok, Field, FieldKind, FormData, FormPage};
 
 /// The answer to any failed login, whoever it was (unknown, wrong password, inactive, not staff):
 /// nothing tells an attacker which.
@@ -201,20 +201,17 @@ pub fn new_password(form: &FormData) -> Result<Password, Vec<(String, String)>> 
 }
 
 fn own_password_page(staff: &Staff, errors: &[(String, String)]) -> FormPage {
-    let mut fields = password_fields(true);
-    let form_errors = crate::views::attach_errors(&mut fields, errors);
     FormPage {
-        chrome: Chrome::new(staff, "password"),
-        title: "Change your password".into(),
-        action: "/admin/password/".into(),
-        fields,
-        form_errors,
         submit: "Change my password",
-        back: "/admin/".into(),
-        notice: String::new(),
-        links: Vec::new(),
-        actions: Vec::new(),
-        history: None,
+        ..FormPage::new(
+            staff,
+            "password",
+            "Change your password".into(),
+            "/admin/password/".into(),
+            password_fields(true),
+            errors,
+            "/admin/".into(),
+        )
     }
 }
 

@@ -1,12 +1,12 @@
 //! `/admin/`: counts, and the last changes.
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use askama::Template;
 use issue_tracker_domain::{IssueFilter, Status};
 use issue_tracker_persistence::EventFilter;
 
+use super::View;
 use crate::error::AdminError;
-use crate::session::{self, Staff};
 use crate::views::{ok, Chrome, EventView};
 
 #[derive(Template)]
@@ -18,8 +18,8 @@ struct DashboardPage {
 }
 
 /// `GET /admin/`.
-pub async fn dashboard(req: HttpRequest, staff: Staff) -> Result<HttpResponse, AdminError> {
-    let state = session::state(&req)?;
+pub async fn dashboard(view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, _, state) = view.parts();
     let (counts, events) = state
         .run(|db| {
             let of_status = |status| IssueFilter {

@@ -1,13 +1,12 @@
 //! `/admin/events/`: the audit log, every event, filterable by type, actor and date.
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use chrono::NaiveDate;
 use issue_tracker_domain::EventType;
 use issue_tracker_persistence::EventFilter;
 
-use super::Query;
+use super::View;
 use crate::error::AdminError;
-use crate::session::{self, Staff};
 use crate::views::{
     notice, ok, plain_column, Cell, Chrome, EventView, Filter, FormData, ListPage, Pages, Row,
 };
@@ -22,12 +21,8 @@ fn day(query: &FormData, name: &str) -> Option<chrono::NaiveDateTime> {
 }
 
 /// `GET /admin/events/`.
-pub async fn list(
-    req: HttpRequest,
-    staff: Staff,
-    query: Query,
-) -> Result<HttpResponse, AdminError> {
-    let query = FormData(query.into_inner());
+pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
     let filter = EventFilter {
         event_type: query.get("type").and_then(EventType::parse),
         actor: query
@@ -42,7 +37,6 @@ pub async fn list(
         until: day(&query, "until").map(|d| d + chrono::TimeDelta::days(1)),
     };
     let asked_page = query.get("page").map(str::to_owned);
-    let state = session::state(&req)?;
     let (events, total, pages) = state
         .run(move |db| {
             let (_, total) = db.list_events(&filter, 0, 0)?;

@@ -1,20 +1,19 @@
 //! `/admin/issues/`: list (search, filters, sorting, pages, bulk close and delete), add, change
 //! (any field, the creator too, with the issue's history), delete with a confirmation step.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use issue_tracker_domain::{
     Description, HistoryPage, IssueChanges, IssueFilter, IssueId, IssueInput, OrderField, Status,
     Title, User,
 };
 use issue_tracker_persistence::{Database, NewIssue, StoredIssue, WriteCondition};
 
-use super::{path_id, submitted, Form, Query, Submitted};
+use super::{path_id, Post, View};
 use crate::error::AdminError;
-use crate::session::{self, see_other, Staff};
+use crate::session::{see_other, Staff};
 use crate::views::{
-    attach_errors, back_or, column, invalid, notice, ok, plain_column, with_notice, Cell, Chrome,
-    ConfirmPage, EventView, Field, FieldKind, Filter, FormData, FormPage, Link, ListPage, Pages,
-    Row,
+    back_or, column, invalid, notice, ok, plain_column, with_notice, Cell, Chrome, ConfirmPage,
+    EventView, Field, FieldKind, Filter, FormData, FormPage, Link, ListPage, Pages, Row,
 };
 
 const LIST: &str = "/admin/issues/";
@@ -58,14 +57,9 @@ fn filter_of(query: &FormData) -> IssueFilter {
 }
 
 /// `GET /admin/issues/`.
-pub async fn list(
-    req: HttpRequest,
-    staff: Staff,
-    query: Query,
-) -> Result<HttpResponse, AdminError> {
-    let query = FormData(query.into_inner());
+pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
     let filter = filter_of(&query);
-    let state = session::state(&req)?;
     let asked_page = query.get("page").map(str::to_owned);
     let (issues, total, pages) = state
         .run(move |db| {
@@ -243,26 +237,20 @@ fn add_page(
     errors: &[(String, String)],
     back: String,
 ) -> FormPage {
-    let mut fields = issue_fields(values);
-    let form_errors = attach_errors(&mut fields, errors);
-    FormPage {
-        chrome: Chrome::new(staff, "issues"),
-        title: "Add issue".into(),
-        action: "/admin/issues/add/".into(),
-        fields,
-        form_errors,
-        submit: "Save",
+    FormPage::new(
+        staff,
+        "issues",
+        "Add issue".into(),
+        "/admin/issues/add/".into(),
+        issue_fields(values),
+        errors,
         back,
-        notice: String::new(),
-        links: Vec::new(),
-        actions: Vec::new(),
-        history: None,
-    }
+    )
 }
 
 /// `GET /admin/issues/add/`.
-pub async fn add_form(staff: Staff, query: Query) -> HttpResponse {
-    let query = FormData(query.into_inner());
+pub async fn add_form(view: View) -> HttpResponse {
+    let (staff, query, _) = view.parts();
     let values = [
         String::new(),
         String::new(),
@@ -279,13 +267,8 @@ pub async fn add_form(staff: Staff, query: Query) -> HttpResponse {
 }
 
 /// `POST /admin/issues/add/`.
-pub async fn add(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpResponse, AdminError> {
-    let Submitted {
-        form,
-        back,
-        state,
-        origin,
-    } = submitted(&req, &staff, form, LIST)?;
+pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
+    let (staff, form, back, state, origin) = post.parts();
     let delay = state.settings.assign_delay;
     let submitted = form.clone();
     let outcome = state
@@ -359,39 +342,33 @@ fn change_page(
     notice: String,
     events: Vec<EventView>,
 ) -> FormPage {
-    let mut fields = issue_fields(values);
-    let form_errors = attach_errors(&mut fields, errors);
+    let delete = Link {
+        label: "Delete this issue".into(),
+        href: format!(
+            "/admin/issues/{id}/delete/?back={}",
+            crate::views::encode(&back)
+        ),
+    };
     FormPage {
-        chrome: Chrome::new(staff, "issues"),
-        title: format!("Change issue {id}"),
-        action: format!("/admin/issues/{id}/"),
-        fields,
-        form_errors,
-        submit: "Save",
-        links: vec![Link {
-            label: "Delete this issue".into(),
-            href: format!(
-                "/admin/issues/{id}/delete/?back={}",
-                crate::views::encode(&back)
-            ),
-        }],
-        back,
+        links: vec![delete],
         notice,
-        actions: Vec::new(),
         history: Some(events),
+        ..FormPage::new(
+            staff,
+            "issues",
+            format!("Change issue {id}"),
+            format!("/admin/issues/{id}/"),
+            issue_fields(values),
+            errors,
+            back,
+        )
     }
 }
 
 /// `GET /admin/issues/<id>/`.
-pub async fn change_form(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    query: Query,
-) -> Result<HttpResponse, AdminError> {
+pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
     let id = path_id(&id)?;
-    let query = FormData(query.into_inner());
-    let state = session::state(&req)?;
     let (issue, events) = state
         .run(move |db| Ok((load(db, id)?, history(db, id)?)))
         .await?;
@@ -415,19 +392,9 @@ pub async fn change_form(
 }
 
 /// `POST /admin/issues/<id>/`: any field, the creator too; back to the list with its filters.
-pub async fn change(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    form: Form,
-) -> Result<HttpResponse, AdminError> {
+pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
-    let Submitted {
-        form,
-        back,
-        state,
-        origin,
-    } = submitted(&req, &staff, form, LIST)?;
+    let (staff, form, back, state, origin) = post.parts();
     let delay = state.settings.assign_delay;
     let submitted = form.clone();
     let outcome = state
@@ -469,16 +436,10 @@ pub async fn change(
 }
 
 /// `GET /admin/issues/<id>/delete/`: the confirmation page.
-pub async fn delete_form(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    query: Query,
-) -> Result<HttpResponse, AdminError> {
+pub async fn delete_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
     let id = path_id(&id)?;
-    let query = FormData(query.into_inner());
     let back = back_or(query.get("back"), LIST);
-    let state = session::state(&req)?;
     let issue = state.run(move |db| load(db, id).map_err(Into::into)).await;
     let issue = issue.map_err(|_| AdminError::NotFound)?.issue;
     Ok(ok(&ConfirmPage {
@@ -495,19 +456,15 @@ pub async fn delete_form(
 }
 
 /// `POST /admin/issues/<id>/delete/` with `confirm=yes`.
-pub async fn delete(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    form: Form,
-) -> Result<HttpResponse, AdminError> {
+pub async fn delete(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
-    let Submitted {
+    let Post {
+        staff: _,
         form,
         back,
         state,
         origin,
-    } = submitted(&req, &staff, form, LIST)?;
+    } = post;
     if form.get("confirm") != Some("yes") {
         return Ok(see_other(&format!("/admin/issues/{id}/delete/")));
     }
@@ -528,13 +485,8 @@ pub async fn delete(
 
 /// `POST /admin/issues/`: a bulk action on the selected rows. The first post shows what will
 /// happen; the confirmation (`confirm=yes`) does it.
-pub async fn bulk(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpResponse, AdminError> {
-    let Submitted {
-        form,
-        back,
-        state,
-        origin,
-    } = submitted(&req, &staff, form, LIST)?;
+pub async fn bulk(post: Post) -> Result<HttpResponse, AdminError> {
+    let (staff, form, back, state, origin) = post.parts();
     let ids: Vec<i64> = form
         .all("selected")
         .into_iter()

@@ -7,7 +7,10 @@ pub mod issues;
 pub mod notifications;
 pub mod users;
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use issue_tracker_api::AppState;
 
 use crate::error::AdminError;
 use crate::session::{check_csrf, Staff};
@@ -25,32 +28,99 @@ pub fn checked_form(req: &HttpRequest, staff: &Staff, form: Form) -> Result<Form
     Ok(form)
 }
 
-/// A checked form with what every change needs: where to go back, the state, the origin.
-pub struct Submitted {
+/// A page view by staff: who, what the query string asks, the shared state.
+pub struct View {
+    /// Who.
+    pub staff: Staff,
+    /// The query string's pairs.
+    pub query: FormData,
+    /// The shared state.
+    pub state: web::Data<AppState>,
+}
+
+impl FromRequest for View {
+    type Error = AdminError;
+    type Future = LocalBoxFuture<'static, Result<View, AdminError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let staff = Staff::from_request(req, payload);
+        let query = Query::from_query(req.query_string());
+        let state = crate::session::state(req);
+        Box::pin(async move {
+            let staff = staff.await?;
+            let query = query.map_err(|_| AdminError::BadRequest(MALFORMED_QUERY))?;
+            Ok(View {
+                staff,
+                query: FormData(query.into_inner()),
+                state: state?,
+            })
+        })
+    }
+}
+
+impl View {
+    /// Its parts: staff, query, state.
+    pub fn parts(self) -> (Staff, FormData, web::Data<AppState>) {
+        (self.staff, self.query, self.state)
+    }
+}
+
+const MALFORMED_QUERY: &str = "The address's query string is malformed.";
+
+/// A form posted by staff, past the CSRF checks, with what every change needs.
+pub struct Post {
+    /// Who.
+    pub staff: Staff,
     /// The fields.
     pub form: FormData,
-    /// The list to return to (only ever an admin path).
+    /// The list to return to: the form's `back` (only ever an admin path), or the section's list.
     pub back: String,
     /// The shared state.
-    pub state: web::Data<issue_tracker_api::AppState>,
+    pub state: web::Data<AppState>,
     /// Where the change comes from, for its event.
     pub origin: issue_tracker_domain::Origin,
 }
 
-/// Checks a form (CSRF) and gathers what a change needs; `list` is where to go back by default.
-pub fn submitted(
-    req: &HttpRequest,
-    staff: &Staff,
-    form: Form,
-    list: &str,
-) -> Result<Submitted, AdminError> {
-    let form = checked_form(req, staff, form)?;
-    Ok(Submitted {
-        back: crate::views::back_or(form.get("back"), list),
-        form,
-        state: crate::session::state(req)?,
-        origin: staff.origin(),
-    })
+impl Post {
+    /// Its parts: staff, form, back, state, origin.
+    pub fn parts(
+        self,
+    ) -> (
+        Staff,
+        FormData,
+        String,
+        web::Data<AppState>,
+        issue_tracker_domain::Origin,
+    ) {
+        (self.staff, self.form, self.back, self.state, self.origin)
+    }
+}
+
+impl FromRequest for Post {
+    type Error = AdminError;
+    type Future = LocalBoxFuture<'static, Result<Post, AdminError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let staff = Staff::from_request(&req, payload);
+        let form = Form::from_request(&req, payload);
+        Box::pin(async move {
+            let staff = staff.await?;
+            let form = form
+                .await
+                .map_err(|_| AdminError::BadRequest("The form could not be read."))?;
+            let form = checked_form(&req, &staff, form)?;
+            // The section's list: `/admin/issues/` for anything under it.
+            let section = req.path().split('/').take(3).collect::<Vec<_>>().join("/") + "/";
+            Ok(Post {
+                back: crate::views::back_or(form.get("back"), &section),
+                form,
+                state: crate::session::state(&req)?,
+                origin: staff.origin(),
+                staff,
+            })
+        })
+    }
 }
 
 /// Any unknown admin path.

@@ -1,27 +1,22 @@
 //! `/admin/notifications/`: the outbox by status with the last error; retry dead ones.
 
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::HttpResponse;
 use issue_tracker_domain::{NotificationId, NotificationStatus};
 
-use super::{submitted, Form, Query, Submitted};
+use super::{Post, View};
 use crate::error::AdminError;
-use crate::session::{self, see_other, Staff};
+use crate::session::see_other;
 use crate::views::{
-    notice, ok, plain_column, with_notice, Cell, Chrome, Filter, FormData, ListPage, Pages, Row,
+    notice, ok, plain_column, with_notice, Cell, Chrome, Filter, ListPage, Pages, Row,
 };
 
 const LIST: &str = "/admin/notifications/";
 
 /// `GET /admin/notifications/`.
-pub async fn list(
-    req: HttpRequest,
-    staff: Staff,
-    query: Query,
-) -> Result<HttpResponse, AdminError> {
-    let query = FormData(query.into_inner());
+pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
     let status = query.get("status").and_then(NotificationStatus::parse);
     let asked_page = query.get("page").map(str::to_owned);
-    let state = session::state(&req)?;
     let (notifications, total, pages) = state
         .run(move |db| {
             let counts = db.count_notifications()?;
@@ -91,13 +86,14 @@ pub async fn list(
 }
 
 /// `POST /admin/notifications/`: retries the selected dead notifications (others are left).
-pub async fn retry(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpResponse, AdminError> {
-    let Submitted {
+pub async fn retry(post: Post) -> Result<HttpResponse, AdminError> {
+    let Post {
+        staff: _,
         form,
         back,
         state,
         origin: _,
-    } = submitted(&req, &staff, form, LIST)?;
+    } = post;
     let ids: Vec<NotificationId> = form
         .all("selected")
         .into_iter()

@@ -1,19 +1,19 @@
 //! `/admin/users/`: list (search, filters), add, change (email, active, staff, superuser: only
 //! superusers grant or take staff and superuser), set a password, revoke tokens.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use issue_tracker_domain::{Email, User, UserId, Username};
 use issue_tracker_persistence::{
     Database, EventFilter, NewUser, StoreError, UserChanges, UserFilter, UserOrder,
 };
 
 use super::account::{new_password, password_fields};
-use super::{checked_form, path_id, submitted, Form, Query, Submitted};
+use super::{path_id, Post, View};
 use crate::error::AdminError;
-use crate::session::{self, see_other, Staff};
+use crate::session::{see_other, Staff};
 use crate::views::{
-    attach_errors, back_or, column, invalid, notice, ok, plain_column, with_notice, Cell, Chrome,
-    EventView, Field, Filter, FormData, FormPage, Link, ListPage, Pages, Row,
+    back_or, column, invalid, notice, ok, plain_column, with_notice, Cell, Chrome, EventView,
+    Field, Filter, FormData, FormPage, Link, ListPage, Pages, Row,
 };
 
 const LIST: &str = "/admin/users/";
@@ -36,12 +36,8 @@ fn flag(query: &FormData, name: &str) -> Option<bool> {
 }
 
 /// `GET /admin/users/`.
-pub async fn list(
-    req: HttpRequest,
-    staff: Staff,
-    query: Query,
-) -> Result<HttpResponse, AdminError> {
-    let query = FormData(query.into_inner());
+pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
     let filter = UserFilter {
         search: query
             .get("q")
@@ -57,7 +53,6 @@ pub async fn list(
         },
     };
     let asked_page = query.get("page").map(str::to_owned);
-    let state = session::state(&req)?;
     let (users, total, pages) = state
         .run(move |db| {
             let (_, total) = db.list_users_page(&filter, 0, 0)?;
@@ -143,32 +138,32 @@ fn add_fields(form: &FormData) -> Vec<Field> {
 }
 
 fn add_page(staff: &Staff, form: &FormData, errors: &[(String, String)]) -> FormPage {
-    let mut fields = add_fields(form);
-    let form_errors = attach_errors(&mut fields, errors);
-    FormPage {
-        chrome: Chrome::new(staff, "users"),
-        title: "Add user".into(),
-        action: "/admin/users/add/".into(),
-        fields,
-        form_errors,
-        submit: "Save",
-        back: back_or(form.get("back"), LIST),
-        notice: String::new(),
-        links: Vec::new(),
-        actions: Vec::new(),
-        history: None,
-    }
+    FormPage::new(
+        staff,
+        "users",
+        "Add user".into(),
+        "/admin/users/add/".into(),
+        add_fields(form),
+        errors,
+        back_or(form.get("back"), LIST),
+    )
 }
 
 /// `GET /admin/users/add/`.
-pub async fn add_form(staff: Staff, query: Query) -> HttpResponse {
-    let query = FormData(query.into_inner());
+pub async fn add_form(view: View) -> HttpResponse {
+    let (staff, query, _) = view.parts();
     ok(&add_page(&staff, &query, &[]))
 }
 
 /// `POST /admin/users/add/`.
-pub async fn add(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpResponse, AdminError> {
-    let form = checked_form(&req, &staff, form)?;
+pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
+    let Post {
+        staff,
+        form,
+        back: _,
+        state,
+        origin: _,
+    } = post;
     let mut errors: Vec<(String, String)> = Vec::new();
     let username = Username::parse(&form.text("username"))
         .map_err(|e| errors.push(("username".into(), e.to_string())))
@@ -188,7 +183,6 @@ pub async fn add(req: HttpRequest, staff: Staff, form: Form) -> Result<HttpRespo
     else {
         return Ok(invalid(&add_page(&staff, &form, &errors)));
     };
-    let state = session::state(&req)?;
     let cost = state.settings.accounts.bcrypt_cost;
     let origin = staff.origin();
     let created = state
@@ -243,7 +237,7 @@ fn change_page(
     notice: String,
     events: Vec<EventView>,
 ) -> FormPage {
-    let mut fields = vec![
+    let fields = vec![
         Field::text("email", "Email address", values.text("email")).optional(),
         Field::checkbox(
             "is_active",
@@ -261,15 +255,8 @@ fn change_page(
             values.checked("is_superuser"),
         ),
     ];
-    let form_errors = attach_errors(&mut fields, errors);
     let id = user.id.get();
     FormPage {
-        chrome: Chrome::new(staff, "users"),
-        title: format!("Change user {}", user.username),
-        action: format!("/admin/users/{id}/"),
-        fields,
-        form_errors,
-        submit: "Save",
         links: vec![Link {
             label: "Set a new password".into(),
             href: format!(
@@ -281,9 +268,17 @@ fn change_page(
             "Revoke all API tokens".into(),
             format!("/admin/users/{id}/revoke-tokens/"),
         )],
-        back,
         notice,
         history: Some(events),
+        ..FormPage::new(
+            staff,
+            "users",
+            format!("Change user {}", user.username),
+            format!("/admin/users/{id}/"),
+            fields,
+            errors,
+            back,
+        )
     }
 }
 
@@ -312,15 +307,9 @@ fn user_events(db: &Database, user: &User) -> Result<Vec<EventView>, AdminError>
 }
 
 /// `GET /admin/users/<id>/`.
-pub async fn change_form(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    query: Query,
-) -> Result<HttpResponse, AdminError> {
+pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
     let id = path_id(&id)?;
-    let query = FormData(query.into_inner());
-    let state = session::state(&req)?;
     let (user, events) = state
         .run(move |db| {
             let user = load(db, id)?;
@@ -340,19 +329,9 @@ pub async fn change_form(
 }
 
 /// `POST /admin/users/<id>/`.
-pub async fn change(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    form: Form,
-) -> Result<HttpResponse, AdminError> {
+pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
-    let Submitted {
-        form,
-        back,
-        state,
-        origin,
-    } = submitted(&req, &staff, form, LIST)?;
+    let (staff, form, back, state, origin) = post.parts();
     let caller = staff.user.clone();
     let submitted = form.clone();
     let outcome = state
@@ -407,33 +386,25 @@ fn password_page(
     errors: &[(String, String)],
     back: String,
 ) -> FormPage {
-    let mut fields = password_fields(false);
-    let form_errors = attach_errors(&mut fields, errors);
     FormPage {
-        chrome: Chrome::new(staff, "users"),
-        title: format!("Set a password for {}", user.username),
-        action: format!("/admin/users/{}/password/", user.id.get()),
-        fields,
-        form_errors,
         submit: "Set password",
-        back,
         notice: "Their API tokens and admin sessions end when the password changes.".into(),
-        links: Vec::new(),
-        actions: Vec::new(),
-        history: None,
+        ..FormPage::new(
+            staff,
+            "users",
+            format!("Set a password for {}", user.username),
+            format!("/admin/users/{}/password/", user.id.get()),
+            password_fields(false),
+            errors,
+            back,
+        )
     }
 }
 
 /// `GET /admin/users/<id>/password/`.
-pub async fn password_form(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    query: Query,
-) -> Result<HttpResponse, AdminError> {
+pub async fn password_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
     let id = path_id(&id)?;
-    let query = FormData(query.into_inner());
-    let state = session::state(&req)?;
     let user = state
         .run(move |db| load(db, id).map_err(Into::into))
         .await?;
@@ -446,19 +417,9 @@ pub async fn password_form(
 }
 
 /// `POST /admin/users/<id>/password/`.
-pub async fn set_password(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    form: Form,
-) -> Result<HttpResponse, AdminError> {
+pub async fn set_password(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
-    let Submitted {
-        form,
-        back,
-        state,
-        origin,
-    } = submitted(&req, &staff, form, LIST)?;
+    let (staff, form, back, state, origin) = post.parts();
     let user = state
         .run(move |db| load(db, id).map_err(Into::into))
         .await?;
@@ -483,19 +444,15 @@ pub async fn set_password(
 }
 
 /// `POST /admin/users/<id>/revoke-tokens/`.
-pub async fn revoke_tokens(
-    req: HttpRequest,
-    staff: Staff,
-    id: web::Path<String>,
-    form: Form,
-) -> Result<HttpResponse, AdminError> {
+pub async fn revoke_tokens(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
-    let Submitted {
+    let Post {
+        staff: _,
         form: _,
         back,
         state,
         origin,
-    } = submitted(&req, &staff, form, LIST)?;
+    } = post;
     state
         .run(move |db| {
             let user = load(db, id)?;
