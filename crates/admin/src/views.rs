@@ -29,6 +29,9 @@ pub fn html<T: Template>(response: &mut HttpResponseBuilder, page: &T) -> HttpRe
         Ok(body) => response
             .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
+            // Browsers send this page's forms with their true `Origin`, which the CSRF check
+            // reads; nothing leaves the site with a referrer.
+            .insert_header((header::REFERRER_POLICY, "same-origin"))
             .insert_header((
                 header::CONTENT_SECURITY_POLICY,
                 "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \

@@ -906,6 +906,8 @@ async fn the_dashboard_and_the_audit_log_show_what_happened(admin: Admin) {
     ] {
         let page = boss.get(path).await;
         assert_eq!(page.status, 200, "{path}");
+        // Forms must leave with their true `Origin` (under `no-referrer` browsers send `null`).
+        assert_eq!(page.headers["referrer-policy"], "same-origin", "{path}");
         assert!(page.headers["content-security-policy"]
             .to_str()
             .unwrap()

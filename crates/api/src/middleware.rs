@@ -133,10 +133,14 @@ pub async fn edge(
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // A handler may choose its own (the admin's forms need `same-origin`: under `no-referrer`
+    // browsers send `Origin: null` with a form, and the CSRF check could not tell it from a forgery).
+    if !headers.contains_key(header::REFERRER_POLICY) {
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         // Authenticated answers may be revalidated by the client, never kept by a shared cache.
         let policy = if authenticated {
