@@ -916,11 +916,24 @@ async fn the_dashboard_and_the_audit_log_show_what_happened(admin: Admin) {
             !page.text.contains("http://") && !page.text.contains("https://"),
             "{path} loads from elsewhere"
         );
-        let inputs = page.text.matches("<input id=\"").count()
-            + page.text.matches("<select id=\"").count()
-            + page.text.matches("<textarea id=\"").count();
-        let labels = page.text.matches("<label for=\"").count();
-        assert!(labels >= inputs, "{path}: {inputs} inputs, {labels} labels");
+        // Each visible input, select and text area has an id that a <label for> names.
+        for tag in page.text.split('<').skip(1) {
+            let visible_control = (tag.starts_with("input ") && !tag.contains("type=\"hidden\""))
+                || tag.starts_with("select ")
+                || tag.starts_with("textarea ");
+            if !visible_control {
+                continue;
+            }
+            let id = tag
+                .split("id=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("{path}: a control without an id: <{tag}"));
+            assert!(
+                page.text.contains(&format!("<label for=\"{id}\"")),
+                "{path}: no label for {id}"
+            );
+        }
     }
     let css = boss.get("/admin/static/admin.css").await;
     assert_eq!(css.status, 200);
@@ -975,6 +988,221 @@ async fn own_password_change_keeps_this_browser_in(admin: Admin) {
     assert_eq!(fresh.login("boss", "n3w").await.status, 303);
 }
 
+/// History is complete: 1,000 changes mixed over the API, the admin and the CLI; replaying the
+/// feed from nothing rebuilds exactly the issues that exist at the end.
+async fn replaying_a_thousand_mixed_changes_rebuilds_every_issue(admin: Admin) {
+    let names = ["ann", "bob", "carl"];
+    for name in names {
+        admin.user(name, false, false);
+    }
+    admin.user("spare", false, false);
+    admin.user("boss", true, false);
+    let api = reqwest::Client::new();
+    let mut tokens = HashMap::new();
+    for name in names.iter().chain(&["boss"]) {
+        let reply: serde_json::Value = api
+            .post(format!("{}/api/user/get_auth_token/", admin.base))
+            .json(&serde_json::json!({"username": name, "password": format!("pw-{name}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.insert(
+            name.to_string(),
+            reply["token"].as_str().unwrap().to_owned(),
+        );
+    }
+    let mut boss = admin.logged_in("boss").await;
+    let csrf = boss.get("/admin/").await.csrf();
+    // The model: issue id -> its creator (who may change it through the API).
+    let mut issues: Vec<(i64, String)> = Vec::new();
+    let mut seed: u64 = 11;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut counts = HashMap::new();
+    for step in 0..1000 {
+        let someone = names[next(3) as usize].to_owned();
+        let door = if issues.is_empty() { next(2) } else { next(3) };
+        *counts.entry(door).or_insert(0) += 1;
+        match (door, next(4)) {
+            // The API: create, patch, put, delete.
+            (0, kind) if kind == 0 || issues.is_empty() => {
+                let reply = api
+                    .post(format!("{}/api/issue/", admin.base))
+                    .header("authorization", format!("Token {}", tokens[&someone]))
+                    .json(&serde_json::json!({"title": format!("api {step}"), "description": "d", "status": "open", "assigned_to": names[next(3) as usize]}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(reply.status(), 201);
+                let id = reply.json::<serde_json::Value>().await.unwrap()["id"]
+                    .as_i64()
+                    .unwrap();
+                issues.push((id, someone));
+            }
+            (0, kind) => {
+                let index = next(issues.len() as u64) as usize;
+                let (id, owner) = issues[index].clone();
+                let url = format!("{}/api/issue/{id}/", admin.base);
+                let auth = format!("Token {}", tokens[&owner]);
+                let reply = match kind {
+                    1 => api.patch(&url).header("authorization", auth).json(&serde_json::json!({"status": if next(2) == 0 { "open" } else { "closed" }, "assigned_to": names[next(3) as usize]})),
+                    2 => api.put(&url).header("authorization", auth).json(&serde_json::json!({"title": format!("put {step}"), "description": format!("d{step}"), "status": "open", "assigned_to": names[next(3) as usize]})),
+                    _ => {
+                        issues.remove(index);
+                        api.delete(&url).header("authorization", auth)
+                    }
+                }
+                .send()
+                .await
+                .unwrap();
+                assert!(reply.status().is_success(), "{}", reply.status());
+            }
+            // The admin: add, change (the creator too), delete, bulk close.
+            (1, kind) if kind == 0 || issues.is_empty() => {
+                let title = format!("admin {step}");
+                let page = boss
+                    .post(
+                        "/admin/issues/add/",
+                        &[
+                            ("csrf", &csrf),
+                            ("title", &title),
+                            ("description", "d"),
+                            ("status", "open"),
+                            ("assigned_to", names[next(3) as usize]),
+                            ("created_by", &someone),
+                        ],
+                    )
+                    .await;
+                assert_eq!(page.status, 303, "{}", page.text);
+                let id: i64 = page.location().split('/').nth(3).unwrap().parse().unwrap();
+                issues.push((id, someone));
+            }
+            (1, kind) => {
+                let index = next(issues.len() as u64) as usize;
+                let id = issues[index].0;
+                let page = match kind {
+                    1 => {
+                        let title = format!("changed {step}");
+                        let status = if next(2) == 0 { "open" } else { "closed" };
+                        let page = boss
+                            .post(
+                                &format!("/admin/issues/{id}/"),
+                                &[
+                                    ("csrf", &csrf),
+                                    ("title", &title),
+                                    ("description", "by the admin"),
+                                    ("status", status),
+                                    ("assigned_to", names[next(3) as usize]),
+                                    ("created_by", &someone),
+                                ],
+                            )
+                            .await;
+                        issues[index].1 = someone;
+                        page
+                    }
+                    2 => {
+                        let other = issues[next(issues.len() as u64) as usize].0.to_string();
+                        let this = id.to_string();
+                        boss.post(
+                            "/admin/issues/",
+                            &[
+                                ("csrf", &csrf),
+                                ("action", "close"),
+                                ("selected", &this),
+                                ("selected", &other),
+                                ("confirm", "yes"),
+                            ],
+                        )
+                        .await
+                    }
+                    _ => {
+                        issues.remove(index);
+                        boss.post(
+                            &format!("/admin/issues/{id}/delete/"),
+                            &[("csrf", &csrf), ("confirm", "yes")],
+                        )
+                        .await
+                    }
+                };
+                assert_eq!(page.status, 303, "{}", page.text);
+            }
+            // The CLI: users come and go (their issues stay).
+            _ => {
+                let active = next(2) == 0;
+                admin.db.set_active("spare", active, &CLI).unwrap();
+            }
+        }
+    }
+    assert!(
+        counts.values().all(|&n| n > 200),
+        "every door was used: {counts:?}"
+    );
+
+    let mut rebuilt: HashMap<i64, HashMap<String, serde_json::Value>> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page: Vec<serde_json::Value> = api
+            .get(format!(
+                "{}/api/history/?after={after}&per_page=100",
+                admin.base
+            ))
+            .header("authorization", format!("Token {}", tokens["boss"]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = last["id"].as_i64().unwrap();
+        for event in &page {
+            let Some(id) = event["issue"].as_i64() else {
+                continue;
+            };
+            if event["type"] == "issue.deleted" {
+                rebuilt.remove(&id);
+                continue;
+            }
+            let fields = rebuilt.entry(id).or_default();
+            for change in event["changes"].as_array().unwrap() {
+                fields.insert(
+                    change["field"].as_str().unwrap().to_owned(),
+                    change["new"].clone(),
+                );
+            }
+        }
+    }
+    let stored = admin
+        .db
+        .list_issues_filtered(&Default::default(), 0, 10_000)
+        .unwrap();
+    assert_eq!(stored.len(), issues.len());
+    let actual: HashMap<i64, HashMap<String, serde_json::Value>> = stored
+        .iter()
+        .map(|issue| {
+            let fields = [
+                ("title", serde_json::json!(issue.title)),
+                ("description", serde_json::json!(issue.description)),
+                ("status", serde_json::json!(issue.status.as_str())),
+                ("assigned_to", serde_json::json!(issue.assigned_to)),
+                ("created_by", serde_json::json!(issue.created_by)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            (issue.id.get(), fields)
+        })
+        .collect();
+    assert_eq!(rebuilt, actual);
+}
+
 macro_rules! both_databases {
     ($($name:ident),* $(,)?) => {
         $(
@@ -1001,6 +1229,7 @@ both_databases!(
     dead_notifications_are_listed_and_retried,
     the_dashboard_and_the_audit_log_show_what_happened,
     own_password_change_keeps_this_browser_in,
+    replaying_a_thousand_mixed_changes_rebuilds_every_issue,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
