@@ -22,10 +22,13 @@ PORT = 18555
 MILLION = os.environ.get("BENCH_MILLION", "1") != "0"
 LARGE = os.environ.get("BENCH_LARGE", "1") != "0"
 STANDARD = os.environ.get("BENCH_STANDARD", "1") != "0"
+ADMIN = os.environ.get("BENCH_ADMIN", "1") != "0"
+ADMIN_ISSUES = 100_000
 
 
-def seed_million(database, url):
-    """One million issues by 100 users, straight into the database (the API would take minutes)."""
+def seed_million(database, url, count=1_000_000, with_users=True):
+    """`count` issues by 100 users (created unless `with_users` is false), straight into the
+    database (the API would take minutes)."""
     users = "INSERT INTO users (username, email, password_hash, is_active, is_staff, is_superuser, date_joined) " \
             "SELECT 'u' || g, 'u' || g || '@example.com', 'x', {t}, {f}, {f}, CURRENT_TIMESTAMP FROM {series}"
     issues = "INSERT INTO issues (created_by_id, title, description, status, assigned_to_id, created_at, updated_at) " \
@@ -34,16 +37,18 @@ def seed_million(database, url):
              "(SELECT id FROM users WHERE username = 'u' || (1 + g % 100)), CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM {series}"
     if database == "postgres":
         psql = lambda sql: subprocess.run(["psql", url, "-qc", sql], check=True)
-        psql(users.format(t="true", f="false", series="generate_series(1, 100) g"))
-        psql(issues.format(series="generate_series(1, 1000000) g"))
+        if with_users:
+            psql(users.format(t="true", f="false", series="generate_series(1, 100) g"))
+        psql(issues.format(series=f"generate_series(1, {count}) g"))
         psql("ANALYZE")
     else:
         import sqlite3
         path = url[len("sqlite://"):]
         conn = sqlite3.connect(path, timeout=60)
         series = "(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {n}) SELECT g FROM s)"
-        conn.execute(users.format(t="1", f="0", series=series.format(n=100)).replace("SELECT 'u'", "SELECT 'u'"))
-        conn.execute(issues.format(series=series.format(n=1_000_000)))
+        if with_users:
+            conn.execute(users.format(t="1", f="0", series=series.format(n=100)))
+        conn.execute(issues.format(series=series.format(n=count)))
         conn.execute("ANALYZE")
         conn.commit()
         conn.close()
@@ -100,6 +105,35 @@ def wrk(path, token, script=None, connections=32):
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         print(f"    warning: {errors.group(1)} non-2xx responses", file=sys.stderr)
+    return rps, lat["50"], lat["99"]
+
+
+def admin_session(username, password):
+    """Logs in to the staff admin as a browser does; returns the session cookie's value."""
+    import http.cookiejar
+    import urllib.parse
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{PORT}"
+    page = opener.open(f"{base}/admin/login/").read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"csrf": csrf, "username": username, "password": password, "next": "/admin/"})
+    opener.open(urllib.request.Request(f"{base}/admin/login/", data=form.encode(), headers={"Origin": base}))
+    return next(c.value for c in jar if c.name == "admin_session")
+
+
+def wrk_admin(path, session, connections=4):
+    """wrk on an admin page with a session cookie; a few staff at once, as an admin is used."""
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency", "--timeout", "30s",
+            "-H", f"Cookie: admin_session={session}", f"http://127.0.0.1:{PORT}{path}"]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {}
+    for pct in ("50", "99"):
+        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
+        lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        raise RuntimeError(f"admin page {path} answered errors (a lost session?)")
     return rps, lat["50"], lat["99"]
 
 
@@ -166,8 +200,23 @@ def bench(database):
             print(f"  ({database}: the largest list answers {len(first)} issues)", file=sys.stderr)
             rps, p50, p99 = wrk("/api/issue/?assigned_to=large", token, connections=4)
             large = (rps, p50, p99, peak_rss_mb(proc.pid))
+        admin = []
+        if ADMIN:
+            # The staff admin with 100,000 issues: a page with its total, a search, the dashboard.
+            subprocess.run([cli, "createuser", "--staff", "--username", "staff", "--email", "s@example.com",
+                            "--password-stdin"], env=env, check=True, input=b"staff password\n",
+                           capture_output=True, cwd=workdir)
+            seed_million(database, env["DATABASE_URL"], count=ADMIN_ISSUES)
+            session = admin_session("staff", "staff password")
+            for label, path in (("issue list, page 50 with its total", "/admin/issues/?page=50"),
+                                ("issue search, filtered, sorted", "/admin/issues/?q=number+77&status=open&order=-updated_at"),
+                                ("dashboard", "/admin/")):
+                runs = [wrk_admin(path, session) for _ in range(RUNS)]
+                median = lambda i: statistics.median(r[i] for r in runs)
+                admin.append((label, median(0), median(1), median(2)))
         if MILLION:
-            seed_million(database, env["DATABASE_URL"])
+            seed_million(database, env["DATABASE_URL"], count=1_000_000 - (ADMIN_ISSUES if ADMIN else 0),
+                         with_users=not ADMIN)
             path = "/api/issue/?status=open&assigned_to=u7&per_page=20&page=5&ordering=-id"
             page = request("GET", path, token)
             assert len(page) == 20, len(page)
@@ -186,6 +235,10 @@ def bench(database):
     print(f"  {'case':<36} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for label, rps, p50, p99 in results:
         print(f"  {label:<36} {rps:>10.0f} {p50:>8.2f} {p99:>8.2f}")
+    if admin:
+        print(f"  staff admin, {ADMIN_ISSUES:,} issues, wrk -t2 -c4 (a few staff at once):")
+        for label, rps, p50, p99 in admin:
+            print(f"    {label:<42} {rps:>8.0f} req/s  p50 {p50:>6.2f} ms  p99 {p99:>6.2f} ms")
     if large:
         rps, p50, p99, peak = large
         print(f"  largest unpaged list ({LARGE_ISSUES} issues of 65,535 characters), 4 clients, one run: "

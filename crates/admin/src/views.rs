@@ -513,16 +513,8 @@ pub struct ListPage {
     pub columns: Vec<Column>,
     /// The rows.
     pub rows: Vec<Row>,
-    /// How many match, over all pages.
-    pub total: i64,
-    /// This page (from 1).
-    pub page: i64,
-    /// How many pages.
-    pub pages: i64,
-    /// Links to the previous and next pages (empty when none).
-    pub previous_href: String,
-    /// See `previous_href`.
-    pub next_href: String,
+    /// Where the list stands.
+    pub pager: Pager,
     /// Bulk actions: (value, label); empty: no checkboxes.
     pub bulk_actions: Vec<(&'static str, &'static str)>,
     /// The link to add one (empty: none).
@@ -533,57 +525,61 @@ pub struct ListPage {
     pub back: String,
 }
 
-/// Pagination of a list: the page asked for, clamped, and the links around it.
-pub struct Pages {
+/// Where a list stands: its total, this page, and the links around it.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    /// How many rows match, over all pages.
+    pub total: i64,
     /// The page shown (from 1).
     pub page: i64,
     /// How many pages.
     pub pages: i64,
-    /// Rows to skip.
-    pub offset: i64,
+    /// The previous page (empty: none).
+    pub previous_href: String,
+    /// The next page (empty: none).
+    pub next_href: String,
 }
 
 /// Rows per page of every admin list.
 pub const PER_PAGE: i64 = 50;
 
-impl Pages {
-    /// Page `asked` (text from the query) of `total` rows.
-    pub fn new(asked: Option<&str>, total: i64) -> Pages {
-        let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
-        let page = asked
-            .and_then(|p| p.parse::<i64>().ok())
-            .unwrap_or(1)
-            .clamp(1, pages);
-        Pages {
-            page,
-            pages,
-            offset: (page - 1) * PER_PAGE,
-        }
-    }
-
-    /// The query of the first page of `query` (its `page` dropped).
-    pub fn links(&self, path: &str, query: &FormData) -> (String, String) {
-        let base = query.query_without(&["page", "notice"]);
-        let href = |page: i64| {
-            if base.is_empty() {
-                format!("{path}?page={page}")
-            } else {
-                format!("{path}?{base}&page={page}")
-            }
-        };
-        (
-            if self.page > 1 {
-                href(self.page - 1)
-            } else {
-                String::new()
-            },
-            if self.page < self.pages {
-                href(self.page + 1)
-            } else {
-                String::new()
-            },
-        )
-    }
+/// One page of the list at `path`, as its `query` asks (`page`, clamped to the pages there
+/// are): `count` gives the total, `load` the rows at (offset, limit).
+pub fn paged<T, E>(
+    path: &str,
+    query: &FormData,
+    count: impl FnOnce() -> Result<i64, E>,
+    load: impl FnOnce(i64, i64) -> Result<Vec<T>, E>,
+) -> Result<(Vec<T>, Pager), E> {
+    let total = count()?;
+    let pages = ((total + PER_PAGE - 1) / PER_PAGE).max(1);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<i64>().ok())
+        .unwrap_or(1)
+        .clamp(1, pages);
+    let rows = load((page - 1) * PER_PAGE, PER_PAGE)?;
+    let base = query.query_without(&["page", "notice"]);
+    let href = |to: i64| match base.as_str() {
+        "" => format!("{path}?page={to}"),
+        base => format!("{path}?{base}&page={to}"),
+    };
+    let pager = Pager {
+        total,
+        page,
+        pages,
+        previous_href: if page > 1 {
+            href(page - 1)
+        } else {
+            String::new()
+        },
+        next_href: if page < pages {
+            href(page + 1)
+        } else {
+            String::new()
+        },
+    };
+    Ok((rows, pager))
 }
 
 /// A sortable column: clicking sorts by `key`, clicking again reverses.

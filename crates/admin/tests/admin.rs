@@ -988,6 +988,59 @@ async fn own_password_change_keeps_this_browser_in(admin: Admin) {
     assert_eq!(fresh.login("boss", "n3w").await.status, 303);
 }
 
+async fn lists_are_paged_with_their_total_and_keep_their_filters(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("bob", false, false);
+    let bob = admin.db.find_user("bob").unwrap().unwrap();
+    for n in 0..60 {
+        let new = issue_tracker_persistence::NewIssue {
+            title: &format!("paged {n}"),
+            description: "d",
+            status: issue_tracker_domain::Status::Open,
+            assignee: "bob",
+        };
+        admin
+            .db
+            .create_issue(&bob, &new, Duration::from_secs(60), &CLI)
+            .unwrap();
+    }
+    let mut boss = admin.logged_in("boss").await;
+    let first = boss.get("/admin/issues/?status=open&order=title").await;
+    assert!(
+        first.text.contains("60 found, page 1 of 2."),
+        "{}",
+        first.text
+    );
+    assert_eq!(first.text.matches("name=\"selected\"").count(), 50);
+    assert!(first
+        .text
+        .contains("href=\"/admin/issues/?status=open&#38;order=title&#38;page=2\" rel=\"next\""));
+    assert!(!first.text.contains("rel=\"prev\""));
+    let second = boss
+        .get("/admin/issues/?status=open&order=title&page=2")
+        .await;
+    assert!(second.text.contains("page 2 of 2."));
+    assert_eq!(second.text.matches("name=\"selected\"").count(), 10);
+    assert!(second.text.contains("rel=\"prev\""));
+    // A page past the end shows the last one; a page that is not a number, the first.
+    assert!(boss
+        .get("/admin/issues/?page=99")
+        .await
+        .text
+        .contains("page 2 of 2."));
+    assert!(boss
+        .get("/admin/issues/?page=x")
+        .await
+        .text
+        .contains("page 1 of 2."));
+    // Sorting by title: "paged 0", "paged 1", "paged 10", ... in order.
+    let at = |text: &str, title: &str| text.find(&format!(">{title}</a>")).unwrap();
+    assert!(at(&first.text, "paged 0") < at(&first.text, "paged 1"));
+    assert!(at(&first.text, "paged 1") < at(&first.text, "paged 10"));
+    // Bytes that are not UTF-8 in the query are read as replacement characters, never a 500.
+    assert_eq!(boss.get("/admin/issues/?q=%FF%FE").await.status, 200);
+}
+
 /// History is complete: 1,000 changes mixed over the API, the admin and the CLI; replaying the
 /// feed from nothing rebuilds exactly the issues that exist at the end.
 async fn replaying_a_thousand_mixed_changes_rebuilds_every_issue(admin: Admin) {
@@ -1230,6 +1283,7 @@ both_databases!(
     the_dashboard_and_the_audit_log_show_what_happened,
     own_password_change_keeps_this_browser_in,
     replaying_a_thousand_mixed_changes_rebuilds_every_issue,
+    lists_are_paged_with_their_total_and_keep_their_filters,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use issue_tracker_persistence::EventFilter;
 use super::View;
 use crate::error::AdminError;
 use crate::views::{
-    notice, ok, plain_column, Cell, Chrome, EventView, Filter, FormData, ListPage, Pages, Row,
+    notice, ok, paged, plain_column, Cell, Chrome, EventView, Filter, FormData, ListPage, Row,
 };
 
 const LIST: &str = "/admin/events/";
@@ -36,16 +36,17 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
         // "Until" a day includes that day.
         until: day(&query, "until").map(|d| d + chrono::TimeDelta::days(1)),
     };
-    let asked_page = query.get("page").map(str::to_owned);
-    let (events, total, pages) = state
+    let asked = query.clone();
+    let (events, pager) = state
         .run(move |db| {
-            let (_, total) = db.list_events(&filter, 0, 0)?;
-            let pages = Pages::new(asked_page.as_deref(), total);
-            let (events, _) = db.list_events(&filter, pages.offset, crate::views::PER_PAGE)?;
-            Ok((events, total, pages))
+            paged(
+                LIST,
+                &asked,
+                || Ok(db.list_events(&filter, 0, 0)?.1),
+                |offset, limit| Ok(db.list_events(&filter, offset, limit)?.0),
+            )
         })
         .await?;
-    let (previous_href, next_href) = pages.links(LIST, &query);
     let mut types = vec![("", "All")];
     types.extend(EventType::ALL.iter().map(|t| (t.as_str(), t.as_str())));
     let rows = events
@@ -82,11 +83,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
             .map(plain_column)
             .collect(),
         rows,
-        total,
-        page: pages.page,
-        pages: pages.pages,
-        previous_href,
-        next_href,
+        pager,
         bulk_actions: Vec::new(),
         add_href: String::new(),
         notice: notice(&query),

@@ -12,8 +12,8 @@ use super::{path_id, Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
-    back_or, column, invalid, notice, ok, plain_column, with_notice, Cell, Chrome, ConfirmPage,
-    EventView, Field, FieldKind, Filter, FormData, FormPage, Link, ListPage, Pages, Row,
+    back_or, column, invalid, notice, ok, paged, plain_column, with_notice, Cell, Chrome,
+    ConfirmPage, EventView, Field, FieldKind, Filter, FormData, FormPage, Link, ListPage, Row,
 };
 
 const LIST: &str = "/admin/issues/";
@@ -60,17 +60,18 @@ fn filter_of(query: &FormData) -> IssueFilter {
 pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
     let filter = filter_of(&query);
-    let asked_page = query.get("page").map(str::to_owned);
-    let (issues, total, pages) = state
+    let asked = query.clone();
+    let (issues, pager) = state
         .run(move |db| {
-            let total = db.count_issues_filtered(&filter)?;
-            let pages = Pages::new(asked_page.as_deref(), total);
-            let issues = db.list_issues_filtered(&filter, pages.offset, crate::views::PER_PAGE)?;
-            Ok((issues, total, pages))
+            paged(
+                LIST,
+                &asked,
+                || Ok(db.count_issues_filtered(&filter)?),
+                |offset, limit| Ok(db.list_issues_filtered(&filter, offset, limit)?),
+            )
         })
         .await?;
     let back = format!("{LIST}?{}", query.query_without(&["notice"]));
-    let (previous_href, next_href) = pages.links(LIST, &query);
     let rows = issues
         .iter()
         .map(|issue| Row {
@@ -125,11 +126,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
             column("Updated", "updated_at", LIST, &query),
         ],
         rows,
-        total,
-        page: pages.page,
-        pages: pages.pages,
-        previous_href,
-        next_href,
+        pager,
         bulk_actions: vec![
             ("close", "Close the selected issues"),
             ("delete", "Delete the selected issues"),

@@ -7,7 +7,7 @@ use super::{Post, View};
 use crate::error::AdminError;
 use crate::session::see_other;
 use crate::views::{
-    notice, ok, plain_column, with_notice, Cell, Chrome, Filter, ListPage, Pages, Row,
+    notice, ok, paged, plain_column, with_notice, Cell, Chrome, Filter, ListPage, Row,
 };
 
 const LIST: &str = "/admin/notifications/";
@@ -16,21 +16,22 @@ const LIST: &str = "/admin/notifications/";
 pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
     let status = query.get("status").and_then(NotificationStatus::parse);
-    let asked_page = query.get("page").map(str::to_owned);
-    let (notifications, total, pages) = state
+    let asked = query.clone();
+    let (notifications, pager) = state
         .run(move |db| {
-            let counts = db.count_notifications()?;
-            let total = counts
-                .iter()
-                .filter(|(s, _)| status.is_none_or(|wanted| s == wanted.as_str()))
-                .map(|(_, n)| n)
-                .sum();
-            let pages = Pages::new(asked_page.as_deref(), total);
-            let list = db.list_notifications_page(status, pages.offset, crate::views::PER_PAGE)?;
-            Ok((list, total, pages))
+            let count = || {
+                let counts = db.count_notifications()?;
+                Ok(counts
+                    .iter()
+                    .filter(|(s, _)| status.is_none_or(|wanted| s == wanted.as_str()))
+                    .map(|(_, n)| n)
+                    .sum())
+            };
+            paged(LIST, &asked, count, |offset, limit| {
+                Ok(db.list_notifications_page(status, offset, limit)?)
+            })
         })
         .await?;
-    let (previous_href, next_href) = pages.links(LIST, &query);
     let mut choices = vec![("", "All")];
     choices.extend(
         NotificationStatus::ALL
@@ -73,11 +74,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
         .map(plain_column)
         .collect(),
         rows,
-        total,
-        page: pages.page,
-        pages: pages.pages,
-        previous_href,
-        next_href,
+        pager,
         bulk_actions: vec![("retry", "Retry the selected dead notifications")],
         add_href: String::new(),
         notice: notice(&query),

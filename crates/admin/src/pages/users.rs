@@ -12,8 +12,8 @@ use super::{path_id, Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
-    back_or, column, invalid, notice, ok, plain_column, with_notice, Cell, Chrome, EventView,
-    Field, Filter, FormData, FormPage, Link, ListPage, Pages, Row,
+    back_or, column, invalid, notice, ok, paged, plain_column, with_notice, Cell, Chrome,
+    EventView, Field, Filter, FormData, FormPage, Link, ListPage, Row,
 };
 
 const LIST: &str = "/admin/users/";
@@ -52,17 +52,18 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
             _ => UserOrder::Id,
         },
     };
-    let asked_page = query.get("page").map(str::to_owned);
-    let (users, total, pages) = state
+    let asked = query.clone();
+    let (users, pager) = state
         .run(move |db| {
-            let (_, total) = db.list_users_page(&filter, 0, 0)?;
-            let pages = Pages::new(asked_page.as_deref(), total);
-            let (users, _) = db.list_users_page(&filter, pages.offset, crate::views::PER_PAGE)?;
-            Ok((users, total, pages))
+            paged(
+                LIST,
+                &asked,
+                || Ok(db.list_users_page(&filter, 0, 0)?.1),
+                |offset, limit| Ok(db.list_users_page(&filter, offset, limit)?.0),
+            )
         })
         .await?;
     let back = format!("{LIST}?{}", query.query_without(&["notice"]));
-    let (previous_href, next_href) = pages.links(LIST, &query);
     let rows = users
         .iter()
         .map(|user| {
@@ -105,11 +106,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
             column("Joined", "-date_joined", LIST, &query),
         ],
         rows,
-        total,
-        page: pages.page,
-        pages: pages.pages,
-        previous_href,
-        next_href,
+        pager,
         bulk_actions: Vec::new(),
         add_href: format!("/admin/users/add/?back={}", crate::views::encode(&back)),
         notice: notice(&query),
