@@ -193,7 +193,7 @@ impl Database {
             let recipient = users::table
                 .find(claimed.recipient.get())
                 .select((users::username, users::email, users::is_active))
-                .first::<(String, String, bool)>(conn)
+                .get_result::<(String, String, bool)>(conn)
                 .optional()?;
             let Some((username, address, active)) = recipient else {
                 return Ok(Content::Stale("the recipient no longer exists".into()));
@@ -212,7 +212,7 @@ impl Database {
                     let issue = issues::table
                         .find(issue_id)
                         .select((issues::title, issues::assigned_to_id))
-                        .first::<(String, i64)>(conn)
+                        .get_result::<(String, i64)>(conn)
                         .optional()?;
                     match issue {
                         None => Ok(Content::Stale(format!("issue {issue_id} was deleted"))),

@@ -484,8 +484,7 @@ type UserIdByName = diesel::dsl::Select<
 fn filter_ids<C>(conn: &mut C, filter: &IssueFilter) -> QueryResult<Option<FilterIds>>
 where
     C: Connection,
-    UserIdByName: RunQueryDsl<C> + diesel::query_dsl::methods::LimitDsl,
-    diesel::dsl::Limit<UserIdByName>: for<'q> diesel::query_dsl::LoadQuery<'q, C, i64>,
+    UserIdByName: RunQueryDsl<C> + for<'q> diesel::query_dsl::LoadQuery<'q, C, i64>,
 {
     let mut lookup = |name: &Option<String>| -> QueryResult<Option<Option<i64>>> {
         match name {
@@ -493,7 +492,7 @@ where
             Some(name) => Ok(users::table
                 .filter(users::username.eq(name.clone()))
                 .select(users::id)
-                .first::<i64>(conn)
+                .get_result::<i64>(conn)
                 .optional()?
                 .map(Some)),
         }

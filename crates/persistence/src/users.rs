@@ -76,7 +76,7 @@ impl Database {
             let found = users::table
                 .filter(users::username.eq(username))
                 .select((UserRow::as_select(), users::password_hash))
-                .first::<(UserRow, String)>(conn)
+                .get_result::<(UserRow, String)>(conn)
                 .optional()?;
             Ok(found.map(|(row, password_hash)| UserCredentials {
                 user: row.into(),
@@ -381,13 +381,14 @@ type ActiveUserByName = diesel::dsl::Select<
 pub(crate) fn active_user_id<C>(conn: &mut C, username: &str) -> QueryResult<Option<i64>>
 where
     C: Connection,
-    ActiveUserByName: RunQueryDsl<C> + diesel::query_dsl::methods::LimitDsl,
-    diesel::dsl::Limit<ActiveUserByName>: for<'q> diesel::query_dsl::LoadQuery<'q, C, i64>,
+    ActiveUserByName: RunQueryDsl<C> + for<'q> diesel::query_dsl::LoadQuery<'q, C, i64>,
 {
     users::table
         .filter(users::username.eq(username.to_owned()))
         .filter(users::is_active.eq(true))
         .select(users::id)
-        .first::<i64>(conn)
+        // Not `first()`: the name is unique, and a bound `LIMIT ?` makes SQLite prepare the
+        // statement again on every call.
+        .get_result::<i64>(conn)
         .optional()
 }
