@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use diesel::expression::AsExpression;
 use diesel::prelude::*;
 use diesel::query_source::AliasedField;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
@@ -11,9 +12,9 @@ use issue_tracker_domain::{
 use crate::events::{insert_event, NewEvent};
 use crate::outbox::{cancel_pending_of_issue, insert_assignment};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
-use crate::schema::{issues, users};
+use crate::schema::{issues, issues_search, users};
 use crate::users::active_user_id;
-use crate::{with_conn, with_write_conn, Database, StoreError};
+use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
 
@@ -515,16 +516,49 @@ type Matches = diesel::dsl::Or<
     diesel::dsl::Escape<diesel::dsl::Like<lower<issues::title>, String>>,
     diesel::dsl::Escape<diesel::dsl::Like<lower<issues::description>, String>>,
 >;
+diesel::infix_operator!(FtsMatch, " MATCH ");
+type SearchedIds = diesel::dsl::Select<
+    diesel::dsl::Filter<
+        issues_search::table,
+        FtsMatch<issues_search::everything, diesel::dsl::AsExprOf<String, Text>>,
+    >,
+    issues_search::rowid,
+>;
+type Searched = diesel::dsl::EqAny<issues::id, SearchedIds>;
+
+/// How a backend answers a text search.
+#[derive(Clone, Copy)]
+enum TextSearch {
+    /// `lower(x) LIKE '%text%'` (PostgreSQL answers it from trigram indexes).
+    Like,
+    /// SQLite's FTS5 trigram index; needs three characters or more.
+    Trigrams,
+}
+
+impl TextSearch {
+    fn of(backend: Backend) -> TextSearch {
+        match backend {
+            Backend::Postgres => TextSearch::Like,
+            Backend::Sqlite => TextSearch::Trigrams,
+        }
+    }
+}
+
+/// An FTS5 phrase that matches `text` as a substring (its quotes doubled).
+fn fts_phrase(text: &str) -> String {
+    format!("\"{}\"", text.replace('"', "\"\""))
+}
 
 /// Adds `filter`'s conditions to a boxed query of issues (a page, or a count), on either
 /// database.
-fn apply_filters<Q>(mut query: Q, filter: &IssueFilter, ids: &FilterIds) -> Q
+fn apply_filters<Q>(mut query: Q, filter: &IssueFilter, ids: &FilterIds, search: TextSearch) -> Q
 where
     Q: diesel::query_dsl::methods::FilterDsl<StatusIs, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<AssignedTo, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<CreatedBy, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<UpdatedSince, Output = Q>
-        + diesel::query_dsl::methods::FilterDsl<Matches, Output = Q>,
+        + diesel::query_dsl::methods::FilterDsl<Matches, Output = Q>
+        + diesel::query_dsl::methods::FilterDsl<Searched, Output = Q>,
 {
     if let Some(status) = filter.status {
         query = query.filter(issues::status.eq(status.as_str()));
@@ -539,6 +573,13 @@ where
         query = query.filter(issues::updated_at.ge(since.naive_utc()));
     }
     if let Some(text) = &filter.q {
+        if let (TextSearch::Trigrams, 3..) = (search, text.chars().count()) {
+            let phrase = <String as AsExpression<Text>>::as_expression(fts_phrase(text));
+            let ids = issues_search::table
+                .filter(FtsMatch::new(issues_search::everything, phrase))
+                .select(issues_search::rowid);
+            return query.filter(issues::id.eq_any(ids));
+        }
         let pattern = like_pattern(text);
         query = query.filter(
             lower(issues::title)
@@ -562,7 +603,12 @@ impl Database {
             let Some(ids) = filter_ids(conn, filter)? else {
                 return Ok(Vec::new());
             };
-            let mut query = apply_filters(issue_query().into_boxed(), filter, &ids);
+            let mut query = apply_filters(
+                issue_query().into_boxed(),
+                filter,
+                &ids,
+                TextSearch::of(self.backend()),
+            );
             for (field, descending) in &filter.ordering {
                 query = match (field, descending) {
                     (OrderField::Id, false) => query.then_order_by(issues::id.asc()),
@@ -601,7 +647,12 @@ impl Database {
             let Some(ids) = filter_ids(conn, filter)? else {
                 return Ok(0);
             };
-            let query = apply_filters(issues::table.into_boxed(), filter, &ids);
+            let query = apply_filters(
+                issues::table.into_boxed(),
+                filter,
+                &ids,
+                TextSearch::of(self.backend()),
+            );
             Ok(query.count().get_result::<i64>(conn)?)
         })
     }

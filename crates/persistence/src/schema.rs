@@ -76,7 +76,18 @@ diesel::table! {
     }
 }
 
+// SQLite only: the FTS5 trigram index of issue titles and descriptions. Its hidden column of the
+// table's own name is what `MATCH` searches.
+diesel::table! {
+    issues_search (rowid) {
+        rowid -> BigInt,
+        #[sql_name = "issues_search"]
+        everything -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    issues_search,
     notifications,
     users,
     issues,

@@ -330,7 +330,76 @@ async fn etags_and_conditional_requests(app: TestApp) {
     );
 }
 
+/// Search answers from an index on both databases (trigrams); the index follows every create,
+/// change and delete, and the query's characters are taken literally.
+async fn search_follows_every_write(app: TestApp) {
+    let ann = app.user_with_token("ann").await;
+    app.create_user("bob", "x");
+    let id = app.issue(&ann, "Alpha printer", "bob").await["id"]
+        .as_i64()
+        .unwrap();
+    app.issue(&ann, "Other", "bob").await;
+    let search = |q: &'static str| {
+        let (app, ann) = (&app, ann.clone());
+        async move {
+            let path = format!("/api/issue/?q={}", percent_encode(q));
+            ids(&app.send("GET", &path, Some(&ann), None).await)
+        }
+    };
+    assert_eq!(search("PRINTER").await, [id]);
+    assert_eq!(
+        search("pr").await,
+        [id],
+        "two characters: read without the index"
+    );
+    let path = format!("/api/issue/{id}/");
+    let patch = |body: Value| {
+        let (app, ann, path) = (&app, ann.clone(), path.clone());
+        async move {
+            app.send("PATCH", &path, Some(&ann), Some(body))
+                .await
+                .status
+        }
+    };
+    assert_eq!(
+        patch(json!({"title": "Beta scanner", "description": "say \"hi\" now"})).await,
+        200
+    );
+    assert_eq!(
+        search("printer").await,
+        Vec::<i64>::new(),
+        "the old title is forgotten"
+    );
+    assert_eq!(search("scanner").await, [id]);
+    assert_eq!(search("y \"hi\" n").await, [id], "quotes are literal");
+    assert_eq!(
+        search("\"hi\" OR x").await,
+        Vec::<i64>::new(),
+        "no query syntax"
+    );
+    assert_eq!(search("%").await, Vec::<i64>::new());
+    assert_eq!(
+        app.send("DELETE", &path, Some(&ann), None).await.status,
+        204
+    );
+    assert_eq!(
+        search("scanner").await,
+        Vec::<i64>::new(),
+        "a deleted issue is gone"
+    );
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 both_databases!(
+    search_follows_every_write,
     pages_with_link_and_total,
     bad_list_parameters_are_400_by_name,
     filters_and_ordering,
