@@ -26,13 +26,19 @@ async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
+/// The length of a report period, for "create this period's reports now".
+#[derive(Debug, Clone, Copy)]
+pub struct ReportInterval(pub std::time::Duration);
+
 /// The admin's routes, for [`issue_tracker_api::serve_with`].
-pub fn mount(settings: AdminSettings, max_body_bytes: usize) -> Mount {
+pub fn mount(settings: AdminSettings, reports: ReportInterval, max_body_bytes: usize) -> Mount {
     let settings = web::Data::new(settings);
+    let reports = web::Data::new(reports);
     std::sync::Arc::new(move |cfg: &mut web::ServiceConfig| {
         cfg.service(
             web::scope("/admin")
                 .app_data(settings.clone())
+                .app_data(reports.clone())
                 .app_data(web::FormConfig::default().limit(max_body_bytes))
                 .route("/static/admin.css", web::get().to(stylesheet))
                 .route("/login/", web::get().to(pages::account::login_form))
@@ -74,6 +80,14 @@ pub fn mount(settings: AdminSettings, max_body_bytes: usize) -> Mount {
                 .route(
                     "/users/{id}/revoke-tokens/",
                     web::post().to(pages::users::revoke_tokens),
+                )
+                .route(
+                    "/users/{id}/tokens/{token}/revoke/",
+                    web::post().to(pages::users::revoke_token),
+                )
+                .route(
+                    "/notifications/create-reports/",
+                    web::post().to(pages::notifications::create_reports),
                 )
                 .route("/notifications/", web::get().to(pages::notifications::list))
                 .route(

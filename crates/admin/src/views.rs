@@ -517,6 +517,8 @@ pub struct ListPage {
     pub pager: Pager,
     /// Bulk actions: (value, label); empty: no checkboxes.
     pub bulk_actions: Vec<(&'static str, &'static str)>,
+    /// Buttons of actions on the whole list: (label, action).
+    pub actions: Vec<(String, String)>,
     /// The link to add one (empty: none).
     pub add_href: String,
     /// A message after a successful change.
@@ -625,6 +627,7 @@ pub fn notice(query: &FormData) -> String {
         Some("password") => "The password was changed; the user's tokens and sessions were ended.",
         Some("revoked") => "The user's tokens were revoked.",
         Some("none") => "No rows were selected; nothing changed.",
+        Some("reports") => "This period's reports were created (a report is never sent twice).",
         _ => "",
     }
     .to_owned()

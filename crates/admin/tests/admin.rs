@@ -43,7 +43,11 @@ fn spawn(kind: Kind, extra: &[(&str, &str)]) -> Admin {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().unwrap().port();
     let state = AppState::new(database.db.clone(), &settings);
-    let mount = issue_tracker_admin::mount(settings.admin.clone(), settings.http.max_body_bytes);
+    let mount = issue_tracker_admin::mount(
+        settings.admin.clone(),
+        issue_tracker_admin::ReportInterval(settings.pipeline.report_interval()),
+        settings.http.max_body_bytes,
+    );
     std::thread::spawn(move || issue_tracker_api::run_with(state, listener, Some(mount)));
     Admin {
         base: format!("http://127.0.0.1:{port}"),
@@ -846,6 +850,28 @@ async fn dead_notifications_are_listed_and_retried(admin: Admin) {
         admin.db.list_notifications(None, 1).unwrap()[0].status,
         "pending"
     );
+    // This period's reports, now, from the browser (as the CLI's create-reports); twice makes
+    // no second one.
+    let reports = |db: &Database| {
+        db.list_notifications(None, 100)
+            .unwrap()
+            .iter()
+            .filter(|n| n.kind == "report")
+            .count()
+    };
+    assert_eq!(reports(&admin.db), 0);
+    for _ in 0..2 {
+        let page = boss
+            .submit(
+                "/admin/notifications/",
+                "/admin/notifications/create-reports/",
+                &[("back", "/admin/notifications/")],
+            )
+            .await;
+        assert_eq!(page.status, 303);
+        assert_eq!(page.location(), "/admin/notifications/?notice=reports");
+    }
+    assert_eq!(reports(&admin.db), 1, "one report, for bob");
     assert!(boss
         .get("/admin/notifications/?status=dead")
         .await
@@ -1039,6 +1065,59 @@ async fn lists_are_paged_with_their_total_and_keep_their_filters(admin: Admin) {
     assert!(at(&first.text, "paged 1") < at(&first.text, "paged 10"));
     // Bytes that are not UTF-8 in the query are read as replacement characters, never a 500.
     assert_eq!(boss.get("/admin/issues/?q=%FF%FE").await.status, 200);
+}
+
+async fn one_token_is_revoked_from_the_users_page(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("ann", false, false);
+    let ann = admin.db.find_user("ann").unwrap().unwrap();
+    let (kept, revoked) = (
+        issue_tracker_domain::NewToken::generate(),
+        issue_tracker_domain::NewToken::generate(),
+    );
+    for token in [&kept, &revoked] {
+        admin
+            .db
+            .insert_token(ann.id, token, Duration::from_secs(3600))
+            .unwrap();
+    }
+    let revoked_id = admin
+        .db
+        .authenticate(&revoked.hash)
+        .unwrap()
+        .unwrap()
+        .token_id;
+    let mut boss = admin.logged_in("boss").await;
+    let page_path = format!("/admin/users/{}/", ann.id.get());
+    let page = boss.get(&page_path).await;
+    assert!(page
+        .text
+        .contains(&format!("Revoke token {}…", kept.prefix)));
+    assert!(page
+        .text
+        .contains(&format!("Revoke token {}…", revoked.prefix)));
+    assert!(
+        !page.text.contains(&kept.key),
+        "a token's key is never shown"
+    );
+    let action = format!(
+        "/admin/users/{}/tokens/{}/revoke/",
+        ann.id.get(),
+        revoked_id
+    );
+    let page = boss.submit(&page_path, &action, &[]).await;
+    assert_eq!(page.status, 303);
+    assert!(admin.db.authenticate(&revoked.hash).unwrap().is_none());
+    assert!(admin.db.authenticate(&kept.hash).unwrap().is_some());
+    let event = admin.events().pop().unwrap();
+    assert_eq!(
+        (event.event_type, event.via),
+        (EventType::TokensRevoked, Via::Admin)
+    );
+    // A token id that is not theirs: 404, nothing revoked.
+    let wrong = format!("/admin/users/{}/tokens/999999/revoke/", ann.id.get());
+    assert_eq!(boss.submit(&page_path, &wrong, &[]).await.status, 404);
+    assert!(admin.db.authenticate(&kept.hash).unwrap().is_some());
 }
 
 /// History is complete: 1,000 changes mixed over the API, the admin and the CLI; replaying the
@@ -1284,6 +1363,7 @@ both_databases!(
     own_password_change_keeps_this_browser_in,
     replaying_a_thousand_mixed_changes_rebuilds_every_issue,
     lists_are_paged_with_their_total_and_keep_their_filters,
+    one_token_is_revoked_from_the_users_page,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -147,7 +147,11 @@ pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(%address, backend = ?db.backend(), "serving the API on http://{address}/api/issue/");
     let state = AppState::new(db, &settings);
-    let admin = issue_tracker_admin::mount(settings.admin.clone(), settings.http.max_body_bytes);
+    let admin = issue_tracker_admin::mount(
+        settings.admin.clone(),
+        issue_tracker_admin::ReportInterval(settings.pipeline.report_interval()),
+        settings.http.max_body_bytes,
+    );
     issue_tracker_api::run_with(state, listener, Some(admin))
         .context("the server stopped with an error")
 }

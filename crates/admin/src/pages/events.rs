@@ -85,6 +85,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
         rows,
         pager,
         bulk_actions: Vec::new(),
+        actions: Vec::new(),
         add_href: String::new(),
         notice: notice(&query),
         back: String::new(),

@@ -131,6 +131,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
             ("close", "Close the selected issues"),
             ("delete", "Delete the selected issues"),
         ],
+        actions: Vec::new(),
         add_href: format!("/admin/issues/add/?back={}", crate::views::encode(&back)),
         notice: notice(&query),
         back,

@@ -76,6 +76,10 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
         rows,
         pager,
         bulk_actions: vec![("retry", "Retry the selected dead notifications")],
+        actions: vec![(
+            "Create this period's reports now".to_owned(),
+            "/admin/notifications/create-reports/".to_owned(),
+        )],
         add_href: String::new(),
         notice: notice(&query),
         back: format!("{LIST}?{}", query.query_without(&["notice"])),
@@ -111,4 +115,20 @@ pub async fn retry(post: Post) -> Result<HttpResponse, AdminError> {
         })
         .await?;
     Ok(see_other(&with_notice(&back, "retried")))
+}
+
+/// `POST /admin/notifications/create-reports/`: creates this period's reports now (as
+/// `issue-tracker notifications create-reports` does; a report is never doubled).
+pub async fn create_reports(
+    req: actix_web::HttpRequest,
+    post: Post,
+) -> Result<HttpResponse, AdminError> {
+    let (_, _, back, state, _) = post.parts();
+    let interval = req
+        .app_data::<actix_web::web::Data<crate::ReportInterval>>()
+        .ok_or_else(|| AdminError::Internal("ReportInterval missing".into()))?
+        .0;
+    let period = issue_tracker_domain::report_period(chrono::Utc::now().timestamp(), interval);
+    state.run(move |db| Ok(db.create_reports(period)?)).await?;
+    Ok(see_other(&with_notice(&back, "reports")))
 }

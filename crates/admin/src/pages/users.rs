@@ -108,6 +108,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
         rows,
         pager,
         bulk_actions: Vec::new(),
+        actions: Vec::new(),
         add_href: format!("/admin/users/add/?back={}", crate::views::encode(&back)),
         notice: notice(&query),
         back,
@@ -232,7 +233,7 @@ fn change_page(
     errors: &[(String, String)],
     back: String,
     notice: String,
-    events: Vec<EventView>,
+    extras: Extras,
 ) -> FormPage {
     let fields = vec![
         Field::text("email", "Email address", values.text("email")).optional(),
@@ -261,12 +262,27 @@ fn change_page(
                 crate::views::encode(&back)
             ),
         }],
-        actions: vec![(
-            "Revoke all API tokens".into(),
+        actions: std::iter::once((
+            "Revoke all API tokens".to_owned(),
             format!("/admin/users/{id}/revoke-tokens/"),
-        )],
+        ))
+        .chain(extras.tokens.iter().map(|token| {
+            let used = token.last_used_at.map_or("never used".to_owned(), |at| {
+                format!("last used {}", day(&at))
+            });
+            (
+                format!(
+                    "Revoke token {}… (issued {}, {used}, expires {})",
+                    token.prefix,
+                    day(&token.created_at),
+                    day(&token.expires_at)
+                ),
+                format!("/admin/users/{id}/tokens/{}/revoke/", token.id),
+            )
+        }))
+        .collect(),
         notice,
-        history: Some(events),
+        history: Some(extras.events),
         ..FormPage::new(
             staff,
             "users",
@@ -293,25 +309,44 @@ fn current_values(user: &User) -> FormData {
     FormData(pairs)
 }
 
-/// The user's events (about them, not by them), newest first.
-fn user_events(db: &Database, user: &User) -> Result<Vec<EventView>, AdminError> {
+/// What a user's page shows besides the form: the events about them (newest first) and their
+/// tokens that still work.
+struct Extras {
+    events: Vec<EventView>,
+    tokens: Vec<issue_tracker_persistence::TokenInfo>,
+}
+
+fn extras(db: &Database, user: &User) -> Result<Extras, AdminError> {
     let filter = EventFilter {
         user: Some(user.id.get()),
         ..EventFilter::default()
     };
     let (events, _) = db.list_events(&filter, 0, 100)?;
-    Ok(events.iter().map(EventView::from).collect())
+    let now = chrono::Utc::now();
+    let tokens = db
+        .list_tokens(user.id)?
+        .into_iter()
+        .filter(|token| token.expires_at > now)
+        .collect();
+    Ok(Extras {
+        events: events.iter().map(EventView::from).collect(),
+        tokens,
+    })
+}
+
+fn day(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d").to_string()
 }
 
 /// `GET /admin/users/<id>/`.
 pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
     let id = path_id(&id)?;
-    let (user, events) = state
+    let (user, extras) = state
         .run(move |db| {
             let user = load(db, id)?;
-            let events = user_events(db, &user)?;
-            Ok((user, events))
+            let extras = extras(db, &user)?;
+            Ok((user, extras))
         })
         .await?;
     Ok(ok(&change_page(
@@ -321,7 +356,7 @@ pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpRespon
         &[],
         back_or(query.get("back"), LIST),
         notice(&query),
-        events,
+        extras,
     )))
 }
 
@@ -356,8 +391,8 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
                 ));
             }
             if !errors.is_empty() {
-                let events = user_events(db, &user)?;
-                return Ok(Err((user, errors, events)));
+                let extras = extras(db, &user)?;
+                return Ok(Err((user, errors, extras)));
             }
             db.update_user(user.id, &changes, &origin)?;
             Ok(Ok(()))
@@ -365,14 +400,14 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
         .await?;
     match outcome {
         Ok(()) => Ok(see_other(&with_notice(&back, "saved"))),
-        Err((user, errors, events)) => Ok(invalid(&change_page(
+        Err((user, errors, extras)) => Ok(invalid(&change_page(
             &staff,
             &user,
             &form,
             &errors,
             back,
             String::new(),
-            events,
+            extras,
         ))),
     }
 }
@@ -454,6 +489,30 @@ pub async fn revoke_tokens(id: web::Path<String>, post: Post) -> Result<HttpResp
         .run(move |db| {
             let user = load(db, id)?;
             db.revoke_all_tokens(&user, &origin)?;
+            Ok(())
+        })
+        .await?;
+    Ok(see_other(&with_notice(
+        &format!("/admin/users/{id}/?back={}", crate::views::encode(&back)),
+        "revoked",
+    )))
+}
+
+/// `POST /admin/users/<id>/tokens/<token>/revoke/`: revokes one token.
+pub async fn revoke_token(
+    path: web::Path<(String, String)>,
+    post: Post,
+) -> Result<HttpResponse, AdminError> {
+    let (id, token) = path.into_inner();
+    let id = path_id(&id)?;
+    let token = issue_tracker_domain::TokenId::parse(&token).ok_or(AdminError::NotFound)?;
+    let (_, _, back, state, origin) = post.parts();
+    state
+        .run(move |db| {
+            let user = load(db, id)?;
+            if !db.revoke_token(&user, token, &origin)? {
+                return Err(AdminError::NotFound.into());
+            }
             Ok(())
         })
         .await?;
