@@ -544,6 +544,17 @@ impl TextSearch {
     }
 }
 
+/// An order key that equals `field` but that no index provides (see `list_issues_filtered`).
+fn unindexed_order_key(field: OrderField) -> &'static str {
+    match field {
+        OrderField::Id => "(issues.id + 0)",
+        OrderField::Title => "(issues.title || '')",
+        OrderField::Status => "(issues.status || '')",
+        OrderField::CreatedAt => "(issues.created_at + interval '0 seconds')",
+        OrderField::UpdatedAt => "(issues.updated_at + interval '0 seconds')",
+    }
+}
+
 /// An FTS5 phrase that matches `text` as a substring (its quotes doubled).
 fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
@@ -609,7 +620,21 @@ impl Database {
                 &ids,
                 TextSearch::of(self.backend()),
             );
+            // PostgreSQL, searching: order by expressions no index serves. Otherwise, for a
+            // literal pattern, the planner may walk the order's index and filter every row
+            // looking for a rare match (81 ms where the trigram indexes take 2 ms with 100,000
+            // issues, measured with EXPLAIN ANALYZE).
+            let fenced = filter.q.is_some() && self.backend() == Backend::Postgres;
             for (field, descending) in &filter.ordering {
+                if fenced {
+                    let key = diesel::dsl::sql::<BigInt>(unindexed_order_key(*field));
+                    query = if *descending {
+                        query.then_order_by(key.desc())
+                    } else {
+                        query.then_order_by(key.asc())
+                    };
+                    continue;
+                }
                 query = match (field, descending) {
                     (OrderField::Id, false) => query.then_order_by(issues::id.asc()),
                     (OrderField::Id, true) => query.then_order_by(issues::id.desc()),
@@ -628,7 +653,12 @@ impl Database {
                 .iter()
                 .any(|(field, _)| *field == OrderField::Id)
             {
-                query = query.then_order_by(issues::id.asc());
+                query = match fenced {
+                    true => query.then_order_by(
+                        diesel::dsl::sql::<BigInt>(unindexed_order_key(OrderField::Id)).asc(),
+                    ),
+                    false => query.then_order_by(issues::id.asc()),
+                };
             }
             let rows = query
                 .offset(offset)

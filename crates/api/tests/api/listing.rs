@@ -347,6 +347,30 @@ async fn search_follows_every_write(app: TestApp) {
         }
     };
     assert_eq!(search("PRINTER").await, [id]);
+    // Ordered searches (PostgreSQL orders them by expressions no index serves): every order.
+    let zeta = app.issue(&ann, "Zeta printer", "bob").await["id"]
+        .as_i64()
+        .unwrap();
+    for (order, expected) in [
+        ("-title", [zeta, id]),
+        ("title", [id, zeta]),
+        ("-id", [zeta, id]),
+        ("-created_at", [zeta, id]),
+        ("updated_at", [id, zeta]),
+        ("status,-id", [zeta, id]),
+    ] {
+        let path = format!("/api/issue/?q=printer&ordering={order}");
+        assert_eq!(
+            ids(&app.send("GET", &path, Some(&ann), None).await),
+            expected,
+            "{order}"
+        );
+    }
+    let path = format!("/api/issue/{zeta}/");
+    assert_eq!(
+        app.send("DELETE", &path, Some(&ann), None).await.status,
+        204
+    );
     assert_eq!(
         search("pr").await,
         [id],
