@@ -10,7 +10,8 @@ import sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--base", required=True)
@@ -50,7 +51,17 @@ def fill(label_for, text):
 
 
 def press(text):
+    """Clicks a button and waits for the page it leads to (every button here submits a form)."""
+    old_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.XPATH, f'//button[normalize-space()="{text}"]').click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old_page))
+
+
+def follow(text):
+    """Follows a link and waits for the page it leads to."""
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.LINK_TEXT, text).click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old_page))
 
 
 def body():
@@ -83,7 +94,7 @@ try:
     # Add a user.
     go("/admin/users/")
     shot("users")
-    browser.find_element(By.LINK_TEXT, "Add").click()
+    follow("Add")
     fill("username", "dora")
     fill("email", "dora@example.com")
     fill("new_password1", "dora's password")
@@ -132,8 +143,8 @@ try:
 
     # Delete one through its confirmation page.
     go("/admin/issues/?q=Door")
-    browser.find_element(By.LINK_TEXT, "Door squeaks").click()
-    browser.find_element(By.LINK_TEXT, "Delete this issue").click()
+    follow("Door squeaks")
+    follow("Delete this issue")
     expect("Delete issue" in body(), "deleting asks first")
     shot("delete-confirm")
     press("Yes, delete it")
