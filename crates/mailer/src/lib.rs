@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use issue_tracker_config::EmailSettings;
 use issue_tracker_domain::{message_id, AssignmentEmail, DeliveryOutcome, ReportEmail};
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::Message;
@@ -53,6 +53,62 @@ pub struct Rendered {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// The issue an assignment email is about: emails about one issue thread together.
+    pub issue_id: Option<i64>,
+}
+
+/// A header whose value never changes.
+macro_rules! fixed_header {
+    ($(#[$doc:meta])* $name:ident, $header:literal, $value:literal) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        struct $name;
+
+        impl Header for $name {
+            fn name() -> HeaderName {
+                HeaderName::new_from_ascii_str($header)
+            }
+
+            fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+                Ok($name)
+            }
+
+            fn display(&self) -> HeaderValue {
+                HeaderValue::new(Self::name(), $value.to_owned())
+            }
+        }
+    };
+}
+
+fixed_header!(
+    /// RFC 3834: sent by a machine, so out-of-office replies and auto-responders stay quiet.
+    AutoSubmitted,
+    "Auto-Submitted",
+    "auto-generated"
+);
+fixed_header!(
+    /// Exchange's equivalent of `Auto-Submitted`.
+    AutoResponseSuppress,
+    "X-Auto-Response-Suppress",
+    "All"
+);
+
+/// RFC 2919 `List-Id`: names the service, so mail clients can filter its emails.
+#[derive(Clone)]
+struct ListId(String);
+
+impl Header for ListId {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Id")
+    }
+
+    fn parse(value: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListId(value.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
 }
 
 /// Renders and sends the notification emails.
@@ -139,6 +195,7 @@ impl Mailer {
             to: to.to_owned(),
             subject: ASSIGNMENT_SUBJECT.to_owned(),
             body,
+            issue_id: Some(email.issue_id),
         })
     }
 
@@ -156,6 +213,7 @@ impl Mailer {
             to: to.to_owned(),
             subject: REPORT_SUBJECT.to_owned(),
             body,
+            issue_id: None,
         })
     }
 
@@ -164,14 +222,25 @@ impl Mailer {
             .to
             .parse()
             .map_err(|e| format!("invalid recipient address {:?}: {e}", email.to))?;
-        Message::builder()
+        let domain = &self.message_id_domain;
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
-            .message_id(Some(message_id(
-                email.notification_id,
-                &self.message_id_domain,
-            )))
+            .message_id(Some(message_id(email.notification_id, domain)))
+            .header(MIME_VERSION_1_0)
+            .header(AutoSubmitted)
+            .header(AutoResponseSuppress)
+            .header(ListId(format!(
+                "issue-tracker notifications <issue-tracker.{domain}>"
+            )));
+        if let Some(issue) = email.issue_id {
+            // Every email about an issue replies to the same (never sent) root message, so mail
+            // clients show them as one thread, as GitHub's notifications do.
+            let root = format!("<issue-{issue}@{domain}>");
+            builder = builder.in_reply_to(root.clone()).references(root);
+        }
+        builder
             .header(ContentType::TEXT_PLAIN)
             .body(email.body.clone())
             .map_err(|e| format!("cannot build the message: {e}"))
@@ -309,6 +378,7 @@ mod tests {
             to: "bob@example.com".into(),
             subject: "New Issue assigned".into(),
             body: "hello".into(),
+            issue_id: Some(7),
         };
         assert_eq!(mailer.send(&email).await, DeliveryOutcome::Sent);
         let written = std::fs::read_to_string(dir.join("notification-42.eml")).unwrap();
@@ -317,6 +387,27 @@ mod tests {
             "{written}"
         );
         assert!(written.contains("To: bob@example.com"));
+        // Read back as a mail client would.
+        let parsed = mail_parser::MessageParser::default()
+            .parse(written.as_bytes())
+            .expect("a parsable message");
+        let header = |name: &str| {
+            parsed
+                .header_raw(name)
+                .map(str::trim)
+                .unwrap_or_else(|| panic!("no {name} header in\n{written}"))
+                .to_owned()
+        };
+        assert_eq!(header("MIME-Version"), "1.0");
+        assert_eq!(header("Auto-Submitted"), "auto-generated");
+        assert_eq!(header("X-Auto-Response-Suppress"), "All");
+        assert_eq!(
+            header("List-Id"),
+            "issue-tracker notifications <issue-tracker.example.com>"
+        );
+        assert_eq!(header("In-Reply-To"), "<issue-7@example.com>");
+        assert_eq!(header("References"), "<issue-7@example.com>");
+        assert_eq!(parsed.body_text(0).as_deref(), Some("hello"));
         let _ = std::fs::remove_dir_all(dir);
         let bad = Rendered {
             to: "not an address".into(),

@@ -58,6 +58,30 @@ async fn an_assignment_is_mailed_once_after_its_delay() {
             email.body().trim(),
             format!("Ticket '{id} - Printer on fire' is assigned to you")
         );
+        // As a mail client reads it off the wire: standard headers, threaded by issue.
+        let parsed = mail_parser::MessageParser::default()
+            .parse(email.data.as_bytes())
+            .expect("a parsable message");
+        for (name, value) in [
+            ("MIME-Version", "1.0".to_owned()),
+            ("Auto-Submitted", "auto-generated".to_owned()),
+            ("X-Auto-Response-Suppress", "All".to_owned()),
+            ("In-Reply-To", format!("<issue-{id}@example.com>")),
+            ("References", format!("<issue-{id}@example.com>")),
+        ] {
+            assert_eq!(
+                parsed.header_raw(name).map(str::trim),
+                Some(value.as_str()),
+                "{kind:?}: {name}"
+            );
+        }
+        assert!(parsed
+            .header_raw("List-Id")
+            .is_some_and(|v| v.contains("issue-tracker")));
+        assert_eq!(
+            parsed.body_text(0).as_deref().map(str::trim),
+            Some(format!("Ticket '{id} - Printer on fire' is assigned to you").as_str())
+        );
         // Once: nothing more arrives.
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(pipeline.smtp.received().len(), 1, "{kind:?}");
