@@ -872,6 +872,30 @@ async fn dead_notifications_are_listed_and_retried(admin: Admin) {
         assert_eq!(page.location(), "/admin/notifications/?notice=reports");
     }
     assert_eq!(reports(&admin.db), 1, "one report, for bob");
+    // Search by recipient and sort by due time.
+    assert!(boss
+        .get("/admin/notifications/?q=BO")
+        .await
+        .text
+        .contains("2 found"));
+    assert!(boss
+        .get("/admin/notifications/?q=ann")
+        .await
+        .text
+        .contains("0 found"));
+    let by_due = boss.get("/admin/notifications/?order=send_after").await;
+    assert!(by_due.text.contains("aria-sort=\"ascending\""));
+    let by_id = boss.get("/admin/notifications/?order=id").await;
+    let first_row = |text: &str| {
+        text.split("name=\"selected\" value=\"")
+            .nth(1)
+            .map(|s| s.split('"').next().unwrap().to_owned())
+    };
+    assert_eq!(
+        first_row(&by_id.text),
+        Some(row.id.to_string()),
+        "oldest first"
+    );
     assert!(boss
         .get("/admin/notifications/?status=dead")
         .await
@@ -914,6 +938,18 @@ async fn the_dashboard_and_the_audit_log_show_what_happened(admin: Admin) {
         .await
         .text
         .contains("2 found"));
+    // Search in the changes and users, oldest first.
+    assert!(boss
+        .get("/admin/events/?q=from+the+ADMIN")
+        .await
+        .text
+        .contains("1 found"));
+    let oldest = boss.get("/admin/events/?order=id").await;
+    let (first, last) = (
+        oldest.text.find("<td>user.created</td>").unwrap(),
+        oldest.text.find("<td>issue.created</td>").unwrap(),
+    );
+    assert!(first < last, "oldest first");
     assert!(boss
         .get("/admin/events/?since=2999-01-01")
         .await

@@ -9,6 +9,31 @@ use crate::rows::utc;
 use crate::schema::{notifications, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
+/// Which notifications an admin list shows, in which order.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationFilter {
+    /// Only this status.
+    pub status: Option<NotificationStatus>,
+    /// Only recipients whose username contains this (any case).
+    pub recipient: Option<String>,
+    /// The order.
+    pub order: NotificationOrder,
+}
+
+/// The orders of the notification list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NotificationOrder {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Oldest first.
+    Oldest,
+    /// Soonest due first.
+    DueFirst,
+    /// Latest due first.
+    DueLast,
+}
+
 /// A notification as an admin sees it.
 #[derive(Debug, Clone)]
 pub struct NotificationInfo {
@@ -37,17 +62,38 @@ impl Database {
         status: Option<NotificationStatus>,
         limit: i64,
     ) -> Result<Vec<NotificationInfo>, StoreError> {
-        self.list_notifications_page(status, 0, limit)
+        let filter = NotificationFilter {
+            status,
+            ..NotificationFilter::default()
+        };
+        Ok(self.list_notifications_page(&filter, 0, limit)?.0)
     }
 
-    /// A page of [`Database::list_notifications`].
+    /// A page of notifications matching `filter`, in its order, with the total that match.
     pub fn list_notifications_page(
         &self,
-        status: Option<NotificationStatus>,
+        filter: &NotificationFilter,
         offset: i64,
         limit: i64,
-    ) -> Result<Vec<NotificationInfo>, StoreError> {
-        with_conn!(self, |conn| {
+    ) -> Result<(Vec<NotificationInfo>, i64), StoreError> {
+        let pattern = filter.recipient.as_deref().map(crate::issues::like_pattern);
+        let total = with_conn!(self, |conn| {
+            let mut query = notifications::table
+                .inner_join(users::table.on(notifications::recipient_id.eq(users::id)))
+                .into_boxed();
+            if let Some(status) = filter.status {
+                query = query.filter(notifications::status.eq(status.as_str()));
+            }
+            if let Some(pattern) = &pattern {
+                query = query.filter(
+                    crate::issues::lower(users::username)
+                        .like(pattern.clone())
+                        .escape('\\'),
+                );
+            }
+            query.count().get_result::<i64>(conn)?
+        });
+        let rows = with_conn!(self, |conn| {
             let mut query = notifications::table
                 .inner_join(users::table.on(notifications::recipient_id.eq(users::id)))
                 .select((
@@ -60,12 +106,28 @@ impl Database {
                     notifications::last_error,
                     notifications::period,
                 ))
-                .order(notifications::id.desc())
                 .offset(offset)
                 .limit(limit)
                 .into_boxed();
-            if let Some(status) = status {
+            query = match filter.order {
+                NotificationOrder::Newest => query.order(notifications::id.desc()),
+                NotificationOrder::Oldest => query.order(notifications::id.asc()),
+                NotificationOrder::DueFirst => {
+                    query.order((notifications::send_after.asc(), notifications::id.asc()))
+                }
+                NotificationOrder::DueLast => {
+                    query.order((notifications::send_after.desc(), notifications::id.desc()))
+                }
+            };
+            if let Some(status) = filter.status {
                 query = query.filter(notifications::status.eq(status.as_str()));
+            }
+            if let Some(pattern) = &pattern {
+                query = query.filter(
+                    crate::issues::lower(users::username)
+                        .like(pattern.clone())
+                        .escape('\\'),
+                );
             }
             let rows = query.load::<(
                 i64,
@@ -77,8 +139,7 @@ impl Database {
                 Option<String>,
                 Option<i64>,
             )>(conn)?;
-            Ok(rows
-                .into_iter()
+            rows.into_iter()
                 .map(
                     |(id, kind, recipient, status, attempts, send_after, last_error, period)| {
                         NotificationInfo {
@@ -93,8 +154,9 @@ impl Database {
                         }
                     },
                 )
-                .collect())
-        })
+                .collect::<Vec<_>>()
+        });
+        Ok((rows, total))
     }
 
     /// Makes a dead notification pending again, due now; false unless it was dead.

@@ -11,6 +11,8 @@ use crate::rows::utc;
 use crate::schema::events;
 use crate::{with_conn, Database, StoreError};
 
+diesel::define_sql_function!(fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::Text>, y: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
 /// An event about to be written.
 pub(crate) struct NewEvent<'a> {
     pub event_type: EventType,
@@ -152,6 +154,10 @@ pub struct EventFilter {
     pub since: Option<NaiveDateTime>,
     /// Only events before this time (UTC).
     pub until: Option<NaiveDateTime>,
+    /// Only events whose changes, or whose user's name, contain this text (any case).
+    pub text: Option<String>,
+    /// Oldest first (newest first otherwise).
+    pub oldest_first: bool,
 }
 
 /// A page of history, and whether more follows.
@@ -240,12 +246,26 @@ impl Database {
                 if let Some(until) = filter.until {
                     query = query.filter(events::created_at.lt(until));
                 }
+                if let Some(text) = &filter.text {
+                    let pattern = crate::issues::like_pattern(text);
+                    query = query.filter(
+                        crate::issues::lower(events::changes)
+                            .like(pattern.clone())
+                            .escape('\\')
+                            .or(crate::issues::lower(coalesce(events::username, ""))
+                                .like(pattern)
+                                .escape('\\')),
+                    );
+                }
                 query
             };
             let total = query().count().get_result::<i64>(conn)?;
-            let rows = query()
+            let ordered = match filter.oldest_first {
+                true => query().order(events::id.asc()),
+                false => query().order(events::id.desc()),
+            };
+            let rows = ordered
                 .select(EventRow::as_select())
-                .order(events::id.desc())
                 .offset(offset)
                 .limit(limit)
                 .load::<EventRow>(conn)?;

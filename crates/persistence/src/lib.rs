@@ -12,7 +12,7 @@ mod error;
 mod events;
 mod issues;
 mod outbox;
-pub use admin::NotificationInfo;
+pub use admin::{NotificationFilter, NotificationInfo, NotificationOrder};
 pub use claims::{ClaimedNotification, Content};
 pub use issues::{NewIssue, StoredIssue, WriteCondition, WriteRefused};
 mod rows;

@@ -8,7 +8,8 @@ use issue_tracker_persistence::EventFilter;
 use super::View;
 use crate::error::AdminError;
 use crate::views::{
-    notice, ok, paged, plain_column, Cell, Chrome, EventView, Filter, FormData, ListPage, Row,
+    column, notice, ok, paged, plain_column, Cell, Chrome, EventView, Filter, FormData, ListPage,
+    Row,
 };
 
 const LIST: &str = "/admin/events/";
@@ -35,6 +36,12 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
         since: day(&query, "since"),
         // "Until" a day includes that day.
         until: day(&query, "until").map(|d| d + chrono::TimeDelta::days(1)),
+        text: query
+            .get("q")
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| q.chars().take(200).collect()),
+        oldest_first: query.get("order") == Some("id"),
     };
     let asked = query.clone();
     let (events, pager) = state
@@ -69,18 +76,21 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
         chrome: Chrome::new(&staff, "events"),
         title: "Audit log".into(),
         path: LIST,
-        search_label: "",
-        search: String::new(),
+        search_label: "Search changes and users",
+        search: query.text("q"),
         filters: vec![
             Filter::select("type", "Type", &types, &query),
             Filter::text("actor", "By (username)", &query),
             Filter::text("since", "From (YYYY-MM-DD)", &query),
             Filter::text("until", "Until (YYYY-MM-DD)", &query),
         ],
-        order: String::new(),
-        columns: ["#", "When", "Event", "By", "Via", "Concerns", "Changes"]
-            .into_iter()
-            .map(plain_column)
+        order: query.text("order"),
+        columns: std::iter::once(column("#", "id", LIST, &query))
+            .chain(
+                ["When", "Event", "By", "Via", "Concerns", "Changes"]
+                    .into_iter()
+                    .map(plain_column),
+            )
             .collect(),
         rows,
         pager,

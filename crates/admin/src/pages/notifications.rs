@@ -2,12 +2,13 @@
 
 use actix_web::HttpResponse;
 use issue_tracker_domain::{NotificationId, NotificationStatus};
+use issue_tracker_persistence::{NotificationFilter, NotificationOrder};
 
 use super::{Post, View};
 use crate::error::AdminError;
 use crate::session::see_other;
 use crate::views::{
-    notice, ok, paged, plain_column, with_notice, Cell, Chrome, Filter, ListPage, Row,
+    column, notice, ok, paged, plain_column, with_notice, Cell, Chrome, Filter, ListPage, Row,
 };
 
 const LIST: &str = "/admin/notifications/";
@@ -15,21 +16,29 @@ const LIST: &str = "/admin/notifications/";
 /// `GET /admin/notifications/`.
 pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
-    let status = query.get("status").and_then(NotificationStatus::parse);
+    let filter = NotificationFilter {
+        status: query.get("status").and_then(NotificationStatus::parse),
+        recipient: query
+            .get("q")
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+            .map(|q| q.chars().take(200).collect()),
+        order: match query.get("order") {
+            Some("id") => NotificationOrder::Oldest,
+            Some("send_after") => NotificationOrder::DueFirst,
+            Some("-send_after") => NotificationOrder::DueLast,
+            _ => NotificationOrder::Newest,
+        },
+    };
     let asked = query.clone();
     let (notifications, pager) = state
         .run(move |db| {
-            let count = || {
-                let counts = db.count_notifications()?;
-                Ok(counts
-                    .iter()
-                    .filter(|(s, _)| status.is_none_or(|wanted| s == wanted.as_str()))
-                    .map(|(_, n)| n)
-                    .sum())
-            };
-            paged(LIST, &asked, count, |offset, limit| {
-                Ok(db.list_notifications_page(status, offset, limit)?)
-            })
+            paged(
+                LIST,
+                &asked,
+                || Ok(db.list_notifications_page(&filter, 0, 0)?.1),
+                |offset, limit| Ok(db.list_notifications_page(&filter, offset, limit)?.0),
+            )
         })
         .await?;
     let mut choices = vec![("", "All")];
@@ -57,22 +66,19 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
         chrome: Chrome::new(&staff, "notifications"),
         title: "Notifications".into(),
         path: LIST,
-        search_label: "",
-        search: String::new(),
+        search_label: "Search recipients",
+        search: query.text("q"),
         filters: vec![Filter::select("status", "Status", &choices, &query)],
-        order: String::new(),
-        columns: [
-            "ID",
-            "Kind",
-            "Recipient",
-            "Status",
-            "Attempts",
-            "Due (UTC)",
-            "Last error",
-        ]
-        .into_iter()
-        .map(plain_column)
-        .collect(),
+        order: query.text("order"),
+        columns: vec![
+            column("ID", "id", LIST, &query),
+            plain_column("Kind"),
+            plain_column("Recipient"),
+            plain_column("Status"),
+            plain_column("Attempts"),
+            column("Due (UTC)", "send_after", LIST, &query),
+            plain_column("Last error"),
+        ],
         rows,
         pager,
         bulk_actions: vec![("retry", "Retry the selected dead notifications")],
