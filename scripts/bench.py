@@ -93,11 +93,17 @@ def request(method, path, token=None, body=None):
 
 
 def wrk(path, token, script=None, connections=32):
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency", "--timeout", "30s",
-            "-H", f"Authorization: Token {token}"]
-    if script:
-        args += ["-s", script]
-    args.append(f"http://127.0.0.1:{PORT}{path}")
+    args = ["-H", f"Authorization: Token {token}"] + (["-s", script] if script else [])
+    rps, p50, p99, errors = run_wrk(path, args, connections)
+    if errors:
+        print(f"    warning: {errors} non-2xx responses", file=sys.stderr)
+    return rps, p50, p99
+
+
+def run_wrk(path, extra_args, connections):
+    """One wrk run on `path`: requests/s, p50 and p99 in ms, and how many non-2xx/3xx answers."""
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency", "--timeout", "30s"]
+    args += extra_args + [f"http://127.0.0.1:{PORT}{path}"]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {}
@@ -105,9 +111,7 @@ def wrk(path, token, script=None, connections=32):
         value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
         lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if errors:
-        print(f"    warning: {errors.group(1)} non-2xx responses", file=sys.stderr)
-    return rps, lat["50"], lat["99"]
+    return rps, lat["50"], lat["99"], int(errors.group(1)) if errors else 0
 
 
 def admin_session(username, password):
@@ -126,17 +130,10 @@ def admin_session(username, password):
 
 def wrk_admin(path, session, connections=4):
     """wrk on an admin page with a session cookie; a few staff at once, as an admin is used."""
-    args = ["wrk", "-t2", f"-c{connections}", f"-d{SECONDS}s", "--latency", "--timeout", "30s",
-            "-H", f"Cookie: admin_session={session}", f"http://127.0.0.1:{PORT}{path}"]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {}
-    for pct in ("50", "99"):
-        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
-        lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+    rps, p50, p99, errors = run_wrk(path, ["-H", f"Cookie: admin_session={session}"], connections)
+    if errors:
         raise RuntimeError(f"admin page {path} answered errors (a lost session?)")
-    return rps, lat["50"], lat["99"]
+    return rps, p50, p99
 
 
 def peak_rss_mb(pid):

@@ -77,25 +77,26 @@ impl Database {
         limit: i64,
     ) -> Result<(Vec<NotificationInfo>, i64), StoreError> {
         let pattern = filter.recipient.as_deref().map(crate::issues::like_pattern);
-        let total = with_conn!(self, |conn| {
-            let mut query = notifications::table
-                .inner_join(users::table.on(notifications::recipient_id.eq(users::id)))
-                .into_boxed();
-            if let Some(status) = filter.status {
-                query = query.filter(notifications::status.eq(status.as_str()));
-            }
-            if let Some(pattern) = &pattern {
-                query = query.filter(
-                    crate::issues::lower(users::username)
-                        .like(pattern.clone())
-                        .escape('\\'),
-                );
-            }
-            query.count().get_result::<i64>(conn)?
-        });
-        let rows = with_conn!(self, |conn| {
-            let mut query = notifications::table
-                .inner_join(users::table.on(notifications::recipient_id.eq(users::id)))
+        with_conn!(self, |conn| {
+            // The filtered rows, for the count and for the page.
+            let matching = || {
+                let mut query = notifications::table
+                    .inner_join(users::table.on(notifications::recipient_id.eq(users::id)))
+                    .into_boxed();
+                if let Some(status) = filter.status {
+                    query = query.filter(notifications::status.eq(status.as_str()));
+                }
+                if let Some(pattern) = &pattern {
+                    query = query.filter(
+                        crate::issues::lower(users::username)
+                            .like(pattern.clone())
+                            .escape('\\'),
+                    );
+                }
+                query
+            };
+            let total = matching().count().get_result::<i64>(conn)?;
+            let query = matching()
                 .select((
                     notifications::id,
                     notifications::kind,
@@ -107,9 +108,8 @@ impl Database {
                     notifications::period,
                 ))
                 .offset(offset)
-                .limit(limit)
-                .into_boxed();
-            query = match filter.order {
+                .limit(limit);
+            let query = match filter.order {
                 NotificationOrder::Newest => query.order(notifications::id.desc()),
                 NotificationOrder::Oldest => query.order(notifications::id.asc()),
                 NotificationOrder::DueFirst => {
@@ -119,16 +119,6 @@ impl Database {
                     query.order((notifications::send_after.desc(), notifications::id.desc()))
                 }
             };
-            if let Some(status) = filter.status {
-                query = query.filter(notifications::status.eq(status.as_str()));
-            }
-            if let Some(pattern) = &pattern {
-                query = query.filter(
-                    crate::issues::lower(users::username)
-                        .like(pattern.clone())
-                        .escape('\\'),
-                );
-            }
             let rows = query.load::<(
                 i64,
                 String,
@@ -139,7 +129,8 @@ impl Database {
                 Option<String>,
                 Option<i64>,
             )>(conn)?;
-            rows.into_iter()
+            let rows = rows
+                .into_iter()
                 .map(
                     |(id, kind, recipient, status, attempts, send_after, last_error, period)| {
                         NotificationInfo {
@@ -154,9 +145,9 @@ impl Database {
                         }
                     },
                 )
-                .collect::<Vec<_>>()
-        });
-        Ok((rows, total))
+                .collect::<Vec<_>>();
+            Ok((rows, total))
+        })
     }
 
     /// Makes a dead notification pending again, due now; false unless it was dead.
