@@ -254,17 +254,25 @@ async fn history_is_paged_by_cursor_with_an_etag(app: TestApp) {
         )
         .await;
     let etag = first.header("etag").unwrap().to_owned();
-    let cached = app
-        .raw(
-            "GET",
-            &format!("/api/issue/{id}/history/"),
-            &[
-                ("Authorization", &format!("Token {ann}")),
-                ("If-None-Match", &etag),
-            ],
-            Vec::new(),
-        )
-        .await;
+    let if_none_match = |etag: String| {
+        let (app, ann) = (&app, ann.clone());
+        async move {
+            let headers = [
+                ("Authorization", format!("Token {ann}")),
+                ("If-None-Match", etag),
+            ];
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.raw(
+                "GET",
+                &format!("/api/issue/{id}/history/"),
+                &headers,
+                Vec::new(),
+            )
+            .await
+        }
+    };
+    let cached = if_none_match(etag.clone()).await;
     assert_eq!(cached.status, 304);
     app.send(
         "PATCH",
@@ -273,17 +281,7 @@ async fn history_is_paged_by_cursor_with_an_etag(app: TestApp) {
         Some(json!({"status": "closed"})),
     )
     .await;
-    let fresh = app
-        .raw(
-            "GET",
-            &format!("/api/issue/{id}/history/"),
-            &[
-                ("Authorization", &format!("Token {ann}")),
-                ("If-None-Match", &etag),
-            ],
-            Vec::new(),
-        )
-        .await;
+    let fresh = if_none_match(etag).await;
     assert_eq!(fresh.status, 200);
     assert_eq!(fresh.json().as_array().unwrap().len(), 6);
 
