@@ -1379,6 +1379,44 @@ both_databases!(
     one_token_is_revoked_from_the_users_page,
 );
 
+/// The documented idle timeout: a session unused for `ADMIN_SESSION_IDLE` is over, and its
+/// cookie opens nothing afterwards even if used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_ends() {
+    // 0.03 minutes: 1.8 s.
+    let admin = spawn(Kind::Sqlite, &[("ADMIN_SESSION_IDLE", "0.03")]);
+    admin.user("boss", true, false);
+    let mut boss = admin.logged_in("boss").await;
+    assert_eq!(boss.get("/admin/").await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let page = boss.get("/admin/").await;
+    assert_eq!(page.status, 303, "still in after idling past the timeout");
+    assert!(page.location().starts_with("/admin/login/"));
+}
+
+/// The documented lifetime: a session ends after `ADMIN_SESSION_LIFETIME` however busy it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_session_still_ends_at_its_lifetime() {
+    // 0.0008 hours: 2.9 s; used every 300 ms, so never idle.
+    let admin = spawn(Kind::Sqlite, &[("ADMIN_SESSION_LIFETIME", "0.0008")]);
+    admin.user("boss", true, false);
+    let mut boss = admin.logged_in("boss").await;
+    let started = std::time::Instant::now();
+    let mut ended_after = None;
+    while started.elapsed() < Duration::from_secs(6) {
+        if boss.get("/admin/").await.status != 200 {
+            ended_after = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let ended_after = ended_after.expect("the session outlived its lifetime");
+    assert!(
+        ended_after >= Duration::from_millis(2_000),
+        "ended early: {ended_after:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookies_are_secure_when_the_site_is_https() {
     let admin = spawn(Kind::Sqlite, &[("ADMIN_SECURE_COOKIES", "true")]);
