@@ -64,3 +64,11 @@ ensure_faketime() {
   command -v faketime >/dev/null || apt_install faketime
   command -v faketime >/dev/null || die "faketime is not installed and could not be installed (apt-get install faketime)"
 }
+
+# PgBouncer (Debian's): the tests run the notification path and the multi-process test through a
+# private one in transaction pooling mode (crates/testkit/src/pgbouncer.rs).
+ensure_pgbouncer() {
+  export PATH="$PATH:/usr/sbin"
+  command -v pgbouncer >/dev/null || apt_install pgbouncer
+  command -v pgbouncer >/dev/null || die "pgbouncer is not installed and could not be installed (apt-get install pgbouncer)"
+}

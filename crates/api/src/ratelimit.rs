@@ -45,12 +45,41 @@ pub struct RateLimiter {
     /// that presents a token is refused at once when its address is here (random tokens must
     /// not open fresh buckets).
     blocked: Mutex<HashMap<String, u64>>,
-    /// After Redis fails, it is left alone until then: requests never wait on a Redis outage.
-    redis_down_until: Mutex<Option<Instant>>,
+    redis: RedisBackoff,
+}
+
+/// After Redis fails, it is left alone for a while: requests never wait on a Redis outage.
+#[derive(Default)]
+pub(crate) struct RedisBackoff {
+    down_until: Mutex<Option<Instant>>,
+}
+
+impl RedisBackoff {
+    /// Whether Redis may be tried now.
+    pub(crate) fn usable(&self) -> bool {
+        let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        match *down {
+            Some(until) if Instant::now() < until => false,
+            Some(_) => {
+                *down = None;
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Redis failed: leave it alone for [`REDIS_BACKOFF`] (one warning per outage).
+    pub(crate) fn failed(&self, what: &str, error: &str) {
+        let mut down = self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        if down.is_none() {
+            tracing::warn!(%error, "{what} cannot reach Redis; counting in this process for a while");
+        }
+        *down = Some(Instant::now() + REDIS_BACKOFF);
+    }
 }
 
 /// How long one Redis call may take before the request goes on without it.
-const REDIS_BUDGET: Duration = Duration::from_millis(50);
+pub(crate) const REDIS_BUDGET: Duration = Duration::from_millis(50);
 /// How long Redis is left alone after a failure.
 const REDIS_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -63,7 +92,7 @@ impl RateLimiter {
             shared,
             local: Mutex::new(HashMap::new()),
             blocked: Mutex::new(HashMap::new()),
-            redis_down_until: Mutex::new(None),
+            redis: RedisBackoff::default(),
         }
     }
 
@@ -88,11 +117,11 @@ impl RateLimiter {
                 match counted {
                     Ok(Ok(count)) => count,
                     Ok(Err(error)) => {
-                        self.redis_failed(&error.to_string());
+                        self.redis.failed("rate limiter", &error.to_string());
                         self.local_hit(client, window)
                     }
                     Err(_) => {
-                        self.redis_failed("no answer in time");
+                        self.redis.failed("rate limiter", "no answer in time");
                         self.local_hit(client, window)
                     }
                 }
@@ -132,30 +161,7 @@ impl RateLimiter {
     }
 
     fn usable_redis(&self) -> Option<&SharedCounter> {
-        let shared = self.shared.as_ref()?;
-        let mut down = self
-            .redis_down_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        match *down {
-            Some(until) if Instant::now() < until => None,
-            Some(_) => {
-                *down = None;
-                Some(shared)
-            }
-            None => Some(shared),
-        }
-    }
-
-    fn redis_failed(&self, error: &str) {
-        let mut down = self
-            .redis_down_until
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if down.is_none() {
-            tracing::warn!(%error, "rate limiter cannot reach Redis; counting in this process for a while");
-        }
-        *down = Some(Instant::now() + REDIS_BACKOFF);
+        self.shared.as_ref().filter(|_| self.redis.usable())
     }
 
     fn local_hit(&self, client: &str, window: u64) -> u64 {

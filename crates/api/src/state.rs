@@ -80,14 +80,8 @@ impl AppState {
             settings.http.rate_limit_per_token,
             settings.http.rate_limit_per_address,
         );
-        let login_throttle = crate::throttle::LoginThrottle::new(
-            crate::throttle::LoginLimits {
-                per_address: settings.http.login_failures_per_address,
-                per_username: settings.http.login_failures_per_username,
-                per_username_global: settings.http.login_failures_per_username_global,
-            },
-            std::time::Duration::from_secs(60),
-        );
+        let login_throttle =
+            crate::throttle::LoginThrottle::new(login_limits(&settings), LOGIN_WINDOW);
         AppState {
             db,
             settings: Arc::new(settings),
@@ -114,8 +108,12 @@ impl AppState {
                 self.rate_limiter = Arc::new(crate::ratelimit::RateLimiter::new(
                     self.settings.http.rate_limit_per_token,
                     self.settings.http.rate_limit_per_address,
-                    Some(shared),
+                    Some(shared.clone()),
                 ));
+                self.login_throttle = Arc::new(
+                    crate::throttle::LoginThrottle::new(login_limits(&self.settings), LOGIN_WINDOW)
+                        .with_shared(shared),
+                );
             }
             Err(error) => {
                 tracing::warn!(%error, "Redis unreachable at start: rate limits are counted per process")
@@ -177,5 +175,16 @@ impl AppState {
         // Log lines of the blocking part keep the request's id.
         let span = tracing::Span::current();
         actix_web::web::block(move || span.in_scope(|| work(&db))).await?
+    }
+}
+
+/// Failed logins are counted per minute.
+const LOGIN_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn login_limits(settings: &ApiSettings) -> crate::throttle::LoginLimits {
+    crate::throttle::LoginLimits {
+        per_address: settings.http.login_failures_per_address,
+        per_username: settings.http.login_failures_per_username,
+        per_username_global: settings.http.login_failures_per_username_global,
     }
 }

@@ -40,6 +40,7 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let pool = PoolSettings {
         max_size: settings.database.pool_size,
         timeout: settings.database.pool_timeout,
+        transaction_pooling: settings.database.transaction_pooling,
     };
     let db = match &settings.database.url {
         DatabaseUrl::Postgres(url) => Database::connect_postgres(url, pool),
@@ -57,6 +58,7 @@ pub fn open_database_lazily(settings: &Settings) -> anyhow::Result<Database> {
     let pool = PoolSettings {
         max_size: settings.database.pool_size,
         timeout: settings.database.pool_timeout,
+        transaction_pooling: settings.database.transaction_pooling,
     };
     Ok(match &settings.database.url {
         DatabaseUrl::Postgres(url) => Database::connect_postgres_lazily(url, pool),

@@ -96,6 +96,8 @@ settings! {
         pool_size "DATABASE_POOL_SIZE": u32 = "16", integer(1, 1_000);
         /// How long to wait for a free connection before answering 503.
         pool_timeout "DATABASE_POOL_TIMEOUT": Duration = "5", seconds();
+        /// PostgreSQL is reached through a pooler in transaction mode (PgBouncer): no server-side prepared statements are kept.
+        transaction_pooling "DATABASE_TRANSACTION_POOLING": bool = "false", boolean();
     }
     /// The HTTP server: where it listens, what it answers for, its limits.
     http: HttpSettings {

@@ -38,6 +38,10 @@ pub struct PoolSettings {
     pub max_size: u32,
     /// How long a caller waits for a free connection.
     pub timeout: Duration,
+    /// PostgreSQL is reached through a pooler in transaction mode (PgBouncer): consecutive
+    /// transactions of one connection may run on different server sessions, so no prepared
+    /// statement is kept on the server (each query is sent with its parameters in one message).
+    pub transaction_pooling: bool,
 }
 
 impl Default for PoolSettings {
@@ -45,6 +49,7 @@ impl Default for PoolSettings {
         PoolSettings {
             max_size: 16,
             timeout: Duration::from_secs(5),
+            transaction_pooling: false,
         }
     }
 }
@@ -120,15 +125,48 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
+/// Sets up each new PostgreSQL connection behind a transaction-mode pooler: diesel's prepared
+/// statement cache off. A named statement prepared in one server session is missing (or already
+/// exists) in the next transaction's; diesel then sends each query as one unnamed
+/// Parse/Bind/Execute, which a transaction pooler forwards whole.
+#[derive(Debug)]
+struct NoServerStatements;
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for NoServerStatements {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        use diesel::connection::{CacheSize, Connection};
+        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        Ok(())
+    }
+}
+
+/// A migration's error, or the database's while migrating (what `Connection::transaction` needs).
+struct MigrationFailed(Box<dyn std::error::Error + Send + Sync>);
+
+impl From<diesel::result::Error> for MigrationFailed {
+    fn from(error: diesel::result::Error) -> Self {
+        MigrationFailed(Box::new(error))
+    }
+}
+
+fn postgres_pool(settings: PoolSettings) -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
+    let builder = Pool::builder()
+        .max_size(settings.max_size)
+        .connection_timeout(settings.timeout);
+    if settings.transaction_pooling {
+        builder.connection_customizer(Box::new(NoServerStatements))
+    } else {
+        builder
+    }
+}
+
 impl Database {
     /// Opens a pool for a PostgreSQL URL. Connections are made lazily, but one is tried now so that
     /// a wrong URL fails at start-up.
     pub fn connect_postgres(url: &str, settings: PoolSettings) -> Result<Database, StoreError> {
         // Every connection is opened up front: opening one under load stalls requests.
-        let pool = Pool::builder()
-            .max_size(settings.max_size)
+        let pool = postgres_pool(settings)
             .min_idle(Some(settings.max_size))
-            .connection_timeout(settings.timeout)
             .build(ConnectionManager::<PgConnection>::new(url))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Database::Postgres(pool))
@@ -138,10 +176,8 @@ impl Database {
     /// background and retried, so a worker or beat started while PostgreSQL is down (or short of
     /// connections) keeps running and gets its connections when they can be had.
     pub fn connect_postgres_lazily(url: &str, settings: PoolSettings) -> Database {
-        let pool = Pool::builder()
-            .max_size(settings.max_size)
+        let pool = postgres_pool(settings)
             .min_idle(Some(0))
-            .connection_timeout(settings.timeout)
             .build_unchecked(ConnectionManager::<PgConnection>::new(url));
         Database::Postgres(pool)
     }
@@ -209,14 +245,19 @@ impl Database {
     pub fn run_migrations(&self) -> Result<Vec<String>, StoreError> {
         let applied = match self {
             Database::Postgres(pool) => {
+                use diesel::Connection;
                 let conn = &mut *pool.get()?;
-                // One migrator at a time across processes.
-                conn.batch_execute("SELECT pg_advisory_lock(727274)")?;
-                let result = conn
-                    .run_pending_migrations(POSTGRES_MIGRATIONS)
-                    .map(|versions| versions.iter().map(|v| v.to_string()).collect());
-                conn.batch_execute("SELECT pg_advisory_unlock(727274)")?;
-                result
+                // One migrator at a time across processes, and all pending migrations or none.
+                // The lock is the transaction's, not the session's: behind a transaction-mode
+                // pooler a session lock would stay with whichever server session took it, and an
+                // unlock could reach another one.
+                conn.transaction(|conn| {
+                    conn.batch_execute("SELECT pg_advisory_xact_lock(727274)")?;
+                    conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                        .map(|versions| versions.iter().map(|v| v.to_string()).collect())
+                        .map_err(MigrationFailed)
+                })
+                .map_err(|error: MigrationFailed| error.0)
             }
             Database::Sqlite(store) => {
                 let _guard = self.write_guard();

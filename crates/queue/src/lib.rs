@@ -308,6 +308,57 @@ impl SharedCounter {
             .await?;
         Ok(count)
     }
+
+    /// Adds one to every key of `limits` (each `(key, limit)`), atomically and only if none is at
+    /// its limit yet: `true` when counted, `false` (nothing counted) otherwise. Keys expire after
+    /// `ttl`. Concurrent callers can never pass a limit together.
+    pub async fn reserve(
+        &self,
+        limits: &[(String, u64)],
+        ttl: Duration,
+    ) -> Result<bool, QueueError> {
+        let script = redis::Script::new(
+            r"
+            for i, key in ipairs(KEYS) do
+              if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i]) then return 0 end
+            end
+            for _, key in ipairs(KEYS) do
+              redis.call('INCR', key)
+              redis.call('EXPIRE', key, ARGV[#KEYS + 1])
+            end
+            return 1",
+        );
+        let mut invocation = script.prepare_invoke();
+        for (key, _) in limits {
+            invocation.key(key);
+        }
+        for (_, limit) in limits {
+            invocation.arg(*limit);
+        }
+        invocation.arg(ttl.as_secs().max(1));
+        let mut conn = self.conn.clone();
+        let counted: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(counted == 1)
+    }
+
+    /// Takes one off every key that is above zero (gives back what [`SharedCounter::reserve`]
+    /// counted).
+    pub async fn release(&self, keys: &[String]) -> Result<(), QueueError> {
+        let script = redis::Script::new(
+            r"
+            for _, key in ipairs(KEYS) do
+              if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+            end
+            return 1",
+        );
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(key);
+        }
+        let mut conn = self.conn.clone();
+        let _: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(())
+    }
 }
 
 /// Checks that a Redis server answers at `url` within `timeout`, on a connection of its own (for

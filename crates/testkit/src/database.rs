@@ -40,6 +40,7 @@ impl TestDb {
         let pool = PoolSettings {
             max_size: 4,
             timeout: Duration::from_secs(10),
+            ..PoolSettings::default()
         };
         let (url, db, name, path) = match kind {
             Kind::Postgres => {

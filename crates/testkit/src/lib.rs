@@ -1,14 +1,17 @@
 //! Real parts for tests: a fresh database per test (PostgreSQL database or SQLite file, dropped
 //! afterwards), an SMTP server speaking SMTP over TCP whose answers a test controls, private
-//! `redis-server` processes that a test may stop and restart without touching the shared one,
-//! and a fault-injecting TCP proxy to put in front of any of them.
+//! `redis-server` processes that a test may stop and restart without touching the shared one, a
+//! private PgBouncer in transaction mode, and a fault-injecting TCP proxy to put in front of any
+//! of them.
 
 mod database;
+mod pgbouncer;
 mod proxy;
 mod redis;
 mod smtp;
 
 pub use database::{admin_url, Kind, TestDb};
+pub use pgbouncer::PgBouncer;
 pub use proxy::{Fault, FaultProxy};
 pub use redis::RedisServer;
 pub use smtp::{Received, SmtpMode, SmtpServer};

@@ -97,8 +97,8 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
     state
         .login_throttle
         .reserve(&address, &username)
+        .await
         .map_err(AdminError::Throttled)?;
-    let throttle = state.login_throttle.clone();
     let dummy_hash = state.dummy_hash.clone();
     let lifetime = settings.session_lifetime;
     let name = username.clone();
@@ -114,7 +114,6 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
             let matches = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
             match found {
                 Some(found) if matches && found.user.is_active && is_staff(&found.user) => {
-                    throttle.release(&address, &name);
                     let key = random_secret();
                     db.create_admin_session(
                         &found.user,
@@ -129,11 +128,15 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
         })
         .await?;
     match key {
-        Some(key) => Ok(HttpResponse::SeeOther()
-            .cookie(cookie(&settings, SESSION_COOKIE, key))
-            .cookie(removal(&settings, LOGIN_CSRF_COOKIE))
-            .insert_header(("location", next))
-            .finish()),
+        Some(key) => {
+            // A success is not a failure: give the reserved slot back.
+            state.login_throttle.release(&address, &username).await;
+            Ok(HttpResponse::SeeOther()
+                .cookie(cookie(&settings, SESSION_COOKIE, key))
+                .cookie(removal(&settings, LOGIN_CSRF_COOKIE))
+                .insert_header(("location", next))
+                .finish())
+        }
         None => login_page(
             &req,
             HttpResponse::BadRequest(),

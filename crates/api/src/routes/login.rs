@@ -42,10 +42,11 @@ pub async fn obtain_token(
     state
         .login_throttle
         .reserve(&address, &username)
+        .await
         .map_err(ApiError::Throttled)?;
-    let throttle = state.login_throttle.clone();
     let dummy_hash = state.dummy_hash.clone();
     let ttl = state.settings.accounts.token_ttl;
+    let name = username.clone();
     let key = state
         .run(move |db| {
             // bcrypt reads only 72 bytes: a longer password can never be the stored one, and
@@ -53,7 +54,7 @@ pub async fn obtain_token(
             if password.len() > PASSWORD_MAX_BYTES {
                 return Ok(None);
             }
-            let credentials = db.find_credentials(&username)?;
+            let credentials = db.find_credentials(&name)?;
             let hash = credentials
                 .as_ref()
                 .map(|c| c.password_hash.as_str())
@@ -61,8 +62,6 @@ pub async fn obtain_token(
             let matches = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
             match credentials {
                 Some(found) if matches && found.user.is_active => {
-                    // A success is not a failure: give the reserved slot back.
-                    throttle.release(&address, &username);
                     let token = NewToken::generate();
                     db.insert_token(found.user.id, &token, ttl)?;
                     Ok(Some(token.key))
@@ -72,7 +71,11 @@ pub async fn obtain_token(
         })
         .await?;
     match key {
-        Some(key) => Ok(HttpResponse::Ok().json(json!({ "token": key }))),
+        Some(key) => {
+            // A success is not a failure: give the reserved slot back.
+            state.login_throttle.release(&address, &username).await;
+            Ok(HttpResponse::Ok().json(json!({ "token": key })))
+        }
         None => Err(ApiError::non_field(INVALID_CREDENTIALS)),
     }
 }

@@ -1,0 +1,320 @@
+//! A deployment on one machine, as processes: N API servers sharing one port (`REUSE_PORT`),
+//! N workers, N beats, one PostgreSQL reached through PgBouncer in transaction mode, a private
+//! Redis and the test's SMTP server. Each process logs JSON to its own file, kept across restarts.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use issue_tracker_domain::{Origin, Via};
+use issue_tracker_persistence::NewUser;
+use issue_tracker_testkit::{free_port, Kind, PgBouncer, RedisServer, SmtpServer, TestDb};
+use serde_json::{json, Value};
+
+/// Which program a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Worker,
+    Beat,
+}
+
+/// A binary of this workspace. The server's path is known to this package's tests; the others are
+/// built beside it by `cargo test --workspace` (scripts/test).
+pub fn binary(name: &str) -> PathBuf {
+    let server = Path::new(env!("CARGO_BIN_EXE_issue-tracker-server"));
+    let path = server.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (cargo build --workspace, or ./scripts/test)",
+        path.display()
+    );
+    path
+}
+
+/// One process of the deployment; restarting it appends to the same log.
+pub struct Process {
+    pub role: Role,
+    pub log: PathBuf,
+    child: Option<Child>,
+    vars: HashMap<String, String>,
+}
+
+impl Process {
+    fn spawn(role: Role, log: PathBuf, vars: HashMap<String, String>) -> Process {
+        let mut process = Process {
+            role,
+            log,
+            child: None,
+            vars,
+        };
+        process.start();
+        process
+    }
+
+    pub fn start(&mut self) {
+        let program = match self.role {
+            Role::Server => binary("issue-tracker-server"),
+            Role::Worker => binary("issue-tracker-worker"),
+            Role::Beat => binary("issue-tracker-beat"),
+        };
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("process log");
+        let child = Command::new(program)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.vars)
+            .current_dir(self.log.parent().unwrap())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start a process");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for it to exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether it is still running (it did not exit by itself).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().ok().flatten().is_none())
+    }
+
+    /// Log lines containing every one of `parts`.
+    pub fn log_lines_with(&self, parts: &[&str]) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| parts.iter().all(|part| line.contains(part)))
+            .count()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// How many of each, and how often reports fall due.
+pub struct Shape {
+    pub servers: usize,
+    pub workers: usize,
+    pub beats: usize,
+    pub report_seconds: u64,
+    /// PgBouncer's server connections per database (fewer than the processes' connections).
+    pub server_connections: u32,
+}
+
+pub struct Cluster {
+    pub db: TestDb,
+    pub bouncer: PgBouncer,
+    pub redis: RedisServer,
+    pub smtp: SmtpServer,
+    pub base: String,
+    pub dir: PathBuf,
+    pub servers: Vec<Process>,
+    pub workers: Vec<Process>,
+    pub beats: Vec<Process>,
+    vars: HashMap<String, String>,
+}
+
+impl Cluster {
+    /// Starts the services; the processes come with [`Cluster::start_processes`], so that users
+    /// and data can be made first.
+    pub async fn new(shape: &Shape, extra: &[(&str, &str)]) -> Cluster {
+        let db = TestDb::new(Kind::Postgres);
+        let bouncer = PgBouncer::start(shape.server_connections);
+        let redis = RedisServer::start();
+        let smtp = SmtpServer::start().await;
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("issue-tracker-cluster-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut vars: HashMap<String, String> = [
+            ("DATABASE_URL", bouncer.url(&db)),
+            ("DATABASE_TRANSACTION_POOLING", "true".into()),
+            ("DATABASE_POOL_SIZE", "4".into()),
+            ("REDIS_URL", redis.url()),
+            ("BIND_ADDRESS", format!("127.0.0.1:{port}")),
+            ("REUSE_PORT", "true".into()),
+            ("HTTP_WORKERS", "2".into()),
+            ("LOG_FORMAT", "json".into()),
+            ("RUST_LOG", "info".into()),
+            ("BCRYPT_COST", "4".into()),
+            ("LIST_CAP", "100000".into()),
+            ("EMAIL_HOST", "127.0.0.1".into()),
+            ("EMAIL_PORT", smtp.port.to_string()),
+            ("EMAIL_FROM", "tracker@example.com".into()),
+            ("EMAIL_TIMEOUT", "3".into()),
+            ("SENDING_LEASE", "6".into()),
+            ("REQUEUE_AFTER", "3".into()),
+            ("RECLAIM_IDLE", "3".into()),
+            ("RELAY_INTERVAL", "1".into()),
+            ("RETRY_BACKOFF", "0.5".into()),
+            ("RETRY_BACKOFF_MAX", "1".into()),
+            ("ASSIGN_REPORT_SCHEDULE", "0".into()),
+            ("REPORT_SCHEDULE_HOURS", "0".into()),
+            ("REPORT_SCHEDULE_SECONDS", shape.report_seconds.to_string()),
+            ("RATE_LIMIT_PER_TOKEN", "1000000".into()),
+            ("RATE_LIMIT_PER_ADDRESS", "1000000".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        for (k, v) in extra {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        Cluster {
+            db,
+            bouncer,
+            redis,
+            smtp,
+            base: format!("http://127.0.0.1:{port}"),
+            dir,
+            servers: Vec::new(),
+            workers: Vec::new(),
+            beats: Vec::new(),
+            vars,
+        }
+    }
+
+    pub fn start_processes(&mut self, shape: &Shape) {
+        for (role, count) in [
+            (Role::Server, shape.servers),
+            (Role::Worker, shape.workers),
+            (Role::Beat, shape.beats),
+        ] {
+            for index in 0..count {
+                let log = self
+                    .dir
+                    .join(format!("{role:?}-{index}.log").to_lowercase());
+                let process = Process::spawn(role, log, self.vars.clone());
+                match role {
+                    Role::Server => self.servers.push(process),
+                    Role::Worker => self.workers.push(process),
+                    Role::Beat => self.beats.push(process),
+                }
+            }
+        }
+    }
+
+    /// Waits until `/health` answers through the shared port.
+    pub async fn wait_until_serving(&self) {
+        let client = fresh_connections();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = client.get(format!("{}/health", self.base)).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no server answered: see {}",
+                self.dir.display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Makes a user (password `pw-<name>`) directly in the database.
+    pub fn user(&self, name: &str, staff: bool) {
+        self.db
+            .db
+            .create_user(
+                &NewUser {
+                    username: name.into(),
+                    email: format!("{name}@example.com"),
+                    password_hash: bcrypt::hash(format!("pw-{name}"), 4).unwrap(),
+                    is_staff: staff,
+                    is_superuser: false,
+                },
+                &Origin::system(Via::Cli),
+            )
+            .expect("create user");
+    }
+
+    pub async fn token(&self, name: &str) -> String {
+        let reply: Value = reqwest::Client::new()
+            .post(format!("{}/api/user/get_auth_token/", self.base))
+            .json(&json!({"username": name, "password": format!("pw-{name}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        reply["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Every process's log lines containing every one of `parts`, per process.
+    pub fn served(&self, parts: &[&str]) -> Vec<usize> {
+        self.servers
+            .iter()
+            .map(|server| server.log_lines_with(parts))
+            .collect()
+    }
+
+    /// The notification ids a worker may have in flight (status `sending`).
+    pub fn sending(&self) -> Vec<i64> {
+        self.db
+            .db
+            .list_notifications(None, 1_000_000)
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.status == "sending")
+            .map(|n| n.id.get())
+            .collect()
+    }
+}
+
+/// A client that opens a new connection for every request, so that the kernel spreads them over
+/// the servers sharing the port.
+pub fn fresh_connections() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Message-IDs received, each counted.
+pub fn message_ids(smtp: &SmtpServer) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for message in smtp.received() {
+        *counts
+            .entry(message.header("Message-ID").unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    counts
+}
