@@ -148,6 +148,7 @@ pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
     let listener = listen(address, settings.http.reuse_port)
         .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(%address, backend = ?db.backend(), "serving the API on http://{address}/api/issue/");
+    spawn_search_indexer(&db);
     let state = AppState::new(db, &settings);
     let admin = issue_tracker_admin::mount(
         settings.admin.clone(),
@@ -276,6 +277,30 @@ pub async fn run_beat(
     issue_tracker_scheduler::run_beat(db, queue, &settings.pipeline, shutdown)
         .await
         .context("beat failed")
+}
+
+/// On SQLite, brings the search index up to date every 50 ms in the background (see
+/// `Database::index_pending_search`): batches of up to 200 issues, without a pause while a full
+/// batch was found. Nothing on PostgreSQL, whose indexes PostgreSQL keeps.
+fn spawn_search_indexer(db: &Database) {
+    if db.backend() != issue_tracker_persistence::Backend::Sqlite {
+        return;
+    }
+    const BATCH: i64 = 200;
+    let db = db.clone();
+    std::thread::Builder::new()
+        .name("search-indexer".into())
+        .spawn(move || loop {
+            match db.index_pending_search(BATCH) {
+                Ok(done) if done as i64 == BATCH => continue,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "search index: cannot bring it up to date; retrying")
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        })
+        .expect("start the search indexer");
 }
 
 /// `issue-tracker run`: the API server, a worker and beat in one process. The queue is in-process

@@ -86,8 +86,16 @@ diesel::table! {
     }
 }
 
+// SQLite only: issues written since the search index was last brought up to date.
+diesel::table! {
+    issues_search_pending (issue_id) {
+        issue_id -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     issues_search,
+    issues_search_pending,
     notifications,
     users,
     issues,

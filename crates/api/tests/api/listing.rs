@@ -339,11 +339,17 @@ async fn search_follows_every_write(app: TestApp) {
         .as_i64()
         .unwrap();
     app.issue(&ann, "Other", "bob").await;
+    // Each search twice: with the latest writes not yet in the search index (read from the
+    // table), then after the index caught up (the server's indexer does it every 50 ms).
     let search = |q: &'static str| {
         let (app, ann) = (&app, ann.clone());
         async move {
             let path = format!("/api/issue/?q={}", percent_encode(q));
-            ids(&app.send("GET", &path, Some(&ann), None).await)
+            let before = ids(&app.send("GET", &path, Some(&ann), None).await);
+            app.db.index_pending_search(1_000).unwrap();
+            let after = ids(&app.send("GET", &path, Some(&ann), None).await);
+            assert_eq!(before, after, "{q}: the index and the table disagree");
+            after
         }
     };
     assert_eq!(search("PRINTER").await, [id]);
