@@ -69,11 +69,12 @@ pub enum Database {
 #[derive(Clone)]
 pub struct SqliteStore {
     pub(crate) pool: Pool<ConnectionManager<SqliteConnection>>,
-    pub(crate) write_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    pub(crate) writer: std::sync::Arc<crate::group_commit::Writer>,
 }
 
 /// Held while writing to SQLite; nothing on PostgreSQL.
-pub(crate) type WriteGuard<'a> = Option<std::sync::MutexGuard<'a, ()>>;
+pub(crate) type WriteGuard<'a> =
+    Option<std::sync::MutexGuard<'a, crate::group_commit::WriterState>>;
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,7 +120,7 @@ struct SqlitePragmas;
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
-            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -212,7 +213,7 @@ impl Database {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Database::Sqlite(SqliteStore {
             pool,
-            write_lock: Default::default(),
+            writer: Default::default(),
         }))
     }
 
@@ -289,12 +290,7 @@ impl Database {
     pub(crate) fn write_guard(&self) -> WriteGuard<'_> {
         match self {
             Database::Postgres(_) => None,
-            Database::Sqlite(store) => Some(
-                store
-                    .write_lock
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
-            ),
+            Database::Sqlite(store) => Some(store.writer.lock()),
         }
     }
 

@@ -294,36 +294,33 @@ impl Database {
                 .get_result::<i64>(conn)
                 .optional()?
             }
-            Database::Sqlite(store) => {
-                let _guard = self.write_guard();
-                let conn = &mut *store.pool.get()?;
-                conn.transaction(|conn| {
-                    let Some(assignee) = active_user_id(conn, new.assignee)? else {
-                        return Ok::<_, StoreError>(None);
-                    };
-                    let id = diesel::insert_into(issues::table)
-                        .values((
-                            issues::created_by_id.eq(creator.id.get()),
-                            issues::title.eq(new.title),
-                            issues::description.eq(new.description),
-                            issues::status.eq(new.status.as_str()),
-                            issues::assigned_to_id.eq(assignee),
-                            issues::created_at.eq(now),
-                            issues::updated_at.eq(now),
-                        ))
-                        .returning(issues::id)
-                        .get_result::<i64>(conn)?;
-                    insert_assignment(conn, id, assignee, now, assign_delay)?;
-                    insert_event(
-                        conn,
-                        &NewEvent {
-                            issue: Some(id),
-                            ..event
-                        },
-                    )?;
-                    Ok(Some(id))
-                })?
-            }
+            // SQLite: in a group commit with the other requests writing now.
+            Database::Sqlite(store) => store.writer.write(&store.pool, |conn| {
+                let Some(assignee) = active_user_id(conn, new.assignee)? else {
+                    return Ok(None);
+                };
+                let id = diesel::insert_into(issues::table)
+                    .values((
+                        issues::created_by_id.eq(creator.id.get()),
+                        issues::title.eq(new.title),
+                        issues::description.eq(new.description),
+                        issues::status.eq(new.status.as_str()),
+                        issues::assigned_to_id.eq(assignee),
+                        issues::created_at.eq(now),
+                        issues::updated_at.eq(now),
+                    ))
+                    .returning(issues::id)
+                    .get_result::<i64>(conn)?;
+                insert_assignment(conn, id, assignee, now, assign_delay)?;
+                insert_event(
+                    conn,
+                    &NewEvent {
+                        issue: Some(id),
+                        ..event
+                    },
+                )?;
+                Ok(Some(id))
+            })?,
         };
         Ok(id.map(|id| {
             issue.id = IssueId::from_stored(id);

@@ -10,6 +10,7 @@ mod clock;
 mod database;
 mod error;
 mod events;
+mod group_commit;
 mod issues;
 mod outbox;
 pub use admin::{NotificationFilter, NotificationInfo, NotificationOrder};
