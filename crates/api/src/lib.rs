@@ -99,6 +99,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD")),
     )
     .service(
+        web::resource(["/api/user/me/notifications/", "/api/user/me/notifications"])
+            .route(web::get().to(users::get_notification_preferences))
+            .route(web::head().to(users::get_notification_preferences))
+            .route(web::patch().to(users::set_notification_preferences))
+            .default_service(authenticated_not_allowed("GET, HEAD, PATCH")),
+    )
+    .service(
         web::resource(["/api/user/tokens/", "/api/user/tokens"])
             .route(web::get().to(users::list_tokens))
             .route(web::head().to(users::list_tokens))

@@ -216,7 +216,19 @@ pub(crate) enum IssueChangeRefused {
     Changed(Detail),
 }
 
+/// Which emails a user gets (a `PATCH` may leave either out).
 #[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct NotificationPreferences {
+    /// The email sent when an issue is assigned to you.
+    assignment: bool,
+    /// The consolidated report of your assigned issues.
+    report: bool,
+}
+
+/// A user.
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub(crate) struct User {
     id: i64,
     username: String,
@@ -362,6 +374,8 @@ impl Modify for TokenAuth {
         routes::issues::update_issue,
         routes::issues::delete_issue,
         routes::users::get_me,
+        routes::users::get_notification_preferences,
+        routes::users::set_notification_preferences,
         routes::users::create_user,
         routes::users::list_tokens,
         routes::users::revoke_token,

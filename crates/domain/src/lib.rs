@@ -41,7 +41,7 @@ pub use listing::{
 };
 pub use notification::{
     message_id, report_period, retry_backoff, AssignmentEmail, DeliveryOutcome, NotificationKind,
-    NotificationStatus, ReportEmail, ReportLine,
+    NotificationPreferences, NotificationStatus, ReportEmail, ReportLine,
 };
 pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
 pub use text::{

@@ -49,16 +49,45 @@ pub enum NotificationStatus {
     Dead,
     /// Stale (reassigned, deleted, no address): never to be sent.
     Cancelled,
+    /// Its recipient turned this kind of email off: not sent, and recorded as such.
+    Skipped,
+}
+
+/// Which emails a user wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct NotificationPreferences {
+    /// The email sent when an issue is assigned to them.
+    pub assignment: bool,
+    /// The consolidated report of their assigned issues.
+    pub report: bool,
+}
+
+impl NotificationPreferences {
+    /// Whether a notification of `kind` goes out.
+    ///
+    /// ```
+    /// use issue_tracker_domain::{NotificationKind, NotificationPreferences};
+    /// let prefs = NotificationPreferences { assignment: true, report: false };
+    /// assert!(prefs.wants(NotificationKind::Assignment));
+    /// assert!(!prefs.wants(NotificationKind::Report));
+    /// ```
+    pub fn wants(self, kind: NotificationKind) -> bool {
+        match kind {
+            NotificationKind::Assignment => self.assignment,
+            NotificationKind::Report => self.report,
+        }
+    }
 }
 
 impl NotificationStatus {
     /// Every status, in life order.
-    pub const ALL: [NotificationStatus; 5] = [
+    pub const ALL: [NotificationStatus; 6] = [
         NotificationStatus::Pending,
         NotificationStatus::Sending,
         NotificationStatus::Sent,
         NotificationStatus::Dead,
         NotificationStatus::Cancelled,
+        NotificationStatus::Skipped,
     ];
 
     /// The stored word.
@@ -69,6 +98,7 @@ impl NotificationStatus {
             NotificationStatus::Sent => "sent",
             NotificationStatus::Dead => "dead",
             NotificationStatus::Cancelled => "cancelled",
+            NotificationStatus::Skipped => "skipped",
         }
     }
 

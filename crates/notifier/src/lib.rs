@@ -5,7 +5,8 @@
 //! - [`create_reports`] (run by beat every report period): one report row per user per period,
 //!   whatever the number of beats.
 //! - [`Worker`]: takes ids from the queue, claims each row with a lease, renders the email from
-//!   current data, sends it, and records the outcome (sent, retry with backoff, dead, cancelled).
+//!   current data, sends it, and records the outcome (sent, retry with backoff, dead, cancelled,
+//!   skipped when the recipient turned that kind of email off).
 //!
 //! Every database call runs on tokio's blocking pool.
 
@@ -375,6 +376,15 @@ impl Worker {
                 return Ok(self
                     .record(&claimed, "cancelled", shutdown, move |db, claim| {
                         db.mark_cancelled(claim, &reason)
+                    })
+                    .await);
+            }
+            Content::OptedOut(reason) => {
+                tracing::info!(notification = id, %reason, "notification skipped");
+                let reason = reason.clone();
+                return Ok(self
+                    .record(&claimed, "skipped", shutdown, move |db, claim| {
+                        db.mark_skipped(claim, &reason)
                     })
                     .await);
             }

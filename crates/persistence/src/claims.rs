@@ -8,8 +8,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 use issue_tracker_domain::{
-    AssignmentEmail, NotificationId, NotificationKind, NotificationStatus, ReportEmail, ReportLine,
-    UserId,
+    AssignmentEmail, NotificationId, NotificationKind, NotificationPreferences, NotificationStatus,
+    ReportEmail, ReportLine, UserId,
 };
 
 use crate::clock;
@@ -56,6 +56,8 @@ pub enum Content {
     },
     /// Not to be sent (reassigned, deleted, inactive user, no address, nothing to report).
     Stale(String),
+    /// The recipient turned this kind of email off.
+    OptedOut(String),
 }
 
 /// One relay statement for both databases: `{now}` and `{cutoff}` are the database's clock (see
@@ -192,14 +194,27 @@ impl Database {
         with_conn!(self, |conn| {
             let recipient = users::table
                 .find(claimed.recipient.get())
-                .select((users::username, users::email, users::is_active))
-                .get_result::<(String, String, bool)>(conn)
+                .select((
+                    users::username,
+                    users::email,
+                    users::is_active,
+                    users::notify_assignment,
+                    users::notify_report,
+                ))
+                .get_result::<(String, String, bool, bool, bool)>(conn)
                 .optional()?;
-            let Some((username, address, active)) = recipient else {
+            let Some((username, address, active, assignment, report)) = recipient else {
                 return Ok(Content::Stale("the recipient no longer exists".into()));
             };
             if !active {
                 return Ok(Content::Stale(format!("{username} is inactive")));
+            }
+            let preferences = NotificationPreferences { assignment, report };
+            if !preferences.wants(claimed.kind) {
+                return Ok(Content::OptedOut(format!(
+                    "{username} turned {} emails off",
+                    claimed.kind.as_str()
+                )));
             }
             if address.trim().is_empty() {
                 return Ok(Content::Stale(format!("{username} has no email address")));
@@ -299,6 +314,15 @@ impl Database {
             .execute(conn)?
         });
         Ok(changed > 0)
+    }
+
+    /// Not sent: its recipient turned this kind of email off.
+    pub fn mark_skipped(
+        &self,
+        claim: &ClaimedNotification,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.finish(claim, NotificationStatus::Skipped, Some(reason), None)
     }
 
     /// The SMTP server accepted it.

@@ -10,6 +10,8 @@ diesel::table! {
         is_staff -> Bool,
         is_superuser -> Bool,
         date_joined -> Timestamp,
+        notify_assignment -> Bool,
+        notify_report -> Bool,
     }
 }
 

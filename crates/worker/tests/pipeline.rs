@@ -394,3 +394,120 @@ async fn redis_outage(kind: Kind) {
         .all(|(_, _, status)| status == "sent"));
     pipeline.stop().await;
 }
+
+/// Preferences set through the API are honoured by worker and beat: bob turned the assignment
+/// email off, carl the report; each gets none of that kind, the outbox says `skipped` (with
+/// why), everyone else's emails go out, and turning it back on sends the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_user_who_turned_an_email_off_gets_none_of_that_kind() {
+    each_setup(async |kind, redis| {
+        let pipeline = Pipeline::start(
+            kind,
+            redis.as_deref(),
+            &[
+                ("REPORT_SCHEDULE_HOURS", "0"),
+                ("REPORT_SCHEDULE_SECONDS", "2"),
+            ],
+        )
+        .await;
+        for name in ["ann", "bob", "carl"] {
+            pipeline.user(name);
+        }
+        let ann = pipeline.token("ann").await;
+        let bob = pipeline.token("bob").await;
+        let carl = pipeline.token("carl").await;
+        let (status, body) = pipeline
+            .call(
+                "PATCH",
+                "/api/user/me/notifications/",
+                &bob,
+                Some(json!({"assignment": false})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, json!({"assignment": false, "report": true}));
+        let (status, _) = pipeline
+            .call(
+                "PATCH",
+                "/api/user/me/notifications/",
+                &carl,
+                Some(json!({"report": false})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        pipeline.create_issue(&ann, "for bob", "bob").await;
+        pipeline.create_issue(&ann, "for carl", "carl").await;
+        pipeline.create_issue(&ann, "for ann", "ann").await;
+        // Reports of a period or two for everyone with issues: bob and ann get them, carl not.
+        let settled = eventually(Duration::from_secs(20), || {
+            let statuses = pipeline.statuses();
+            let has = |kind: &str, who: &str, status: &str| {
+                statuses
+                    .iter()
+                    .any(|(k, w, s)| k == kind && w == who && s == status)
+            };
+            has("assignment", "bob", "skipped")
+                && has("assignment", "carl", "sent")
+                && has("assignment", "ann", "sent")
+                && has("report", "carl", "skipped")
+                && has("report", "bob", "sent")
+                && has("report", "ann", "sent")
+        })
+        .await;
+        assert!(settled, "{kind:?}: {:?}", pipeline.statuses());
+        let subjects = |address: &str| -> Vec<String> {
+            pipeline
+                .smtp
+                .received_by(address)
+                .iter()
+                .map(|m| m.header("Subject").unwrap_or_default())
+                .collect()
+        };
+        assert!(
+            subjects("bob@example.com")
+                .iter()
+                .all(|s| s == "Issues assigned"),
+            "bob got an assignment email: {:?}",
+            subjects("bob@example.com")
+        );
+        assert!(
+            subjects("carl@example.com")
+                .iter()
+                .all(|s| s != "Issues assigned"),
+            "carl got a report: {:?}",
+            subjects("carl@example.com")
+        );
+        assert!(!subjects("carl@example.com").is_empty());
+        let skipped = pipeline
+            .db
+            .db
+            .list_notifications(Some(issue_tracker_domain::NotificationStatus::Skipped), 100)
+            .unwrap();
+        assert!(skipped.iter().all(|n| n
+            .last_error
+            .as_deref()
+            .is_some_and(|why| why.contains("turned") && why.contains("off"))));
+        // Back on: the next assignment reaches bob.
+        let (status, _) = pipeline
+            .call(
+                "PATCH",
+                "/api/user/me/notifications/",
+                &bob,
+                Some(json!({"assignment": true})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        pipeline.create_issue(&ann, "for bob again", "bob").await;
+        let again = eventually(Duration::from_secs(15), || {
+            pipeline
+                .smtp
+                .received_by("bob@example.com")
+                .iter()
+                .any(|m| m.header("Subject").as_deref() != Some("Issues assigned"))
+        })
+        .await;
+        assert!(again, "{kind:?}: {:?}", pipeline.statuses());
+        pipeline.stop().await;
+    })
+    .await;
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use issue_tracker_domain::{
     messages, BodyFields, Email, Password, TextRule, TokenId, User, Username,
 };
-use issue_tracker_persistence::{NewUser, StoreError};
+use issue_tracker_persistence::{NewUser, PreferenceChanges, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -44,6 +44,76 @@ impl From<&User> for UserBody {
 pub async fn get_me(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     let caller = credentials.authenticate().await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&caller.user)))
+}
+
+/// `GET /api/user/me/notifications/`: which emails the caller gets.
+#[utoipa::path(get, path = "/api/user/me/notifications/", tag = "users", security(("token" = [])),
+    responses((status = 200, body = crate::openapi::NotificationPreferences), (status = 401, body = crate::openapi::Detail)))]
+pub async fn get_notification_preferences(
+    credentials: Credentials,
+) -> Result<HttpResponse, ApiError> {
+    let preferences = credentials
+        .run(|db, caller| {
+            db.notification_preferences(caller.user.id)?
+                .ok_or(ApiError::NotFound)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(preferences))
+}
+
+/// A preference flag of a request body: a JSON boolean (or the words DRF accepts).
+fn preference_flag(
+    fields: &mut BodyFields<'_>,
+    object: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Option<bool> {
+    match object.get(name)? {
+        Value::Bool(flag) => Some(*flag),
+        Value::String(flag) if matches!(flag.as_str(), "true" | "True" | "1") => Some(true),
+        Value::String(flag) if matches!(flag.as_str(), "false" | "False" | "0") => Some(false),
+        Value::Null => {
+            fields.add(name, messages::NULL);
+            None
+        }
+        _ => {
+            fields.add(name, "Must be a valid boolean.");
+            None
+        }
+    }
+}
+
+/// `PATCH /api/user/me/notifications/`: turns the caller's assignment email or report off or
+/// on (keys left out keep their value).
+#[utoipa::path(patch, path = "/api/user/me/notifications/", tag = "users", security(("token" = [])),
+    request_body(content = crate::openapi::NotificationPreferences, content_type = "application/json"),
+    responses(
+        (status = 200, body = crate::openapi::NotificationPreferences),
+        (status = 400, description = "A value is not a boolean", body = crate::openapi::FieldErrors),
+        (status = 401, body = crate::openapi::Detail),
+    ))]
+pub async fn set_notification_preferences(
+    credentials: Credentials,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_limited(&req, payload, &credentials.state().settings.http).await;
+    let kind = content_type(&req);
+    let preferences = credentials
+        .run(move |db, caller| {
+            let object = parse_object(kind.as_deref(), &body?)?;
+            let mut fields = BodyFields::new(&object);
+            let changes = PreferenceChanges {
+                assignment: preference_flag(&mut fields, &object, "assignment"),
+                report: preference_flag(&mut fields, &object, "report"),
+            };
+            if !fields.ok() {
+                return Err(ApiError::Validation(fields.into_errors()));
+            }
+            db.set_notification_preferences(caller.user.id, changes, &caller.origin())?
+                .ok_or(ApiError::NotFound)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(preferences))
 }
 
 #[derive(Serialize)]

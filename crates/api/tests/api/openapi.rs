@@ -15,6 +15,7 @@ async fn the_document_covers_every_endpoint_and_the_docs_page_serves_its_assets(
         ("/api/issue/{id}/", vec!["get", "put", "patch", "delete"]),
         ("/api/user/", vec!["post"]),
         ("/api/user/me/", vec!["get"]),
+        ("/api/user/me/notifications/", vec!["get", "patch"]),
         ("/api/user/tokens/", vec!["get"]),
         ("/api/user/tokens/{id}/", vec!["delete"]),
         ("/api/user/logout/", vec!["post"]),

@@ -133,4 +133,72 @@ async fn only_staff_create_users(app: TestApp) {
     assert!(app.db.find_user("dave").unwrap().is_none());
 }
 
-both_databases!(me_and_tokens, only_staff_create_users);
+both_databases!(
+    me_and_tokens,
+    only_staff_create_users,
+    notification_preferences
+);
+
+/// `GET`/`PATCH /api/user/me/notifications/`: defaults on, partial changes, bad values refused
+/// with nothing changed, each user only their own, and the change in the history.
+async fn notification_preferences(app: TestApp) {
+    let ann = app.user_with_token("ann").await;
+    let bob = app.user_with_token("bob").await;
+    let path = "/api/user/me/notifications/";
+    let get = |token: &str| {
+        let (app, token) = (&app, token.to_owned());
+        async move { app.send("GET", path, Some(&token), None).await.json() }
+    };
+    assert_eq!(get(&ann).await, json!({"assignment": true, "report": true}));
+    let changed = app
+        .send("PATCH", path, Some(&ann), Some(json!({"report": false})))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(changed.json(), json!({"assignment": true, "report": false}));
+    assert_eq!(
+        get(&ann).await,
+        json!({"assignment": true, "report": false})
+    );
+    assert_eq!(get(&bob).await, json!({"assignment": true, "report": true}));
+    // Bad values: 400 naming each field, nothing changed.
+    for (body, field) in [
+        (json!({"assignment": "yes", "report": true}), "assignment"),
+        (json!({"report": null}), "report"),
+        (json!({"report": 2}), "report"),
+    ] {
+        let refused = app
+            .send("PATCH", path, Some(&ann), Some(body.clone()))
+            .await;
+        assert_eq!(refused.status, 400, "{body}");
+        assert!(refused.json()[field].is_array(), "{body}: {}", refused.text);
+        assert_eq!(
+            get(&ann).await,
+            json!({"assignment": true, "report": false})
+        );
+    }
+    let not_object = app.send("PATCH", path, Some(&ann), Some(json!([1]))).await;
+    assert_eq!(not_object.status, 400);
+    // Nothing given: nothing changes.
+    let same = app.send("PATCH", path, Some(&ann), Some(json!({}))).await;
+    assert_eq!(same.json(), json!({"assignment": true, "report": false}));
+    // Authentication and methods.
+    assert_eq!(app.send("GET", path, None, None).await.status, 401);
+    assert_eq!(
+        app.send("PATCH", path, None, Some(json!({"report": true})))
+            .await
+            .status,
+        401
+    );
+    let put = app.send("PUT", path, Some(&ann), Some(json!({}))).await;
+    assert_eq!(put.status, 405);
+    assert_eq!(put.header("allow"), Some("GET, HEAD, PATCH"));
+    // The change is in the history (one event: the empty PATCH wrote none).
+    let (events, _) = app.db.list_events(&Default::default(), 0, 100).unwrap();
+    let changes: Vec<String> = events
+        .iter()
+        .filter(|e| e.event_type.as_str() == "user.updated")
+        .map(|e| serde_json::to_string(&e.changes).unwrap())
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0].contains("notify_report"), "{changes:?}");
+}
