@@ -106,6 +106,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD, PATCH")),
     )
     .service(
+        web::resource(["/unsubscribe/{token}/", "/unsubscribe/{token}"])
+            .route(web::get().to(routes::unsubscribe::confirm_page))
+            .route(web::head().to(routes::unsubscribe::confirm_page))
+            .route(web::post().to(routes::unsubscribe::unsubscribe))
+            .default_service(not_allowed("GET, HEAD, POST")),
+    )
+    .service(
         web::resource(["/api/user/tokens/", "/api/user/tokens"])
             .route(web::get().to(users::list_tokens))
             .route(web::head().to(users::list_tokens))

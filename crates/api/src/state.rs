@@ -20,6 +20,8 @@ pub struct ApiSettings {
     pub assign_delay: Duration,
     /// Redis, for shared rate limits and `/ready`.
     pub redis_url: Option<Secret>,
+    /// Signs the reports' unsubscribe links (`SECRET_KEY`).
+    pub secret_key: Secret,
 }
 
 impl From<&Settings> for ApiSettings {
@@ -29,6 +31,7 @@ impl From<&Settings> for ApiSettings {
             accounts: settings.accounts.clone(),
             assign_delay: settings.pipeline.assign_delay,
             redis_url: settings.queue.redis_url.clone(),
+            secret_key: settings.general.secret_key.clone(),
         }
     }
 }

@@ -204,6 +204,15 @@ pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
         settings.email.mail_dir.clone(),
     )
     .context("cannot set up email")?;
+    let secret = settings.general.secret_key.expose();
+    let mailer = match &settings.http.public_url {
+        Some(url) if !secret.is_empty() => mailer.with_unsubscribe_links(url, secret.as_bytes()),
+        Some(_) => {
+            tracing::warn!("SECRET_KEY is empty: reports carry no one-click unsubscribe link");
+            mailer
+        }
+        None => mailer,
+    };
     Ok(Arc::new(mailer))
 }
 

@@ -85,7 +85,7 @@ settings! {
         log_format "LOG_FORMAT": LogFormat = "text", log_format();
         /// Development mode (more detail in logs; never internals in responses).
         debug "DEBUG": bool = "false", boolean();
-        /// Accepted for compatibility with the original project; unused.
+        /// Signs the reports' one-click unsubscribe links (with `PUBLIC_URL`); empty: reports carry none. Keep it secret and stable.
         secret_key "SECRET_KEY": Secret = "", secret();
     }
     /// The database and its connection pool.

@@ -30,6 +30,7 @@ pub use history::{
     issue_changes, issue_created, issue_deleted, Actor, Event, EventType, FieldChange, HistoryPage,
     Origin, Via, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE,
 };
+mod unsubscribe;
 pub use ids::{IssueId, NotificationId, TokenId, UserId};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
@@ -49,4 +50,7 @@ pub use text::{
     Title,
 };
 pub use token::{hash_token, NewToken, TOKEN_PREFIX_CHARS};
+pub use unsubscribe::{
+    unsubscribe_token, verify_unsubscribe_token, UnsubscribeRefused, UNSUBSCRIBE_LINK_SECONDS,
+};
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};

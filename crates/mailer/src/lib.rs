@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use issue_tracker_config::EmailSettings;
-use issue_tracker_domain::{message_id, AssignmentEmail, DeliveryOutcome, ReportEmail};
+use issue_tracker_domain::{
+    message_id, unsubscribe_token, AssignmentEmail, DeliveryOutcome, ReportEmail, UserId,
+    UNSUBSCRIBE_LINK_SECONDS,
+};
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
@@ -55,6 +58,8 @@ pub struct Rendered {
     pub body: String,
     /// The issue an assignment email is about: emails about one issue thread together.
     pub issue_id: Option<i64>,
+    /// The report's one-click unsubscribe URL (RFC 8058), when links can be made.
+    pub list_unsubscribe: Option<String>,
 }
 
 /// A header whose value never changes.
@@ -93,6 +98,31 @@ fixed_header!(
     "All"
 );
 
+fixed_header!(
+    /// RFC 8058: the `List-Unsubscribe` URL takes a `POST`, no login, no confirmation.
+    ListUnsubscribePost,
+    "List-Unsubscribe-Post",
+    "List-Unsubscribe=One-Click"
+);
+
+/// RFC 2369 `List-Unsubscribe`: where the recipient stops the report.
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(value: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(value.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), format!("<{}>", self.0))
+    }
+}
+
 /// RFC 2919 `List-Id`: names the service, so mail clients can filter its emails.
 #[derive(Clone)]
 struct ListId(String);
@@ -117,6 +147,13 @@ pub struct Mailer {
     from: Mailbox,
     message_id_domain: String,
     templates: minijinja::Environment<'static>,
+    unsubscribe: Option<UnsubscribeLinks>,
+}
+
+/// What the report's unsubscribe links are made from.
+struct UnsubscribeLinks {
+    public_url: String,
+    secret: Vec<u8>,
 }
 
 impl Mailer {
@@ -168,7 +205,18 @@ impl Mailer {
             from,
             message_id_domain,
             templates,
+            unsubscribe: None,
         })
+    }
+
+    /// Reports carry a signed one-click unsubscribe link under `public_url` (the `PUBLIC_URL`
+    /// setting), signed with `secret` (`SECRET_KEY`).
+    pub fn with_unsubscribe_links(mut self, public_url: &str, secret: &[u8]) -> Mailer {
+        self.unsubscribe = Some(UnsubscribeLinks {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            secret: secret.to_vec(),
+        });
+        self
     }
 
     /// Where emails go, for the log: `smtp` or the folder of `.eml` files.
@@ -196,24 +244,39 @@ impl Mailer {
             subject: ASSIGNMENT_SUBJECT.to_owned(),
             body,
             issue_id: Some(email.issue_id),
+            list_unsubscribe: None,
         })
     }
 
     /// The consolidated report: every issue assigned to the recipient, with id, title, creator,
     /// status and description.
+    /// `recipient` is the user the report's unsubscribe link turns it off for.
     pub fn render_report(
         &self,
         notification_id: i64,
         to: &str,
+        recipient: UserId,
         email: &ReportEmail,
     ) -> Result<Rendered, MailerError> {
         let body = self.templates.get_template("report.txt")?.render(email)?;
+        let list_unsubscribe = self.unsubscribe.as_ref().map(|links| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            let expires = now + UNSUBSCRIBE_LINK_SECONDS;
+            format!(
+                "{}/unsubscribe/{}/",
+                links.public_url,
+                unsubscribe_token(&links.secret, recipient, expires)
+            )
+        });
         Ok(Rendered {
             notification_id,
             to: to.to_owned(),
             subject: REPORT_SUBJECT.to_owned(),
             body,
             issue_id: None,
+            list_unsubscribe,
         })
     }
 
@@ -234,6 +297,11 @@ impl Mailer {
             .header(ListId(format!(
                 "issue-tracker notifications <issue-tracker.{domain}>"
             )));
+        if let Some(url) = &email.list_unsubscribe {
+            builder = builder
+                .header(ListUnsubscribe(url.clone()))
+                .header(ListUnsubscribePost);
+        }
         if let Some(issue) = email.issue_id {
             // Every email about an issue replies to the same (never sent) root message, so mail
             // clients show them as one thread, as GitHub's notifications do.
@@ -346,6 +414,7 @@ mod tests {
             .render_report(
                 8,
                 "bob@example.com",
+                UserId::new(3),
                 &ReportEmail {
                     username: "bob".into(),
                     issues: vec![line(1, "first <b>"), line(2, "second")],
@@ -353,6 +422,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(email.subject, "Issues assigned");
+        assert_eq!(
+            email.list_unsubscribe, None,
+            "no links without PUBLIC_URL and SECRET_KEY"
+        );
         for needle in [
             "#1 - first <b>",
             "#2 - second",
@@ -379,6 +452,7 @@ mod tests {
             subject: "New Issue assigned".into(),
             body: "hello".into(),
             issue_id: Some(7),
+            list_unsubscribe: None,
         };
         assert_eq!(mailer.send(&email).await, DeliveryOutcome::Sent);
         let written = std::fs::read_to_string(dir.join("notification-42.eml")).unwrap();
@@ -417,5 +491,66 @@ mod tests {
             mailer.send(&bad).await,
             DeliveryOutcome::Permanent(_)
         ));
+    }
+
+    /// With `PUBLIC_URL` and `SECRET_KEY`, a report carries `List-Unsubscribe` (a link that
+    /// verifies for its recipient only) and `List-Unsubscribe-Post` (RFC 8058), read back from
+    /// the `.eml` file as a mail client would; assignment emails carry neither.
+    #[tokio::test]
+    async fn reports_carry_a_signed_one_click_unsubscribe_link() {
+        let dir = std::env::temp_dir().join(format!("issue-tracker-unsub-{}", std::process::id()));
+        let mailer = files_mailer(dir.clone())
+            .with_unsubscribe_links("https://issues.example.com/", b"the secret");
+        let report = mailer
+            .render_report(
+                51,
+                "bob@example.com",
+                UserId::new(3),
+                &ReportEmail {
+                    username: "bob".into(),
+                    issues: Vec::new(),
+                },
+            )
+            .unwrap();
+        assert_eq!(mailer.send(&report).await, DeliveryOutcome::Sent);
+        let written = std::fs::read_to_string(dir.join("notification-51.eml")).unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(written.as_bytes())
+            .expect("a parsable message");
+        let link = parsed
+            .header_raw("List-Unsubscribe")
+            .map(str::trim)
+            .expect("a List-Unsubscribe header");
+        let url = link
+            .strip_prefix("<https://issues.example.com/unsubscribe/")
+            .and_then(|rest| rest.strip_suffix("/>"))
+            .unwrap_or_else(|| panic!("{link}"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert_eq!(
+            issue_tracker_domain::verify_unsubscribe_token(b"the secret", url, now),
+            Ok(UserId::new(3))
+        );
+        assert_eq!(
+            parsed.header_raw("List-Unsubscribe-Post").map(str::trim),
+            Some("List-Unsubscribe=One-Click")
+        );
+        let assignment = mailer
+            .render_assignment(
+                52,
+                "bob@example.com",
+                &AssignmentEmail {
+                    issue_id: 1,
+                    title: "t".into(),
+                    assignee: "bob".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(mailer.send(&assignment).await, DeliveryOutcome::Sent);
+        let written = std::fs::read_to_string(dir.join("notification-52.eml")).unwrap();
+        assert!(!written.contains("List-Unsubscribe"), "{written}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -389,7 +389,9 @@ impl Worker {
                     .await);
             }
             Content::Assignment { to, email } => self.mailer.render_assignment(id, to, email),
-            Content::Report { to, email } => self.mailer.render_report(id, to, email),
+            Content::Report { to, email } => {
+                self.mailer.render_report(id, to, claimed.recipient, email)
+            }
         };
         // The send must end inside the lease, or another worker could take the row over and send
         // it too. The mailer bounds the exchange by EMAIL_TIMEOUT (at most half the lease); if

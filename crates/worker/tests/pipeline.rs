@@ -511,3 +511,102 @@ async fn a_user_who_turned_an_email_off_gets_none_of_that_kind() {
     })
     .await;
 }
+
+/// End to end over SMTP: the report's `List-Unsubscribe` link, posted as a mail provider does
+/// (no login), stops that user's reports; the periods after send everyone else's exactly once
+/// and record the unsubscriber's as skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_report_link_unsubscribes_its_recipient_only() {
+    each_setup(async |kind, redis| {
+        let pipeline = Pipeline::start(
+            kind,
+            redis.as_deref(),
+            &[
+                ("REPORT_SCHEDULE_HOURS", "0"),
+                ("REPORT_SCHEDULE_SECONDS", "2"),
+                ("PUBLIC_URL", "https://issues.example.com"),
+                ("SECRET_KEY", "pipeline secret"),
+            ],
+        )
+        .await;
+        for name in ["ann", "bob"] {
+            pipeline.user(name);
+        }
+        let ann = pipeline.token("ann").await;
+        pipeline.create_issue(&ann, "for ann", "ann").await;
+        pipeline.create_issue(&ann, "for bob", "bob").await;
+        let report_to = |address: &str| {
+            pipeline
+                .smtp
+                .received_by(address)
+                .into_iter()
+                .find(|m| m.header("Subject").as_deref() == Some("Issues assigned"))
+        };
+        assert!(
+            eventually(Duration::from_secs(15), || report_to("bob@example.com")
+                .is_some())
+            .await,
+            "{kind:?}: {:?}",
+            pipeline.statuses()
+        );
+        let report = report_to("bob@example.com").unwrap();
+        assert_eq!(
+            report.header("List-Unsubscribe-Post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+        let link = report.header("List-Unsubscribe").expect("a link");
+        let path = link
+            .trim()
+            .strip_prefix("<https://issues.example.com")
+            .and_then(|rest| rest.strip_suffix('>'))
+            .unwrap_or_else(|| panic!("{link}"))
+            .to_owned();
+        let response = pipeline
+            .client
+            .post(format!("{}{path}", pipeline.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        // Two more periods: ann's reports keep coming, bob's are skipped.
+        let unsubscribed_at = pipeline
+            .statuses()
+            .iter()
+            .filter(|(kind, _, _)| kind == "report")
+            .count();
+        let later = eventually(Duration::from_secs(20), || {
+            let statuses = pipeline.statuses();
+            let reports: Vec<_> = statuses
+                .iter()
+                .filter(|(kind, _, _)| kind == "report")
+                .skip(unsubscribed_at + 2)
+                .collect();
+            reports
+                .iter()
+                .any(|(_, who, s)| who == "bob" && s == "skipped")
+                && reports
+                    .iter()
+                    .any(|(_, who, s)| who == "ann" && s == "sent")
+        })
+        .await;
+        assert!(later, "{kind:?}: {:?}", pipeline.statuses());
+        // Every report of a period to ann exactly once (one Message-ID each, no copies).
+        let ids = message_ids(&pipeline.smtp);
+        assert!(ids.values().all(|&copies| copies == 1), "{ids:?}");
+        let notifications = pipeline.db.db.list_notifications(None, 1_000).unwrap();
+        let mut periods = std::collections::HashMap::new();
+        for n in notifications.iter().filter(|n| n.kind == "report") {
+            *periods.entry((n.recipient.clone(), n.period)).or_insert(0) += 1;
+        }
+        assert!(periods.values().all(|&count| count == 1), "{periods:?}");
+        // bob's assignment email was not affected.
+        assert!(pipeline
+            .statuses()
+            .iter()
+            .any(|(kind, who, s)| kind == "assignment" && who == "bob" && s == "sent"));
+        pipeline.stop().await;
+    })
+    .await;
+}

@@ -4,6 +4,7 @@ pub mod history;
 pub mod issues;
 pub mod login;
 pub mod operations;
+pub mod unsubscribe;
 pub mod users;
 
 use actix_web::http::header;

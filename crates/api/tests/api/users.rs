@@ -1,3 +1,4 @@
+use issue_tracker_domain::{unsubscribe_token, NotificationPreferences};
 use serde_json::json;
 
 use crate::both_databases;
@@ -201,4 +202,122 @@ async fn notification_preferences(app: TestApp) {
         .collect();
     assert_eq!(changes.len(), 1, "{changes:?}");
     assert!(changes[0].contains("notify_report"), "{changes:?}");
+}
+
+const SECRET: &str = "unsubscribe-test-secret";
+
+/// The report's one-click unsubscribe link (RFC 8058): a `POST` with no login turns that user's
+/// report off and nothing else; a `GET` changes nothing; a forged, altered, expired or
+/// other-secret token is refused with nothing changed.
+async fn one_click_unsubscribe(app: TestApp) {
+    let ann_token = app.user_with_token("ann").await;
+    app.create_user("bob", "x");
+    let ann = app.db.find_user("ann").unwrap().unwrap().id;
+    let bob = app.db.find_user("bob").unwrap().unwrap().id;
+    let now = chrono::Utc::now().timestamp();
+    let link = |token: &str| format!("{}/unsubscribe/{token}/", app.base);
+    let post = |token: String| {
+        let (app, url) = (&app, link(&token));
+        async move {
+            let response = app
+                .client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("List-Unsubscribe=One-Click")
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let preferences = |user| app.db.notification_preferences(user).unwrap().unwrap();
+    let untouched = NotificationPreferences {
+        assignment: true,
+        report: true,
+    };
+    let valid = unsubscribe_token(SECRET.as_bytes(), ann, now + 3_600);
+
+    // Refused, nothing changed: another user's id under ann's signature, an altered signature,
+    // another secret, an expired link, garbage.
+    let forged = valid.replacen(&ann.get().to_string(), &bob.get().to_string(), 1);
+    let mut altered = valid.clone();
+    let last = altered.pop().unwrap();
+    altered.push(if last == '0' { '1' } else { '0' });
+    for bad in [
+        forged,
+        altered,
+        unsubscribe_token(b"another secret", ann, now + 3_600),
+        unsubscribe_token(SECRET.as_bytes(), ann, now - 1),
+        "nonsense".to_owned(),
+    ] {
+        let (status, page) = post(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(page.contains("Nothing was changed."), "{page}");
+        assert_eq!((preferences(ann), preferences(bob)), (untouched, untouched));
+    }
+    // A GET (what a link scanner does) shows the button and changes nothing.
+    let page = app.client.get(link(&valid)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("<form method=\"post\">"));
+    assert_eq!(preferences(ann), untouched);
+    // The one-click POST: ann's report off, her assignment email and bob untouched.
+    let (status, page) = post(valid.clone()).await;
+    assert_eq!(status, 200, "{page}");
+    let off = NotificationPreferences {
+        assignment: true,
+        report: false,
+    };
+    assert_eq!((preferences(ann), preferences(bob)), (off, untouched));
+    // Twice is fine; and ann sees it through the API.
+    assert_eq!(post(valid).await.0, 200);
+    let mine = app
+        .send("GET", "/api/user/me/notifications/", Some(&ann_token), None)
+        .await;
+    assert_eq!(mine.json(), json!({"assignment": true, "report": false}));
+    // Other methods: 405.
+    let put = app.client.put(link("x")).send().await.unwrap();
+    assert_eq!(put.status(), 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_unsubscribe_postgres() {
+    one_click_unsubscribe(
+        crate::common::spawn_with(crate::common::Kind::Postgres, &[("SECRET_KEY", SECRET)]).await,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_unsubscribe_sqlite() {
+    one_click_unsubscribe(
+        crate::common::spawn_with(crate::common::Kind::Sqlite, &[("SECRET_KEY", SECRET)]).await,
+    )
+    .await;
+}
+
+/// Without `SECRET_KEY` no link can be good: every token is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_secret_no_unsubscribe_link_works() {
+    let app = crate::common::spawn(crate::common::Kind::Sqlite).await;
+    app.create_user("ann", "x");
+    let ann = app.db.find_user("ann").unwrap().unwrap().id;
+    let token = unsubscribe_token(b"", ann, chrono::Utc::now().timestamp() + 60);
+    let response = app
+        .client
+        .post(format!("{}/unsubscribe/{token}/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(
+        app.db
+            .notification_preferences(ann)
+            .unwrap()
+            .unwrap()
+            .report
+    );
 }
