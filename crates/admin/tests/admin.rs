@@ -732,8 +732,17 @@ async fn users_are_managed_and_only_superusers_grant_privileges(admin: Admin) {
         .await;
     assert_eq!(page.status, 400);
     assert!(!admin.db.find_user("ann").unwrap().unwrap().is_staff);
+    // (The email boxes are checked on the page, so a browser sends them.)
     let page = boss
-        .submit(&ann_page, &ann_page, &[("email", "new@example.com")])
+        .submit(
+            &ann_page,
+            &ann_page,
+            &[
+                ("email", "new@example.com"),
+                ("notify_assignment", "on"),
+                ("notify_report", "on"),
+            ],
+        )
         .await;
     assert_eq!(page.status, 303, "{}", page.text);
     let changed = admin.db.find_user("ann").unwrap().unwrap();
@@ -760,6 +769,8 @@ async fn users_are_managed_and_only_superusers_grant_privileges(admin: Admin) {
                 ("email", "new@example.com"),
                 ("is_active", "on"),
                 ("is_staff", "on"),
+                ("notify_assignment", "on"),
+                ("notify_report", "on"),
             ],
         )
         .await;
@@ -1377,7 +1388,66 @@ both_databases!(
     replaying_a_thousand_mixed_changes_rebuilds_every_issue,
     lists_are_paged_with_their_total_and_keep_their_filters,
     one_token_is_revoked_from_the_users_page,
+    email_preferences_are_shown_and_changed_on_the_users_page,
 );
+
+/// A user's page shows their email preferences as checked boxes and changes them, with the
+/// change in their history; the API sees the same.
+async fn email_preferences_are_shown_and_changed_on_the_users_page(admin: Admin) {
+    admin.user("boss", true, false);
+    admin.user("ann", false, false);
+    let ann = admin.db.find_user("ann").unwrap().unwrap();
+    let mut boss = admin.logged_in("boss").await;
+    let page_path = format!("/admin/users/{}/", ann.id.get());
+    let page = boss.get(&page_path).await;
+    for name in ["notify_assignment", "notify_report"] {
+        let start = page.text.find(&format!("name=\"{name}\"")).expect(name);
+        let tag_end = start + page.text[start..].find('>').unwrap();
+        assert!(
+            page.text[start..tag_end].contains("checked"),
+            "{name} on by default"
+        );
+        assert!(
+            page.text.contains(&format!("for=\"{name}\"")),
+            "{name} has a label"
+        );
+    }
+    let page = boss
+        .submit(
+            &page_path,
+            &page_path,
+            &[
+                ("email", ""),
+                ("is_active", "on"),
+                ("notify_assignment", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.text);
+    assert_eq!(
+        admin.db.notification_preferences(ann.id).unwrap(),
+        Some(issue_tracker_domain::NotificationPreferences {
+            assignment: true,
+            report: false
+        })
+    );
+    let page = boss.get(&page_path).await;
+    let start = page.text.find("name=\"notify_report\"").unwrap();
+    let tag_end = start + page.text[start..].find('>').unwrap();
+    assert!(!page.text[start..tag_end].contains("checked"));
+    let filter = issue_tracker_persistence::EventFilter {
+        user: Some(ann.id.get()),
+        ..Default::default()
+    };
+    let (events, _) = admin.db.list_events(&filter, 0, 10).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.via == issue_tracker_domain::Via::Admin
+                && e.changes.iter().any(|c| c.field == "notify_report")),
+        "the change is in the history, made through the admin"
+    );
+}
 
 /// The documented idle timeout: a session unused for `ADMIN_SESSION_IDLE` is over, and its
 /// cookie opens nothing afterwards even if used again.

@@ -207,9 +207,9 @@ pub fn build_mailer(settings: &Settings) -> anyhow::Result<Arc<Mailer>> {
     let secret = settings.general.secret_key.expose();
     let mailer = match &settings.http.public_url {
         Some(url) if !secret.is_empty() => mailer.with_unsubscribe_links(url, secret.as_bytes()),
-        Some(_) => {
+        Some(url) => {
             tracing::warn!("SECRET_KEY is empty: reports carry no one-click unsubscribe link");
-            mailer
+            mailer.with_public_url(url)
         }
         None => mailer,
     };

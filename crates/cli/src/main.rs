@@ -39,7 +39,7 @@ enum Command {
     Run,
     /// List notifications, or send a dead one again.
     Notifications {
-        /// Only this status: pending, sending, sent, dead or cancelled.
+        /// Only this status: pending, sending, sent, dead, cancelled or skipped.
         #[arg(long)]
         status: Option<String>,
         /// At most this many, newest first.

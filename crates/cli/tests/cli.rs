@@ -327,6 +327,10 @@ fn run_sends_assignment_emails_as_eml_files_without_any_other_service() {
     assert!(!run(dir, &["notifications", "--status", "lost"], "")
         .status
         .success());
+    // Emails a user turned off are listed as such.
+    assert!(run(dir, &["notifications", "--status", "skipped"], "")
+        .status
+        .success());
 }
 
 #[test]

@@ -11,8 +11,8 @@ use issue_tracker_domain::{
     message_id, unsubscribe_token, AssignmentEmail, DeliveryOutcome, ReportEmail, UserId,
     UNSUBSCRIBE_LINK_SECONDS,
 };
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
-use lettre::message::Mailbox;
+use lettre::message::header::{Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::Message;
 
@@ -54,8 +54,10 @@ pub struct Rendered {
     pub to: String,
     /// Subject.
     pub subject: String,
-    /// Plain-text body.
+    /// Plain-text body (the original's wording).
     pub body: String,
+    /// The same as HTML, escaped, with links when `PUBLIC_URL` is set.
+    pub html: String,
     /// The issue an assignment email is about: emails about one issue thread together.
     pub issue_id: Option<i64>,
     /// The report's one-click unsubscribe URL (RFC 8058), when links can be made.
@@ -147,6 +149,8 @@ pub struct Mailer {
     from: Mailbox,
     message_id_domain: String,
     templates: minijinja::Environment<'static>,
+    /// `PUBLIC_URL`: emails link to the issues under it.
+    public_url: Option<String>,
     unsubscribe: Option<UnsubscribeLinks>,
 }
 
@@ -200,18 +204,42 @@ impl Mailer {
             include_str!("../templates/assignment.txt"),
         )?;
         templates.add_template("report.txt", include_str!("../templates/report.txt"))?;
+        // Names ending in .html are escaped by minijinja: a title is text, never markup.
+        templates.add_template(
+            "assignment.html",
+            include_str!("../templates/assignment.html"),
+        )?;
+        templates.add_template("report.html", include_str!("../templates/report.html"))?;
         Ok(Mailer {
             transport,
             from,
             message_id_domain,
             templates,
+            public_url: None,
             unsubscribe: None,
+        })
+    }
+
+    /// Emails link to the issues under `public_url` (the `PUBLIC_URL` setting).
+    pub fn with_public_url(mut self, public_url: &str) -> Mailer {
+        self.public_url = Some(public_url.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Where a recipient reads an issue: the admin's page for staff, the API otherwise.
+    fn issue_url(&self, issue: i64, staff: bool) -> Option<String> {
+        let base = self.public_url.as_ref()?;
+        Some(if staff {
+            format!("{base}/admin/issues/{issue}/")
+        } else {
+            format!("{base}/api/issue/{issue}/")
         })
     }
 
     /// Reports carry a signed one-click unsubscribe link under `public_url` (the `PUBLIC_URL`
     /// setting), signed with `secret` (`SECRET_KEY`).
     pub fn with_unsubscribe_links(mut self, public_url: &str, secret: &[u8]) -> Mailer {
+        self = self.with_public_url(public_url);
         self.unsubscribe = Some(UnsubscribeLinks {
             public_url: public_url.trim_end_matches('/').to_owned(),
             secret: secret.to_vec(),
@@ -228,21 +256,32 @@ impl Mailer {
     }
 
     /// The assignment email: `Ticket '<id> - <title>' is assigned to you`.
+    /// `staff`: whether the recipient is staff (their link goes to the admin).
     pub fn render_assignment(
         &self,
         notification_id: i64,
         to: &str,
+        staff: bool,
         email: &AssignmentEmail,
     ) -> Result<Rendered, MailerError> {
         let body = self
             .templates
             .get_template("assignment.txt")?
             .render(email)?;
+        let html = self
+            .templates
+            .get_template("assignment.html")?
+            .render(minijinja::context! {
+                issue_id => email.issue_id,
+                title => &email.title,
+                issue_url => self.issue_url(email.issue_id, staff),
+            })?;
         Ok(Rendered {
             notification_id,
             to: to.to_owned(),
             subject: ASSIGNMENT_SUBJECT.to_owned(),
             body,
+            html,
             issue_id: Some(email.issue_id),
             list_unsubscribe: None,
         })
@@ -250,12 +289,14 @@ impl Mailer {
 
     /// The consolidated report: every issue assigned to the recipient, with id, title, creator,
     /// status and description.
-    /// `recipient` is the user the report's unsubscribe link turns it off for.
+    /// `recipient` is the user the report's unsubscribe link turns it off for; `staff`, whether
+    /// they are staff (their links go to the admin).
     pub fn render_report(
         &self,
         notification_id: i64,
         to: &str,
         recipient: UserId,
+        staff: bool,
         email: &ReportEmail,
     ) -> Result<Rendered, MailerError> {
         let body = self.templates.get_template("report.txt")?.render(email)?;
@@ -270,11 +311,34 @@ impl Mailer {
                 unsubscribe_token(&links.secret, recipient, expires)
             )
         });
+        let issues: Vec<minijinja::Value> = email
+            .issues
+            .iter()
+            .map(|line| {
+                minijinja::context! {
+                    id => line.id,
+                    title => &line.title,
+                    created_by => &line.created_by,
+                    status => &line.status,
+                    description => &line.description,
+                    url => self.issue_url(line.id, staff),
+                }
+            })
+            .collect();
+        let html = self
+            .templates
+            .get_template("report.html")?
+            .render(minijinja::context! {
+                username => &email.username,
+                issues => issues,
+                unsubscribe_url => &list_unsubscribe,
+            })?;
         Ok(Rendered {
             notification_id,
             to: to.to_owned(),
             subject: REPORT_SUBJECT.to_owned(),
             body,
+            html,
             issue_id: None,
             list_unsubscribe,
         })
@@ -308,9 +372,12 @@ impl Mailer {
             let root = format!("<issue-{issue}@{domain}>");
             builder = builder.in_reply_to(root.clone()).references(root);
         }
+        // multipart/alternative: the original's text, then the same as HTML with links.
         builder
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.body.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                email.body.clone(),
+                email.html.clone(),
+            ))
             .map_err(|e| format!("cannot build the message: {e}"))
     }
 
@@ -386,6 +453,7 @@ mod tests {
             .render_assignment(
                 7,
                 "bob@example.com",
+                false,
                 &AssignmentEmail {
                     issue_id: 13,
                     title: "New issue 101".into(),
@@ -415,6 +483,7 @@ mod tests {
                 8,
                 "bob@example.com",
                 UserId::new(3),
+                false,
                 &ReportEmail {
                     username: "bob".into(),
                     issues: vec![line(1, "first <b>"), line(2, "second")],
@@ -451,6 +520,7 @@ mod tests {
             to: "bob@example.com".into(),
             subject: "New Issue assigned".into(),
             body: "hello".into(),
+            html: "<p>hello</p>".into(),
             issue_id: Some(7),
             list_unsubscribe: None,
         };
@@ -506,6 +576,7 @@ mod tests {
                 51,
                 "bob@example.com",
                 UserId::new(3),
+                false,
                 &ReportEmail {
                     username: "bob".into(),
                     issues: Vec::new(),
@@ -541,6 +612,7 @@ mod tests {
             .render_assignment(
                 52,
                 "bob@example.com",
+                false,
                 &AssignmentEmail {
                     issue_id: 1,
                     title: "t".into(),
@@ -551,6 +623,120 @@ mod tests {
         assert_eq!(mailer.send(&assignment).await, DeliveryOutcome::Sent);
         let written = std::fs::read_to_string(dir.join("notification-52.eml")).unwrap();
         assert!(!written.contains("List-Unsubscribe"), "{written}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Hostile titles (markup, a right-to-left override, 255 characters, emoji) in both emails:
+    /// read back from the `.eml` as a mail client would, the text part is exactly the rendered
+    /// original wording, and the HTML part shows the same text escaped, never as markup, with
+    /// links to the admin for staff and to the API for others.
+    #[tokio::test]
+    async fn html_parts_escape_hostile_titles_and_text_parts_stay_the_original() {
+        let dir = std::env::temp_dir().join(format!("issue-tracker-html-{}", std::process::id()));
+        let mailer = files_mailer(dir.clone()).with_public_url("https://issues.example.com/");
+        let long = format!("{}<i>", "x".repeat(251));
+        let titles = [
+            "<script>alert(1)</script>",
+            "\u{202E}gnp.exe \"quoted\" & 'single'",
+            long.as_str(),
+            "🎉 emoji ✓",
+        ];
+        let read = |id: i64| {
+            let written =
+                std::fs::read_to_string(dir.join(format!("notification-{id}.eml"))).unwrap();
+            let parsed = mail_parser::MessageParser::default()
+                .parse(written.as_bytes())
+                .expect("a parsable message")
+                .into_owned();
+            (written, parsed)
+        };
+        for (n, title) in titles.iter().enumerate() {
+            let id = 100 + n as i64;
+            for (staff, link) in [
+                (
+                    true,
+                    format!("https://issues.example.com/admin/issues/{id}/"),
+                ),
+                (false, format!("https://issues.example.com/api/issue/{id}/")),
+            ] {
+                let email = mailer
+                    .render_assignment(
+                        id,
+                        "bob@example.com",
+                        staff,
+                        &AssignmentEmail {
+                            issue_id: id,
+                            title: (*title).to_owned(),
+                            assignee: "bob".into(),
+                        },
+                    )
+                    .unwrap();
+                assert_eq!(
+                    email.body,
+                    format!("Ticket '{id} - {title}' is assigned to you")
+                );
+                assert_eq!(mailer.send(&email).await, DeliveryOutcome::Sent);
+                let (written, parsed) = read(id);
+                assert!(written.contains("multipart/alternative"), "{written}");
+                assert_eq!(parsed.body_text(0).as_deref(), Some(email.body.as_str()));
+                // minijinja also escapes `/` (as `&#x2f;`), which HTML reads back as `/`.
+                let html = parsed
+                    .body_html(0)
+                    .expect("an HTML part")
+                    .replace("&#x2f;", "/");
+                assert!(
+                    !html.contains("<script>") && !html.contains("<i>"),
+                    "{html}"
+                );
+                let escaped = title
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+                    .replace('"', "&quot;")
+                    .replace('\'', "&#x27;");
+                assert!(
+                    html.contains(&format!("<bdi>{escaped}</bdi>")),
+                    "{title}: {html}"
+                );
+                assert!(html.contains(&format!("href=\"{link}\"")), "{html}");
+            }
+        }
+        // A report with a hostile line; without PUBLIC_URL there are no links at all.
+        let plain = files_mailer(dir.clone());
+        let report = plain
+            .render_report(
+                300,
+                "bob@example.com",
+                UserId::new(3),
+                false,
+                &ReportEmail {
+                    username: "bob".into(),
+                    issues: vec![ReportLine {
+                        id: 9,
+                        title: "<img src=x onerror=alert(1)>".into(),
+                        created_by: "ann".into(),
+                        description: "line one\n<b>two</b>".into(),
+                        status: "open".into(),
+                    }],
+                },
+            )
+            .unwrap();
+        assert_eq!(plain.send(&report).await, DeliveryOutcome::Sent);
+        let (_, parsed) = read(300);
+        // Lines end in CRLF on the wire (RFC 5322).
+        assert_eq!(
+            parsed.body_text(0).as_deref(),
+            Some(report.body.replace('\n', "\r\n").as_str())
+        );
+        let html = parsed.body_html(0).unwrap().replace("&#x2f;", "/");
+        assert!(
+            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;b&gt;two&lt;/b&gt;") && !html.contains("href="),
+            "{html}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

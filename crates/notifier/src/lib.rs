@@ -388,9 +388,12 @@ impl Worker {
                     })
                     .await);
             }
-            Content::Assignment { to, email } => self.mailer.render_assignment(id, to, email),
-            Content::Report { to, email } => {
-                self.mailer.render_report(id, to, claimed.recipient, email)
+            Content::Assignment { to, staff, email } => {
+                self.mailer.render_assignment(id, to, *staff, email)
+            }
+            Content::Report { to, staff, email } => {
+                self.mailer
+                    .render_report(id, to, claimed.recipient, *staff, email)
             }
         };
         // The send must end inside the lease, or another worker could take the row over and send

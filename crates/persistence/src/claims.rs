@@ -44,6 +44,8 @@ pub enum Content {
     Assignment {
         /// Recipient address.
         to: String,
+        /// Whether the recipient is staff (links go to the admin).
+        staff: bool,
         /// What it says.
         email: AssignmentEmail,
     },
@@ -51,6 +53,8 @@ pub enum Content {
     Report {
         /// Recipient address.
         to: String,
+        /// Whether the recipient is staff (links go to the admin).
+        staff: bool,
         /// What it says.
         email: ReportEmail,
     },
@@ -200,10 +204,11 @@ impl Database {
                     users::is_active,
                     users::notify_assignment,
                     users::notify_report,
+                    users::is_staff,
                 ))
-                .get_result::<(String, String, bool, bool, bool)>(conn)
+                .get_result::<(String, String, bool, bool, bool, bool)>(conn)
                 .optional()?;
-            let Some((username, address, active, assignment, report)) = recipient else {
+            let Some((username, address, active, assignment, report, staff)) = recipient else {
                 return Ok(Content::Stale("the recipient no longer exists".into()));
             };
             if !active {
@@ -236,6 +241,7 @@ impl Database {
                         }
                         Some((title, _)) => Ok(Content::Assignment {
                             to: address,
+                            staff,
                             email: AssignmentEmail {
                                 issue_id,
                                 title,
@@ -265,6 +271,7 @@ impl Database {
                     }
                     Ok(Content::Report {
                         to: address,
+                        staff,
                         email: ReportEmail {
                             username,
                             issues: lines

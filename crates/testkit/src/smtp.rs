@@ -49,13 +49,28 @@ impl Received {
             .map(|line| line[prefix.len()..].trim().to_owned())
     }
 
-    /// The body (after the blank line).
+    /// The plain-text part, decoded, as a mail client shows it.
     pub fn body(&self) -> String {
-        self.data
-            .split_once("\r\n\r\n")
-            .or_else(|| self.data.split_once("\n\n"))
-            .map(|(_, body)| body.to_owned())
+        self.parsed()
+            .body_text(0)
+            .map(|text| text.into_owned())
             .unwrap_or_default()
+    }
+
+    /// The HTML part, decoded, if there is one.
+    pub fn html(&self) -> Option<String> {
+        let parsed = self.parsed();
+        // mail-parser makes an HTML body from a text-only message: only a real part counts.
+        (!parsed.html_body.is_empty() && parsed.html_body != parsed.text_body)
+            .then(|| parsed.body_html(0).map(|html| html.into_owned()))
+            .flatten()
+    }
+
+    /// The message read as a mail client reads it.
+    pub fn parsed(&self) -> mail_parser::Message<'_> {
+        mail_parser::MessageParser::default()
+            .parse(self.data.as_bytes())
+            .expect("a parsable message")
     }
 }
 

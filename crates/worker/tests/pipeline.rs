@@ -79,8 +79,20 @@ async fn an_assignment_is_mailed_once_after_its_delay() {
             .header_raw("List-Id")
             .is_some_and(|v| v.contains("issue-tracker")));
         assert_eq!(
-            parsed.body_text(0).as_deref().map(str::trim),
-            Some(format!("Ticket '{id} - Printer on fire' is assigned to you").as_str())
+            parsed.body_text(0).as_deref(),
+            Some(format!("Ticket '{id} - Printer on fire' is assigned to you").as_str()),
+            "{kind:?}: the text part is the original's wording, exactly"
+        );
+        // The same as HTML, the other part of a multipart/alternative.
+        assert!(parsed
+            .header_raw("Content-Type")
+            .is_some_and(|t| t.trim().starts_with("multipart/alternative")));
+        let html = email.html().expect("an HTML part");
+        assert!(
+            html.contains(&format!(
+                "Ticket '{id} - <bdi>Printer on fire</bdi>' is assigned"
+            )),
+            "{html}"
         );
         // Once: nothing more arrives.
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -2,9 +2,10 @@
 //! superusers grant or take staff and superuser), set a password, revoke tokens.
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_domain::{Email, User, UserId, Username};
+use issue_tracker_domain::{Email, NotificationPreferences, User, UserId, Username};
 use issue_tracker_persistence::{
-    Database, EventFilter, NewUser, StoreError, UserChanges, UserFilter, UserOrder,
+    Database, EventFilter, NewUser, PreferenceChanges, StoreError, UserChanges, UserFilter,
+    UserOrder,
 };
 
 use super::account::{new_password, password_fields};
@@ -252,6 +253,16 @@ fn change_page(
             "Superuser (may grant staff and superuser)",
             values.checked("is_superuser"),
         ),
+        Field::checkbox(
+            "notify_assignment",
+            "Email when an issue is assigned to them",
+            values.checked("notify_assignment"),
+        ),
+        Field::checkbox(
+            "notify_report",
+            "The consolidated report of their assigned issues",
+            values.checked("notify_report"),
+        ),
     ];
     let id = user.id.get();
     FormPage {
@@ -295,12 +306,14 @@ fn change_page(
     }
 }
 
-fn current_values(user: &User) -> FormData {
+fn current_values(user: &User, preferences: NotificationPreferences) -> FormData {
     let mut pairs = vec![("email".to_owned(), user.email.clone())];
     for (name, on) in [
         ("is_active", user.is_active),
         ("is_staff", user.is_staff),
         ("is_superuser", user.is_superuser),
+        ("notify_assignment", preferences.assignment),
+        ("notify_report", preferences.report),
     ] {
         if on {
             pairs.push((name.to_owned(), "on".to_owned()));
@@ -342,17 +355,20 @@ fn day(at: &chrono::DateTime<chrono::Utc>) -> String {
 pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
     let id = path_id(&id)?;
-    let (user, extras) = state
+    let (user, preferences, extras) = state
         .run(move |db| {
             let user = load(db, id)?;
+            let preferences = db
+                .notification_preferences(user.id)?
+                .ok_or(AdminError::NotFound)?;
             let extras = extras(db, &user)?;
-            Ok((user, extras))
+            Ok((user, preferences, extras))
         })
         .await?;
     Ok(ok(&change_page(
         &staff,
         &user,
-        &current_values(&user),
+        &current_values(&user, preferences),
         &[],
         back_or(query.get("back"), LIST),
         notice(&query),
@@ -395,6 +411,11 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
                 return Ok(Err((user, errors, extras)));
             }
             db.update_user(user.id, &changes, &origin)?;
+            let preferences = PreferenceChanges {
+                assignment: Some(submitted.checked("notify_assignment")),
+                report: Some(submitted.checked("notify_report")),
+            };
+            db.set_notification_preferences(user.id, preferences, &origin)?;
             Ok(Ok(()))
         })
         .await?;
