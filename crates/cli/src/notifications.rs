@@ -56,7 +56,9 @@ pub fn run(
     }
     let status = match status {
         Some(word) => Some(NotificationStatus::parse(&word).ok_or_else(|| {
-            anyhow!("unknown status {word:?}: use pending, sending, sent, dead, cancelled or skipped")
+            anyhow!(
+                "unknown status {word:?}: use pending, sending, sent, dead, cancelled or skipped"
+            )
         })?),
         None => None,
     };
