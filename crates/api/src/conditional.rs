@@ -57,6 +57,23 @@ pub fn respond_with_etag(
         .body(body))
 }
 
+/// The validator of a comment (its `updated_at` moves on every edit).
+pub fn comment_etag(comment: &issue_tracker_domain::Comment) -> String {
+    format!(
+        "W/\"c{}-{}\"",
+        comment.id,
+        comment.updated_at.timestamp_micros()
+    )
+}
+
+/// Whether an `If-Match` header value (if any) is satisfied by `etag`. No header: yes.
+pub fn if_match_holds(if_match: Option<&str>, etag: &str) -> bool {
+    match if_match.map(str::trim).filter(|value| !value.is_empty()) {
+        Some(value) => matches(value, etag),
+        None => true,
+    }
+}
+
 /// 412 when the request has an `If-Match` that the issue's current `ETag` does not satisfy. No
 /// header: last write wins, as before.
 pub fn check_if_match(if_match: Option<&str>, issue: &Issue) -> Result<(), ApiError> {

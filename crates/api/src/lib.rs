@@ -82,6 +82,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD")),
     )
     .service(
+        web::resource(["/api/issue/{id}/comments/", "/api/issue/{id}/comments"])
+            .route(web::get().to(routes::comments::list_comments))
+            .route(web::head().to(routes::comments::list_comments))
+            .route(web::post().to(routes::comments::create_comment))
+            .default_service(authenticated_not_allowed("GET, HEAD, POST")),
+    )
+    .service(
+        web::resource(["/api/comments/{cid}/", "/api/comments/{cid}"])
+            .route(web::get().to(routes::comments::get_comment))
+            .route(web::head().to(routes::comments::get_comment))
+            .route(web::patch().to(routes::comments::edit_comment))
+            .route(web::delete().to(routes::comments::delete_comment))
+            .default_service(authenticated_not_allowed("GET, HEAD, PATCH, DELETE")),
+    )
+    .service(
         web::resource(["/api/history/", "/api/history"])
             .route(web::get().to(routes::history::history_feed))
             .route(web::head().to(routes::history::history_feed))

@@ -216,6 +216,44 @@ pub(crate) enum IssueChangeRefused {
     Changed(Detail),
 }
 
+/// A change of email preferences: either key may be left out (it keeps its value).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct NotificationPreferencesPatch {
+    /// The email sent when an issue is assigned to you.
+    assignment: Option<bool>,
+    /// The consolidated report of your assigned issues.
+    report: Option<bool>,
+}
+
+/// A comment on an issue.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Comment {
+    id: i64,
+    /// The issue's id.
+    issue: i64,
+    /// The author's username.
+    author: String,
+    /// 1 to 65,535 characters.
+    body: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+    /// Edited after it was written.
+    edited: bool,
+}
+
+/// What a comment request sends.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct CommentWrite {
+    /// 1 to 65,535 characters (trimmed; not blank).
+    #[schema(min_length = 1, max_length = 65535)]
+    body: String,
+}
+
 /// Which emails a user gets (a `PATCH` may leave either out).
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -373,6 +411,11 @@ impl Modify for TokenAuth {
         routes::issues::replace_issue,
         routes::issues::update_issue,
         routes::issues::delete_issue,
+        routes::comments::list_comments,
+        routes::comments::create_comment,
+        routes::comments::get_comment,
+        routes::comments::edit_comment,
+        routes::comments::delete_comment,
         routes::users::get_me,
         routes::users::get_notification_preferences,
         routes::users::set_notification_preferences,

@@ -148,7 +148,7 @@ pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
     let listener = listen(address, settings.http.reuse_port)
         .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(%address, backend = ?db.backend(), "serving the API on http://{address}/api/issue/");
-    spawn_search_indexer(&db);
+    spawn_sqlite_housekeeping(&db);
     let state = AppState::new(db, &settings);
     let admin = issue_tracker_admin::mount(
         settings.admin.clone(),
@@ -288,28 +288,41 @@ pub async fn run_beat(
         .context("beat failed")
 }
 
-/// On SQLite, brings the search index up to date every 50 ms in the background (see
-/// `Database::index_pending_search`): batches of up to 200 issues, without a pause while a full
-/// batch was found. Nothing on PostgreSQL, whose indexes PostgreSQL keeps.
-fn spawn_search_indexer(db: &Database) {
+/// On SQLite, in the background: brings the search index up to date every 50 ms (see
+/// `Database::index_pending_search`; batches of up to 200 issues, without a pause while a full
+/// batch was found), and checkpoints the WAL every 250 ms without blocking writers, so that a
+/// request seldom meets a checkpoint of its own (SQLite runs one in the committing request when
+/// the WAL reaches `wal_autocheckpoint` pages). Nothing on PostgreSQL.
+fn spawn_sqlite_housekeeping(db: &Database) {
     if db.backend() != issue_tracker_persistence::Backend::Sqlite {
         return;
     }
     const BATCH: i64 = 200;
+    const TICK: std::time::Duration = std::time::Duration::from_millis(50);
+    const CHECKPOINT_EVERY: u32 = 5;
     let db = db.clone();
     std::thread::Builder::new()
-        .name("search-indexer".into())
-        .spawn(move || loop {
-            match db.index_pending_search(BATCH) {
-                Ok(done) if done as i64 == BATCH => continue,
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "search index: cannot bring it up to date; retrying")
+        .name("sqlite-housekeeping".into())
+        .spawn(move || {
+            let mut ticks = 0u32;
+            loop {
+                match db.index_pending_search(BATCH) {
+                    Ok(done) if done as i64 == BATCH => continue,
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "search index: cannot bring it up to date; retrying")
+                    }
                 }
+                ticks += 1;
+                if ticks.is_multiple_of(CHECKPOINT_EVERY) {
+                    if let Err(error) = db.checkpoint() {
+                        tracing::warn!(%error, "WAL checkpoint failed; retrying");
+                    }
+                }
+                std::thread::sleep(TICK);
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
         })
-        .expect("start the search indexer");
+        .expect("start the SQLite housekeeping thread");
 }
 
 /// `issue-tracker run`: the API server, a worker and beat in one process. The queue is in-process

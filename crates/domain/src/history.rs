@@ -101,11 +101,17 @@ pub enum EventType {
     UserPasswordChanged,
     /// A user's API tokens were revoked (how many, never the tokens).
     TokensRevoked,
+    /// A comment was added to an issue (`comment` and `body`).
+    CommentCreated,
+    /// A comment's body was edited (`body`, old and new).
+    CommentEdited,
+    /// A comment was deleted (its last `body`).
+    CommentDeleted,
 }
 
 impl EventType {
     /// Every type, for filters and documentation.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 10] = [
         EventType::IssueCreated,
         EventType::IssueUpdated,
         EventType::IssueDeleted,
@@ -113,6 +119,9 @@ impl EventType {
         EventType::UserUpdated,
         EventType::UserPasswordChanged,
         EventType::TokensRevoked,
+        EventType::CommentCreated,
+        EventType::CommentEdited,
+        EventType::CommentDeleted,
     ];
 
     /// The stored and serialized name.
@@ -131,6 +140,9 @@ impl EventType {
             EventType::UserUpdated => "user.updated",
             EventType::UserPasswordChanged => "user.password_changed",
             EventType::TokensRevoked => "user.tokens_revoked",
+            EventType::CommentCreated => "comment.created",
+            EventType::CommentEdited => "comment.edited",
+            EventType::CommentDeleted => "comment.deleted",
         }
     }
 
@@ -248,7 +260,10 @@ pub struct Event {
     pub changes: Vec<FieldChange>,
 }
 
-fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn rfc3339<S: serde::Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 

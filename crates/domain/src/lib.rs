@@ -14,6 +14,7 @@
 
 #![warn(missing_docs)]
 
+mod comment;
 mod errors;
 mod history;
 mod ids;
@@ -31,6 +32,7 @@ pub use history::{
     Origin, Via, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE,
 };
 mod unsubscribe;
+pub use comment::{parse_comment_body, Comment, COMMENT_BODY, COMMENT_MAX_CHARS};
 pub use ids::{IssueId, NotificationId, TokenId, UserId};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,

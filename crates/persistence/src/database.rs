@@ -286,6 +286,26 @@ impl Database {
         pending.map_err(|e| StoreError::Migration(e.to_string()))
     }
 
+    /// SQLite: copies the WAL's new pages into the database file without blocking writers
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`), so that requests seldom meet a checkpoint of their own;
+    /// returns the WAL's length in pages. Nothing on PostgreSQL.
+    pub fn checkpoint(&self) -> Result<i64, StoreError> {
+        #[derive(diesel::QueryableByName)]
+        struct Checkpoint {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            log: i64,
+        }
+        let Database::Sqlite(store) = self else {
+            return Ok(0);
+        };
+        let conn = &mut *store.pool.get()?;
+        let row: Checkpoint = diesel::RunQueryDsl::get_result(
+            diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)"),
+            conn,
+        )?;
+        Ok(row.log)
+    }
+
     /// On SQLite, waits for this process's write lock; call before taking a connection.
     pub(crate) fn write_guard(&self) -> WriteGuard<'_> {
         match self {

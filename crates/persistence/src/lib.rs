@@ -6,6 +6,8 @@
 
 mod admin;
 mod claims;
+mod comments;
+pub use comments::CommentRefused;
 mod clock;
 mod database;
 mod error;

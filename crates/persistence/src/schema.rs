@@ -95,7 +95,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    comments (id) {
+        id -> BigInt,
+        issue_id -> BigInt,
+        author_id -> BigInt,
+        body -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(comments -> users (author_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
+    comments,
     issues_search,
     issues_search_pending,
     notifications,

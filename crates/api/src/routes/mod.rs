@@ -1,5 +1,6 @@
 //! One file per resource; the route table is in `crate::configure`.
 
+pub mod comments;
 pub mod history;
 pub mod issues;
 pub mod login;

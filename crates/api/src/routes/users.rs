@@ -85,7 +85,7 @@ fn preference_flag(
 /// `PATCH /api/user/me/notifications/`: turns the caller's assignment email or report off or
 /// on (keys left out keep their value).
 #[utoipa::path(patch, path = "/api/user/me/notifications/", tag = "users", security(("token" = [])),
-    request_body(content = crate::openapi::NotificationPreferences, content_type = "application/json"),
+    request_body(content = Option<crate::openapi::NotificationPreferencesPatch>, content_type = "application/json"),
     responses(
         (status = 200, body = crate::openapi::NotificationPreferences),
         (status = 400, description = "A value is not a boolean", body = crate::openapi::FieldErrors),

@@ -5,6 +5,7 @@ mod common;
 
 mod auth;
 mod bad_inputs;
+mod comments;
 mod hardening;
 mod history;
 mod issues;
