@@ -57,6 +57,13 @@ pub fn respond_with_etag(
         .body(body))
 }
 
+/// The request's `If-Match` header, if any (kept as sent: a non-UTF-8 value never matches).
+pub fn if_match(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
 /// The validator of a comment (its `updated_at` moves on every edit).
 pub fn comment_etag(comment: &issue_tracker_domain::Comment) -> String {
     format!(

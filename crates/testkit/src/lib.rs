@@ -28,6 +28,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits (up to 10 s) until something accepts connections on 127.0.0.1:`port`; panics naming
+/// `what` otherwise.
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Polls `check` every 50 ms until it is true or `timeout` passes; returns whether it became true.
 pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -5,7 +5,6 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::{admin_url, free_port, TestDb};
 
@@ -105,11 +104,7 @@ impl PgBouncer {
             .spawn()
             .expect("pgbouncer must be installed for the tests (scripts/test installs it)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "pgbouncer did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::wait_for_port(self.port, "pgbouncer");
     }
 }
 

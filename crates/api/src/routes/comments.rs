@@ -8,7 +8,7 @@ use issue_tracker_persistence::CommentRefused;
 
 use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
-use crate::conditional::{body_etag, comment_etag, if_match_holds, respond_with_etag};
+use crate::conditional::{body_etag, comment_etag, if_match, if_match_holds, respond_with_etag};
 use crate::error::ApiError;
 
 fn issue_id(raw: &str) -> Result<IssueId, ApiError> {
@@ -28,12 +28,6 @@ fn refused(refused: CommentRefused) -> ApiError {
         CommentRefused::Forbidden => ApiError::Forbidden,
         CommentRefused::Changed => ApiError::PreconditionFailed,
     }
-}
-
-fn if_match(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::IF_MATCH)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// The `body` of a comment request, or the field errors.

@@ -9,7 +9,7 @@ use issue_tracker_persistence::{Database, NewIssue, StoredIssue, WriteCondition,
 
 use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
-use crate::conditional::{check_if_match, issue_etag, respond_with_etag};
+use crate::conditional::{check_if_match, if_match, issue_etag, respond_with_etag};
 use crate::error::ApiError;
 
 /// The most bytes of JSON an unpaged list answers with: 10,000 issues of 65,535 characters
@@ -237,12 +237,6 @@ pub async fn get_issue(
     let body = serde_json::to_vec(&stored.issue).map_err(|e| ApiError::Internal(e.to_string()))?;
     let etag = issue_etag(&stored.issue);
     respond_with_etag(&req, HttpResponse::Ok(), etag, body)
-}
-
-fn if_match(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::IF_MATCH)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 fn refused(refused: WriteRefused) -> ApiError {
