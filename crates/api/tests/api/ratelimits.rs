@@ -162,3 +162,57 @@ async fn the_limiter_and_the_handlers_read_authorization_alike() {
         );
     }
 }
+
+/// Redis stops answering (packets go nowhere, as in a network partition) while failed logins are
+/// counted there: no login waits on it for more than a moment, the right password still works,
+/// and failed logins are still limited, by this process alone, until Redis is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_stay_limited_and_logins_quick_while_redis_hangs() {
+    let redis = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let (proxy, proxied) = issue_tracker_testkit::FaultProxy::in_front_of(&redis).await;
+    let app = spawn_with(
+        Kind::Sqlite,
+        &[
+            ("REDIS_URL", proxied.as_str()),
+            ("LOGIN_FAILURES_PER_USERNAME", "3"),
+        ],
+    )
+    .await;
+    let name = format!("u{}", uuid::Uuid::new_v4().simple());
+    app.create_user(&name, "right-password");
+    let login = |password: &'static str| {
+        let (app, name) = (&app, name.clone());
+        async move {
+            let started = std::time::Instant::now();
+            let reply = app
+                .send(
+                    "POST",
+                    "/api/user/get_auth_token/",
+                    None,
+                    Some(json!({"username": name, "password": password})),
+                )
+                .await;
+            (reply.status, started.elapsed())
+        }
+    };
+    assert_eq!(login("right-password").await.0, 200);
+    proxy.set(issue_tracker_testkit::Fault::Pause);
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let (status, took) = login("wrong").await;
+        assert!(
+            took < std::time::Duration::from_secs(2),
+            "a login waited {took:?} on a hung Redis"
+        );
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses,
+        [400, 400, 400, 429, 429],
+        "still limited while Redis hangs"
+    );
+    let (status, took) = login("right-password").await;
+    assert!(took < std::time::Duration::from_secs(2));
+    assert_eq!(status, 429, "the (username, address) pair is at its limit");
+    proxy.set(issue_tracker_testkit::Fault::Pass);
+}
