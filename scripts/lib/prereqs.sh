@@ -70,5 +70,7 @@ ensure_faketime() {
 ensure_pgbouncer() {
   export PATH="$PATH:/usr/sbin"
   command -v pgbouncer >/dev/null || apt_install pgbouncer
+  # iproute2's ip: the multi-process test gives one server a network namespace of its own.
+  command -v ip >/dev/null || apt_install iproute2
   command -v pgbouncer >/dev/null || die "pgbouncer is not installed and could not be installed (apt-get install pgbouncer)"
 }

@@ -33,7 +33,17 @@ impl PgBouncer {
     /// per database: fewer than the clients' connections, so that consecutive transactions of one
     /// client connection land on different server sessions, as they do under load.
     pub fn start(server_connections: u32) -> PgBouncer {
+        PgBouncer::start_listening(server_connections, &[])
+    }
+
+    /// Like [`PgBouncer::start`], listening on these addresses too (besides 127.0.0.1): for
+    /// processes in another network namespace.
+    pub fn start_listening(server_connections: u32, also: &[&str]) -> PgBouncer {
         let (user, host, upstream_port) = server_of(&admin_url());
+        let listen = std::iter::once("127.0.0.1")
+            .chain(also.iter().copied())
+            .collect::<Vec<_>>()
+            .join(",");
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("issue-tracker-pgbouncer-{port}"));
         std::fs::create_dir_all(&dir).expect("pgbouncer dir");
@@ -42,7 +52,7 @@ impl PgBouncer {
             "[databases]\n\
              * = host={host} port={upstream_port}\n\
              [pgbouncer]\n\
-             listen_addr = 127.0.0.1\n\
+             listen_addr = {listen}\n\
              listen_port = {port}\n\
              unix_socket_dir =\n\
              auth_type = trust\n\

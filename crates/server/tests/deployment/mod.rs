@@ -42,15 +42,28 @@ pub struct Process {
     pub log: PathBuf,
     child: Option<Child>,
     vars: HashMap<String, String>,
+    /// The network namespace it runs in, if not the host's.
+    netns: Option<String>,
 }
 
 impl Process {
-    fn spawn(role: Role, log: PathBuf, vars: HashMap<String, String>) -> Process {
+    pub fn spawn(role: Role, log: PathBuf, vars: HashMap<String, String>) -> Process {
+        Process::spawn_in(role, log, vars, None)
+    }
+
+    /// Runs it inside the network namespace `netns` (`ip netns exec`).
+    pub fn spawn_in(
+        role: Role,
+        log: PathBuf,
+        vars: HashMap<String, String>,
+        netns: Option<String>,
+    ) -> Process {
         let mut process = Process {
             role,
             log,
             child: None,
             vars,
+            netns,
         };
         process.start();
         process
@@ -67,7 +80,15 @@ impl Process {
             .append(true)
             .open(&self.log)
             .expect("process log");
-        let child = Command::new(program)
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns]).arg(program);
+                command
+            }
+            None => Command::new(program),
+        };
+        let child = command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.vars)
@@ -317,4 +338,73 @@ pub fn message_ids(smtp: &SmtpServer) -> HashMap<String, usize> {
             .or_insert(0) += 1;
     }
     counts
+}
+
+/// A network namespace joined to the host by a veth pair: a host of its own on this machine,
+/// `host_ip` on the host's side, `ns_ip` inside, and `unroutable_ip` in the same subnet with
+/// nobody behind it (connections to it hang, then fail: a network partition).
+pub struct NetNs {
+    pub name: String,
+    pub host_ip: String,
+    pub ns_ip: String,
+    pub unroutable_ip: String,
+    host_link: String,
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip")
+        .args(args)
+        .status()
+        .expect("iproute2's ip (scripts/test installs it)");
+    assert!(
+        status.success(),
+        "ip {} failed (network namespaces need root)",
+        args.join(" ")
+    );
+}
+
+impl NetNs {
+    pub fn new() -> NetNs {
+        let id = std::process::id() % 200 + 20;
+        let name = format!("it-{}", std::process::id());
+        let host_link = format!("ith{}", std::process::id() % 100_000);
+        let ns_link = format!("itn{}", std::process::id() % 100_000);
+        let (host_ip, ns_ip) = (format!("10.213.{id}.1"), format!("10.213.{id}.2"));
+        ip(&["netns", "add", &name]);
+        ip(&[
+            "link", "add", &host_link, "type", "veth", "peer", "name", &ns_link,
+        ]);
+        ip(&["link", "set", &ns_link, "netns", &name]);
+        ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &host_link]);
+        ip(&["link", "set", &host_link, "up"]);
+        ip(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            &format!("{ns_ip}/24"),
+            "dev",
+            &ns_link,
+        ]);
+        ip(&["-n", &name, "link", "set", &ns_link, "up"]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        NetNs {
+            name,
+            host_ip,
+            ns_ip,
+            unroutable_ip: format!("10.213.{id}.3"),
+            host_link,
+        }
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.host_link])
+            .status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }
