@@ -74,3 +74,13 @@ ensure_pgbouncer() {
   command -v ip >/dev/null || apt_install iproute2
   command -v pgbouncer >/dev/null || die "pgbouncer is not installed and could not be installed (apt-get install pgbouncer)"
 }
+
+# Python's standardwebhooks (PyPI), the specification's reference library: a test checks our
+# webhook signatures with it.
+ensure_standardwebhooks() {
+  python3 -c 'import standardwebhooks' 2>/dev/null && return 0
+  log "installing standardwebhooks (PyPI)"
+  python3 -m pip install -q standardwebhooks >/dev/null 2>&1 || true
+  python3 -c 'import standardwebhooks' 2>/dev/null \
+    || die "the Python package standardwebhooks is missing and could not be installed (pip install standardwebhooks)"
+}

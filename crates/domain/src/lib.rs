@@ -32,6 +32,7 @@ pub use history::{
     Origin, Via, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE,
 };
 mod unsubscribe;
+mod webhook;
 pub use comment::{parse_comment_body, Comment, COMMENT_BODY, COMMENT_MAX_CHARS};
 pub use ids::{IssueId, NotificationId, TokenId, UserId};
 pub use issue::{
@@ -56,3 +57,4 @@ pub use unsubscribe::{
     unsubscribe_token, verify_unsubscribe_token, UnsubscribeRefused, UNSUBSCRIBE_LINK_SECONDS,
 };
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};
+pub use webhook::{new_webhook_secret, sign_webhook, BadWebhookSecret};
