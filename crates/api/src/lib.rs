@@ -97,6 +97,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD, PATCH, DELETE")),
     )
     .service(
+        web::resource(["/api/events/", "/api/events"])
+            .route(web::get().to(routes::history::event_feed))
+            .route(web::head().to(routes::history::event_feed))
+            .default_service(authenticated_not_allowed("GET, HEAD")),
+    )
+    .service(
         web::resource(["/api/history/", "/api/history"])
             .route(web::get().to(routes::history::history_feed))
             .route(web::head().to(routes::history::history_feed))

@@ -226,6 +226,21 @@ pub(crate) struct NotificationPreferencesPatch {
     report: Option<bool>,
 }
 
+/// One event as a webhook delivers it (the body without `id`) and `GET /api/events/` replays it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct EventPayload {
+    /// The event's id: the delivery's `webhook-id`.
+    id: i64,
+    /// `issue.created`, `comment.edited`, ...
+    #[schema(rename = "type")]
+    kind: String,
+    #[schema(format = DateTime)]
+    timestamp: String,
+    /// The event: `actor`, `via`, `request_id`, `issue`, `user`, `changes`.
+    data: serde_json::Value,
+}
+
 /// A comment on an issue.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -411,6 +426,7 @@ impl Modify for TokenAuth {
         routes::issues::replace_issue,
         routes::issues::update_issue,
         routes::issues::delete_issue,
+        routes::history::event_feed,
         routes::comments::list_comments,
         routes::comments::create_comment,
         routes::comments::get_comment,

@@ -57,4 +57,4 @@ pub use unsubscribe::{
     unsubscribe_token, verify_unsubscribe_token, UnsubscribeRefused, UNSUBSCRIBE_LINK_SECONDS,
 };
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};
-pub use webhook::{new_webhook_secret, sign_webhook, BadWebhookSecret};
+pub use webhook::{event_payload, new_webhook_secret, sign_webhook, BadWebhookSecret};

@@ -61,6 +61,48 @@ pub fn sign_webhook(
     ))
 }
 
+/// What a webhook delivers for `event`, and what `GET /api/events/` replays: `{"id", "type",
+/// "timestamp", "data"}`. The delivery body is this without `id` (the id travels as
+/// `webhook-id`); `data` is the event's own content.
+///
+/// ```
+/// use chrono::TimeZone;
+/// use issue_tracker_domain::{event_payload, Event, EventType, Via};
+/// let event = Event {
+///     id: 42,
+///     event_type: EventType::IssueDeleted,
+///     created_at: chrono::Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+///     actor: None,
+///     via: Via::Cli,
+///     request_id: None,
+///     issue: None,
+///     user: None,
+///     changes: vec![],
+/// };
+/// let payload = event_payload(&event);
+/// assert_eq!(payload["id"], 42);
+/// assert_eq!(payload["type"], "issue.deleted");
+/// assert_eq!(payload["timestamp"], "2027-01-15T08:00:00.000000Z");
+/// assert_eq!(payload["data"]["via"], "cli");
+/// ```
+pub fn event_payload(event: &crate::Event) -> serde_json::Value {
+    let mut data = serde_json::to_value(event).unwrap_or_default();
+    let mut head = serde_json::Map::new();
+    if let Some(data) = data.as_object_mut() {
+        for key in ["id", "type", "created_at"] {
+            if let Some(value) = data.remove(key) {
+                head.insert(key.to_owned(), value);
+            }
+        }
+    }
+    serde_json::json!({
+        "id": head.remove("id").unwrap_or_default(),
+        "type": head.remove("type").unwrap_or_default(),
+        "timestamp": head.remove("created_at").unwrap_or_default(),
+        "data": data,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

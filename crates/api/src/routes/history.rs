@@ -34,6 +34,18 @@ fn respond(
     newest: Option<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let body = serde_json::to_vec(&events.events).map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond_with(req, credentials, page, &events, newest, body)
+}
+
+/// [`respond`] with the body already made (the history's events, or their webhook payloads).
+fn respond_with(
+    req: &HttpRequest,
+    credentials: &Credentials,
+    page: HistoryPage,
+    events: &EventPage,
+    newest: Option<i64>,
+    body: Vec<u8>,
+) -> Result<HttpResponse, ApiError> {
     // The newest event names the whole history's state; the page's bounds name the page.
     let etag = format!(
         "W/\"history-{}-{}-{}-{}\"",
@@ -130,4 +142,42 @@ pub async fn history_feed(
         .await?;
     let newest = events.events.last().map(|event| event.id);
     respond(&req, &credentials, page, events, newest)
+}
+
+/// `GET /api/events/` (staff): the history as webhook payloads, `{"id", "type", "timestamp",
+/// "data"}`, oldest first after `?after=`: what deliveries carry, with the same ids, so a consumer
+/// that missed some catches up without gaps. Paged and gap-safe as `GET /api/history/`.
+#[utoipa::path(get, path = "/api/events/", tag = "history", security(("token" = [])),
+    params(("after" = Option<i64>, Query, minimum = 0, description = "Events with a larger id"),
+        ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100)),
+    responses(
+        (status = 200, description = "Oldest first; `Link: rel=\"next\"` when more follow", body = [crate::openapi::EventPayload]),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "A bad parameter", body = crate::openapi::FieldErrors),
+        (status = 401, body = crate::openapi::Detail),
+        (status = 403, description = "Staff only", body = crate::openapi::Detail),
+    ))]
+pub async fn event_feed(
+    credentials: Credentials,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = page_of(&req);
+    let (page, events) = credentials
+        .clone()
+        .run(move |db, caller| {
+            if !is_staff(caller) {
+                return Err(ApiError::Forbidden);
+            }
+            let page = page?;
+            Ok((page, db.history_feed(page)?))
+        })
+        .await?;
+    let newest = events.events.last().map(|event| event.id);
+    let payloads: Vec<serde_json::Value> = events
+        .events
+        .iter()
+        .map(issue_tracker_domain::event_payload)
+        .collect();
+    let body = serde_json::to_vec(&payloads).map_err(|e| ApiError::Internal(e.to_string()))?;
+    respond_with(&req, &credentials, page, &events, newest, body)
 }

@@ -531,7 +531,86 @@ async fn replaying_the_history_rebuilds_every_issue(app: TestApp) {
     assert_eq!(rebuilt, actual);
 }
 
+/// `GET /api/events/`: the history as webhook payloads, with the history's ids, in its order,
+/// paged by `after`; staff only.
+async fn the_event_feed_replays_the_history_as_webhook_payloads(app: TestApp) {
+    let boss = staff(&app, "boss").await;
+    let ann = app.user_with_token("ann").await;
+    let issue = app.issue(&ann, "Printer", "ann").await["id"]
+        .as_i64()
+        .unwrap();
+    app.send(
+        "PATCH",
+        &format!("/api/issue/{issue}/"),
+        Some(&ann),
+        Some(serde_json::json!({"status": "closed"})),
+    )
+    .await;
+    app.send(
+        "POST",
+        &format!("/api/issue/{issue}/comments/"),
+        Some(&ann),
+        Some(serde_json::json!({"body": "done"})),
+    )
+    .await;
+    let history = app
+        .send("GET", "/api/history/", Some(&boss), None)
+        .await
+        .json();
+    let feed = app.send("GET", "/api/events/", Some(&boss), None).await;
+    assert_eq!(feed.status, 200, "{}", feed.text);
+    let feed = feed.json();
+    let (history, feed) = (history.as_array().unwrap(), feed.as_array().unwrap());
+    assert_eq!(history.len(), feed.len());
+    assert!(feed.len() >= 5, "users, the issue, its change, the comment");
+    for (event, payload) in history.iter().zip(feed) {
+        assert_eq!(
+            payload.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["id", "type", "timestamp", "data"]
+        );
+        assert_eq!(payload["id"], event["id"]);
+        assert_eq!(payload["type"], event["type"]);
+        assert_eq!(payload["timestamp"], event["created_at"]);
+        for key in ["actor", "via", "request_id", "issue", "user", "changes"] {
+            assert_eq!(payload["data"][key], event[key], "{key}");
+        }
+    }
+    // A consumer that saw up to the second catches up from there, without a gap.
+    let second = feed[1]["id"].as_i64().unwrap();
+    let rest = app
+        .send(
+            "GET",
+            &format!("/api/events/?after={second}"),
+            Some(&boss),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(rest.as_array().unwrap().as_slice(), &feed[2..]);
+    let page = app
+        .send("GET", "/api/events/?per_page=2", Some(&boss), None)
+        .await;
+    assert!(page.header("link").unwrap().contains("rel=\"next\""));
+    assert_eq!(
+        app.send("GET", "/api/events/", Some(&ann), None)
+            .await
+            .status,
+        403
+    );
+    assert_eq!(
+        app.send("GET", "/api/events/", None, None).await.status,
+        401
+    );
+    assert_eq!(
+        app.send("GET", "/api/events/?after=x", Some(&boss), None)
+            .await
+            .status,
+        400
+    );
+}
+
 both_databases!(
+    the_event_feed_replays_the_history_as_webhook_payloads,
     each_api_change_writes_one_event,
     history_is_paged_by_cursor_with_an_etag,
     the_feed_is_for_staff_and_holds_every_change_without_secrets,

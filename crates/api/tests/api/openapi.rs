@@ -18,6 +18,7 @@ async fn the_document_covers_every_endpoint_and_the_docs_page_serves_its_assets(
         ("/api/user/me/notifications/", vec!["get", "patch"]),
         ("/api/issue/{id}/comments/", vec!["get", "post"]),
         ("/api/comments/{cid}/", vec!["get", "patch", "delete"]),
+        ("/api/events/", vec!["get"]),
         ("/api/user/tokens/", vec!["get"]),
         ("/api/user/tokens/{id}/", vec!["delete"]),
         ("/api/user/logout/", vec!["post"]),
