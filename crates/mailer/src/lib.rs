@@ -634,7 +634,8 @@ mod tests {
     async fn html_parts_escape_hostile_titles_and_text_parts_stay_the_original() {
         let dir = std::env::temp_dir().join(format!("issue-tracker-html-{}", std::process::id()));
         let mailer = files_mailer(dir.clone()).with_public_url("https://issues.example.com/");
-        let long = format!("{}<i>", "x".repeat(251));
+        let long = format!("{}<i>", "x".repeat(252));
+        assert_eq!(long.chars().count(), 255, "the longest title there can be");
         let titles = [
             "<script>alert(1)</script>",
             "\u{202E}gnp.exe \"quoted\" & 'single'",
