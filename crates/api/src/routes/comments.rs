@@ -109,12 +109,11 @@ pub async fn create_comment(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let issue = issue_id(&id)?;
-    // Authenticated before the body is judged: an anonymous bad body gets 401.
-    credentials.clone().authenticate().await?;
-    let text = read_body(&credentials, &req, payload).await?;
+    // Judged after authentication (in `run`): an anonymous bad body gets 401, as for issues.
+    let text = read_body(&credentials, &req, payload).await;
     let comment = credentials
         .run(move |db, caller| {
-            db.create_comment(issue, &caller.user, &text, &caller.origin())?
+            db.create_comment(issue, &caller.user, &text?, &caller.origin())?
                 .ok_or(ApiError::NotFound)
         })
         .await?;

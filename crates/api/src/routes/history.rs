@@ -129,8 +129,18 @@ pub async fn history_feed(
     credentials: Credentials,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page_of(&req);
-    let (page, events) = credentials
+    let (page, events) = staff_feed(&credentials, &req).await?;
+    let newest = events.events.last().map(|event| event.id);
+    respond(&req, &credentials, page, events, newest)
+}
+
+/// The page of the whole history that `?after=&per_page=` asks for; staff only.
+async fn staff_feed(
+    credentials: &Credentials,
+    req: &HttpRequest,
+) -> Result<(HistoryPage, EventPage), ApiError> {
+    let page = page_of(req);
+    credentials
         .clone()
         .run(move |db, caller| {
             if !is_staff(caller) {
@@ -139,9 +149,7 @@ pub async fn history_feed(
             let page = page?;
             Ok((page, db.history_feed(page)?))
         })
-        .await?;
-    let newest = events.events.last().map(|event| event.id);
-    respond(&req, &credentials, page, events, newest)
+        .await
 }
 
 /// `GET /api/events/` (staff): the history as webhook payloads, `{"id", "type", "timestamp",
@@ -161,17 +169,7 @@ pub async fn event_feed(
     credentials: Credentials,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let page = page_of(&req);
-    let (page, events) = credentials
-        .clone()
-        .run(move |db, caller| {
-            if !is_staff(caller) {
-                return Err(ApiError::Forbidden);
-            }
-            let page = page?;
-            Ok((page, db.history_feed(page)?))
-        })
-        .await?;
+    let (page, events) = staff_feed(&credentials, &req).await?;
     let newest = events.events.last().map(|event| event.id);
     let payloads: Vec<serde_json::Value> = events
         .events

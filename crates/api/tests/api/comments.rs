@@ -179,6 +179,13 @@ async fn comments_can_be_written_read_and_paged(app: TestApp) {
             .status,
         401
     );
+    // No token and a bad body: 401 first, as for issues.
+    assert_eq!(
+        app.send("POST", &path, None, Some(json!({"body": " "})))
+            .await
+            .status,
+        401
+    );
     let put = app
         .send("PUT", &one_path, Some(&ann), Some(json!({"body": "x"})))
         .await;

@@ -180,37 +180,29 @@ impl Cluster {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("issue-tracker-cluster-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut vars: HashMap<String, String> = [
-            ("DATABASE_URL", bouncer.url(&db)),
-            ("DATABASE_TRANSACTION_POOLING", "true".into()),
-            ("DATABASE_POOL_SIZE", "4".into()),
-            ("REDIS_URL", redis.url()),
-            ("BIND_ADDRESS", format!("127.0.0.1:{port}")),
-            ("REUSE_PORT", "true".into()),
+        let mut vars = process_vars(
+            bouncer.url(&db),
+            redis.url(),
+            format!("127.0.0.1:{port}"),
+            smtp.port,
+        );
+        for (k, v) in [
+            ("REUSE_PORT", "true".to_owned()),
             ("HTTP_WORKERS", "2".into()),
-            ("LOG_FORMAT", "json".into()),
-            ("RUST_LOG", "info".into()),
-            ("BCRYPT_COST", "4".into()),
             ("LIST_CAP", "100000".into()),
-            ("EMAIL_HOST", "127.0.0.1".into()),
-            ("EMAIL_PORT", smtp.port.to_string()),
-            ("EMAIL_FROM", "tracker@example.com".into()),
             ("EMAIL_TIMEOUT", "3".into()),
             ("SENDING_LEASE", "6".into()),
             ("REQUEUE_AFTER", "3".into()),
             ("RECLAIM_IDLE", "3".into()),
-            ("RELAY_INTERVAL", "1".into()),
             ("RETRY_BACKOFF", "0.5".into()),
             ("RETRY_BACKOFF_MAX", "1".into()),
-            ("ASSIGN_REPORT_SCHEDULE", "0".into()),
             ("REPORT_SCHEDULE_HOURS", "0".into()),
             ("REPORT_SCHEDULE_SECONDS", shape.report_seconds.to_string()),
             ("RATE_LIMIT_PER_TOKEN", "1000000".into()),
             ("RATE_LIMIT_PER_ADDRESS", "1000000".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        ] {
+            vars.insert(k.to_owned(), v);
+        }
         for (k, v) in extra {
             vars.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -316,6 +308,36 @@ impl Cluster {
             .map(|n| n.id.get())
             .collect()
     }
+}
+
+/// What every process of a test deployment reads: the database through PgBouncer (transaction
+/// mode), Redis, where to listen, the test's SMTP server, JSON logs, fast bcrypt, emails due at
+/// once and relayed every second.
+pub fn process_vars(
+    database_url: String,
+    redis_url: String,
+    bind: String,
+    smtp_port: u16,
+) -> HashMap<String, String> {
+    [
+        ("DATABASE_URL", database_url),
+        ("DATABASE_TRANSACTION_POOLING", "true".into()),
+        ("DATABASE_POOL_SIZE", "4".into()),
+        ("REDIS_URL", redis_url),
+        ("BIND_ADDRESS", bind),
+        ("HTTP_WORKERS", "1".into()),
+        ("LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "info".into()),
+        ("BCRYPT_COST", "4".into()),
+        ("EMAIL_HOST", "127.0.0.1".into()),
+        ("EMAIL_PORT", smtp_port.to_string()),
+        ("EMAIL_FROM", "tracker@example.com".into()),
+        ("ASSIGN_REPORT_SCHEDULE", "0".into()),
+        ("RELAY_INTERVAL", "1".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
 }
 
 /// A client that opens a new connection for every request, so that the kernel spreads them over
