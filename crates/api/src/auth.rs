@@ -27,6 +27,11 @@ pub struct AuthenticatedUser {
 }
 
 impl AuthenticatedUser {
+    /// Whether the caller is staff (superusers are).
+    pub fn is_staff(&self) -> bool {
+        self.user.is_staff || self.user.is_superuser
+    }
+
     /// Where the caller's changes come from, for the history.
     pub fn origin(&self) -> Origin {
         Origin {

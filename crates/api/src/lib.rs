@@ -89,6 +89,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD, POST")),
     )
     .service(
+        web::resource(["/api/issue/{id}/labels/", "/api/issue/{id}/labels"])
+            .route(web::get().to(routes::labels::list_issue_labels))
+            .route(web::head().to(routes::labels::list_issue_labels))
+            .route(web::post().to(routes::labels::add_issue_labels))
+            .route(web::put().to(routes::labels::replace_issue_labels))
+            .default_service(authenticated_not_allowed("GET, HEAD, POST, PUT")),
+    )
+    .service(
+        web::resource([
+            "/api/issue/{id}/labels/{name}/",
+            "/api/issue/{id}/labels/{name}",
+        ])
+        .route(web::delete().to(routes::labels::remove_issue_label))
+        .default_service(authenticated_not_allowed("DELETE")),
+    )
+    .service(
+        web::resource(["/api/labels/", "/api/labels"])
+            .route(web::get().to(routes::labels::list_labels))
+            .route(web::head().to(routes::labels::list_labels))
+            .route(web::post().to(routes::labels::create_label))
+            .default_service(authenticated_not_allowed("GET, HEAD, POST")),
+    )
+    .service(
+        web::resource(["/api/labels/{id}/", "/api/labels/{id}"])
+            .route(web::get().to(routes::labels::get_label))
+            .route(web::head().to(routes::labels::get_label))
+            .route(web::patch().to(routes::labels::update_label))
+            .route(web::delete().to(routes::labels::delete_label))
+            .default_service(authenticated_not_allowed("GET, HEAD, PATCH, DELETE")),
+    )
+    .service(
         web::resource(["/api/comments/{cid}/", "/api/comments/{cid}"])
             .route(web::get().to(routes::comments::get_comment))
             .route(web::head().to(routes::comments::get_comment))

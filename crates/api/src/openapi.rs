@@ -19,7 +19,7 @@ use crate::routes;
 
 /// An issue.
 #[derive(ToSchema)]
-#[schema(example = json!({"id": 13, "created_by": "nithin", "title": "New issue 101", "description": "Please take care of this ticket", "status": "open", "assigned_to": "anotheruser", "created_at": "2026-01-02T03:04:05.000000Z", "updated_at": "2026-01-02T03:04:05.000000Z"}))]
+#[schema(example = json!({"id": 13, "created_by": "nithin", "title": "New issue 101", "description": "Please take care of this ticket", "status": "open", "assigned_to": "anotheruser", "created_at": "2026-01-02T03:04:05.000000Z", "updated_at": "2026-01-02T03:04:05.000000Z", "labels": ["bug"]}))]
 pub(crate) struct Issue {
     id: i64,
     /// The creator's username.
@@ -33,6 +33,8 @@ pub(crate) struct Issue {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
+    /// The names of its labels, sorted by name (regardless of case).
+    labels: Vec<String>,
 }
 
 #[derive(ToSchema)]
@@ -269,6 +271,61 @@ pub(crate) struct CommentWrite {
     body: String,
 }
 
+/// A label.
+#[derive(ToSchema)]
+#[schema(example = json!({"id": 1, "name": "bug", "color": "#d73a4a", "description": "Something is wrong"}))]
+pub(crate) struct Label {
+    id: i64,
+    /// 1 to 50 characters, unique regardless of case.
+    name: String,
+    /// `#rrggbb`, lower-case.
+    color: String,
+    description: String,
+}
+
+/// What creates a label (`color` defaults to `#ededed`, `description` to empty).
+#[derive(ToSchema)]
+pub(crate) struct LabelWrite {
+    /// Trimmed; 1 to 50 characters; no control characters; unique regardless of case.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    name: String,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
+    color: Option<String>,
+    /// Up to 100 characters (trimmed; empty allowed).
+    #[schema(max_length = 100, pattern = "^[^\\u0000]*$")]
+    description: Option<String>,
+}
+
+/// What changes a label: any of its fields.
+#[derive(ToSchema)]
+pub(crate) struct LabelPatch {
+    /// Trimmed; 1 to 50 characters; no control characters; unique regardless of case.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    name: Option<String>,
+    /// `#rrggbb`.
+    #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
+    color: Option<String>,
+    /// Up to 100 characters (trimmed; empty allowed).
+    #[schema(max_length = 100, pattern = "^[^\\u0000]*$")]
+    description: Option<String>,
+}
+
+/// The labels to add to, or to set on, an issue: names of existing labels (any case).
+#[derive(ToSchema)]
+pub(crate) struct IssueLabelsWrite {
+    #[schema(max_items = 100)]
+    labels: Vec<String>,
+}
+
 /// Which emails a user gets (a `PATCH` may leave either out).
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -324,7 +381,8 @@ pub(crate) struct Event {
     /// Increasing: the cursor of `?after=`.
     id: i64,
     /// `issue.created`, `issue.updated`, `issue.deleted`, `user.created`, `user.updated`,
-    /// `user.password_changed` or `user.tokens_revoked`.
+    /// `user.password_changed`, `user.tokens_revoked`, `comment.created`, `comment.edited`,
+    /// `comment.deleted`, `label.added` or `label.removed`.
     #[schema(rename = "type")]
     event_type: String,
     #[schema(format = DateTime)]
@@ -432,6 +490,15 @@ impl Modify for TokenAuth {
         routes::comments::get_comment,
         routes::comments::edit_comment,
         routes::comments::delete_comment,
+        routes::labels::list_labels,
+        routes::labels::create_label,
+        routes::labels::get_label,
+        routes::labels::update_label,
+        routes::labels::delete_label,
+        routes::labels::list_issue_labels,
+        routes::labels::add_issue_labels,
+        routes::labels::replace_issue_labels,
+        routes::labels::remove_issue_label,
         routes::users::get_me,
         routes::users::get_notification_preferences,
         routes::users::set_notification_preferences,

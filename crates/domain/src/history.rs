@@ -107,11 +107,15 @@ pub enum EventType {
     CommentEdited,
     /// A comment was deleted (its last `body`).
     CommentDeleted,
+    /// A label was put on an issue (`label`: its name).
+    LabelAdded,
+    /// A label was taken off an issue (`label`: its name).
+    LabelRemoved,
 }
 
 impl EventType {
     /// Every type, for filters and documentation.
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 12] = [
         EventType::IssueCreated,
         EventType::IssueUpdated,
         EventType::IssueDeleted,
@@ -122,6 +126,8 @@ impl EventType {
         EventType::CommentCreated,
         EventType::CommentEdited,
         EventType::CommentDeleted,
+        EventType::LabelAdded,
+        EventType::LabelRemoved,
     ];
 
     /// The stored and serialized name.
@@ -143,6 +149,8 @@ impl EventType {
             EventType::CommentCreated => "comment.created",
             EventType::CommentEdited => "comment.edited",
             EventType::CommentDeleted => "comment.deleted",
+            EventType::LabelAdded => "label.added",
+            EventType::LabelRemoved => "label.removed",
         }
     }
 
@@ -218,7 +226,7 @@ pub fn issue_deleted(issue: &Issue) -> Vec<FieldChange> {
 /// let before = Issue {
 ///     id: IssueId::new(1).unwrap(), created_by: "ann".into(), title: "Fix".into(),
 ///     description: "".into(), status: Status::Open, assigned_to: "bob".into(),
-///     created_at: at, updated_at: at,
+///     created_at: at, updated_at: at, labels: vec![],
 /// };
 /// let after = Issue { status: Status::Closed, ..before.clone() };
 /// let changes = issue_changes(&before, &after);

@@ -72,7 +72,8 @@ fn python_str(value: &serde_json::Value) -> String {
     }
 }
 
-/// An issue as clients see it: the contract's six keys in order, then the timestamps.
+/// An issue as clients see it: the contract's six keys in order, then the timestamps, then its
+/// labels.
 ///
 /// ```
 /// use issue_tracker_domain::{Issue, IssueId, Status};
@@ -87,9 +88,11 @@ fn python_str(value: &serde_json::Value) -> String {
 ///     assigned_to: "bob".into(),
 ///     created_at: at,
 ///     updated_at: at,
+///     labels: vec!["bug".into()],
 /// };
 /// let json = serde_json::to_string(&issue).unwrap();
 /// assert!(json.starts_with(r#"{"id":1,"created_by":"ann","title":"Fix","description":"Now","status":"open","assigned_to":"bob","#));
+/// assert!(json.ends_with(r#","labels":["bug"]}"#));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issue {
@@ -111,6 +114,8 @@ pub struct Issue {
     /// When it last changed (UTC, microseconds).
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
+    /// The names of its labels, sorted by [`sort_label_names`](crate::sort_label_names).
+    pub labels: Vec<String>,
 }
 
 fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {

@@ -19,6 +19,7 @@ mod errors;
 mod history;
 mod ids;
 mod issue;
+mod label;
 mod listing;
 mod notification;
 mod password;
@@ -38,6 +39,11 @@ pub use ids::{IssueId, NotificationId, TokenId, UserId};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
     TITLE_MAX_CHARS,
+};
+pub use label::{
+    label_key, parse_label_color, parse_label_list, parse_label_name, sort_label_names, Label,
+    LabelChanges, DEFAULT_LABEL_COLOR, LABEL_DESCRIPTION_MAX_CHARS, LABEL_NAME_MAX_CHARS,
+    MAX_LABELS_PER_REQUEST,
 };
 pub use listing::{
     IssueFilter, ListQuery, OrderField, DEFAULT_PER_PAGE, MAX_PARAMETER_CHARS, MAX_PER_PAGE,

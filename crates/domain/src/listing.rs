@@ -57,6 +57,8 @@ pub struct IssueFilter {
     pub q: Option<String>,
     /// Only issues changed at or after this instant.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only issues carrying every one of these labels (names, any case; each once).
+    pub labels: Vec<String>,
     /// Order: fields with `true` for descending; `id` ascending is always the last tiebreaker.
     pub ordering: Vec<(OrderField, bool)>,
 }
@@ -103,6 +105,9 @@ impl ListQuery {
     /// assert_eq!(query.filter.ordering, vec![(OrderField::UpdatedAt, true), (OrderField::Id, false)]);
     /// assert_eq!((query.page, query.per_page, query.paginated), (1, 20, true));
     ///
+    /// let labels: Vec<(String, String)> = vec![("label".into(), "bug".into()), ("label".into(), "UI".into()), ("label".into(), "Bug".into())];
+    /// assert_eq!(ListQuery::parse(&labels, "ann", 10).unwrap().filter.labels, ["bug", "UI"]);
+    ///
     /// let bad: Vec<(String, String)> = vec![("ordering".into(), "password".into())];
     /// let errors = ListQuery::parse(&bad, "ann", 10_000).unwrap_err();
     /// assert_eq!(serde_json::to_string(&errors).unwrap(), r#"{"ordering":["Unknown field \"password\"."]}"#);
@@ -130,6 +135,7 @@ impl ListQuery {
                     | "q"
                     | "updated_since"
                     | "ordering"
+                    | "label"
             );
             let longest = if key == "q" {
                 MAX_SEARCH_CHARS
@@ -175,6 +181,21 @@ impl ListQuery {
                         filter.assigned_to = Some(name.to_owned());
                     } else {
                         filter.created_by = Some(name.to_owned());
+                    }
+                }
+                "label" => {
+                    let name = crate::python_strip(value);
+                    let key = crate::label_key(name);
+                    if filter.labels.len() >= crate::MAX_LABELS_PER_REQUEST {
+                        errors.add(
+                            "label",
+                            format!(
+                                "Ensure there are no more than {} labels.",
+                                crate::MAX_LABELS_PER_REQUEST
+                            ),
+                        );
+                    } else if !filter.labels.iter().any(|l| crate::label_key(l) == key) {
+                        filter.labels.push(name.to_owned());
                     }
                 }
                 "q" => {

@@ -5,18 +5,22 @@ use diesel::prelude::*;
 use diesel::query_source::AliasedField;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 use issue_tracker_domain::{
-    issue_changes, issue_created, issue_deleted, EventType, Issue, IssueChanges, IssueFilter,
-    IssueId, OrderField, Origin, Status, User, UserId,
+    issue_changes, issue_created, issue_deleted, label_key, EventType, Issue, IssueChanges,
+    IssueFilter, IssueId, OrderField, Origin, Status, User, UserId,
 };
 
 use crate::events::{insert_event, NewEvent};
+use crate::labels::{label_names_of, LabelNamesJson};
 use crate::outbox::{cancel_pending_of_issue, insert_assignment};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
-use crate::schema::{issues, issues_search, issues_search_pending, users};
+use crate::schema::{issue_labels, issues, issues_search, issues_search_pending, labels, users};
 use crate::users::active_user_id;
 use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
+
+/// What [`issue_query`] reads: the row, the creator's and assignee's usernames, the label names.
+type IssueTuple = (IssueRow, String, String, Option<String>);
 
 /// An issue with the ids behind its usernames, for permission checks.
 #[derive(Debug, Clone)]
@@ -65,11 +69,11 @@ type IssueById = diesel::dsl::Filter<issue_query, diesel::dsl::Eq<issues::id, i6
 fn read_issue<C>(conn: &mut C, id: i64) -> QueryResult<Option<StoredIssue>>
 where
     C: Connection,
-    IssueById: for<'q> diesel::query_dsl::LoadQuery<'q, C, (IssueRow, String, String)>,
+    IssueById: for<'q> diesel::query_dsl::LoadQuery<'q, C, IssueTuple>,
 {
     issue_query()
         .filter(issues::id.eq(id))
-        .get_result::<(IssueRow, String, String)>(conn)
+        .get_result::<IssueTuple>(conn)
         .optional()?
         .map(stored)
         .transpose()
@@ -78,7 +82,7 @@ where
 /// Locks the issue's row for the rest of the transaction (a no-op UPDATE: a row lock on
 /// PostgreSQL; SQLite writers are serialised anyway), reads it, and checks `condition` against
 /// it, on either database. The issue as it was, when the write may go ahead.
-fn guard_write<C>(
+pub(crate) fn guard_write<C>(
     conn: &mut C,
     id: i64,
     condition: &WriteCondition,
@@ -86,7 +90,7 @@ fn guard_write<C>(
 where
     C: Connection,
     LockIssue: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    IssueById: for<'q> diesel::query_dsl::LoadQuery<'q, C, (IssueRow, String, String)>,
+    IssueById: for<'q> diesel::query_dsl::LoadQuery<'q, C, IssueTuple>,
 {
     let locked = diesel::update(issues::table.find(id))
         .set(issues::id.eq(issues::id))
@@ -224,16 +228,16 @@ fn issue_query() -> _ {
     issues::table
         .inner_join(creators.on(issues::created_by_id.eq(creator_id)))
         .inner_join(assignees.on(issues::assigned_to_id.eq(assignee_id)))
-        .select((issue_columns, creator_name, assignee_name))
+        .select((issue_columns, creator_name, assignee_name, LabelNamesJson))
 }
 
 fn stored(
-    (row, created_by, assigned_to): (IssueRow, String, String),
+    (row, created_by, assigned_to, labels): IssueTuple,
 ) -> Result<StoredIssue, diesel::result::Error> {
     let creator = UserId::new(row.created_by_id);
     let assignee = UserId::new(row.assigned_to_id);
     Ok(StoredIssue {
-        issue: issue_from_row(row, created_by, assigned_to)?,
+        issue: issue_from_row(row, created_by, assigned_to, label_names_of(labels)?)?,
         creator,
         assignee,
     })
@@ -264,6 +268,7 @@ impl Database {
             assigned_to: new.assignee.to_owned(),
             created_at: now.and_utc(),
             updated_at: now.and_utc(),
+            labels: Vec::new(),
         };
         let snapshot = issue_created(&issue);
         let event = NewEvent {
@@ -469,6 +474,8 @@ pub(crate) fn like_pattern(text: &str) -> String {
 struct FilterIds {
     assignee: Option<i64>,
     creator: Option<i64>,
+    /// The ids of the filter's labels.
+    labels: Vec<i64>,
 }
 
 /// Looking a user's id up by name, as a type: [`filter_ids`] is generic over the connection.
@@ -477,13 +484,33 @@ type UserIdByName = diesel::dsl::Select<
     users::id,
 >;
 
-/// The ids of the users `filter` names, on either database; `None` when a named user does not
-/// exist (then nothing matches).
+/// Looking label ids up by key, as a type.
+type LabelIdsByKey = diesel::dsl::Select<
+    diesel::dsl::Filter<labels::table, diesel::dsl::EqAny<labels::name_key, Vec<String>>>,
+    labels::id,
+>;
+
+/// The ids of the users and labels `filter` names, on either database; `None` when a named
+/// user or label does not exist (then nothing matches).
 fn filter_ids<C>(conn: &mut C, filter: &IssueFilter) -> QueryResult<Option<FilterIds>>
 where
     C: Connection,
     UserIdByName: RunQueryDsl<C> + for<'q> diesel::query_dsl::LoadQuery<'q, C, i64>,
+    LabelIdsByKey: RunQueryDsl<C> + for<'q> diesel::query_dsl::LoadQuery<'q, C, i64>,
 {
+    let label_ids: Vec<i64> = if filter.labels.is_empty() {
+        Vec::new()
+    } else {
+        let keys: Vec<String> = filter.labels.iter().map(|n| label_key(n)).collect();
+        let ids: Vec<i64> = labels::table
+            .filter(labels::name_key.eq_any(keys))
+            .select(labels::id)
+            .load(conn)?;
+        if ids.len() < filter.labels.len() {
+            return Ok(None);
+        }
+        ids
+    };
     let mut lookup = |name: &Option<String>| -> QueryResult<Option<Option<i64>>> {
         match name {
             None => Ok(Some(None)),
@@ -497,7 +524,11 @@ where
     };
     Ok(
         match (lookup(&filter.assigned_to)?, lookup(&filter.created_by)?) {
-            (Some(assignee), Some(creator)) => Some(FilterIds { assignee, creator }),
+            (Some(assignee), Some(creator)) => Some(FilterIds {
+                assignee,
+                creator,
+                labels: label_ids,
+            }),
             _ => None,
         },
     )
@@ -509,6 +540,13 @@ type StatusIs = diesel::dsl::Eq<issues::status, &'static str>;
 type AssignedTo = diesel::dsl::Eq<issues::assigned_to_id, i64>;
 type CreatedBy = diesel::dsl::Eq<issues::created_by_id, i64>;
 type UpdatedSince = diesel::dsl::GtEq<issues::updated_at, chrono::NaiveDateTime>;
+type LabeledWith = diesel::dsl::EqAny<
+    issues::id,
+    diesel::dsl::Select<
+        diesel::dsl::Filter<issue_labels::table, diesel::dsl::Eq<issue_labels::label_id, i64>>,
+        issue_labels::issue_id,
+    >,
+>;
 type Matches = diesel::dsl::Or<
     diesel::dsl::Escape<diesel::dsl::Like<lower<issues::title>, String>>,
     diesel::dsl::Escape<diesel::dsl::Like<lower<issues::description>, String>>,
@@ -574,6 +612,7 @@ where
         + diesel::query_dsl::methods::FilterDsl<AssignedTo, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<CreatedBy, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<UpdatedSince, Output = Q>
+        + diesel::query_dsl::methods::FilterDsl<LabeledWith, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<Matches, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<Searched, Output = Q>,
 {
@@ -588,6 +627,15 @@ where
     }
     if let Some(since) = filter.updated_since {
         query = query.filter(issues::updated_at.ge(since.naive_utc()));
+    }
+    for label in &ids.labels {
+        query = query.filter(
+            issues::id.eq_any(
+                issue_labels::table
+                    .filter(issue_labels::label_id.eq(*label))
+                    .select(issue_labels::issue_id),
+            ),
+        );
     }
     if let Some(text) = &filter.q {
         let pattern = like_pattern(text);
@@ -671,10 +719,7 @@ impl Database {
                     false => query.then_order_by(issues::id.asc()),
                 };
             }
-            let rows = query
-                .offset(offset)
-                .limit(limit)
-                .load::<(IssueRow, String, String)>(conn)?;
+            let rows = query.offset(offset).limit(limit).load::<IssueTuple>(conn)?;
             Ok(rows
                 .into_iter()
                 .map(|r| stored(r).map(|s| s.issue))

@@ -14,6 +14,8 @@ mod error;
 mod events;
 mod group_commit;
 mod issues;
+mod labels;
+pub use labels::{IssueLabelsRefused, LabelEdit, LabelRefused};
 mod outbox;
 mod preferences;
 pub use admin::{NotificationFilter, NotificationInfo, NotificationOrder};

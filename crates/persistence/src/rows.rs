@@ -74,6 +74,7 @@ pub(crate) fn issue_from_row(
     row: IssueRow,
     created_by: String,
     assigned_to: String,
+    labels: Vec<String>,
 ) -> Result<Issue, diesel::result::Error> {
     let status = Status::parse(&row.status).map_err(|_| {
         diesel::result::Error::DeserializationError(
@@ -91,5 +92,6 @@ pub(crate) fn issue_from_row(
         assigned_to,
         created_at: utc(row.created_at),
         updated_at: utc(row.updated_at),
+        labels,
     })
 }

@@ -108,8 +108,31 @@ diesel::table! {
 
 diesel::joinable!(comments -> users (author_id));
 
+diesel::table! {
+    labels (id) {
+        id -> BigInt,
+        name -> Text,
+        name_key -> Text,
+        color -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    issue_labels (issue_id, label_id) {
+        issue_id -> BigInt,
+        label_id -> BigInt,
+    }
+}
+
+diesel::joinable!(issue_labels -> labels (label_id));
+diesel::joinable!(issue_labels -> issues (issue_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     comments,
+    labels,
+    issue_labels,
     issues_search,
     issues_search_pending,
     notifications,

@@ -49,6 +49,7 @@ fn filter_of(query: &FormData) -> IssueFilter {
                 .collect()
         }),
         updated_since: None,
+        labels: text("label").into_iter().collect(),
         ordering: vec![(
             OrderField::parse(field).unwrap_or(OrderField::Id),
             descending,

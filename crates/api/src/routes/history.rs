@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{HistoryPage, IssueId};
 use issue_tracker_persistence::EventPage;
 
-use crate::auth::{AuthenticatedUser, Credentials};
+use crate::auth::Credentials;
 use crate::body::query_pairs;
 use crate::conditional::respond_with_etag;
 use crate::error::ApiError;
@@ -19,10 +19,6 @@ fn page_of(req: &HttpRequest) -> Result<HistoryPage, ApiError> {
             .map(|(_, value)| value.as_str())
     };
     HistoryPage::parse(find("after"), find("per_page")).map_err(ApiError::Validation)
-}
-
-fn is_staff(caller: &AuthenticatedUser) -> bool {
-    caller.user.is_staff || caller.user.is_superuser
 }
 
 /// The page as JSON with its `ETag` and, when more events follow, a `Link` to them.
@@ -101,7 +97,7 @@ pub async fn issue_history(
             let exists = db.get_issue(id)?.is_some();
             let newest = db.newest_issue_event(id)?;
             // A deleted issue's history is for staff only, as the issue was for its readers.
-            let visible = exists || (is_staff(caller) && newest.is_some());
+            let visible = exists || (caller.is_staff() && newest.is_some());
             if !visible {
                 return Err(ApiError::NotFound);
             }
@@ -143,7 +139,7 @@ async fn staff_feed(
     credentials
         .clone()
         .run(move |db, caller| {
-            if !is_staff(caller) {
+            if !caller.is_staff() {
                 return Err(ApiError::Forbidden);
             }
             let page = page?;

@@ -84,6 +84,7 @@ fn unpaged_list(
         ("q" = Option<String>, Query, description = "Case-insensitive text in title or description"),
         ("updated_since" = Option<String>, Query, description = "RFC 3339 date-time between years 1 and 9999 in UTC, e.g. 2026-01-31T12:00:00Z"),
         ("ordering" = Option<String>, Query, description = "Comma-separated of id, title, status, created_at, updated_at; `-` for descending"),
+        ("label" = Option<Vec<String>>, Query, style = Form, explode, description = "A label name (any case), repeated: only issues carrying all of them; a name that is no label matches nothing"),
     ),
     responses(
         (status = 200, description = "A bare array; `Link` and `X-Total-Count` headers", body = [crate::openapi::Issue]),

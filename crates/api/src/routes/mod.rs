@@ -3,6 +3,7 @@
 pub mod comments;
 pub mod history;
 pub mod issues;
+pub mod labels;
 pub mod login;
 pub mod operations;
 pub mod unsubscribe;

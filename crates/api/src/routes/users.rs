@@ -193,7 +193,7 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     let state = credentials.state().clone();
     let caller = credentials.clone().authenticate().await?;
-    if !(caller.user.is_staff || caller.user.is_superuser) {
+    if !caller.is_staff() {
         return Err(ApiError::Forbidden);
     }
     let body = read_limited(&req, payload, &state.settings.http).await?;
@@ -243,7 +243,7 @@ pub async fn create_user(
     // staff status taken away, while it was on its way.
     let created = credentials
         .run(move |db, caller| {
-            if !(caller.user.is_staff || caller.user.is_superuser) {
+            if !caller.is_staff() {
                 return Err(ApiError::Forbidden);
             }
             let password_hash = bcrypt::hash(password.expose(), cost)

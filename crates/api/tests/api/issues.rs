@@ -34,7 +34,8 @@ async fn create_returns_the_issue_with_keys_in_order(app: TestApp) {
             "status",
             "assigned_to",
             "created_at",
-            "updated_at"
+            "updated_at",
+            "labels"
         ]
     );
     assert_ne!(issue["id"], json!(999));

@@ -9,6 +9,7 @@ mod comments;
 mod hardening;
 mod history;
 mod issues;
+mod labels;
 mod listing;
 mod openapi;
 mod operations;

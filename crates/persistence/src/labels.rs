@@ -1,0 +1,416 @@
+//! Labels and the labels of issues. Putting a label on an issue or taking it off records a
+//! `label.added`/`label.removed` event and moves the issue's `updated_at` (its `ETag`), in one
+//! transaction; renaming or deleting a label moves the `updated_at` of every issue that carries
+//! it, since their JSON changes.
+
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Nullable, Text};
+use issue_tracker_domain::{
+    label_key, sort_label_names, EventType, FieldChange, IssueId, Label, LabelChanges, Origin,
+};
+use serde_json::Value;
+
+use crate::events::{insert_event, NewEvent};
+use crate::issues::{guard_write, WriteCondition, WriteRefused};
+use crate::rows::now_micros;
+use crate::schema::{issue_labels, issues, labels};
+use crate::{with_conn, with_write_conn, Database, StoreError};
+
+/// The names of an issue's labels as a JSON array (or NULL), read in the issue's own statement:
+/// a correlated subquery on the `(issue_id, label_id)` key. A query type of its own, so that
+/// diesel keeps the statement prepared (a `sql` literal would be re-prepared on every call).
+#[derive(Debug, Clone, Copy, QueryId)]
+pub(crate) struct LabelNamesJson;
+
+impl diesel::expression::Expression for LabelNamesJson {
+    type SqlType = Nullable<Text>;
+}
+
+// Only used in the select of `issue_query`, whose FROM has `issues`.
+impl<QS> diesel::expression::AppearsOnTable<QS> for LabelNamesJson {}
+impl<QS> diesel::expression::SelectableExpression<QS> for LabelNamesJson {}
+impl<GB> diesel::expression::ValidGrouping<GB> for LabelNamesJson {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl QueryFragment<diesel::pg::Pg> for LabelNamesJson {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "(SELECT json_agg(l.name)::text FROM issue_labels il \
+             JOIN labels l ON l.id = il.label_id WHERE il.issue_id = issues.id)",
+        );
+        Ok(())
+    }
+}
+
+impl QueryFragment<diesel::sqlite::Sqlite> for LabelNamesJson {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        out.push_sql(
+            "(SELECT json_group_array(l.name) FROM issue_labels il \
+             JOIN labels l ON l.id = il.label_id WHERE il.issue_id = issues.id)",
+        );
+        Ok(())
+    }
+}
+
+/// The label names of [`LabelNamesJson`], sorted as issues show them.
+pub(crate) fn label_names_of(json: Option<String>) -> Result<Vec<String>, diesel::result::Error> {
+    let Some(json) = json else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = serde_json::from_str(&json)
+        .map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+    sort_label_names(&mut names);
+    Ok(names)
+}
+
+/// Why a label was not created or changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelRefused {
+    /// No such label.
+    Missing,
+    /// Another label has this name (in any case).
+    NameTaken,
+}
+
+/// A change to the labels of an issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LabelEdit {
+    /// Put these on it (those it has stay).
+    Add(Vec<String>),
+    /// Make these its labels.
+    Replace(Vec<String>),
+    /// Take this one off.
+    Remove(String),
+}
+
+/// Why the labels of an issue were not changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssueLabelsRefused {
+    /// The issue is missing, or the caller may not change it.
+    Issue(WriteRefused),
+    /// These names are no label.
+    Unknown(Vec<String>),
+    /// The label to take off is not on the issue.
+    NotOnIssue,
+}
+
+type LabelRow = (i64, String, String, String);
+
+fn label_of((id, name, color, description): LabelRow) -> Label {
+    Label {
+        id,
+        name,
+        color,
+        description,
+    }
+}
+
+fn sorted(mut list: Vec<Label>) -> Vec<Label> {
+    list.sort_by_cached_key(|label| (label_key(&label.name), label.name.clone()));
+    list
+}
+
+const LABEL_COLUMNS: (labels::id, labels::name, labels::color, labels::description) =
+    (labels::id, labels::name, labels::color, labels::description);
+
+/// Moves `updated_at` of every issue carrying `label`: its JSON is about to change.
+macro_rules! touch_issues_of {
+    ($conn:expr, $label:expr, $now:expr) => {
+        diesel::update(
+            issues::table.filter(
+                issues::id.eq_any(
+                    issue_labels::table
+                        .filter(issue_labels::label_id.eq($label))
+                        .select(issue_labels::issue_id),
+                ),
+            ),
+        )
+        .set(issues::updated_at.eq($now))
+        .execute($conn)
+    };
+}
+
+impl Database {
+    /// Every label, sorted by name (regardless of case).
+    pub fn list_labels(&self) -> Result<Vec<Label>, StoreError> {
+        with_conn!(self, |conn| {
+            let rows: Vec<LabelRow> = labels::table.select(LABEL_COLUMNS).load(conn)?;
+            Ok(sorted(rows.into_iter().map(label_of).collect()))
+        })
+    }
+
+    /// One label.
+    pub fn get_label(&self, id: i64) -> Result<Option<Label>, StoreError> {
+        with_conn!(self, |conn| Ok(labels::table
+            .find(id)
+            .select(LABEL_COLUMNS)
+            .get_result::<LabelRow>(conn)
+            .optional()?
+            .map(label_of)))
+    }
+
+    /// Creates a label from a complete [`LabelChanges`] (as `LabelChanges::parse` gives on
+    /// creation).
+    pub fn create_label(
+        &self,
+        new: &LabelChanges,
+    ) -> Result<Result<Label, LabelRefused>, StoreError> {
+        let (Some(name), Some(color)) = (&new.name, &new.color) else {
+            return Err(StoreError::Query(diesel::result::Error::QueryBuilderError(
+                "a new label needs a name and a colour".into(),
+            )));
+        };
+        let description = new.description.clone().unwrap_or_default();
+        let now = now_micros();
+        let created = with_write_conn!(self, |conn| {
+            diesel::insert_into(labels::table)
+                .values((
+                    labels::name.eq(name),
+                    labels::name_key.eq(label_key(name)),
+                    labels::color.eq(color),
+                    labels::description.eq(&description),
+                    labels::created_at.eq(now),
+                ))
+                .returning(labels::id)
+                .get_result::<i64>(conn)
+                .map_err(StoreError::from)
+        });
+        match created {
+            Ok(id) => Ok(Ok(Label {
+                id,
+                name: name.clone(),
+                color: color.clone(),
+                description,
+            })),
+            Err(StoreError::Conflict) => Ok(Err(LabelRefused::NameTaken)),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Changes a label. A new name moves `updated_at` of the issues carrying it.
+    pub fn update_label(
+        &self,
+        id: i64,
+        changes: &LabelChanges,
+    ) -> Result<Result<Label, LabelRefused>, StoreError> {
+        let now = now_micros();
+        let result = with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let Some(before) = labels::table
+                    .find(id)
+                    .select(LABEL_COLUMNS)
+                    .get_result::<LabelRow>(conn)
+                    .optional()?
+                    .map(label_of)
+                else {
+                    return Ok(Err(LabelRefused::Missing));
+                };
+                let after = Label {
+                    id,
+                    name: changes.name.clone().unwrap_or(before.name.clone()),
+                    color: changes.color.clone().unwrap_or(before.color.clone()),
+                    description: changes
+                        .description
+                        .clone()
+                        .unwrap_or(before.description.clone()),
+                };
+                if after == before {
+                    return Ok(Ok(after));
+                }
+                diesel::update(labels::table.find(id))
+                    .set((
+                        labels::name.eq(&after.name),
+                        labels::name_key.eq(label_key(&after.name)),
+                        labels::color.eq(&after.color),
+                        labels::description.eq(&after.description),
+                    ))
+                    .execute(conn)?;
+                if after.name != before.name {
+                    touch_issues_of!(conn, id, now)?;
+                }
+                Ok::<_, StoreError>(Ok(after))
+            })
+        });
+        match result {
+            Err(StoreError::Conflict) => Ok(Err(LabelRefused::NameTaken)),
+            other => other,
+        }
+    }
+
+    /// Deletes a label, taking it off every issue (whose `updated_at` moves). `false` when there
+    /// was no such label.
+    pub fn delete_label(&self, id: i64) -> Result<bool, StoreError> {
+        let now = now_micros();
+        with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                touch_issues_of!(conn, id, now)?;
+                let deleted = diesel::delete(labels::table.find(id)).execute(conn)?;
+                Ok(deleted > 0)
+            })
+        })
+    }
+
+    /// The labels of an issue, sorted by name; `None` when there is no such issue.
+    pub fn issue_labels(&self, issue: IssueId) -> Result<Option<Vec<Label>>, StoreError> {
+        with_conn!(self, |conn| {
+            let exists = issues::table
+                .find(issue.get())
+                .select(issues::id)
+                .get_result::<i64>(conn)
+                .optional()?
+                .is_some();
+            if !exists {
+                return Ok(None);
+            }
+            let rows: Vec<LabelRow> = issue_labels::table
+                .inner_join(labels::table)
+                .filter(issue_labels::issue_id.eq(issue.get()))
+                .select(LABEL_COLUMNS)
+                .load(conn)?;
+            Ok(Some(sorted(rows.into_iter().map(label_of).collect())))
+        })
+    }
+
+    /// Changes the labels of an issue if `condition` holds (in the same transaction), recording
+    /// one event per label put on or taken off; returns its labels afterwards. Nothing changes
+    /// when any named label does not exist.
+    pub fn edit_issue_labels(
+        &self,
+        issue: IssueId,
+        edit: &LabelEdit,
+        condition: &WriteCondition,
+        origin: &Origin,
+    ) -> Result<Result<Vec<Label>, IssueLabelsRefused>, StoreError> {
+        let now = now_micros();
+        let named: Vec<String> = match edit {
+            LabelEdit::Add(names) | LabelEdit::Replace(names) => names.clone(),
+            LabelEdit::Remove(name) => vec![name.clone()],
+        };
+        let keys: Vec<String> = named.iter().map(|n| label_key(n)).collect();
+        with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                if let Err(refused) = guard_write(conn, issue.get(), condition)? {
+                    return Ok(Err(IssueLabelsRefused::Issue(refused)));
+                }
+                let found: Vec<(LabelRow, String)> = labels::table
+                    .filter(labels::name_key.eq_any(&keys))
+                    .select((LABEL_COLUMNS, labels::name_key))
+                    .load(conn)?;
+                let unknown: Vec<String> = named
+                    .iter()
+                    .zip(&keys)
+                    .filter(|(_, key)| !found.iter().any(|(_, k)| k == *key))
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                if !unknown.is_empty() {
+                    if let LabelEdit::Remove(_) = edit {
+                        return Ok(Err(IssueLabelsRefused::NotOnIssue));
+                    }
+                    return Ok(Err(IssueLabelsRefused::Unknown(unknown)));
+                }
+                let wanted: Vec<Label> = found.into_iter().map(|(row, _)| label_of(row)).collect();
+                let current: Vec<Label> = issue_labels::table
+                    .inner_join(labels::table)
+                    .filter(issue_labels::issue_id.eq(issue.get()))
+                    .select(LABEL_COLUMNS)
+                    .load::<LabelRow>(conn)?
+                    .into_iter()
+                    .map(label_of)
+                    .collect();
+                let has = |list: &[Label], label: &Label| list.iter().any(|l| l.id == label.id);
+                let (added, removed): (Vec<Label>, Vec<Label>) = match edit {
+                    LabelEdit::Add(_) => (
+                        wanted
+                            .iter()
+                            .filter(|l| !has(&current, l))
+                            .cloned()
+                            .collect(),
+                        Vec::new(),
+                    ),
+                    LabelEdit::Replace(_) => (
+                        wanted
+                            .iter()
+                            .filter(|l| !has(&current, l))
+                            .cloned()
+                            .collect(),
+                        current
+                            .iter()
+                            .filter(|l| !has(&wanted, l))
+                            .cloned()
+                            .collect(),
+                    ),
+                    LabelEdit::Remove(_) => {
+                        let on: Vec<Label> = wanted
+                            .iter()
+                            .filter(|l| has(&current, l))
+                            .cloned()
+                            .collect();
+                        if on.is_empty() {
+                            return Ok(Err(IssueLabelsRefused::NotOnIssue));
+                        }
+                        (Vec::new(), on)
+                    }
+                };
+                for label in &added {
+                    diesel::insert_into(issue_labels::table)
+                        .values((
+                            issue_labels::issue_id.eq(issue.get()),
+                            issue_labels::label_id.eq(label.id),
+                        ))
+                        .execute(conn)?;
+                }
+                if !removed.is_empty() {
+                    let ids: Vec<i64> = removed.iter().map(|l| l.id).collect();
+                    diesel::delete(
+                        issue_labels::table
+                            .filter(issue_labels::issue_id.eq(issue.get()))
+                            .filter(issue_labels::label_id.eq_any(ids)),
+                    )
+                    .execute(conn)?;
+                }
+                let events = sorted(added.clone())
+                    .into_iter()
+                    .map(|l| {
+                        (
+                            EventType::LabelAdded,
+                            FieldChange::new("label", Value::Null, l.name),
+                        )
+                    })
+                    .chain(sorted(removed.clone()).into_iter().map(|l| {
+                        (
+                            EventType::LabelRemoved,
+                            FieldChange::new("label", l.name, Value::Null),
+                        )
+                    }));
+                let mut changed = false;
+                for (event_type, change) in events {
+                    changed = true;
+                    insert_event(
+                        conn,
+                        &NewEvent {
+                            event_type,
+                            origin,
+                            issue: Some(issue.get()),
+                            user: None,
+                            changes: &[change],
+                            at: now,
+                        },
+                    )?;
+                }
+                if changed {
+                    diesel::update(issues::table.find(issue.get()))
+                        .set(issues::updated_at.eq(now))
+                        .execute(conn)?;
+                }
+                let after: Vec<Label> = current
+                    .into_iter()
+                    .filter(|l| !has(&removed, l))
+                    .chain(added)
+                    .collect();
+                Ok(Ok(sorted(after)))
+            })
+        })
+    }
+}
