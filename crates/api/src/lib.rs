@@ -120,6 +120,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD, PATCH, DELETE")),
     )
     .service(
+        web::resource(["/api/webhooks/", "/api/webhooks"])
+            .route(web::get().to(routes::webhooks::list_webhooks))
+            .route(web::head().to(routes::webhooks::list_webhooks))
+            .route(web::post().to(routes::webhooks::create_webhook))
+            .default_service(authenticated_not_allowed("GET, HEAD, POST")),
+    )
+    .service(
+        web::resource(["/api/webhooks/{id}/", "/api/webhooks/{id}"])
+            .route(web::get().to(routes::webhooks::get_webhook))
+            .route(web::head().to(routes::webhooks::get_webhook))
+            .route(web::patch().to(routes::webhooks::update_webhook))
+            .route(web::delete().to(routes::webhooks::delete_webhook))
+            .default_service(authenticated_not_allowed("GET, HEAD, PATCH, DELETE")),
+    )
+    .service(
+        web::resource([
+            "/api/webhooks/{id}/rotate-secret/",
+            "/api/webhooks/{id}/rotate-secret",
+        ])
+        .route(web::post().to(routes::webhooks::rotate_secret))
+        .default_service(authenticated_not_allowed("POST")),
+    )
+    .service(
+        web::resource(["/api/webhooks/{id}/ping/", "/api/webhooks/{id}/ping"])
+            .route(web::post().to(routes::webhooks::ping))
+            .default_service(authenticated_not_allowed("POST")),
+    )
+    .service(
+        web::resource([
+            "/api/webhooks/{id}/deliveries/",
+            "/api/webhooks/{id}/deliveries",
+        ])
+        .route(web::get().to(routes::webhooks::list_deliveries))
+        .route(web::head().to(routes::webhooks::list_deliveries))
+        .default_service(authenticated_not_allowed("GET, HEAD")),
+    )
+    .service(
+        web::resource([
+            "/api/webhooks/{id}/deliveries/{did}/redeliver/",
+            "/api/webhooks/{id}/deliveries/{did}/redeliver",
+        ])
+        .route(web::post().to(routes::webhooks::redeliver))
+        .default_service(authenticated_not_allowed("POST")),
+    )
+    .service(
         web::resource(["/api/comments/{cid}/", "/api/comments/{cid}"])
             .route(web::get().to(routes::comments::get_comment))
             .route(web::head().to(routes::comments::get_comment))

@@ -326,6 +326,92 @@ pub(crate) struct IssueLabelsWrite {
     labels: Vec<String>,
 }
 
+/// A webhook endpoint (its secret is never shown again after creation or rotation).
+#[derive(ToSchema)]
+#[schema(example = json!({"id": 1, "url": "https://hooks.example.com/issues", "events": ["issue.created", "issue.updated"], "active": true, "created_at": "2026-01-02T03:04:05.000000Z"}))]
+pub(crate) struct Webhook {
+    id: i64,
+    /// `http` or `https`.
+    url: String,
+    /// Event types, or `["*"]` for all.
+    events: Vec<String>,
+    /// Inactive endpoints get nothing; a `410 Gone` answer turns an endpoint inactive.
+    active: bool,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// A webhook endpoint with its secret (creation and rotation only).
+#[derive(ToSchema)]
+pub(crate) struct WebhookWithSecret {
+    id: i64,
+    url: String,
+    events: Vec<String>,
+    active: bool,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// `whsec_` and the base64 of 32 random bytes: verify deliveries with it (Standard Webhooks).
+    secret: String,
+}
+
+/// What registers a webhook endpoint.
+#[derive(ToSchema)]
+pub(crate) struct WebhookWrite {
+    /// An absolute `http(s)` URL, at most 2,000 characters, without user name or password.
+    #[schema(min_length = 1, max_length = 2000)]
+    url: String,
+    /// Event types (`issue.created`, ...), or `["*"]`.
+    #[schema(min_items = 1)]
+    events: Vec<String>,
+    /// Default true.
+    active: Option<bool>,
+}
+
+/// What changes a webhook endpoint: any of its fields.
+#[derive(ToSchema)]
+pub(crate) struct WebhookPatch {
+    #[schema(min_length = 1, max_length = 2000)]
+    url: Option<String>,
+    #[schema(min_items = 1)]
+    events: Option<Vec<String>>,
+    active: Option<bool>,
+}
+
+/// One attempt of a delivery.
+#[derive(ToSchema)]
+pub(crate) struct DeliveryAttempt {
+    #[schema(format = DateTime)]
+    started_at: String,
+    /// The receiver's status, when it answered.
+    status_code: Option<i32>,
+    duration_ms: i32,
+    /// The first 4 KiB of the response body.
+    response: String,
+    /// Timeout, connection refused, refused address...
+    error: Option<String>,
+}
+
+/// A delivery of one event to one endpoint.
+#[derive(ToSchema)]
+pub(crate) struct Delivery {
+    id: i64,
+    /// The `webhook-id` header: the event's id (`ping_<id>` for a ping); the same on every retry
+    /// and redelivery.
+    message_id: String,
+    event_id: Option<i64>,
+    #[schema(rename = "type")]
+    event_type: String,
+    /// `pending`, `sending`, `succeeded` or `failed`.
+    status: String,
+    #[schema(format = DateTime)]
+    next_attempt_at: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    finished_at: Option<String>,
+    attempts: Vec<DeliveryAttempt>,
+}
+
 /// Which emails a user gets (a `PATCH` may leave either out).
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -499,6 +585,15 @@ impl Modify for TokenAuth {
         routes::labels::add_issue_labels,
         routes::labels::replace_issue_labels,
         routes::labels::remove_issue_label,
+        routes::webhooks::list_webhooks,
+        routes::webhooks::create_webhook,
+        routes::webhooks::get_webhook,
+        routes::webhooks::update_webhook,
+        routes::webhooks::delete_webhook,
+        routes::webhooks::rotate_secret,
+        routes::webhooks::ping,
+        routes::webhooks::list_deliveries,
+        routes::webhooks::redeliver,
         routes::users::get_me,
         routes::users::get_notification_preferences,
         routes::users::set_notification_preferences,

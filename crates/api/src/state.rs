@@ -22,6 +22,8 @@ pub struct ApiSettings {
     pub redis_url: Option<Secret>,
     /// Signs the reports' unsubscribe links (`SECRET_KEY`).
     pub secret_key: Secret,
+    /// Hosts webhooks may register with an internal address (`WEBHOOK_ALLOWED_HOSTS`).
+    pub webhook_allowed_hosts: Option<Vec<String>>,
 }
 
 impl From<&Settings> for ApiSettings {
@@ -32,6 +34,7 @@ impl From<&Settings> for ApiSettings {
             assign_delay: settings.pipeline.assign_delay,
             redis_url: settings.queue.redis_url.clone(),
             secret_key: settings.general.secret_key.clone(),
+            webhook_allowed_hosts: settings.webhooks.allowed_hosts.clone(),
         }
     }
 }

@@ -264,15 +264,18 @@ pub async fn run_worker(
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mailer = build_mailer(settings)?;
-    Worker::new(
+    // Webhooks are delivered by the same process, from their own outbox in the database.
+    let webhooks = issue_tracker_webhooks::Deliverer::new(db.clone(), settings.webhooks.clone())
+        .context("cannot build the webhook HTTP client")?;
+    let emails = Worker::new(
         db,
         queue,
         mailer,
         settings.pipeline.clone(),
         consumer_name(),
     )
-    .run(shutdown)
-    .await;
+    .run(shutdown.clone());
+    tokio::join!(emails, webhooks.run(shutdown));
     Ok(())
 }
 

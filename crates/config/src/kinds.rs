@@ -83,6 +83,25 @@ pub fn seconds() -> Kind<Duration> {
     })
 }
 
+/// Comma-separated seconds (each above 0, at most 10 years), at least one.
+pub fn seconds_list() -> Kind<Vec<Duration>> {
+    Kind::new(
+        "comma-separated seconds, each above 0 and at most 10 years; at least one",
+        |text| {
+            let list: Vec<Duration> = text
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| seconds().parse(p).map_err(|e| format!("{p:?}: {e}")))
+                .collect::<Result<_, _>>()?;
+            if list.is_empty() {
+                return Err("must list at least one number of seconds".to_owned());
+            }
+            Ok(list)
+        },
+    )
+}
+
 /// Seconds rounded to whole ones, at least 1 (for clocks that count in whole seconds).
 pub fn whole_seconds() -> Kind<Duration> {
     Kind::new(

@@ -16,7 +16,7 @@ mod settings;
 pub use kinds::{Kind, MAX_SECONDS};
 pub use settings::{
     declarations, AccountSettings, AdminSettings, DatabaseSettings, Declaration, EmailSettings,
-    GeneralSettings, HttpSettings, PipelineSettings, QueueSettings, Settings,
+    GeneralSettings, HttpSettings, PipelineSettings, QueueSettings, Settings, WebhookSettings,
 };
 
 /// Where the embedded default database lives, relative to the working directory.

@@ -209,6 +209,19 @@ settings! {
         /// Emails one worker sends at once.
         worker_concurrency "WORKER_CONCURRENCY": usize = "64", integer(1, 10_000);
     }
+    /// Webhook deliveries, made by the worker.
+    webhooks: WebhookSettings {
+        /// Webhook hosts allowed to resolve to loopback, private, link-local or metadata addresses (for tests and private deployments); others are refused at connect time.
+        allowed_hosts "WEBHOOK_ALLOWED_HOSTS": Option<Vec<String>> = "", host_patterns();
+        /// Bound of one delivery attempt (connect, send, response); past it the attempt failed.
+        timeout "WEBHOOK_TIMEOUT": Duration = "10", seconds();
+        /// Waits before each retry of a failed attempt (the Standard Webhooks schedule); after the last, the delivery failed.
+        retry_schedule "WEBHOOK_RETRY_SCHEDULE": Vec<Duration> = "5,300,1800,7200,18000,36000,36000", seconds_list();
+        /// Deliveries one worker makes at once.
+        concurrency "WEBHOOK_CONCURRENCY": usize = "64", integer(1, 10_000);
+        /// How often an idle worker looks for due deliveries.
+        poll_interval "WEBHOOK_POLL_INTERVAL": Duration = "0.5", seconds();
+    }
 }
 
 impl EmailSettings {

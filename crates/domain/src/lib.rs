@@ -34,6 +34,7 @@ pub use history::{
 };
 mod unsubscribe;
 mod webhook;
+mod webhook_endpoint;
 pub use comment::{parse_comment_body, Comment, COMMENT_BODY, COMMENT_MAX_CHARS};
 pub use ids::{IssueId, NotificationId, TokenId, UserId};
 pub use issue::{
@@ -64,3 +65,7 @@ pub use unsubscribe::{
 };
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};
 pub use webhook::{event_payload, new_webhook_secret, sign_webhook, BadWebhookSecret};
+pub use webhook_endpoint::{
+    is_public_address, parse_webhook_url, Webhook, WebhookChanges, PING_EVENT,
+    WEBHOOK_URL_MAX_CHARS,
+};

@@ -80,7 +80,7 @@ WHERE id IN (
 RETURNING id";
 
 /// A claim token unique in practice: a per-process random start and a counter.
-fn new_claim_token() -> i64 {
+pub(crate) fn new_claim_token() -> i64 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;

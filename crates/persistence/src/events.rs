@@ -9,6 +9,7 @@ use issue_tracker_domain::{
 
 use crate::rows::utc;
 use crate::schema::events;
+use crate::webhooks::FanOut;
 use crate::{with_conn, Database, StoreError};
 
 diesel::define_sql_function!(fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::Text>, y: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -69,14 +70,15 @@ pub(crate) struct EventInsert<'a> {
 type InsertEvent<'a> =
     diesel::dsl::Values<diesel::dsl::insert_into<events::table>, EventInsert<'a>>;
 
-/// Writes `event`, on either database, in the caller's transaction.
+/// Writes `event`, on either database, in the caller's transaction, with its webhook deliveries.
 pub(crate) fn insert_event<'a, C>(conn: &mut C, event: &'a NewEvent<'a>) -> QueryResult<usize>
 where
     C: Connection,
     InsertEvent<'a>: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    FanOut: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
 {
     let actor = event.origin.actor.as_ref();
-    diesel::insert_into(events::table)
+    let written = diesel::insert_into(events::table)
         .values(EventInsert {
             kind: event.event_type.as_str(),
             created_at: event.at,
@@ -89,7 +91,9 @@ where
             username: event.user.map(|(_, name)| name),
             changes: event.changes_json(),
         })
-        .execute(conn)
+        .execute(conn)?;
+    FanOut::new(event.event_type).execute(conn)?;
+    Ok(written)
 }
 
 #[derive(Queryable, Selectable)]
@@ -191,6 +195,21 @@ fn up_to_settled_gap(rows: Vec<EventRow>, after: i64, now: NaiveDateTime) -> Vec
 }
 
 impl Database {
+    /// The events with these ids (in no particular order).
+    pub fn events_by_id(&self, ids: &[i64]) -> Result<Vec<Event>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<EventRow> = with_conn!(self, |conn| events::table
+            .filter(events::id.eq_any(ids))
+            .select(EventRow::as_select())
+            .load(conn)?);
+        Ok(rows
+            .into_iter()
+            .map(Event::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+
     /// A page of the history of one issue (also after it was deleted), oldest first.
     pub fn issue_history(
         &self,

@@ -209,7 +209,19 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgre
         out.push_bind_param::<Nullable<Text>, _>(&event.origin.request_id)?;
         out.push_sql(", id, ");
         out.push_bind_param::<Text, _>(&self.changes_json)?;
-        out.push_sql(" FROM created) SELECT id FROM created");
+        // The event's webhook deliveries, as `FanOut` writes them on the other paths.
+        out.push_sql(
+            " FROM created RETURNING id), \
+             hooks AS (INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
+             next_attempt_at, created_at) SELECT w.id, history.id, 'pending', 0, \
+             (statement_timestamp() AT TIME ZONE 'UTC'), (statement_timestamp() AT TIME ZONE 'UTC') \
+             FROM history, webhooks w WHERE w.active AND (w.events = '[\"*\"]' OR w.events LIKE ",
+        );
+        // A literal: the statement is cached by its type, and its event is always
+        // `issue.created` (the pattern is a fixed string without quotes of its own).
+        out.push_sql("'");
+        out.push_sql(crate::webhooks::FanOut::pattern_of(EventType::IssueCreated));
+        out.push_sql("')) SELECT id FROM created");
         Ok(())
     }
 }

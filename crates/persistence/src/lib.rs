@@ -28,6 +28,10 @@ pub use sessions::AdminSession;
 pub mod schema;
 mod tokens;
 mod users;
+mod webhooks;
+pub use webhooks::{
+    AttemptOutcome, ClaimedDelivery, DeliveryAttempt, DeliveryInfo, WebhookRefused,
+};
 
 pub use database::{
     create_postgres_database, drop_postgres_database, Backend, Database, PoolSettings, SqliteStore,

@@ -8,6 +8,7 @@ pub mod login;
 pub mod operations;
 pub mod unsubscribe;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};

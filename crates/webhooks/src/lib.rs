@@ -1,0 +1,436 @@
+//! Webhook delivery, run by the worker: claims due deliveries from the database (the outbox the
+//! events' transactions wrote), POSTs each signed as the Standard Webhooks specification says,
+//! and records every attempt.
+//!
+//! - 2xx: delivered. `410 Gone`: failed, and the endpoint turns inactive. Anything else, or no
+//!   answer within `WEBHOOK_TIMEOUT`: retried after the next wait of `WEBHOOK_RETRY_SCHEDULE`,
+//!   then failed.
+//! - **Safety**: the address is checked when the connection is made, after DNS (the resolver
+//!   hands the client only the addresses it allows, so a name that resolves elsewhere the second
+//!   time cannot slip through): no loopback, private, link-local (metadata) or other internal
+//!   address unless the host is in `WEBHOOK_ALLOWED_HOSTS`. Redirects are not followed; proxies
+//!   are not used.
+//! - A worker killed mid-delivery loses nothing: the claim's lease runs out and another worker
+//!   delivers again, with the same `webhook-id`, so receivers can drop the copy.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use issue_tracker_config::WebhookSettings;
+use issue_tracker_domain::{is_public_address, sign_webhook};
+use issue_tracker_persistence::{
+    AttemptOutcome, ClaimedDelivery, Database, DeliveryAttempt, StoreError,
+};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use tokio::sync::{watch, Semaphore};
+
+/// How much of a response body the delivery log keeps.
+pub const RESPONSE_KEPT_BYTES: usize = 4_096;
+
+/// How much longer than one attempt's timeout a claim lasts: recording the outcome fits in it.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// Whether `host` (a name or an address, without brackets) is in the allowed list (`None`:
+/// every host is).
+fn host_allowed(allowed: &Option<Vec<String>>, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match allowed {
+        None => true,
+        Some(list) => list.iter().any(|pattern| match pattern.strip_prefix('.') {
+            Some(domain) => host == domain || host.ends_with(&format!(".{domain}")),
+            None => *pattern == host,
+        }),
+    }
+}
+
+/// Resolves names for the HTTP client and keeps only the addresses a delivery may reach.
+struct GuardedResolver {
+    allowed: Option<Vec<String>>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        let trusted = host_allowed(&self.allowed, &host);
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let kept: Vec<SocketAddr> = found
+                .iter()
+                .copied()
+                .filter(|a| trusted || is_public_address(a.ip()))
+                .collect();
+            if kept.is_empty() {
+                return Err(Box::new(Refused(format!(
+                    "{host} resolves only to addresses webhooks may not reach ({})",
+                    found
+                        .iter()
+                        .map(|a| a.ip().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(kept.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// A delivery refused by the address guard.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Whether an error chain holds a [`Refused`].
+fn is_refusal(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if e.downcast_ref::<Refused>().is_some() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// The whole error chain as one line.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(e) = current {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        current = e.source();
+    }
+    text
+}
+
+/// Checks a URL's literal address (names are checked by the resolver, at connect time).
+fn check_literal(allowed: &Option<Vec<String>>, url: &url::Url) -> Result<(), Refused> {
+    let Some(host) = url.host() else {
+        return Err(Refused("the URL has no host".into()));
+    };
+    let address: Option<IpAddr> = match host {
+        url::Host::Ipv4(v4) => Some(v4.into()),
+        url::Host::Ipv6(v6) => Some(v6.into()),
+        url::Host::Domain(_) => None,
+    };
+    match address {
+        Some(ip) if !is_public_address(ip) && !host_allowed(allowed, &ip.to_string()) => Err(
+            Refused(format!("{ip} is an address webhooks may not reach")),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Delivers webhooks until shutdown.
+pub struct Deliverer {
+    db: Database,
+    client: reqwest::Client,
+    settings: WebhookSettings,
+}
+
+impl Deliverer {
+    /// A deliverer over this database.
+    pub fn new(db: Database, settings: WebhookSettings) -> Result<Deliverer, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(GuardedResolver {
+                allowed: settings.allowed_hosts.clone(),
+            }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(settings.timeout)
+            .pool_max_idle_per_host(settings.concurrency)
+            .user_agent(concat!(
+                "issue-tracker-webhooks/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()?;
+        Ok(Deliverer {
+            db,
+            client,
+            settings,
+        })
+    }
+
+    /// Runs until `shutdown` turns true, then finishes the deliveries in hand. Up to
+    /// `WEBHOOK_CONCURRENCY` at once.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let concurrency = self.settings.concurrency;
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let lease = self.settings.timeout + LEASE_MARGIN;
+        let this = Arc::new(self);
+        let mut failures = 0u32;
+        tracing::info!("webhook deliveries started");
+        while !*shutdown.borrow() {
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                _ = shutdown.changed() => break,
+            };
+            let free = (slots.available_permits() + 1) as i64;
+            let db = this.db.clone();
+            let claimed =
+                tokio::task::spawn_blocking(move || db.claim_deliveries(free, lease)).await;
+            let claims = match claimed {
+                Ok(Ok(claims)) => {
+                    failures = 0;
+                    claims
+                }
+                Ok(Err(error)) => {
+                    failures += 1;
+                    if failures <= 3 || failures.is_multiple_of(60) {
+                        tracing::warn!(%error, "cannot claim webhook deliveries; retrying");
+                    }
+                    Vec::new()
+                }
+                Err(error) => {
+                    tracing::error!(%error, "claiming webhook deliveries panicked");
+                    Vec::new()
+                }
+            };
+            if claims.is_empty() {
+                drop(first);
+                tokio::select! {
+                    _ = tokio::time::sleep(this.settings.poll_interval) => {}
+                    _ = shutdown.changed() => break,
+                }
+                continue;
+            }
+            let mut first = Some(first);
+            for claim in claims {
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => match slots.clone().acquire_owned().await {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                };
+                let this = this.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    this.deliver(claim, shutdown).await;
+                    drop(permit);
+                });
+            }
+        }
+        let _ = slots.acquire_many(concurrency as u32).await;
+        tracing::info!("webhook deliveries stopped");
+    }
+
+    /// One attempt: sign, POST, read the answer, record.
+    async fn deliver(&self, claim: ClaimedDelivery, shutdown: watch::Receiver<bool>) {
+        let started_at = chrono::Utc::now();
+        let started = Instant::now();
+        let result = self.attempt(&claim, started_at.timestamp()).await;
+        let duration_ms = started.elapsed().as_millis().min(i32::MAX as u128) as i32;
+        let retry = || match self
+            .settings
+            .retry_schedule
+            .get(claim.attempts as usize - 1)
+        {
+            Some(wait) => AttemptOutcome::Retry(*wait),
+            None => AttemptOutcome::Failed,
+        };
+        let (attempt, outcome) = match result {
+            Ok((status, response)) => {
+                let outcome = match status {
+                    200..=299 => AttemptOutcome::Delivered,
+                    410 => AttemptOutcome::Gone,
+                    _ => retry(),
+                };
+                let attempt = DeliveryAttempt {
+                    started_at,
+                    status_code: Some(status as i32),
+                    duration_ms,
+                    response,
+                    error: None,
+                };
+                (attempt, outcome)
+            }
+            Err((refused, error)) => {
+                let attempt = DeliveryAttempt {
+                    started_at,
+                    status_code: None,
+                    duration_ms,
+                    response: String::new(),
+                    error: Some(error),
+                };
+                let outcome = match refused {
+                    true => AttemptOutcome::Failed,
+                    false => retry(),
+                };
+                (attempt, outcome)
+            }
+        };
+        let label = match &outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retry(_) => "retry",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Gone => "gone; endpoint disabled",
+        };
+        tracing::info!(
+            delivery = claim.id,
+            webhook = claim.webhook_id,
+            event = %claim.message_id,
+            status = ?attempt.status_code,
+            error = attempt.error.as_deref().unwrap_or(""),
+            duration_ms,
+            attempt = claim.attempts,
+            outcome = label,
+            "webhook attempt"
+        );
+        self.record(&claim, attempt, outcome, shutdown).await;
+    }
+
+    /// Sends one signed POST; the status and the first 4 KiB of the body, or (refused by the
+    /// address guard, what went wrong).
+    async fn attempt(
+        &self,
+        claim: &ClaimedDelivery,
+        timestamp: i64,
+    ) -> Result<(u16, String), (bool, String)> {
+        let url = url::Url::parse(&claim.url).map_err(|e| (true, format!("bad URL: {e}")))?;
+        check_literal(&self.settings.allowed_hosts, &url).map_err(|e| (true, e.to_string()))?;
+        let body = serde_json::json!({
+            "type": claim.event_type,
+            "timestamp": claim.event_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "data": claim.data,
+        })
+        .to_string();
+        let signatures: Vec<String> = claim
+            .secrets
+            .iter()
+            .filter_map(|secret| sign_webhook(secret, &claim.message_id, timestamp, &body).ok())
+            .collect();
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &claim.message_id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signatures.join(" "))
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| (is_refusal(&e), describe(&e)))?;
+        let status = response.status().as_u16();
+        let mut kept = Vec::new();
+        let mut response = response;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = RESPONSE_KEPT_BYTES - kept.len();
+                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if kept.len() >= RESPONSE_KEPT_BYTES {
+                        break;
+                    }
+                }
+                // The status is what counts; a body cut short is kept as far as it came.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        Ok((status, String::from_utf8_lossy(&kept).into_owned()))
+    }
+
+    /// Records an attempt, retrying while the database is unreachable (a delivered event must
+    /// not be delivered again because its outcome could not be written); gives up 5 s after
+    /// shutdown, leaving the claim to run out (the event is then delivered again: at least once).
+    async fn record(
+        &self,
+        claim: &ClaimedDelivery,
+        attempt: DeliveryAttempt,
+        outcome: AttemptOutcome,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let mut stopping_since: Option<Instant> = None;
+        let mut failures = 0u32;
+        loop {
+            let (db, c, a, o) = (
+                self.db.clone(),
+                claim.clone(),
+                attempt.clone(),
+                outcome.clone(),
+            );
+            let written: Result<Result<bool, StoreError>, _> =
+                tokio::task::spawn_blocking(move || db.record_attempt(&c, &a, &o)).await;
+            match written {
+                Ok(Ok(true)) => return,
+                Ok(Ok(false)) => {
+                    tracing::warn!(
+                        delivery = claim.id,
+                        "the claim was superseded (its lease ran out); outcome not recorded"
+                    );
+                    return;
+                }
+                Ok(Err(error)) => {
+                    failures += 1;
+                    if failures <= 3 || failures.is_multiple_of(40) {
+                        tracing::warn!(delivery = claim.id, %error, "cannot record a webhook attempt; retrying");
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(delivery = claim.id, %error, "recording a webhook attempt panicked");
+                    return;
+                }
+            }
+            if *shutdown.borrow() {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= Duration::from_secs(5) {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_hosts_match_names_and_subdomains() {
+        let allowed = Some(vec!["localhost".to_owned(), ".internal.example".to_owned()]);
+        assert!(host_allowed(&allowed, "LOCALHOST"));
+        assert!(host_allowed(&allowed, "hooks.internal.example"));
+        assert!(host_allowed(&allowed, "internal.example"));
+        assert!(!host_allowed(&allowed, "evilinternal.example"));
+        assert!(!host_allowed(&allowed, "127.0.0.1"));
+        assert!(!host_allowed(&Some(Vec::new()), "localhost"));
+        assert!(host_allowed(&None, "anything"));
+    }
+
+    #[test]
+    fn literal_addresses_are_checked_before_connecting() {
+        let none = Some(Vec::new());
+        for refused in [
+            "http://127.0.0.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]:8080/",
+            "http://10.0.0.1/",
+            "http://[::ffff:192.168.0.1]/",
+        ] {
+            let url = url::Url::parse(refused).unwrap();
+            assert!(check_literal(&none, &url).is_err(), "{refused}");
+        }
+        let public = url::Url::parse("https://93.184.216.34/").unwrap();
+        assert!(check_literal(&none, &public).is_ok());
+        let allowed = Some(vec!["127.0.0.1".to_owned()]);
+        let local = url::Url::parse("http://127.0.0.1:9/").unwrap();
+        assert!(check_literal(&allowed, &local).is_ok());
+    }
+}
