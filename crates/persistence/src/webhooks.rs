@@ -39,7 +39,8 @@ macro_rules! new_delivery {
 }
 
 /// Writes one pending delivery per active endpoint that wants the event just inserted on this
-/// connection (`currval`/`last_insert_rowid()`: the same session, the same transaction). A query
+/// connection: PostgreSQL's `currval` (this session's), SQLite's newest event (writers are
+/// serialised; `last_insert_rowid()` would move with each delivery the statement inserts). A query
 /// type of its own so that diesel keeps it prepared.
 #[derive(Debug, Clone, Copy, QueryId)]
 pub(crate) struct FanOut {
@@ -99,7 +100,7 @@ impl QueryFragment<diesel::sqlite::Sqlite> for FanOut {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
         out.push_sql(
             "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
-             next_attempt_at, created_at) SELECT id, last_insert_rowid(), 'pending', 0, \
+             next_attempt_at, created_at) SELECT id, (SELECT max(id) FROM events), 'pending', 0, \
              strftime('%Y-%m-%d %H:%M:%f', 'now'), strftime('%Y-%m-%d %H:%M:%f', 'now')",
         );
         out.push_sql(WANTING);

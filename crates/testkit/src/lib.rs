@@ -9,12 +9,14 @@ mod pgbouncer;
 mod proxy;
 mod redis;
 mod smtp;
+mod webhook_receiver;
 
 pub use database::{admin_url, Kind, TestDb};
 pub use pgbouncer::PgBouncer;
 pub use proxy::{Fault, FaultProxy};
 pub use redis::RedisServer;
 pub use smtp::{Received, SmtpMode, SmtpServer};
+pub use webhook_receiver::{Received as WebhookRequest, Reply as WebhookReply, WebhookReceiver};
 
 use std::net::TcpListener as StdListener;
 use std::time::{Duration, Instant};
