@@ -246,6 +246,12 @@ const WEBHOOK_COLUMNS: (
     webhooks::created_at,
 );
 
+/// A delivery's attempt: its delivery, start, status, duration, response, error.
+type AttemptRow = (i64, NaiveDateTime, Option<i32>, i32, String, Option<String>);
+
+/// An endpoint's URL and secrets: id, url, secret, previous secret and until when.
+type SigningRow = (i64, String, String, Option<String>, Option<NaiveDateTime>);
+
 type DeliveryRow = (
     i64,
     Option<i64>,
@@ -461,19 +467,18 @@ impl Database {
 
     fn with_attempts(&self, rows: Vec<DeliveryRow>) -> Result<Vec<DeliveryInfo>, StoreError> {
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let attempts: Vec<(i64, NaiveDateTime, Option<i32>, i32, String, Option<String>)> =
-            with_conn!(self, |conn| webhook_attempts::table
-                .filter(webhook_attempts::delivery_id.eq_any(&ids))
-                .order(webhook_attempts::id)
-                .select((
-                    webhook_attempts::delivery_id,
-                    webhook_attempts::started_at,
-                    webhook_attempts::status_code,
-                    webhook_attempts::duration_ms,
-                    webhook_attempts::response,
-                    webhook_attempts::error,
-                ))
-                .load(conn)?);
+        let attempts: Vec<AttemptRow> = with_conn!(self, |conn| webhook_attempts::table
+            .filter(webhook_attempts::delivery_id.eq_any(&ids))
+            .order(webhook_attempts::id)
+            .select((
+                webhook_attempts::delivery_id,
+                webhook_attempts::started_at,
+                webhook_attempts::status_code,
+                webhook_attempts::duration_ms,
+                webhook_attempts::response,
+                webhook_attempts::error,
+            ))
+            .load(conn)?);
         Ok(rows
             .into_iter()
             .map(
@@ -596,17 +601,16 @@ impl Database {
         let hook_ids: Vec<i64> = claimed.iter().map(|c| c.1).collect();
         let event_ids: Vec<i64> = claimed.iter().filter_map(|c| c.2).collect();
         let now = now_micros();
-        let hooks: Vec<(i64, String, String, Option<String>, Option<NaiveDateTime>)> =
-            with_conn!(self, |conn| webhooks::table
-                .filter(webhooks::id.eq_any(&hook_ids))
-                .select((
-                    webhooks::id,
-                    webhooks::url,
-                    webhooks::secret,
-                    webhooks::previous_secret,
-                    webhooks::previous_secret_until,
-                ))
-                .load(conn)?);
+        let hooks: Vec<SigningRow> = with_conn!(self, |conn| webhooks::table
+            .filter(webhooks::id.eq_any(&hook_ids))
+            .select((
+                webhooks::id,
+                webhooks::url,
+                webhooks::secret,
+                webhooks::previous_secret,
+                webhooks::previous_secret_until,
+            ))
+            .load(conn)?);
         let events: Vec<Event> = self.events_by_id(&event_ids)?;
         Ok(claimed
             .into_iter()

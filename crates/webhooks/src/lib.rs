@@ -330,17 +330,12 @@ impl Deliverer {
         let status = response.status().as_u16();
         let mut kept = Vec::new();
         let mut response = response;
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = RESPONSE_KEPT_BYTES - kept.len();
-                    kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if kept.len() >= RESPONSE_KEPT_BYTES {
-                        break;
-                    }
-                }
-                // The status is what counts; a body cut short is kept as far as it came.
-                Ok(None) | Err(_) => break,
+        // The status is what counts; a body cut short is kept as far as it came.
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = RESPONSE_KEPT_BYTES - kept.len();
+            kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if kept.len() >= RESPONSE_KEPT_BYTES {
+                break;
             }
         }
         Ok((status, String::from_utf8_lossy(&kept).into_owned()))

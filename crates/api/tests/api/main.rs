@@ -16,3 +16,4 @@ mod operations;
 mod outbox;
 mod ratelimits;
 mod users;
+mod webhooks;
