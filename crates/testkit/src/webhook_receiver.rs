@@ -34,6 +34,8 @@ pub enum Reply {
     Status(u16, String),
     /// No answer for this long, then the connection is closed.
     Hang(Duration),
+    /// This status after this long (a slow receiver).
+    After(Duration, u16),
 }
 
 type Script = Box<dyn FnMut(&Received, &[Received]) -> Reply + Send>;
@@ -125,6 +127,11 @@ fn serve(
                     "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
                     body.len()
                 )?;
+                writer.flush()?;
+            }
+            Reply::After(wait, status) => {
+                std::thread::sleep(wait);
+                write!(writer, "HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nok")?;
                 writer.flush()?;
             }
             Reply::Hang(duration) => {

@@ -28,8 +28,9 @@ use tokio::sync::{watch, Semaphore};
 /// How much of a response body the delivery log keeps.
 pub const RESPONSE_KEPT_BYTES: usize = 4_096;
 
-/// How much longer than one attempt's timeout a claim lasts: recording the outcome fits in it.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// How long a claim lasts: twice an attempt's timeout and this, so that recording the outcome
+/// fits in it. A worker killed mid-delivery holds its deliveries this long at most.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Whether `host` (a name or an address, without brackets) is in the allowed list (`None`:
 /// every host is).
@@ -169,7 +170,7 @@ impl Deliverer {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let concurrency = self.settings.concurrency;
         let slots = Arc::new(Semaphore::new(concurrency));
-        let lease = self.settings.timeout + LEASE_MARGIN;
+        let lease = self.settings.timeout * 2 + LEASE_MARGIN;
         let this = Arc::new(self);
         let mut failures = 0u32;
         tracing::info!("webhook deliveries started");
