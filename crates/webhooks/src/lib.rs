@@ -182,6 +182,14 @@ impl Deliverer {
                 },
                 _ = shutdown.changed() => break,
             };
+            // Claim in batches: under load, slots free up one at a time, and one claim
+            // (a transaction) per delivery would cost as much as the deliveries themselves.
+            let gathering = Instant::now();
+            while slots.available_permits() + 1 < concurrency.div_ceil(4)
+                && gathering.elapsed() < Duration::from_millis(10)
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
             let free = (slots.available_permits() + 1) as i64;
             let db = this.db.clone();
             let claimed =
