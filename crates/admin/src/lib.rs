@@ -64,6 +64,38 @@ pub fn mount(settings: AdminSettings, reports: ReportInterval, max_body_bytes: u
                     "/issues/{id}/delete/",
                     web::post().to(pages::issues::delete),
                 )
+                .route("/labels/", web::get().to(pages::labels::list))
+                .route("/labels/add/", web::get().to(pages::labels::add_form))
+                .route("/labels/add/", web::post().to(pages::labels::add))
+                .route("/labels/{id}/", web::get().to(pages::labels::change_form))
+                .route("/labels/{id}/", web::post().to(pages::labels::change))
+                .route(
+                    "/labels/{id}/delete/",
+                    web::get().to(pages::labels::delete_form),
+                )
+                .route(
+                    "/labels/{id}/delete/",
+                    web::post().to(pages::labels::delete),
+                )
+                .route("/webhooks/", web::get().to(pages::webhooks::list))
+                .route("/webhooks/add/", web::get().to(pages::webhooks::add_form))
+                .route("/webhooks/add/", web::post().to(pages::webhooks::add))
+                .route(
+                    "/webhooks/{id}/",
+                    web::get().to(pages::webhooks::deliveries),
+                )
+                .route(
+                    "/webhooks/{id}/",
+                    web::post().to(pages::webhooks::redeliver),
+                )
+                .route(
+                    "/webhooks/{id}/ping/",
+                    web::post().to(pages::webhooks::ping),
+                )
+                .route(
+                    "/webhooks/{id}/toggle/",
+                    web::post().to(pages::webhooks::toggle),
+                )
                 .route("/users/", web::get().to(pages::users::list))
                 .route("/users/add/", web::get().to(pages::users::add_form))
                 .route("/users/add/", web::post().to(pages::users::add))

@@ -140,10 +140,12 @@ impl Chrome {
     }
 
     /// The navigation: (section, label, path).
-    pub fn sections(&self) -> [(&'static str, &'static str, &'static str); 5] {
+    pub fn sections(&self) -> [(&'static str, &'static str, &'static str); 7] {
         [
             ("dashboard", "Dashboard", "/admin/"),
             ("issues", "Issues", "/admin/issues/"),
+            ("labels", "Labels", "/admin/labels/"),
+            ("webhooks", "Webhooks", "/admin/webhooks/"),
             ("users", "Users", "/admin/users/"),
             ("notifications", "Notifications", "/admin/notifications/"),
             ("events", "Audit log", "/admin/events/"),
@@ -500,7 +502,7 @@ pub struct ListPage {
     /// The heading.
     pub title: String,
     /// The path of the list.
-    pub path: &'static str,
+    pub path: String,
     /// The search box's label (empty: no search).
     pub search_label: &'static str,
     /// What was searched.
@@ -624,6 +626,10 @@ pub fn notice(query: &FormData) -> String {
         Some("deleted") => "Deleted.",
         Some("closed") => "The selected issues were closed.",
         Some("retried") => "The selected notifications will be sent again.",
+        Some("redelivered") => {
+            "The selected deliveries will be sent again, with the same webhook-id."
+        }
+        Some("pinged") => "A ping was queued; it shows in the log below.",
         Some("password") => "The password was changed; the user's tokens and sessions were ended.",
         Some("revoked") => "The user's tokens were revoked.",
         Some("none") => "No rows were selected; nothing changed.",

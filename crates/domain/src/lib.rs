@@ -66,6 +66,6 @@ pub use unsubscribe::{
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};
 pub use webhook::{event_payload, new_webhook_secret, sign_webhook, BadWebhookSecret};
 pub use webhook_endpoint::{
-    is_public_address, parse_webhook_url, Webhook, WebhookChanges, PING_EVENT,
-    WEBHOOK_URL_MAX_CHARS,
+    is_public_address, parse_webhook_url, webhook_host_allowed, webhook_literal_refusal, Webhook,
+    WebhookChanges, PING_EVENT, WEBHOOK_URL_MAX_CHARS,
 };

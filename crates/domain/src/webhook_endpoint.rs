@@ -224,3 +224,52 @@ fn public_v6(ip: Ipv6Addr) -> bool {
         || first == 0x2001 && ip.segments()[1] == 0x0db8
         || first == 0x0064 && ip.segments()[1] == 0xff9b)
 }
+
+/// Whether `host` (a name or an address, without brackets) is on the allowed list of hosts that
+/// may be internal (`WEBHOOK_ALLOWED_HOSTS`; `None`: every host). `.example.com` matches the
+/// domain and its subdomains.
+///
+/// ```
+/// use issue_tracker_domain::webhook_host_allowed;
+/// let allowed = Some(vec!["localhost".to_owned(), ".internal.example".to_owned()]);
+/// assert!(webhook_host_allowed(&allowed, "LOCALHOST"));
+/// assert!(webhook_host_allowed(&allowed, "hooks.internal.example"));
+/// assert!(!webhook_host_allowed(&allowed, "evilinternal.example"));
+/// assert!(!webhook_host_allowed(&allowed, "127.0.0.1"));
+/// assert!(webhook_host_allowed(&None, "anything"));
+/// ```
+pub fn webhook_host_allowed(allowed: &Option<Vec<String>>, host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    match allowed {
+        None => true,
+        Some(list) => list.iter().any(|pattern| match pattern.strip_prefix('.') {
+            Some(domain) => host == domain || host.ends_with(&format!(".{domain}")),
+            None => *pattern == host,
+        }),
+    }
+}
+
+/// Why a webhook URL whose host is a literal internal address is refused (`None`: not such a
+/// URL, or its address is on the allowed list). Names are judged when a delivery connects.
+///
+/// ```
+/// use issue_tracker_domain::webhook_literal_refusal;
+/// assert!(webhook_literal_refusal("http://169.254.169.254/", &Some(vec![])).is_some());
+/// assert!(webhook_literal_refusal("http://[::1]:8080/", &Some(vec![])).is_some());
+/// assert!(webhook_literal_refusal("http://127.0.0.1/", &Some(vec!["127.0.0.1".into()])).is_none());
+/// assert!(webhook_literal_refusal("https://hooks.example.com/", &Some(vec![])).is_none());
+/// ```
+pub fn webhook_literal_refusal(url: &str, allowed: &Option<Vec<String>>) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    let ip: IpAddr = match url.host()? {
+        url::Host::Ipv4(v4) => v4.into(),
+        url::Host::Ipv6(v6) => v6.into(),
+        url::Host::Domain(_) => return None,
+    };
+    match is_public_address(ip) || webhook_host_allowed(allowed, &ip.to_string()) {
+        true => None,
+        false => Some(format!(
+            "{ip} is a loopback, private, link-local or other internal address: webhooks may not reach it."
+        )),
+    }
+}

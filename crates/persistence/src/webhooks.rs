@@ -663,52 +663,65 @@ impl Database {
         attempt: &DeliveryAttempt,
         outcome: &AttemptOutcome,
     ) -> Result<bool, StoreError> {
+        Ok(self.record_attempts(&[(claim.clone(), attempt.clone(), outcome.clone())])?[0])
+    }
+
+    /// Records several attempts in one transaction (one commit for many deliveries), each under
+    /// its claim's token; for each, whether it was recorded (`false`: superseded).
+    pub fn record_attempts(
+        &self,
+        batch: &[(ClaimedDelivery, DeliveryAttempt, AttemptOutcome)],
+    ) -> Result<Vec<bool>, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                let mine = webhook_deliveries::table
-                    .filter(webhook_deliveries::id.eq(claim.id))
-                    .filter(webhook_deliveries::status.eq("sending"))
-                    .filter(webhook_deliveries::claim_token.eq(Some(claim.claim_token)));
-                let matched = match outcome {
-                    AttemptOutcome::Delivered => diesel::update(mine)
-                        .set((
-                            webhook_deliveries::status.eq("succeeded"),
-                            webhook_deliveries::finished_at.eq(Some(now)),
+                let mut recorded = Vec::with_capacity(batch.len());
+                for (claim, attempt, outcome) in batch {
+                    let mine = webhook_deliveries::table
+                        .filter(webhook_deliveries::id.eq(claim.id))
+                        .filter(webhook_deliveries::status.eq("sending"))
+                        .filter(webhook_deliveries::claim_token.eq(Some(claim.claim_token)));
+                    let matched = match outcome {
+                        AttemptOutcome::Delivered => diesel::update(mine)
+                            .set((
+                                webhook_deliveries::status.eq("succeeded"),
+                                webhook_deliveries::finished_at.eq(Some(now)),
+                            ))
+                            .execute(conn)?,
+                        AttemptOutcome::Retry(wait) => diesel::update(mine)
+                            .set((
+                                webhook_deliveries::status.eq("pending"),
+                                webhook_deliveries::next_attempt_at.eq(clock::later(*wait)),
+                            ))
+                            .execute(conn)?,
+                        AttemptOutcome::Failed | AttemptOutcome::Gone => diesel::update(mine)
+                            .set((
+                                webhook_deliveries::status.eq("failed"),
+                                webhook_deliveries::finished_at.eq(Some(now)),
+                            ))
+                            .execute(conn)?,
+                    };
+                    recorded.push(matched > 0);
+                    if matched == 0 {
+                        continue;
+                    }
+                    if let AttemptOutcome::Gone = outcome {
+                        diesel::update(webhooks::table.find(claim.webhook_id))
+                            .set(webhooks::active.eq(false))
+                            .execute(conn)?;
+                    }
+                    diesel::insert_into(webhook_attempts::table)
+                        .values((
+                            webhook_attempts::delivery_id.eq(claim.id),
+                            webhook_attempts::started_at.eq(attempt.started_at.naive_utc()),
+                            webhook_attempts::status_code.eq(attempt.status_code),
+                            webhook_attempts::duration_ms.eq(attempt.duration_ms),
+                            webhook_attempts::response.eq(&attempt.response),
+                            webhook_attempts::error.eq(&attempt.error),
                         ))
-                        .execute(conn)?,
-                    AttemptOutcome::Retry(wait) => diesel::update(mine)
-                        .set((
-                            webhook_deliveries::status.eq("pending"),
-                            webhook_deliveries::next_attempt_at.eq(clock::later(*wait)),
-                        ))
-                        .execute(conn)?,
-                    AttemptOutcome::Failed | AttemptOutcome::Gone => diesel::update(mine)
-                        .set((
-                            webhook_deliveries::status.eq("failed"),
-                            webhook_deliveries::finished_at.eq(Some(now)),
-                        ))
-                        .execute(conn)?,
-                };
-                if matched == 0 {
-                    return Ok::<_, StoreError>(false);
-                }
-                if let AttemptOutcome::Gone = outcome {
-                    diesel::update(webhooks::table.find(claim.webhook_id))
-                        .set(webhooks::active.eq(false))
                         .execute(conn)?;
                 }
-                diesel::insert_into(webhook_attempts::table)
-                    .values((
-                        webhook_attempts::delivery_id.eq(claim.id),
-                        webhook_attempts::started_at.eq(attempt.started_at.naive_utc()),
-                        webhook_attempts::status_code.eq(attempt.status_code),
-                        webhook_attempts::duration_ms.eq(attempt.duration_ms),
-                        webhook_attempts::response.eq(&attempt.response),
-                        webhook_attempts::error.eq(&attempt.error),
-                    ))
-                    .execute(conn)?;
-                Ok(true)
+                Ok::<_, StoreError>(recorded)
             })
         })
     }

@@ -18,12 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use issue_tracker_config::WebhookSettings;
-use issue_tracker_domain::{is_public_address, sign_webhook};
-use issue_tracker_persistence::{
-    AttemptOutcome, ClaimedDelivery, Database, DeliveryAttempt, StoreError,
-};
+use issue_tracker_domain::{is_public_address, sign_webhook, webhook_host_allowed};
+use issue_tracker_persistence::{AttemptOutcome, ClaimedDelivery, Database, DeliveryAttempt};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
 /// How much of a response body the delivery log keeps.
 pub const RESPONSE_KEPT_BYTES: usize = 4_096;
@@ -31,19 +29,6 @@ pub const RESPONSE_KEPT_BYTES: usize = 4_096;
 /// How long a claim lasts: twice an attempt's timeout and this, so that recording the outcome
 /// fits in it. A worker killed mid-delivery holds its deliveries this long at most.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
-
-/// Whether `host` (a name or an address, without brackets) is in the allowed list (`None`:
-/// every host is).
-fn host_allowed(allowed: &Option<Vec<String>>, host: &str) -> bool {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
-    match allowed {
-        None => true,
-        Some(list) => list.iter().any(|pattern| match pattern.strip_prefix('.') {
-            Some(domain) => host == domain || host.ends_with(&format!(".{domain}")),
-            None => *pattern == host,
-        }),
-    }
-}
 
 /// Resolves names for the HTTP client and keeps only the addresses a delivery may reach.
 struct GuardedResolver {
@@ -53,7 +38,7 @@ struct GuardedResolver {
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
-        let trusted = host_allowed(&self.allowed, &host);
+        let trusted = webhook_host_allowed(&self.allowed, &host);
         Box::pin(async move {
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
@@ -128,9 +113,11 @@ fn check_literal(allowed: &Option<Vec<String>>, url: &url::Url) -> Result<(), Re
         url::Host::Domain(_) => None,
     };
     match address {
-        Some(ip) if !is_public_address(ip) && !host_allowed(allowed, &ip.to_string()) => Err(
-            Refused(format!("{ip} is an address webhooks may not reach")),
-        ),
+        Some(ip) if !is_public_address(ip) && !webhook_host_allowed(allowed, &ip.to_string()) => {
+            Err(Refused(format!(
+                "{ip} is an address webhooks may not reach"
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -171,6 +158,8 @@ impl Deliverer {
         let concurrency = self.settings.concurrency;
         let slots = Arc::new(Semaphore::new(concurrency));
         let lease = self.settings.timeout * 2 + LEASE_MARGIN;
+        let (records, recorded) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(record_batches(self.db.clone(), recorded, shutdown.clone()));
         let this = Arc::new(self);
         let mut failures = 0u32;
         tracing::info!("webhook deliveries started");
@@ -229,19 +218,21 @@ impl Deliverer {
                     },
                 };
                 let this = this.clone();
-                let shutdown = shutdown.clone();
+                let records = records.clone();
                 tokio::spawn(async move {
-                    this.deliver(claim, shutdown).await;
+                    this.deliver(claim, &records).await;
                     drop(permit);
                 });
             }
         }
         let _ = slots.acquire_many(concurrency as u32).await;
+        drop(records);
+        let _ = recorder.await;
         tracing::info!("webhook deliveries stopped");
     }
 
     /// One attempt: sign, POST, read the answer, record.
-    async fn deliver(&self, claim: ClaimedDelivery, shutdown: watch::Receiver<bool>) {
+    async fn deliver(&self, claim: ClaimedDelivery, records: &mpsc::UnboundedSender<Record>) {
         let started_at = chrono::Utc::now();
         let started = Instant::now();
         let result = self.attempt(&claim, started_at.timestamp()).await;
@@ -302,7 +293,11 @@ impl Deliverer {
             outcome = label,
             "webhook attempt"
         );
-        self.record(&claim, attempt, outcome, shutdown).await;
+        // Recorded with others in one transaction; the slot is held until it is.
+        let (done, recorded) = oneshot::channel();
+        if records.send((claim, attempt, outcome, done)).is_ok() {
+            let _ = recorded.await;
+        }
     }
 
     /// Sends one signed POST; the status and the first 4 KiB of the body, or (refused by the
@@ -349,55 +344,85 @@ impl Deliverer {
         }
         Ok((status, String::from_utf8_lossy(&kept).into_owned()))
     }
+}
 
-    /// Records an attempt, retrying while the database is unreachable (a delivered event must
-    /// not be delivered again because its outcome could not be written); gives up 5 s after
-    /// shutdown, leaving the claim to run out (the event is then delivered again: at least once).
-    async fn record(
-        &self,
-        claim: &ClaimedDelivery,
-        attempt: DeliveryAttempt,
-        outcome: AttemptOutcome,
-        shutdown: watch::Receiver<bool>,
-    ) {
+/// An attempt to record, and who waits for it.
+type Record = (
+    ClaimedDelivery,
+    DeliveryAttempt,
+    AttemptOutcome,
+    oneshot::Sender<()>,
+);
+
+/// The most attempts recorded in one transaction.
+const RECORD_BATCH: usize = 256;
+
+/// Records attempts in batches (one commit for all the outcomes ready at once), retrying while
+/// the database is unreachable: a delivered event must not be delivered again because its outcome
+/// could not be written. Gives a batch up 5 s after shutdown, leaving its claims to run out (the
+/// events are then delivered again: at least once).
+async fn record_batches(
+    db: Database,
+    mut records: mpsc::UnboundedReceiver<Record>,
+    shutdown: watch::Receiver<bool>,
+) {
+    while let Some(first) = records.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < RECORD_BATCH {
+            match records.try_recv() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+        let (mut items, mut waiting) = (Vec::new(), Vec::new());
+        for (claim, attempt, outcome, done) in batch {
+            items.push((claim, attempt, outcome));
+            waiting.push(done);
+        }
         let mut stopping_since: Option<Instant> = None;
         let mut failures = 0u32;
         loop {
-            let (db, c, a, o) = (
-                self.db.clone(),
-                claim.clone(),
-                attempt.clone(),
-                outcome.clone(),
-            );
-            let written: Result<Result<bool, StoreError>, _> =
-                tokio::task::spawn_blocking(move || db.record_attempt(&c, &a, &o)).await;
+            let db = db.clone();
+            let batch = std::mem::take(&mut items);
+            let written = tokio::task::spawn_blocking(move || {
+                let result = db.record_attempts(&batch);
+                (batch, result)
+            })
+            .await;
             match written {
-                Ok(Ok(true)) => return,
-                Ok(Ok(false)) => {
-                    tracing::warn!(
-                        delivery = claim.id,
-                        "the claim was superseded (its lease ran out); outcome not recorded"
-                    );
-                    return;
+                Ok((batch, Ok(flags))) => {
+                    for ((claim, ..), recorded) in batch.iter().zip(flags) {
+                        if !recorded {
+                            tracing::warn!(
+                                delivery = claim.id,
+                                "the claim was superseded (its lease ran out); outcome not recorded"
+                            );
+                        }
+                    }
+                    break;
                 }
-                Ok(Err(error)) => {
+                Ok((batch, Err(error))) => {
+                    items = batch;
                     failures += 1;
                     if failures <= 3 || failures.is_multiple_of(40) {
-                        tracing::warn!(delivery = claim.id, %error, "cannot record a webhook attempt; retrying");
+                        tracing::warn!(count = items.len(), %error, "cannot record webhook attempts; retrying");
                     }
                 }
                 Err(error) => {
-                    tracing::error!(delivery = claim.id, %error, "recording a webhook attempt panicked");
-                    return;
+                    tracing::error!(%error, "recording webhook attempts panicked");
+                    break;
                 }
             }
             if *shutdown.borrow() {
                 let since = *stopping_since.get_or_insert_with(Instant::now);
                 if since.elapsed() >= Duration::from_secs(5) {
-                    return;
+                    break;
                 }
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        for done in waiting {
+            let _ = done.send(());
         }
     }
 }
@@ -405,18 +430,6 @@ impl Deliverer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allowed_hosts_match_names_and_subdomains() {
-        let allowed = Some(vec!["localhost".to_owned(), ".internal.example".to_owned()]);
-        assert!(host_allowed(&allowed, "LOCALHOST"));
-        assert!(host_allowed(&allowed, "hooks.internal.example"));
-        assert!(host_allowed(&allowed, "internal.example"));
-        assert!(!host_allowed(&allowed, "evilinternal.example"));
-        assert!(!host_allowed(&allowed, "127.0.0.1"));
-        assert!(!host_allowed(&Some(Vec::new()), "localhost"));
-        assert!(host_allowed(&None, "anything"));
-    }
 
     #[test]
     fn literal_addresses_are_checked_before_connecting() {

@@ -75,7 +75,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     Ok(ok(&ListPage {
         chrome: Chrome::new(&staff, "events"),
         title: "Audit log".into(),
-        path: LIST,
+        path: LIST.into(),
         search_label: "Search changes and users",
         search: query.text("q"),
         filters: vec![

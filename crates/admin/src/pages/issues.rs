@@ -104,7 +104,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     Ok(ok(&ListPage {
         chrome: Chrome::new(&staff, "issues"),
         title: "Issues".into(),
-        path: LIST,
+        path: LIST.into(),
         search_label: "Search titles and descriptions",
         search: query.text("q"),
         filters: vec![

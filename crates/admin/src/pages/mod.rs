@@ -4,8 +4,10 @@ pub mod account;
 pub mod dashboard;
 pub mod events;
 pub mod issues;
+pub mod labels;
 pub mod notifications;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};

@@ -65,7 +65,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     Ok(ok(&ListPage {
         chrome: Chrome::new(&staff, "notifications"),
         title: "Notifications".into(),
-        path: LIST,
+        path: LIST.into(),
         search_label: "Search recipients",
         search: query.text("q"),
         filters: vec![Filter::select("status", "Status", &choices, &query)],

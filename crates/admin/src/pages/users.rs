@@ -90,7 +90,7 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     Ok(ok(&ListPage {
         chrome: Chrome::new(&staff, "users"),
         title: "Users".into(),
-        path: LIST,
+        path: LIST.into(),
         search_label: "Search usernames and emails",
         search: query.text("q"),
         filters: vec![

@@ -54,32 +54,16 @@ async fn read_changes(
     let object = parse_object(content_type(req).as_deref(), &body)?;
     let changes = WebhookChanges::parse(&object, partial).map_err(ApiError::Validation)?;
     if let Some(url) = &changes.url {
-        if let Some(problem) = literal_refused(url, &state.settings.webhook_allowed_hosts) {
+        if let Some(problem) = issue_tracker_domain::webhook_literal_refusal(
+            url,
+            &state.settings.webhook_allowed_hosts,
+        ) {
             let mut errors = FieldErrors::default();
             errors.add("url", problem);
             return Err(ApiError::Validation(errors));
         }
     }
     Ok(changes)
-}
-
-fn literal_refused(url: &str, allowed: &Option<Vec<String>>) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    let ip: std::net::IpAddr = match url.host()? {
-        url::Host::Ipv4(v4) => v4.into(),
-        url::Host::Ipv6(v6) => v6.into(),
-        url::Host::Domain(_) => return None,
-    };
-    let listed = match allowed {
-        None => true,
-        Some(list) => list.iter().any(|h| *h == ip.to_string()),
-    };
-    match issue_tracker_domain::is_public_address(ip) || listed {
-        true => None,
-        false => Some(format!(
-            "{ip} is a loopback, private, link-local or other internal address: webhooks may not reach it."
-        )),
-    }
 }
 
 /// `GET /api/webhooks/`: every endpoint (staff).

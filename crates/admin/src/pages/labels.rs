@@ -1,0 +1,279 @@
+//! `/admin/labels/`: labels, with how many issues carry each (a link to those issues); add,
+//! change, delete.
+
+use actix_web::{web, HttpResponse};
+use issue_tracker_domain::{Label, LabelChanges};
+use issue_tracker_persistence::LabelRefused;
+use serde_json::{Map, Value};
+
+use super::{path_id, Post, View};
+use crate::error::AdminError;
+use crate::session::{see_other, Staff};
+use crate::views::{
+    back_or, encode, invalid, notice, ok, paged, plain_column, with_notice, Cell, Chrome,
+    ConfirmPage, Field, FormData, FormPage, ListPage, Row,
+};
+use issue_tracker_api::ApiError;
+
+const LIST: &str = "/admin/labels/";
+
+/// `GET /admin/labels/`.
+pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
+    let asked = query.clone();
+    let (labels, pager) = state
+        .run(move |db| {
+            let all = db.list_labels()?;
+            let total = all.len() as i64;
+            paged(
+                LIST,
+                &asked,
+                || Ok::<_, ApiError>(total),
+                |offset, limit| {
+                    Ok(all
+                        .into_iter()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .collect::<Vec<Label>>())
+                },
+            )
+        })
+        .await?;
+    let rows = labels
+        .iter()
+        .map(|label| Row {
+            id: label.id.to_string(),
+            cells: vec![
+                Cell::link(label.name.clone(), format!("{LIST}{}/", label.id)),
+                Cell::text(label.color.clone()),
+                Cell::text(label.description.clone()),
+                Cell::link(
+                    "Its issues",
+                    format!("/admin/issues/?label={}", encode(&label.name)),
+                ),
+            ],
+        })
+        .collect();
+    Ok(ok(&ListPage {
+        chrome: Chrome::new(&staff, "labels"),
+        title: "Labels".into(),
+        path: LIST.into(),
+        search_label: "",
+        search: String::new(),
+        filters: Vec::new(),
+        order: String::new(),
+        columns: vec![
+            plain_column("Name"),
+            plain_column("Colour"),
+            plain_column("Description"),
+            plain_column("Issues"),
+        ],
+        rows,
+        pager,
+        bulk_actions: Vec::new(),
+        actions: Vec::new(),
+        add_href: format!("{LIST}add/"),
+        notice: notice(&query),
+        back: format!("{LIST}?{}", query.query_without(&["notice"])),
+    }))
+}
+
+fn fields(values: [String; 3]) -> Vec<Field> {
+    let [name, color, description] = values;
+    vec![
+        Field::text("name", "Name", name).help("1 to 50 characters; unique regardless of case."),
+        Field::text("color", "Colour", color).help("#rrggbb"),
+        Field::text("description", "Description", description).optional(),
+    ]
+}
+
+fn typed(form: &FormData) -> [String; 3] {
+    [
+        form.text("name"),
+        form.text("color"),
+        form.text("description"),
+    ]
+}
+
+/// The form read by the API's own rules (the same messages).
+fn changes_of(form: &FormData, partial: bool) -> Result<LabelChanges, Vec<(String, String)>> {
+    let mut object = Map::new();
+    for name in ["name", "color", "description"] {
+        if let Some(value) = form.get(name) {
+            object.insert(name.into(), Value::from(value));
+        }
+    }
+    LabelChanges::parse(&object, partial).map_err(|errors| {
+        serde_json::to_value(errors)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(field, messages)| {
+                messages
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |m| (field.clone(), m.as_str().unwrap_or_default().to_owned()))
+            })
+            .collect()
+    })
+}
+
+fn taken() -> Vec<(String, String)> {
+    vec![(
+        "name".into(),
+        "A label with this name already exists.".into(),
+    )]
+}
+
+fn add_page(
+    staff: &Staff,
+    values: [String; 3],
+    errors: &[(String, String)],
+    back: String,
+) -> FormPage {
+    let mut page = FormPage::new(
+        staff,
+        "labels",
+        "Add a label".into(),
+        format!("{LIST}add/"),
+        fields(values),
+        errors,
+        back,
+    );
+    page.submit = "Add";
+    page
+}
+
+/// `GET /admin/labels/add/`.
+pub async fn add_form(view: View) -> HttpResponse {
+    let (staff, query, _) = view.parts();
+    let values = [String::new(), "#ededed".into(), String::new()];
+    ok(&add_page(
+        &staff,
+        values,
+        &[],
+        back_or(query.get("back"), LIST),
+    ))
+}
+
+/// `POST /admin/labels/add/`.
+pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
+    let (staff, form, back, state, _) = post.parts();
+    let new = match changes_of(&form, false) {
+        Ok(new) => new,
+        Err(errors) => return Ok(invalid(&add_page(&staff, typed(&form), &errors, back))),
+    };
+    match state.run(move |db| Ok(db.create_label(&new)?)).await? {
+        Ok(_) => Ok(see_other(&with_notice(&back, "added"))),
+        Err(_) => Ok(invalid(&add_page(&staff, typed(&form), &taken(), back))),
+    }
+}
+
+fn change_page(
+    staff: &Staff,
+    id: i64,
+    values: [String; 3],
+    errors: &[(String, String)],
+    back: String,
+) -> FormPage {
+    let mut page = FormPage::new(
+        staff,
+        "labels",
+        format!("Label {}", values[0]),
+        format!("{LIST}{id}/"),
+        fields(values),
+        errors,
+        back.clone(),
+    );
+    page.links = vec![crate::views::Link {
+        label: "Delete this label".into(),
+        href: format!("{LIST}{id}/delete/?back={}", encode(&back)),
+    }];
+    page
+}
+
+/// `GET /admin/labels/<id>/`.
+pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
+    let id = path_id(&id)?;
+    let label = state
+        .run(move |db| db.get_label(id)?.ok_or(ApiError::NotFound))
+        .await?;
+    let mut page = change_page(
+        &staff,
+        id,
+        [label.name, label.color, label.description],
+        &[],
+        back_or(query.get("back"), LIST),
+    );
+    page.notice = notice(&query);
+    Ok(ok(&page))
+}
+
+/// `POST /admin/labels/<id>/`: a new name shows on every issue carrying it.
+pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let (staff, form, back, state, _) = post.parts();
+    let changes = match changes_of(&form, false) {
+        Ok(changes) => changes,
+        Err(errors) => {
+            return Ok(invalid(&change_page(
+                &staff,
+                id,
+                typed(&form),
+                &errors,
+                back,
+            )))
+        }
+    };
+    match state
+        .run(move |db| Ok(db.update_label(id, &changes)?))
+        .await?
+    {
+        Ok(_) => Ok(see_other(&with_notice(&back, "saved"))),
+        Err(LabelRefused::Missing) => Err(AdminError::NotFound),
+        Err(LabelRefused::NameTaken) => Ok(invalid(&change_page(
+            &staff,
+            id,
+            typed(&form),
+            &taken(),
+            back,
+        ))),
+    }
+}
+
+/// `GET /admin/labels/<id>/delete/`: asks first.
+pub async fn delete_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
+    let id = path_id(&id)?;
+    let back = back_or(query.get("back"), LIST);
+    let label = state
+        .run(move |db| db.get_label(id)?.ok_or(ApiError::NotFound))
+        .await?;
+    Ok(ok(&ConfirmPage {
+        chrome: Chrome::new(&staff, "labels"),
+        title: format!("Delete the label {}?", label.name),
+        question: "This takes the label off every issue that carries it.".into(),
+        items: vec![label.name],
+        action: format!("{LIST}{id}/delete/"),
+        hidden: vec![("back".into(), back.clone())],
+        confirm: "Yes, delete it",
+        cancel: format!("{LIST}{id}/?back={}", encode(&back)),
+    }))
+}
+
+/// `POST /admin/labels/<id>/delete/` with `confirm=yes`.
+pub async fn delete(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let (_, form, back, state, _) = post.parts();
+    if form.get("confirm") != Some("yes") {
+        return Ok(see_other(&format!("{LIST}{id}/delete/")));
+    }
+    match state.run(move |db| Ok(db.delete_label(id)?)).await? {
+        true => Ok(see_other(&with_notice(&back, "deleted"))),
+        false => Err(AdminError::NotFound),
+    }
+}

@@ -1,0 +1,347 @@
+//! `/admin/webhooks/`: webhook endpoints (add one; its secret is shown once), and each one's
+//! delivery log with its attempts: filter by status, redeliver the selected, ping, turn on or off.
+
+use actix_web::{web, HttpResponse};
+use issue_tracker_domain::{new_webhook_secret, WebhookChanges};
+use serde_json::{Map, Value};
+
+use super::{path_id, Post, View};
+use crate::error::AdminError;
+use crate::session::{see_other, Staff};
+use crate::views::{
+    back_or, invalid, notice, ok, paged, plain_column, with_notice, Cell, Chrome, Field, Filter,
+    FormData, FormPage, ListPage, Row,
+};
+use issue_tracker_api::ApiError;
+
+const LIST: &str = "/admin/webhooks/";
+
+/// `GET /admin/webhooks/`.
+pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
+    let asked = query.clone();
+    let (hooks, pager) = state
+        .run(move |db| {
+            let all = db.list_webhooks()?;
+            let total = all.len() as i64;
+            paged(
+                LIST,
+                &asked,
+                || Ok::<_, ApiError>(total),
+                |offset, limit| {
+                    Ok(all
+                        .into_iter()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .collect::<Vec<_>>())
+                },
+            )
+        })
+        .await?;
+    let rows = hooks
+        .iter()
+        .map(|hook| Row {
+            id: hook.id.to_string(),
+            cells: vec![
+                Cell::link(hook.id.to_string(), format!("{LIST}{}/", hook.id)),
+                Cell::link(hook.url.clone(), format!("{LIST}{}/", hook.id)),
+                Cell::text(hook.events.join(", ")),
+                Cell::text(if hook.active { "yes" } else { "no" }),
+                Cell::text(hook.created_at.format("%Y-%m-%d %H:%M").to_string()),
+            ],
+        })
+        .collect();
+    Ok(ok(&ListPage {
+        chrome: Chrome::new(&staff, "webhooks"),
+        title: "Webhooks".into(),
+        path: LIST.into(),
+        search_label: "",
+        search: String::new(),
+        filters: Vec::new(),
+        order: String::new(),
+        columns: vec![
+            plain_column("ID"),
+            plain_column("URL"),
+            plain_column("Events"),
+            plain_column("Active"),
+            plain_column("Created (UTC)"),
+        ],
+        rows,
+        pager,
+        bulk_actions: Vec::new(),
+        actions: Vec::new(),
+        add_href: format!("{LIST}add/"),
+        notice: notice(&query),
+        back: format!("{LIST}?{}", query.query_without(&["notice"])),
+    }))
+}
+
+fn add_page(staff: &Staff, form: &FormData, errors: &[(String, String)], back: String) -> FormPage {
+    let fields = vec![
+        Field::text("url", "URL", form.text("url"))
+            .help("http(s); internal addresses are refused."),
+        Field::text("events", "Events", form.get("events").unwrap_or("*")).help(
+            "Event types separated by commas (issue.created, issue.updated, ...), or * for all.",
+        ),
+        Field::checkbox(
+            "active",
+            "Active",
+            form.get("url").is_none() || form.checked("active"),
+        ),
+    ];
+    let mut page = FormPage::new(
+        staff,
+        "webhooks",
+        "Add a webhook".into(),
+        format!("{LIST}add/"),
+        fields,
+        errors,
+        back,
+    );
+    page.submit = "Add";
+    page
+}
+
+/// `GET /admin/webhooks/add/`.
+pub async fn add_form(view: View) -> HttpResponse {
+    let (staff, query, _) = view.parts();
+    ok(&add_page(
+        &staff,
+        &FormData(Vec::new()),
+        &[],
+        back_or(query.get("back"), LIST),
+    ))
+}
+
+/// `POST /admin/webhooks/add/`: registers it, then shows its secret this once.
+pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
+    let (staff, form, back, state, _) = post.parts();
+    let mut object = Map::new();
+    object.insert("url".into(), Value::from(form.text("url")));
+    let events: Vec<Value> = form
+        .text("events")
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(Value::from)
+        .collect();
+    object.insert("events".into(), Value::Array(events));
+    object.insert("active".into(), Value::Bool(form.checked("active")));
+    let changes = match WebhookChanges::parse(&object, false) {
+        Ok(changes) => changes,
+        Err(errors) => {
+            let errors: Vec<(String, String)> = serde_json::to_value(errors)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|(field, messages)| {
+                    messages
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |m| (field.clone(), m.as_str().unwrap_or_default().to_owned()))
+                })
+                .collect();
+            return Ok(invalid(&add_page(&staff, &form, &errors, back)));
+        }
+    };
+    if let Some(problem) = changes.url.as_deref().and_then(|url| {
+        issue_tracker_domain::webhook_literal_refusal(url, &state.settings.webhook_allowed_hosts)
+    }) {
+        return Ok(invalid(&add_page(
+            &staff,
+            &form,
+            &[("url".into(), problem)],
+            back,
+        )));
+    }
+    let secret = new_webhook_secret();
+    let shown = secret.clone();
+    let hook = state
+        .run(move |db| Ok(db.create_webhook(&changes, &secret)?))
+        .await?;
+    let mut page = deliveries_page(&staff, &FormData(Vec::new()), &state, hook.id).await?;
+    page.notice = format!(
+        "Added. Its signing secret, shown this once: {shown} (verify deliveries with it: Standard Webhooks)."
+    );
+    Ok(ok(&page))
+}
+
+async fn deliveries_page(
+    staff: &Staff,
+    query: &FormData,
+    state: &web::Data<issue_tracker_api::AppState>,
+    id: i64,
+) -> Result<ListPage, AdminError> {
+    let path = format!("{LIST}{id}/");
+    let status = query
+        .get("status")
+        .filter(|s| ["pending", "sending", "succeeded", "failed"].contains(s))
+        .map(str::to_owned);
+    let asked = query.clone();
+    let list_path = path.clone();
+    let (hook, (deliveries, pager)) = state
+        .run(move |db| {
+            let hook = db.get_webhook(id)?.ok_or(ApiError::NotFound)?;
+            let status = status.as_deref();
+            let page = paged(
+                &list_path,
+                &asked,
+                || {
+                    Ok::<_, ApiError>(
+                        db.list_deliveries(id, status, 0, 1)?
+                            .map(|(_, total)| total)
+                            .unwrap_or(0),
+                    )
+                },
+                |offset, limit| {
+                    Ok(db
+                        .list_deliveries(id, status, offset, limit)?
+                        .map(|(list, _)| list)
+                        .unwrap_or_default())
+                },
+            )?;
+            Ok((hook, page))
+        })
+        .await?;
+    let rows = deliveries
+        .iter()
+        .map(|d| {
+            let last = d.attempts.last();
+            Row {
+                id: d.id.to_string(),
+                cells: vec![
+                    Cell::text(d.id.to_string()),
+                    Cell::text(format!("{} ({})", d.event_type, d.message_id)),
+                    Cell::text(d.status.clone()),
+                    Cell::text(d.attempts.len().to_string()),
+                    Cell::text(
+                        last.and_then(|a| a.status_code)
+                            .map(|s| s.to_string())
+                            .unwrap_or_default(),
+                    ),
+                    Cell::text(
+                        last.map(|a| {
+                            a.error
+                                .clone()
+                                .unwrap_or_else(|| a.response.chars().take(200).collect())
+                        })
+                        .unwrap_or_default(),
+                    ),
+                    Cell::text(d.created_at.format("%Y-%m-%d %H:%M:%S").to_string()),
+                ],
+            }
+        })
+        .collect();
+    let choices = [
+        ("", "All"),
+        ("pending", "pending"),
+        ("sending", "sending"),
+        ("succeeded", "succeeded"),
+        ("failed", "failed"),
+    ];
+    Ok(ListPage {
+        chrome: Chrome::new(staff, "webhooks"),
+        title: format!(
+            "Webhook {id}: {} ({})",
+            hook.url,
+            if hook.active { "active" } else { "inactive" }
+        ),
+        path: path.clone(),
+        search_label: "",
+        search: String::new(),
+        filters: vec![Filter::select("status", "Status", &choices, query)],
+        order: String::new(),
+        columns: vec![
+            plain_column("Delivery"),
+            plain_column("Event (webhook-id)"),
+            plain_column("Status"),
+            plain_column("Attempts"),
+            plain_column("Last status"),
+            plain_column("Last error or response"),
+            plain_column("Created (UTC)"),
+        ],
+        rows,
+        pager,
+        bulk_actions: vec![("redeliver", "Redeliver the selected (same webhook-id)")],
+        actions: vec![
+            ("Send a ping".to_owned(), format!("{path}ping/")),
+            (
+                if hook.active {
+                    "Turn it off"
+                } else {
+                    "Turn it on"
+                }
+                .to_owned(),
+                format!("{path}toggle/"),
+            ),
+        ],
+        add_href: String::new(),
+        notice: notice(query),
+        back: format!("{path}?{}", query.query_without(&["notice"])),
+    })
+}
+
+/// `GET /admin/webhooks/<id>/`: the endpoint's delivery log.
+pub async fn deliveries(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
+    let (staff, query, state) = view.parts();
+    let id = path_id(&id)?;
+    Ok(ok(&deliveries_page(&staff, &query, &state, id).await?))
+}
+
+/// `POST /admin/webhooks/<id>/`: redelivers the selected deliveries.
+pub async fn redeliver(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let (_, form, back, state, _) = post.parts();
+    let selected: Vec<i64> = form
+        .all("selected")
+        .into_iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    if selected.is_empty() {
+        return Ok(see_other(&with_notice(&back, "none")));
+    }
+    if form.get("action") != Some("redeliver") {
+        return Err(AdminError::NotFound);
+    }
+    state
+        .run(move |db| {
+            db.get_webhook(id)?.ok_or(ApiError::NotFound)?;
+            for delivery in selected {
+                db.redeliver(id, delivery)?;
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(see_other(&with_notice(&back, "redelivered")))
+}
+
+/// `POST /admin/webhooks/<id>/ping/`.
+pub async fn ping(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let (_, _, back, state, _) = post.parts();
+    state
+        .run(move |db| db.ping_webhook(id)?.ok_or(ApiError::NotFound))
+        .await?;
+    Ok(see_other(&with_notice(&back, "pinged")))
+}
+
+/// `POST /admin/webhooks/<id>/toggle/`: turns it on or off.
+pub async fn toggle(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
+    let id = path_id(&id)?;
+    let (_, _, back, state, _) = post.parts();
+    state
+        .run(move |db| {
+            let hook = db.get_webhook(id)?.ok_or(ApiError::NotFound)?;
+            let changes = WebhookChanges {
+                active: Some(!hook.active),
+                ..WebhookChanges::default()
+            };
+            db.update_webhook(id, &changes)?;
+            Ok(())
+        })
+        .await?;
+    Ok(see_other(&with_notice(&back, "saved")))
+}
