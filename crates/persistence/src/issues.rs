@@ -552,6 +552,30 @@ type StatusIs = diesel::dsl::Eq<issues::status, &'static str>;
 type AssignedTo = diesel::dsl::Eq<issues::assigned_to_id, i64>;
 type CreatedBy = diesel::dsl::Eq<issues::created_by_id, i64>;
 type UpdatedSince = diesel::dsl::GtEq<issues::updated_at, chrono::NaiveDateTime>;
+/// The answer of a count written in SQL.
+#[derive(diesel::QueryableByName)]
+struct LabelCount {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
+
+/// How many issues a label may have for SQLite to read its list rather than walk the issues.
+const FEW_ISSUES: i64 = 5_000;
+
+/// An issue carries a label, asked per issue: `EXISTS` on the `(issue_id, label_id)` key, so
+/// that a page walks the issues in its order and stops at its end (SQLite: 0.5 ms for page 5 of
+/// a label on 100,000 of 1M issues, against 28 ms for `IN`, which gathers and sorts them all).
+type Carries = diesel::dsl::exists<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<
+            issue_labels::table,
+            diesel::dsl::Eq<issue_labels::issue_id, issues::id>,
+        >,
+        diesel::dsl::Eq<issue_labels::label_id, i64>,
+    >,
+>;
+/// An issue is among a label's: `IN`, driven by the `(label_id, issue_id)` index (for counts,
+/// which read every match anyway).
 type LabeledWith = diesel::dsl::EqAny<
     issues::id,
     diesel::dsl::Select<
@@ -618,13 +642,20 @@ fn fts_phrase(text: &str) -> String {
 
 /// Adds `filter`'s conditions to a boxed query of issues (a page, or a count), on either
 /// database.
-fn apply_filters<Q>(mut query: Q, filter: &IssueFilter, ids: &FilterIds, search: TextSearch) -> Q
+fn apply_filters<Q>(
+    mut query: Q,
+    filter: &IssueFilter,
+    ids: &FilterIds,
+    search: TextSearch,
+    walk: &[i64],
+) -> Q
 where
     Q: diesel::query_dsl::methods::FilterDsl<StatusIs, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<AssignedTo, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<CreatedBy, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<UpdatedSince, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<LabeledWith, Output = Q>
+        + diesel::query_dsl::methods::FilterDsl<Carries, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<Matches, Output = Q>
         + diesel::query_dsl::methods::FilterDsl<Searched, Output = Q>,
 {
@@ -641,13 +672,20 @@ where
         query = query.filter(issues::updated_at.ge(since.naive_utc()));
     }
     for label in &ids.labels {
-        query = query.filter(
-            issues::id.eq_any(
+        query = match walk.contains(label) {
+            true => query.filter(diesel::dsl::exists(
                 issue_labels::table
-                    .filter(issue_labels::label_id.eq(*label))
-                    .select(issue_labels::issue_id),
+                    .filter(issue_labels::issue_id.eq(issues::id))
+                    .filter(issue_labels::label_id.eq(*label)),
+            )),
+            false => query.filter(
+                issues::id.eq_any(
+                    issue_labels::table
+                        .filter(issue_labels::label_id.eq(*label))
+                        .select(issue_labels::issue_id),
+                ),
             ),
-        );
+        };
     }
     if let Some(text) = &filter.q {
         let pattern = like_pattern(text);
@@ -685,11 +723,28 @@ impl Database {
             let Some(ids) = filter_ids(conn, filter)? else {
                 return Ok(Vec::new());
             };
+            // SQLite: labels on many issues are tested per issue as the page is walked in its
+            // order; labels on few drive the query from their own list (walking would read
+            // thousands of issues per match). PostgreSQL's planner chooses well with `IN`.
+            let mut walk = Vec::new();
+            if self.backend() == Backend::Sqlite {
+                for label in &ids.labels {
+                    let some: Vec<i64> = issue_labels::table
+                        .filter(issue_labels::label_id.eq(*label))
+                        .select(issue_labels::issue_id)
+                        .limit(FEW_ISSUES + 1)
+                        .load(conn)?;
+                    if some.len() as i64 > FEW_ISSUES {
+                        walk.push(*label);
+                    }
+                }
+            }
             let mut query = apply_filters(
                 issue_query().into_boxed(),
                 filter,
                 &ids,
                 TextSearch::of(self.backend()),
+                &walk,
             );
             // PostgreSQL, searching: order by expressions no index serves. Otherwise, for a
             // literal pattern, the planner may walk the order's index and filter every row
@@ -745,11 +800,43 @@ impl Database {
             let Some(ids) = filter_ids(conn, filter)? else {
                 return Ok(0);
             };
+            let only_labels = filter.status.is_none()
+                && filter.assigned_to.is_none()
+                && filter.created_by.is_none()
+                && filter.q.is_none()
+                && filter.updated_since.is_none();
+            if let (true, Some((first, rest))) = (only_labels, ids.labels.split_first()) {
+                // Labels alone: counted in the label index, without reading the issues (12 ms
+                // instead of 195 ms for a label on 100,000 of 1M issues, on PostgreSQL). Every
+                // row there is a live issue's (foreign keys, deleted with it).
+                let mut sql = format!(
+                    "SELECT count(*) AS count FROM issue_labels l0 WHERE l0.label_id = {}",
+                    self.backend().first_parameter()
+                );
+                for (n, _) in rest.iter().enumerate() {
+                    let parameter = match self.backend() {
+                        Backend::Postgres => format!("${}", n + 2),
+                        Backend::Sqlite => format!("?{}", n + 2),
+                    };
+                    sql.push_str(&format!(
+                        " AND EXISTS (SELECT 1 FROM issue_labels l{i} WHERE l{i}.issue_id = \
+                         l0.issue_id AND l{i}.label_id = {parameter})",
+                        i = n + 1
+                    ));
+                }
+                let mut query = diesel::sql_query(sql).into_boxed();
+                query = query.bind::<BigInt, _>(*first);
+                for label in rest {
+                    query = query.bind::<BigInt, _>(*label);
+                }
+                return Ok(query.get_result::<LabelCount>(conn)?.count);
+            }
             let query = apply_filters(
                 issues::table.into_boxed(),
                 filter,
                 &ids,
                 TextSearch::of(self.backend()),
+                &[],
             );
             Ok(query.count().get_result::<i64>(conn)?)
         })
@@ -861,6 +948,81 @@ mod tests {
         );
         let listed = db.list_issues_filtered(&IssueFilter::default(), 0, 10);
         assert!(listed.is_err(), "listed as {listed:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The label filter answers the same whichever way it reads a label: walking the issues
+    /// (SQLite, labels on more than `FEW_ISSUES`), from the label's own list, or counted in the
+    /// label index alone.
+    #[test]
+    fn the_label_filter_reads_many_and_few_the_same() {
+        let dir = std::env::temp_dir().join(format!("labels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db =
+            Database::connect_sqlite(&dir.join("db.sqlite3"), PoolSettings::default()).unwrap();
+        db.run_migrations().unwrap();
+        const N: i64 = 12_000;
+        let seed = || -> Result<(), StoreError> {
+            with_conn!(&db, |conn| {
+                diesel::connection::SimpleConnection::batch_execute(
+                    conn,
+                    &format!(
+                        "INSERT INTO users (username, email, password_hash, is_active, is_staff, \
+                 is_superuser, date_joined) VALUES ('ann', '', 'x', 1, 0, 0, CURRENT_TIMESTAMP);
+                 INSERT INTO issues (created_by_id, title, description, status, assigned_to_id, \
+                 created_at, updated_at) SELECT 1, 'Issue ' || g, 'd', \
+                 CASE WHEN g % 3 = 0 THEN 'closed' ELSE 'open' END, 1, CURRENT_TIMESTAMP, \
+                 CURRENT_TIMESTAMP FROM (WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 \
+                 FROM s WHERE g < {N}) SELECT g FROM s);
+                 INSERT INTO labels (name, name_key, color, description, created_at) VALUES \
+                 ('many', 'many', '#ededed', '', CURRENT_TIMESTAMP), \
+                 ('few', 'few', '#ededed', '', CURRENT_TIMESTAMP);
+                 INSERT INTO issue_labels SELECT id, 1 FROM issues WHERE id % 2 = 0;
+                 INSERT INTO issue_labels SELECT id, 2 FROM issues WHERE id % 500 = 0;"
+                    ),
+                )
+                .map_err(StoreError::from)
+            })
+        };
+        seed().unwrap();
+        let check = |labels: &[&str], status: Option<Status>, keep: &dyn Fn(i64) -> bool| {
+            let filter = IssueFilter {
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                status,
+                ordering: vec![(OrderField::Id, true)],
+                ..IssueFilter::default()
+            };
+            let expected: Vec<i64> = (1..=N)
+                .rev()
+                .filter(|id| keep(*id))
+                .filter(|id| match status {
+                    Some(Status::Closed) => id % 3 == 0,
+                    Some(Status::Open) => id % 3 != 0,
+                    None => true,
+                })
+                .collect();
+            let page: Vec<i64> = db
+                .list_issues_filtered(&filter, 10, 20)
+                .unwrap()
+                .iter()
+                .map(|i| i.id.get())
+                .collect();
+            assert_eq!(
+                page,
+                expected[10..30.min(expected.len())].to_vec(),
+                "{labels:?}"
+            );
+            assert_eq!(
+                db.count_issues_filtered(&filter).unwrap(),
+                expected.len() as i64,
+                "{labels:?} {status:?}"
+            );
+        };
+        check(&["many"], None, &|id| id % 2 == 0);
+        check(&["few"], None, &|id| id % 500 == 0);
+        check(&["MANY", "few"], None, &|id| id % 500 == 0);
+        check(&["many"], Some(Status::Closed), &|id| id % 2 == 0);
+        check(&["few", "many"], Some(Status::Open), &|id| id % 500 == 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,0 +1,1 @@
+-- Nothing to do on SQLite (the PostgreSQL migration of the same number turns JIT off).
