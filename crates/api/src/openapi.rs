@@ -63,6 +63,18 @@ fn text_or_number(max: Option<usize>, description: &str) -> Schema {
         .into()
 }
 
+fn label_description_schema() -> Schema {
+    // No length in the schema: an empty description is allowed (it clears it) and trimming
+    // decides what counts; the server refuses more than 100 characters with a 400.
+    OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(Type::String))
+        .item(ObjectBuilder::new().schema_type(Type::Number))
+        .description(Some(
+            "Up to 100 characters after trimming; empty clears it; no NUL. A number is taken as its text.",
+        ))
+        .into()
+}
+
 fn title_schema() -> Schema {
     text_or_number(
         Some(TITLE_MAX_CHARS),
@@ -296,8 +308,7 @@ pub(crate) struct LabelWrite {
     /// `#rrggbb`.
     #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     color: Option<String>,
-    /// Up to 100 characters (trimmed; empty allowed).
-    #[schema(max_length = 100, pattern = "^[^\\u0000]*$")]
+    #[schema(schema_with = label_description_schema)]
     description: Option<String>,
 }
 
@@ -314,8 +325,7 @@ pub(crate) struct LabelPatch {
     /// `#rrggbb`.
     #[schema(pattern = "^#[0-9a-fA-F]{6}$")]
     color: Option<String>,
-    /// Up to 100 characters (trimmed; empty allowed).
-    #[schema(max_length = 100, pattern = "^[^\\u0000]*$")]
+    #[schema(schema_with = label_description_schema)]
     description: Option<String>,
 }
 

@@ -54,7 +54,7 @@ async fn read_body(
 /// list (`page`, `per_page`, `Link`, `X-Total-Count`, `ETag`).
 #[utoipa::path(get, path = "/api/issue/{id}/comments/", tag = "comments", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1),
-        ("page" = Option<u32>, Query, minimum = 1), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100)),
+        ("page" = Option<i64>, Query, minimum = 1), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100)),
     responses(
         (status = 200, description = "A bare array, oldest first", body = [crate::openapi::Comment]),
         (status = 304, description = "Not modified (If-None-Match)"),

@@ -129,7 +129,7 @@ pub async fn get_label(
 /// carrying the label (their `updated_at` moves).
 #[utoipa::path(patch, path = "/api/labels/{id}/", tag = "labels", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    request_body(content = crate::openapi::LabelPatch, content_type = "application/json"),
+    request_body(content = Option<crate::openapi::LabelPatch>, content_type = "application/json"),
     responses(
         (status = 200, body = crate::openapi::Label),
         (status = 400, description = "Invalid fields, or the name is taken", body = crate::openapi::FieldErrors),

@@ -136,7 +136,7 @@ pub async fn get_webhook(
 /// `PATCH /api/webhooks/<id>/`: any of `url`, `events`, `active`.
 #[utoipa::path(patch, path = "/api/webhooks/{id}/", tag = "webhooks", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    request_body(content = crate::openapi::WebhookPatch, content_type = "application/json"),
+    request_body(content = Option<crate::openapi::WebhookPatch>, content_type = "application/json"),
     responses(
         (status = 200, body = crate::openapi::Webhook),
         (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
@@ -246,7 +246,7 @@ const STATUSES: [&str; 4] = ["pending", "sending", "succeeded", "failed"];
 #[utoipa::path(get, path = "/api/webhooks/{id}/deliveries/", tag = "webhooks", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1),
         ("status" = Option<String>, Query, description = "pending, sending, succeeded or failed"),
-        ("page" = Option<u32>, Query, minimum = 1), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100)),
+        ("page" = Option<i64>, Query, minimum = 1), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100)),
     responses(
         (status = 200, description = "A bare array, newest first; `X-Total-Count`", body = [crate::openapi::Delivery]),
         (status = 400, description = "A bad parameter", body = crate::openapi::FieldErrors),
