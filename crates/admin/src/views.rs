@@ -586,6 +586,45 @@ pub fn paged<T, E>(
     Ok((rows, pager))
 }
 
+/// [`paged`] over a list already in memory (labels, webhooks: a few dozen at most).
+pub fn paged_in_memory<T>(path: &str, query: &FormData, all: Vec<T>) -> (Vec<T>, Pager) {
+    let total = all.len() as i64;
+    let result: Result<_, std::convert::Infallible> = paged(
+        path,
+        query,
+        || Ok(total),
+        |offset, limit| {
+            Ok(all
+                .into_iter()
+                .skip(offset as usize)
+                .take(limit as usize)
+                .collect())
+        },
+    );
+    match result {
+        Ok(page) => page,
+        Err(never) => match never {},
+    }
+}
+
+/// The API's field errors as (field, message) pairs, for [`attach_errors`].
+pub fn error_pairs(errors: issue_tracker_domain::FieldErrors) -> Vec<(String, String)> {
+    serde_json::to_value(errors)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(field, messages)| {
+            messages
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |m| (field.clone(), m.as_str().unwrap_or_default().to_owned()))
+        })
+        .collect()
+}
+
 /// A sortable column: clicking sorts by `key`, clicking again reverses.
 pub fn column(label: &'static str, key: &str, path: &str, query: &FormData) -> Column {
     let current = query.get("order").unwrap_or_default();

@@ -2,7 +2,7 @@
 //! change, delete.
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_domain::{Label, LabelChanges};
+use issue_tracker_domain::LabelChanges;
 use issue_tracker_persistence::LabelRefused;
 use serde_json::{Map, Value};
 
@@ -10,8 +10,8 @@ use super::{path_id, Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
-    back_or, encode, invalid, notice, ok, paged, plain_column, with_notice, Cell, Chrome,
-    ConfirmPage, Field, FormData, FormPage, ListPage, Row,
+    back_or, encode, error_pairs, invalid, notice, ok, paged_in_memory, plain_column, with_notice,
+    Cell, Chrome, ConfirmPage, Field, FormData, FormPage, ListPage, Row,
 };
 use issue_tracker_api::ApiError;
 
@@ -20,25 +20,8 @@ const LIST: &str = "/admin/labels/";
 /// `GET /admin/labels/`.
 pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
-    let asked = query.clone();
-    let (labels, pager) = state
-        .run(move |db| {
-            let all = db.list_labels()?;
-            let total = all.len() as i64;
-            paged(
-                LIST,
-                &asked,
-                || Ok::<_, ApiError>(total),
-                |offset, limit| {
-                    Ok(all
-                        .into_iter()
-                        .skip(offset as usize)
-                        .take(limit as usize)
-                        .collect::<Vec<Label>>())
-                },
-            )
-        })
-        .await?;
+    let all = state.run(|db| Ok(db.list_labels()?)).await?;
+    let (labels, pager) = paged_in_memory(LIST, &query, all);
     let rows = labels
         .iter()
         .map(|label| Row {
@@ -103,22 +86,7 @@ fn changes_of(form: &FormData, partial: bool) -> Result<LabelChanges, Vec<(Strin
             object.insert(name.into(), Value::from(value));
         }
     }
-    LabelChanges::parse(&object, partial).map_err(|errors| {
-        serde_json::to_value(errors)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|(field, messages)| {
-                messages
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(move |m| (field.clone(), m.as_str().unwrap_or_default().to_owned()))
-            })
-            .collect()
-    })
+    LabelChanges::parse(&object, partial).map_err(error_pairs)
 }
 
 fn taken() -> Vec<(String, String)> {

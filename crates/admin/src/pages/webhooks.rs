@@ -9,8 +9,8 @@ use super::{path_id, Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
-    back_or, invalid, notice, ok, paged, plain_column, with_notice, Cell, Chrome, Field, Filter,
-    FormData, FormPage, ListPage, Row,
+    back_or, error_pairs, invalid, notice, ok, paged, paged_in_memory, plain_column, with_notice,
+    Cell, Chrome, Field, Filter, FormData, FormPage, ListPage, Row,
 };
 use issue_tracker_api::ApiError;
 
@@ -19,25 +19,8 @@ const LIST: &str = "/admin/webhooks/";
 /// `GET /admin/webhooks/`.
 pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
-    let asked = query.clone();
-    let (hooks, pager) = state
-        .run(move |db| {
-            let all = db.list_webhooks()?;
-            let total = all.len() as i64;
-            paged(
-                LIST,
-                &asked,
-                || Ok::<_, ApiError>(total),
-                |offset, limit| {
-                    Ok(all
-                        .into_iter()
-                        .skip(offset as usize)
-                        .take(limit as usize)
-                        .collect::<Vec<_>>())
-                },
-            )
-        })
-        .await?;
+    let all = state.run(|db| Ok(db.list_webhooks()?)).await?;
+    let (hooks, pager) = paged_in_memory(LIST, &query, all);
     let rows = hooks
         .iter()
         .map(|hook| Row {
@@ -130,20 +113,7 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
     let changes = match WebhookChanges::parse(&object, false) {
         Ok(changes) => changes,
         Err(errors) => {
-            let errors: Vec<(String, String)> = serde_json::to_value(errors)
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default()
-                .into_iter()
-                .flat_map(|(field, messages)| {
-                    messages
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(move |m| (field.clone(), m.as_str().unwrap_or_default().to_owned()))
-                })
-                .collect();
+            let errors = error_pairs(errors);
             return Ok(invalid(&add_page(&staff, &form, &errors, back)));
         }
     };

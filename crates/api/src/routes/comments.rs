@@ -3,24 +3,13 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{parse_comment_body, BodyFields, IssueId, ListQuery};
+use issue_tracker_domain::{parse_comment_body, BodyFields, ListQuery};
 use issue_tracker_persistence::CommentRefused;
 
 use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
 use crate::conditional::{body_etag, comment_etag, if_match, if_match_holds, respond_with_etag};
 use crate::error::ApiError;
-
-fn issue_id(raw: &str) -> Result<IssueId, ApiError> {
-    IssueId::parse(raw).ok_or(ApiError::NotFound)
-}
-
-fn comment_id(raw: &str) -> Result<i64, ApiError> {
-    // The same rule as issue ids: a positive decimal integer, or no such comment.
-    IssueId::parse(raw)
-        .map(|id| id.get())
-        .ok_or(ApiError::NotFound)
-}
 
 fn refused(refused: CommentRefused) -> ApiError {
     match refused {
@@ -67,7 +56,7 @@ pub async fn list_comments(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let issue = issue_id(&id)?;
+    let issue = super::path_issue(&id)?;
     let state = credentials.state().clone();
     let pairs = crate::body::query_pairs(req.query_string())?;
     let cap = state.settings.http.list_cap.min(u32::MAX as usize) as u32;
@@ -108,7 +97,7 @@ pub async fn create_comment(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let issue = issue_id(&id)?;
+    let issue = super::path_issue(&id)?;
     // Judged after authentication (in `run`): an anonymous bad body gets 401, as for issues.
     let text = read_body(&credentials, &req, payload).await;
     let comment = credentials
@@ -136,7 +125,7 @@ pub async fn get_comment(
     req: HttpRequest,
     cid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = comment_id(&cid)?;
+    let id = super::path_id(&cid)?;
     let comment = credentials
         .run(move |db, _| db.get_comment(id)?.ok_or(ApiError::NotFound))
         .await?;
@@ -163,7 +152,7 @@ pub async fn edit_comment(
     cid: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = comment_id(&cid)?;
+    let id = super::path_id(&cid)?;
     // Someone else's comment is 403 (and a missing one 404) before the body is judged.
     credentials
         .clone()
@@ -204,7 +193,7 @@ pub async fn delete_comment(
     req: HttpRequest,
     cid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = comment_id(&cid)?;
+    let id = super::path_id(&cid)?;
     let precondition = if_match(&req);
     credentials
         .run(move |db, caller| {

@@ -11,26 +11,13 @@ use issue_tracker_persistence::{
 };
 use serde_json::{Map, Value};
 
-use crate::auth::{AuthenticatedUser, Credentials};
+use super::{path_id, path_issue, staff_only};
+use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
 use crate::conditional::{body_etag, respond_with_etag};
 use crate::error::ApiError;
 
 const NAME_TAKEN: &str = "A label with this name already exists.";
-
-fn label_id(raw: &str) -> Result<i64, ApiError> {
-    // The same rule as issue ids: a positive decimal integer, or no such label.
-    IssueId::parse(raw)
-        .map(|id| id.get())
-        .ok_or(ApiError::NotFound)
-}
-
-fn staff_only(caller: &AuthenticatedUser) -> Result<(), ApiError> {
-    match caller.is_staff() {
-        true => Ok(()),
-        false => Err(ApiError::Forbidden),
-    }
-}
 
 fn one_error(field: &str, message: impl Into<String>) -> ApiError {
     let mut errors = FieldErrors::default();
@@ -118,7 +105,7 @@ pub async fn get_label(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = label_id(&id)?;
+    let id = path_id(&id)?;
     let label = credentials
         .run(move |db, _| db.get_label(id)?.ok_or(ApiError::NotFound))
         .await?;
@@ -144,7 +131,7 @@ pub async fn update_label(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = label_id(&id)?;
+    let id = path_id(&id)?;
     let caller = credentials.clone().authenticate().await?;
     staff_only(&caller)?;
     let object = read_object(&credentials, &req, payload).await?;
@@ -171,7 +158,7 @@ pub async fn delete_label(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = label_id(&id)?;
+    let id = path_id(&id)?;
     credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -182,10 +169,6 @@ pub async fn delete_label(
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn issue_id(raw: &str) -> Result<IssueId, ApiError> {
-    IssueId::parse(raw).ok_or(ApiError::NotFound)
 }
 
 /// `GET /api/issue/<id>/labels/`: the issue's labels, sorted by name.
@@ -202,7 +185,7 @@ pub async fn list_issue_labels(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let issue = issue_id(&id)?;
+    let issue = path_issue(&id)?;
     let labels = credentials
         .run(move |db, _| db.issue_labels(issue)?.ok_or(ApiError::NotFound))
         .await?;
@@ -297,7 +280,7 @@ pub async fn add_issue_labels(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let issue = issue_id(&id)?;
+    let issue = path_issue(&id)?;
     may_label(&credentials, issue).await?;
     let names = read_label_list(&credentials, &req, payload, true).await?;
     edit_labels(credentials, issue, LabelEdit::Add(names)).await
@@ -321,7 +304,7 @@ pub async fn replace_issue_labels(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let issue = issue_id(&id)?;
+    let issue = path_issue(&id)?;
     may_label(&credentials, issue).await?;
     let names = read_label_list(&credentials, &req, payload, false).await?;
     edit_labels(credentials, issue, LabelEdit::Replace(names)).await
@@ -341,7 +324,7 @@ pub async fn remove_issue_label(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, name) = path.into_inner();
-    let issue = issue_id(&id)?;
+    let issue = path_issue(&id)?;
     may_label(&credentials, issue).await?;
     // A name no label can have is on no issue.
     let name = parse_label_name(&Value::String(name)).map_err(|_| ApiError::NotFound)?;

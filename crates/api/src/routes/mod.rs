@@ -71,6 +71,26 @@ pub async fn options_issue(credentials: Credentials) -> Result<HttpResponse, Api
     Ok(options_response("Issue Instance", DETAIL_ALLOW))
 }
 
+/// An id in a path: a positive decimal integer (the rule of issue ids), or no such thing: 404.
+pub(crate) fn path_id(raw: &str) -> Result<i64, ApiError> {
+    issue_tracker_domain::IssueId::parse(raw)
+        .map(|id| id.get())
+        .ok_or(ApiError::NotFound)
+}
+
+/// An issue's id in a path, or 404.
+pub(crate) fn path_issue(raw: &str) -> Result<issue_tracker_domain::IssueId, ApiError> {
+    issue_tracker_domain::IssueId::parse(raw).ok_or(ApiError::NotFound)
+}
+
+/// 403 unless the caller is staff.
+pub(crate) fn staff_only(caller: &crate::auth::AuthenticatedUser) -> Result<(), ApiError> {
+    match caller.is_staff() {
+        true => Ok(()),
+        false => Err(ApiError::Forbidden),
+    }
+}
+
 /// Any unknown path.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)

@@ -6,28 +6,16 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{new_webhook_secret, FieldErrors, IssueId, Webhook, WebhookChanges};
+use issue_tracker_domain::{new_webhook_secret, FieldErrors, Webhook, WebhookChanges};
 use serde_json::{json, Value};
 
-use crate::auth::{AuthenticatedUser, Credentials};
+use super::{path_id, staff_only};
+use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, query_pairs, read_limited};
 use crate::error::ApiError;
 
 /// How long a rotated-out secret keeps signing alongside the new one.
 pub const PREVIOUS_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
-
-fn id_of(raw: &str) -> Result<i64, ApiError> {
-    IssueId::parse(raw)
-        .map(|id| id.get())
-        .ok_or(ApiError::NotFound)
-}
-
-fn staff_only(caller: &AuthenticatedUser) -> Result<(), ApiError> {
-    match caller.is_staff() {
-        true => Ok(()),
-        false => Err(ApiError::Forbidden),
-    }
-}
 
 /// The endpoint with its secret: shown at creation and rotation only.
 fn with_secret(webhook: &Webhook, secret: &str) -> Value {
@@ -123,7 +111,7 @@ pub async fn get_webhook(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id_of(&id)?;
+    let id = path_id(&id)?;
     let hook = credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -151,7 +139,7 @@ pub async fn update_webhook(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id_of(&id)?;
+    let id = path_id(&id)?;
     let changes = read_changes(&credentials, &req, payload, true).await?;
     let hook = credentials
         .run(move |db, caller| {
@@ -175,7 +163,7 @@ pub async fn delete_webhook(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id_of(&id)?;
+    let id = path_id(&id)?;
     credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -202,7 +190,7 @@ pub async fn rotate_secret(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id_of(&id)?;
+    let id = path_id(&id)?;
     let rotated = credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -230,7 +218,7 @@ pub async fn ping(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id_of(&id)?;
+    let id = path_id(&id)?;
     let delivery = credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -259,7 +247,7 @@ pub async fn list_deliveries(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id_of(&id)?;
+    let id = path_id(&id)?;
     let pairs = query_pairs(req.query_string())?;
     let mut errors = FieldErrors::default();
     let find = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
@@ -317,7 +305,7 @@ pub async fn redeliver(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, did) = path.into_inner();
-    let (id, did) = (id_of(&id)?, id_of(&did)?);
+    let (id, did) = (path_id(&id)?, path_id(&did)?);
     let delivery = credentials
         .run(move |db, caller| {
             staff_only(caller)?;
