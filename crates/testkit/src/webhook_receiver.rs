@@ -36,6 +36,8 @@ pub enum Reply {
     Hang(Duration),
     /// This status after this long (a slow receiver).
     After(Duration, u16),
+    /// `302 Found` to this location.
+    Redirect(String),
 }
 
 type Script = Box<dyn FnMut(&Received, &[Received]) -> Reply + Send>;
@@ -126,6 +128,13 @@ fn serve(
                     writer,
                     "HTTP/1.1 {status} X\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n{body}",
                     body.len()
+                )?;
+                writer.flush()?;
+            }
+            Reply::Redirect(location) => {
+                write!(
+                    writer,
+                    "HTTP/1.1 302 Found\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n"
                 )?;
                 writer.flush()?;
             }

@@ -323,7 +323,10 @@ async fn deliveries_are_signed_retried_and_logged(kind: Kind) {
 async fn internal_addresses_are_refused_at_connect_time(kind: Kind) {
     let test = TestDb::new(kind);
     let db = test.db.clone();
-    let receiver = WebhookReceiver::start(|_, _| WebhookReply::Status(200, "ok".into()));
+    let receiver = WebhookReceiver::start(|request, _| match request.path.as_str() {
+        "/redirect" => WebhookReply::Redirect("/allowed".into()),
+        _ => WebhookReply::Status(200, "ok".into()),
+    });
     // A second name for loopback, not in the allowed list: the machine's own name usually is one.
     let host = std::fs::read_to_string("/etc/hostname")
         .unwrap_or_default()
@@ -347,6 +350,8 @@ async fn internal_addresses_are_refused_at_connect_time(kind: Kind) {
     ];
     let hooks: Vec<i64> = urls.iter().map(|url| hook(&db, url, &["*"]).0).collect();
     let (allowed, _) = hook(&db, &receiver.url("localhost", "/allowed"), &["*"]);
+    // A redirect, even to an allowed place, is not followed: it is an answer that is not 2xx.
+    let (redirected, _) = hook(&db, &receiver.url("localhost", "/redirect"), &["*"]);
     let (stop, shutdown) = watch::channel(false);
     let deliverer = tokio::spawn(
         Deliverer::new(db.clone(), settings())
@@ -382,8 +387,34 @@ async fn internal_addresses_are_refused_at_connect_time(kind: Kind) {
         let error = log[0].attempts[0].error.clone().unwrap_or_default();
         assert!(error.contains("refused"), "{url}: {error}");
     }
-    let paths: Vec<String> = receiver.received().into_iter().map(|r| r.path).collect();
-    assert_eq!(paths, ["/allowed"], "only the allowed host was reached");
+    wait_for("the redirected delivery fails after its retries", || {
+        let (log, _) = db
+            .list_deliveries(redirected, None, 0, 10)
+            .unwrap()
+            .unwrap();
+        log[0].status == "failed"
+    })
+    .await;
+    let (log, _) = db
+        .list_deliveries(redirected, None, 0, 10)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        log[0]
+            .attempts
+            .iter()
+            .map(|a| a.status_code)
+            .collect::<Vec<_>>(),
+        [Some(302), Some(302), Some(302)],
+        "each attempt answered 302 and was retried, then failed"
+    );
+    let mut paths: Vec<String> = receiver.received().into_iter().map(|r| r.path).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/allowed", "/redirect", "/redirect", "/redirect"],
+        "only the allowed host was reached, and the redirect was never followed"
+    );
     let _ = stop.send(true);
     deliverer.await.unwrap();
 }
