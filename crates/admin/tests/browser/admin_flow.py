@@ -10,7 +10,7 @@ import sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 parser = argparse.ArgumentParser()
@@ -50,18 +50,31 @@ def fill(label_for, text):
     field.send_keys(text)
 
 
+def replaced(old_page):
+    """A wait condition: the page `old_page` belonged to is gone. Chromium 156 sometimes answers
+    an element of a page being replaced with an inspector error ("Node with given id does not
+    belong to the document") rather than a stale reference: that too means it is gone."""
+    def check(_):
+        try:
+            old_page.is_enabled()
+            return False
+        except WebDriverException:
+            return True
+    return check
+
+
 def press(text):
     """Clicks a button and waits for the page it leads to (every button here submits a form)."""
     old_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.XPATH, f'//button[normalize-space()="{text}"]').click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(browser, 10).until(replaced(old_page))
 
 
 def follow(text):
     """Follows a link and waits for the page it leads to."""
     old_page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.LINK_TEXT, text).click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(browser, 10).until(replaced(old_page))
 
 
 def body():
@@ -151,6 +164,28 @@ try:
     expect("Deleted." in body(), "the issue is deleted")
     go("/admin/issues/?q=Door")
     expect("0 found" in body(), "it is gone")
+
+    # A label from the Labels section, then the issues that carry it (none yet).
+    follow("Labels")
+    follow("Add")
+    fill("name", "printer")
+    fill("color", "#D73A4A")
+    press("Add")
+    expect("Added." in body() and "printer" in body() and "#d73a4a" in body(), "the label is added")
+    shot("labels")
+    follow("Its issues")
+    expect("0 found" in body(), "no issue carries it yet")
+
+    # A webhook: its secret is shown once, then its (empty) delivery log.
+    follow("Webhooks")
+    follow("Add")
+    fill("url", "https://hooks.example.com/issues")
+    fill("events", "issue.created, issue.updated")
+    press("Add")
+    expect("shown this once: whsec_" in body(), "the webhook's secret is shown once")
+    shot("webhook-added")
+    press("Send a ping")
+    expect("A ping was queued" in body() and "webhook.ping" in body(), "a ping is in the delivery log")
 
     # The audit log has it all; then log out.
     go("/admin/events/?type=issue.deleted")
