@@ -9,7 +9,7 @@ use issue_tracker_domain::{
 
 use crate::rows::utc;
 use crate::schema::events;
-use crate::webhooks::FanOut;
+use crate::webhooks::FanOutConnection;
 use crate::{with_conn, Database, StoreError};
 
 diesel::define_sql_function!(fn coalesce(x: diesel::sql_types::Nullable<diesel::sql_types::Text>, y: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -73,9 +73,8 @@ type InsertEvent<'a> =
 /// Writes `event`, on either database, in the caller's transaction, with its webhook deliveries.
 pub(crate) fn insert_event<'a, C>(conn: &mut C, event: &'a NewEvent<'a>) -> QueryResult<usize>
 where
-    C: Connection,
+    C: Connection + FanOutConnection,
     InsertEvent<'a>: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    FanOut: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
 {
     let actor = event.origin.actor.as_ref();
     let written = diesel::insert_into(events::table)
@@ -92,7 +91,7 @@ where
             changes: event.changes_json(),
         })
         .execute(conn)?;
-    FanOut::new(event.event_type).execute(conn)?;
+    conn.fan_out(event.event_type)?;
     Ok(written)
 }
 

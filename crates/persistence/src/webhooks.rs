@@ -113,6 +113,34 @@ impl QueryFragment<diesel::sqlite::Sqlite> for FanOut {
 impl RunQueryDsl<diesel::pg::PgConnection> for FanOut {}
 impl RunQueryDsl<diesel::sqlite::SqliteConnection> for FanOut {}
 
+/// Writes the deliveries of the event just inserted, on either database.
+pub(crate) trait FanOutConnection {
+    /// Runs [`FanOut`] for an event of this type.
+    fn fan_out(&mut self, event_type: EventType) -> QueryResult<()>;
+}
+
+impl FanOutConnection for diesel::pg::PgConnection {
+    fn fan_out(&mut self, event_type: EventType) -> QueryResult<()> {
+        FanOut::new(event_type).execute(self).map(|_| ())
+    }
+}
+
+impl FanOutConnection for diesel::sqlite::SqliteConnection {
+    /// SQLite: only when an endpoint is active. An `INSERT ... SELECT` costs a write statement
+    /// even when it inserts nothing (a third of the `POST` rate, measured), a read costs a few
+    /// microseconds. Writers are serialised, so no endpoint can appear in between.
+    fn fan_out(&mut self, event_type: EventType) -> QueryResult<()> {
+        let any: bool = diesel::select(diesel::dsl::exists(
+            webhooks::table.filter(webhooks::active.eq(true)),
+        ))
+        .get_result(self)?;
+        if any {
+            FanOut::new(event_type).execute(self)?;
+        }
+        Ok(())
+    }
+}
+
 /// Why a webhook was not changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookRefused {
