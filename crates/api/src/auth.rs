@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::HttpMessage;
 use actix_web::{web, FromRequest, HttpRequest};
-use issue_tracker_domain::{hash_token, Actor, Origin, User, Via};
+use issue_tracker_domain::{hash_token, Actor, Origin, TokenScope, TokenScopes, User, Via};
 use issue_tracker_persistence::Database;
 
 use crate::error::ApiError;
@@ -22,6 +22,8 @@ pub struct AuthenticatedUser {
     pub user: User,
     /// Which of their tokens they used.
     pub token_id: issue_tracker_domain::TokenId,
+    /// That token's scopes: empty for the user's full rights.
+    pub scopes: TokenScopes,
     /// The request's id.
     pub request_id: Option<String>,
 }
@@ -30,6 +32,16 @@ impl AuthenticatedUser {
     /// Whether the caller is staff (superusers are).
     pub fn is_staff(&self) -> bool {
         self.user.is_staff || self.user.is_superuser
+    }
+
+    /// Whether the caller may do what `scope` names: as staff with a full token, or with a token
+    /// that carries the scope.
+    pub fn is_staff_or_has(&self, scope: TokenScope) -> bool {
+        if self.scopes.is_restricted() {
+            self.scopes.allows(scope)
+        } else {
+            self.is_staff()
+        }
     }
 
     /// Where the caller's changes come from, for the history.
@@ -118,8 +130,37 @@ impl Credentials {
         &self.state
     }
 
-    /// Checks the token, then runs `work` with the caller, in one blocking call.
+    /// Checks the token, then runs `work` with the caller, in one blocking call. A token with
+    /// scopes is refused (403): its scopes name the few routes it may use, which call
+    /// [`Credentials::run_scoped`].
     pub async fn run<T, F>(self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Database, &AuthenticatedUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_for(Needs::FullToken, work).await
+    }
+
+    /// [`Credentials::run`] for a route that a token with `scope` may also use.
+    pub async fn run_scoped<T, F>(self, scope: TokenScope, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Database, &AuthenticatedUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_for(Needs::Scope(scope), work).await
+    }
+
+    /// [`Credentials::run`] for a route any valid token may use, whatever its scopes (logout:
+    /// a restricted token can still revoke itself).
+    pub async fn run_any_token<T, F>(self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Database, &AuthenticatedUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run_for(Needs::AnyToken, work).await
+    }
+
+    async fn run_for<T, F>(self, needs: Needs, work: F) -> Result<T, ApiError>
     where
         F: FnOnce(&Database, &AuthenticatedUser) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
@@ -129,15 +170,36 @@ impl Credentials {
         self.state
             .run(move |db| {
                 let caller = authenticate(db, &key_hash, request_id)?;
+                let allowed = match needs {
+                    Needs::FullToken => !caller.scopes.is_restricted(),
+                    Needs::Scope(scope) => {
+                        !caller.scopes.is_restricted() || caller.scopes.allows(scope)
+                    }
+                    Needs::AnyToken => true,
+                };
+                if !allowed {
+                    return Err(ApiError::ForbiddenBecause(format!(
+                        "This token's scopes ({}) do not allow this request.",
+                        caller.scopes.names().join(", ")
+                    )));
+                }
                 work(db, &caller)
             })
             .await
     }
 
-    /// Checks the token and returns the caller.
+    /// Checks the token (a full one, as [`Credentials::run`]) and returns the caller.
     pub async fn authenticate(self) -> Result<AuthenticatedUser, ApiError> {
         self.run(|_, caller| Ok(caller.clone())).await
     }
+}
+
+/// What kind of token a route takes.
+#[derive(Clone, Copy)]
+enum Needs {
+    FullToken,
+    Scope(TokenScope),
+    AnyToken,
 }
 
 fn authenticate(
@@ -154,6 +216,7 @@ fn authenticate(
     Ok(AuthenticatedUser {
         user: found.user,
         token_id: found.token_id,
+        scopes: found.scopes,
         request_id,
     })
 }

@@ -15,6 +15,9 @@ pub enum ApiError {
     /// 403.
     #[error("forbidden")]
     Forbidden,
+    /// 403 with a reason more useful than the contract's generic one (a token's scopes).
+    #[error("forbidden: {0}")]
+    ForbiddenBecause(String),
     /// 404.
     #[error("not found")]
     NotFound,
@@ -90,7 +93,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Validation(_) | ApiError::BadRequest(_) | ApiError::InvalidHost => {
@@ -116,6 +119,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden => {
                 json!({ "detail": "You do not have permission to perform this action." })
             }
+            ApiError::ForbiddenBecause(detail) => json!({ "detail": detail }),
             ApiError::NotFound => json!({ "detail": "Not found." }),
             ApiError::MethodNotAllowed { method, allow } => {
                 response.insert_header((header::ALLOW, *allow));

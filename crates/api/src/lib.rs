@@ -213,7 +213,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource(["/api/user/tokens/", "/api/user/tokens"])
             .route(web::get().to(users::list_tokens))
             .route(web::head().to(users::list_tokens))
-            .default_service(authenticated_not_allowed("GET, HEAD")),
+            .route(web::post().to(users::create_scoped_token))
+            .default_service(authenticated_not_allowed("GET, HEAD, POST")),
     )
     .service(
         web::resource(["/api/user/tokens/{id}/", "/api/user/tokens/{id}"])

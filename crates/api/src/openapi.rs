@@ -477,8 +477,8 @@ pub(crate) struct Event {
     /// Increasing: the cursor of `?after=`.
     id: i64,
     /// `issue.created`, `issue.updated`, `issue.deleted`, `user.created`, `user.updated`,
-    /// `user.password_changed`, `user.tokens_revoked`, `comment.created`, `comment.edited`,
-    /// `comment.deleted`, `label.added` or `label.removed`.
+    /// `user.password_changed`, `user.tokens_revoked`, `user.token_created`, `comment.created`,
+    /// `comment.edited`, `comment.deleted`, `label.added` or `label.removed`.
     #[schema(rename = "type")]
     event_type: String,
     #[schema(format = DateTime)]
@@ -505,6 +505,36 @@ pub(crate) struct TokenInfo {
     created_at: String,
     #[schema(format = DateTime)]
     last_used_at: Option<String>,
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+/// `POST /api/user/tokens/`'s body.
+#[derive(ToSchema)]
+pub(crate) struct NewScopedToken {
+    /// What the token may do, and nothing else: `events:read` (`GET /api/events/`,
+    /// `GET /api/history/`).
+    #[schema(min_items = 1)]
+    scopes: Vec<String>,
+    /// Whose token it is (default: the caller); an active user.
+    username: Option<String>,
+    /// Seconds until it expires (default `TOKEN_TTL`).
+    #[schema(minimum = 60, maximum = 315_360_000)]
+    expires_in: Option<i64>,
+}
+
+/// A scoped token, as created: the key is shown this once.
+#[derive(ToSchema)]
+pub(crate) struct ScopedToken {
+    id: i64,
+    /// The key, for `Authorization: Token <key>`.
+    token: String,
+    /// Its first 8 characters.
+    prefix: String,
+    username: String,
+    scopes: Vec<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
     #[schema(format = DateTime)]
     expires_at: String,
 }
@@ -609,6 +639,7 @@ impl Modify for TokenAuth {
         routes::users::set_notification_preferences,
         routes::users::create_user,
         routes::users::list_tokens,
+        routes::users::create_scoped_token,
         routes::users::revoke_token,
         routes::users::logout,
         routes::history::issue_history,

@@ -1,9 +1,9 @@
-//! `issue-tracker tokens`: see and revoke a user's API tokens.
+//! `issue-tracker tokens`: see, issue (with scopes) and revoke a user's API tokens.
 
 use anyhow::bail;
 use clap::Subcommand;
 use issue_tracker_config::Settings;
-use issue_tracker_domain::TokenId;
+use issue_tracker_domain::{NewToken, TokenId, TokenScope, TokenScopes};
 
 use crate::users::find;
 use crate::{migrated, CLI};
@@ -14,6 +14,18 @@ pub enum TokenAction {
     List {
         /// The username.
         username: String,
+    },
+    /// Issue a token that may do only what its scopes name (e.g. `--scope events:read` for a
+    /// consumer of the event feed). The token is printed once.
+    Create {
+        /// The username (the token's owner).
+        username: String,
+        /// A scope; repeat for several. Known: events:read.
+        #[arg(long = "scope", required = true, value_parser = parse_scope)]
+        scopes: Vec<TokenScope>,
+        /// Seconds until it expires (default: TOKEN_TTL).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(60..=315_360_000))]
+        expires_in: Option<u64>,
     },
     /// Revoke one token by id, or all of them with --all.
     Revoke {
@@ -35,12 +47,12 @@ pub fn run(settings: &Settings, action: TokenAction) -> anyhow::Result<()> {
         TokenAction::List { username } => {
             let user = find(&db, &username)?;
             println!(
-                "{:>6}  {:<10} {:<17} {:<17} expires",
-                "id", "prefix", "created", "last used"
+                "{:>6}  {:<10} {:<17} {:<17} {:<17} scopes",
+                "id", "prefix", "created", "last used", "expires"
             );
             for token in db.list_tokens(user.id)? {
                 println!(
-                    "{:>6}  {:<10} {:<17} {:<17} {}",
+                    "{:>6}  {:<10} {:<17} {:<17} {:<17} {}",
                     token.id,
                     token.prefix,
                     token.created_at.format("%Y-%m-%d %H:%M"),
@@ -48,9 +60,37 @@ pub fn run(settings: &Settings, action: TokenAction) -> anyhow::Result<()> {
                         .last_used_at
                         .map(|at| at.format("%Y-%m-%d %H:%M").to_string())
                         .unwrap_or_else(|| "-".into()),
-                    token.expires_at.format("%Y-%m-%d %H:%M")
+                    token.expires_at.format("%Y-%m-%d %H:%M"),
+                    if token.scopes.is_restricted() {
+                        token.scopes.names().join(",")
+                    } else {
+                        "(all of the user's rights)".to_owned()
+                    }
                 );
             }
+        }
+        TokenAction::Create {
+            username,
+            scopes,
+            expires_in,
+        } => {
+            let user = find(&db, &username)?;
+            if !user.is_active {
+                bail!("{username} is inactive: their tokens would not work");
+            }
+            let ttl = expires_in
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(settings.accounts.token_ttl);
+            let token = NewToken::generate();
+            let info =
+                db.insert_scoped_token(&user, &token, ttl, &TokenScopes::new(scopes), &CLI)?;
+            eprintln!(
+                "Token {} for {username} ({}), expires {}. It is shown only now:",
+                info.id,
+                info.scopes.names().join(", "),
+                info.expires_at.format("%Y-%m-%d %H:%M UTC")
+            );
+            println!("{}", token.key);
         }
         TokenAction::Revoke { username, id, all } => {
             let user = find(&db, &username)?;
@@ -74,4 +114,8 @@ pub fn run(settings: &Settings, action: TokenAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn parse_scope(name: &str) -> Result<TokenScope, String> {
+    name.parse()
 }

@@ -430,3 +430,83 @@ fn deactivate_revokes_tokens_for_good() {
         ]
     );
 }
+
+/// `tokens create USER --scope events:read` prints a key (once) that authenticates with that
+/// scope and nothing more; `tokens list` shows the scope; an unknown scope or an inactive user
+/// issues nothing.
+#[test]
+fn tokens_create_issues_a_scoped_token() {
+    let scratch = Scratch::new();
+    let dir = &scratch.0;
+    assert!(run(dir, &["migrate"], "").status.success());
+    assert!(run(
+        dir,
+        &["createuser", "--username", "feed", "--password-stdin"],
+        "pw\n"
+    )
+    .status
+    .success());
+    let refused = run(dir, &["tokens", "create", "feed", "--scope", "admin"], "");
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("Unknown scope \"admin\""),
+        "{}",
+        text(&refused)
+    );
+    let missing = run(dir, &["tokens", "create", "feed"], "");
+    assert!(!missing.status.success(), "a scope is required");
+    let short = run(
+        dir,
+        &[
+            "tokens",
+            "create",
+            "feed",
+            "--scope",
+            "events:read",
+            "--expires-in",
+            "5",
+        ],
+        "",
+    );
+    assert!(!short.status.success());
+
+    let created = run(
+        dir,
+        &["tokens", "create", "feed", "--scope", "events:read"],
+        "",
+    );
+    assert!(created.status.success(), "{}", text(&created));
+    let key = String::from_utf8(created.stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(key.len(), 40, "stdout is the key alone: {key:?}");
+    let db = issue_tracker_persistence::Database::connect_sqlite(
+        &dir.join("data/issue-tracker.sqlite3"),
+        issue_tracker_persistence::PoolSettings::default(),
+    )
+    .unwrap();
+    let found = db
+        .authenticate(&issue_tracker_domain::hash_token(&key))
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user.username, "feed");
+    assert_eq!(found.scopes.names(), ["events:read"]);
+    let listed = run(dir, &["tokens", "list", "feed"], "");
+    assert!(text(&listed).contains("events:read"), "{}", text(&listed));
+    assert!(!text(&listed).contains(&key));
+    assert_eq!(
+        db.list_tokens(found.user.id).unwrap().len(),
+        1,
+        "one token, the good one"
+    );
+
+    assert!(run(dir, &["deactivate", "feed"], "").status.success());
+    let inactive = run(
+        dir,
+        &["tokens", "create", "feed", "--scope", "events:read"],
+        "",
+    );
+    assert!(!inactive.status.success());
+    assert_eq!(db.list_tokens(found.user.id).unwrap().len(), 1, "none issued");
+}

@@ -101,6 +101,9 @@ pub enum EventType {
     UserPasswordChanged,
     /// A user's API tokens were revoked (how many, never the tokens).
     TokensRevoked,
+    /// A token with scopes was issued (its id and scopes, never the token). Login tokens, which
+    /// carry their user's own rights, are not recorded.
+    ScopedTokenCreated,
     /// A comment was added to an issue (`comment` and `body`).
     CommentCreated,
     /// A comment's body was edited (`body`, old and new).
@@ -115,7 +118,7 @@ pub enum EventType {
 
 impl EventType {
     /// Every type, for filters and documentation.
-    pub const ALL: [EventType; 12] = [
+    pub const ALL: [EventType; 13] = [
         EventType::IssueCreated,
         EventType::IssueUpdated,
         EventType::IssueDeleted,
@@ -123,6 +126,7 @@ impl EventType {
         EventType::UserUpdated,
         EventType::UserPasswordChanged,
         EventType::TokensRevoked,
+        EventType::ScopedTokenCreated,
         EventType::CommentCreated,
         EventType::CommentEdited,
         EventType::CommentDeleted,
@@ -146,6 +150,7 @@ impl EventType {
             EventType::UserUpdated => "user.updated",
             EventType::UserPasswordChanged => "user.password_changed",
             EventType::TokensRevoked => "user.tokens_revoked",
+            EventType::ScopedTokenCreated => "user.token_created",
             EventType::CommentCreated => "comment.created",
             EventType::CommentEdited => "comment.edited",
             EventType::CommentDeleted => "comment.deleted",

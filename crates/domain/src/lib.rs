@@ -59,7 +59,9 @@ pub use text::{
     parse_text, parse_text_field, python_strip, BodyFields, Description, TextFieldError, TextRule,
     Title,
 };
-pub use token::{hash_token, NewToken, TOKEN_PREFIX_CHARS};
+pub use token::{
+    hash_token, parse_scope_list, NewToken, TokenScope, TokenScopes, TOKEN_PREFIX_CHARS,
+};
 pub use unsubscribe::{
     unsubscribe_token, verify_unsubscribe_token, UnsubscribeRefused, UNSUBSCRIBE_LINK_SECONDS,
 };

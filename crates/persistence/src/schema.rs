@@ -24,6 +24,7 @@ diesel::table! {
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
         expires_at -> Timestamp,
+        scopes -> Text,
     }
 }
 

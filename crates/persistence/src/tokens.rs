@@ -1,6 +1,8 @@
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
-use issue_tracker_domain::{EventType, FieldChange, NewToken, Origin, TokenId, User, UserId};
+use issue_tracker_domain::{
+    EventType, FieldChange, NewToken, Origin, TokenId, TokenScopes, User, UserId,
+};
 use serde_json::Value;
 
 use crate::events::{insert_event, user_event};
@@ -18,6 +20,8 @@ pub struct Authenticated {
     pub user: User,
     /// The token's id.
     pub token_id: TokenId,
+    /// What the token may do: empty for its user's full rights.
+    pub scopes: TokenScopes,
 }
 
 /// A token as its owner may see it: never the key.
@@ -33,10 +37,12 @@ pub struct TokenInfo {
     pub last_used_at: Option<DateTime<Utc>>,
     /// Stops working at.
     pub expires_at: DateTime<Utc>,
+    /// Empty for a full token.
+    pub scopes: TokenScopes,
 }
 
 impl Database {
-    /// Stores the hash of a new token for `user`, valid for `ttl`.
+    /// Stores the hash of a new full token (its user's rights) for `user`, valid for `ttl`.
     pub fn insert_token(
         &self,
         user: UserId,
@@ -44,18 +50,45 @@ impl Database {
         ttl: std::time::Duration,
     ) -> Result<(), StoreError> {
         let now = now_micros();
-        let expires = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::days(36_500));
+        let expires = expiry(now, ttl);
         with_write_conn!(self, |conn| {
-            diesel::insert_into(api_tokens::table)
-                .values((
-                    api_tokens::user_id.eq(user.get()),
-                    api_tokens::key_hash.eq(&token.hash),
-                    api_tokens::prefix.eq(&token.prefix),
-                    api_tokens::created_at.eq(now),
-                    api_tokens::expires_at.eq(expires),
-                ))
-                .execute(conn)?;
+            insert_row!(conn, user, token, now, expires, TokenScopes::FULL)?;
             Ok(())
+        })
+    }
+
+    /// Stores the hash of a new token that may do only what `scopes` name, with a
+    /// `user.token_created` event (its id and scopes, never the token) naming who issued it.
+    pub fn insert_scoped_token(
+        &self,
+        user: &User,
+        token: &NewToken,
+        ttl: std::time::Duration,
+        scopes: &TokenScopes,
+        origin: &Origin,
+    ) -> Result<TokenInfo, StoreError> {
+        let now = now_micros();
+        let expires = expiry(now, ttl);
+        with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let id = insert_row!(conn, user.id, token, now, expires, scopes)?;
+                let changes = [
+                    FieldChange::new("token", Value::Null, id),
+                    FieldChange::new("scopes", Value::Null, scopes.names()),
+                ];
+                insert_event(
+                    conn,
+                    &user_event(EventType::ScopedTokenCreated, user, origin, &changes, now),
+                )?;
+                Ok(TokenInfo {
+                    id: TokenId::from_stored(id),
+                    prefix: token.prefix.clone(),
+                    created_at: utc(now),
+                    last_used_at: None,
+                    expires_at: utc(expires),
+                    scopes: scopes.clone(),
+                })
+            })
         })
     }
 
@@ -73,20 +106,23 @@ impl Database {
                     api_tokens::id,
                     api_tokens::last_used_at,
                     api_tokens::expires_at,
+                    api_tokens::scopes,
                 ))
                 // Not `first()`: its `LIMIT ?` is a bound parameter, and SQLite re-prepares a
                 // statement whose LIMIT parameter is bound again, on every call (3x the CPU of
                 // GET one). The key is unique: at most one row.
-                .get_result::<(UserRow, i64, Option<NaiveDateTime>, NaiveDateTime)>(conn)
+                .get_result::<(UserRow, i64, Option<NaiveDateTime>, NaiveDateTime, String)>(conn)
                 .optional()?
         });
-        let Some((row, token_id, last_used, expires_at)) = found else {
+        let Some((row, token_id, last_used, expires_at, scopes)) = found else {
             return Ok(None);
         };
+        let scopes = TokenScopes::parse_stored(&scopes);
         if !row.is_active {
             return Ok(Some(Authenticated {
                 user: row.into(),
                 token_id: TokenId::from_stored(token_id),
+                scopes,
             }));
         }
         if expires_at <= now {
@@ -102,6 +138,7 @@ impl Database {
         Ok(Some(Authenticated {
             user: row.into(),
             token_id: TokenId::from_stored(token_id),
+            scopes,
         }))
     }
 
@@ -117,6 +154,7 @@ impl Database {
                     api_tokens::created_at,
                     api_tokens::last_used_at,
                     api_tokens::expires_at,
+                    api_tokens::scopes,
                 ))
                 .load::<(
                     i64,
@@ -124,15 +162,17 @@ impl Database {
                     NaiveDateTime,
                     Option<NaiveDateTime>,
                     NaiveDateTime,
+                    String,
                 )>(conn)?;
             Ok(rows
                 .into_iter()
-                .map(|(id, prefix, created, used, expires)| TokenInfo {
+                .map(|(id, prefix, created, used, expires, scopes)| TokenInfo {
                     id: TokenId::from_stored(id),
                     prefix,
                     created_at: utc(created),
                     last_used_at: used.map(utc),
                     expires_at: utc(expires),
+                    scopes: TokenScopes::parse_stored(&scopes),
                 })
                 .collect())
         })
@@ -188,3 +228,25 @@ impl Database {
         })
     }
 }
+
+fn expiry(now: NaiveDateTime, ttl: std::time::Duration) -> NaiveDateTime {
+    now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::days(36_500))
+}
+
+/// Inserts one token row on either backend's connection and returns its id.
+macro_rules! insert_row {
+    ($conn:expr, $user:expr, $token:expr, $now:expr, $expires:expr, $scopes:expr) => {
+        diesel::insert_into(api_tokens::table)
+            .values((
+                api_tokens::user_id.eq($user.get()),
+                api_tokens::key_hash.eq(&$token.hash),
+                api_tokens::prefix.eq(&$token.prefix),
+                api_tokens::created_at.eq($now),
+                api_tokens::expires_at.eq($expires),
+                api_tokens::scopes.eq($scopes.to_stored()),
+            ))
+            .returning(api_tokens::id)
+            .get_result::<i64>($conn)
+    };
+}
+use insert_row;

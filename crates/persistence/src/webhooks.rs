@@ -64,6 +64,7 @@ impl FanOut {
             UserUpdated => "user.updated",
             UserPasswordChanged => "user.password_changed",
             TokensRevoked => "user.tokens_revoked",
+            ScopedTokenCreated => "user.token_created",
             CommentCreated => "comment.created",
             CommentEdited => "comment.edited",
             CommentDeleted => "comment.deleted",

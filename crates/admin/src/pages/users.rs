@@ -283,8 +283,13 @@ fn change_page(
             });
             (
                 format!(
-                    "Revoke token {}… (issued {}, {used}, expires {})",
+                    "Revoke token {}…{} (issued {}, {used}, expires {})",
                     token.prefix,
+                    if token.scopes.is_restricted() {
+                        format!(" [{}]", token.scopes.names().join(", "))
+                    } else {
+                        String::new()
+                    },
                     day(&token.created_at),
                     day(&token.expires_at)
                 ),

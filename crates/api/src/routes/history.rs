@@ -2,7 +2,7 @@
 //! history, oldest first, cursor-paged by event id.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{HistoryPage, IssueId};
+use issue_tracker_domain::{HistoryPage, IssueId, TokenScope};
 use issue_tracker_persistence::EventPage;
 
 use crate::auth::Credentials;
@@ -91,13 +91,14 @@ pub async fn issue_history(
     let id = IssueId::parse(&id);
     let (page, events, newest) = credentials
         .clone()
-        .run(move |db, caller| {
+        .run_scoped(TokenScope::EventsRead, move |db, caller| {
             let id = id.ok_or(ApiError::NotFound)?;
             // Validation after authentication and after the issue is known, as on the issue.
             let exists = db.get_issue(id)?.is_some();
             let newest = db.newest_issue_event(id)?;
             // A deleted issue's history is for staff only, as the issue was for its readers.
-            let visible = exists || (caller.is_staff() && newest.is_some());
+            let visible =
+                exists || (caller.is_staff_or_has(TokenScope::EventsRead) && newest.is_some());
             if !visible {
                 return Err(ApiError::NotFound);
             }
@@ -108,7 +109,7 @@ pub async fn issue_history(
     respond(&req, &credentials, page, events, newest)
 }
 
-/// `GET`/`HEAD /api/history/`: every event, for staff.
+/// `GET`/`HEAD /api/history/`: every event, for staff or an `events:read` token.
 #[utoipa::path(get, path = "/api/history/", tag = "history", security(("token" = [])),
     params(
         ("after" = Option<i64>, Query, minimum = 0, description = "Only events after this event id"),
@@ -119,7 +120,7 @@ pub async fn issue_history(
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "A bad parameter, keyed by its name", body = crate::openapi::FieldErrors),
         (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
+        (status = 403, description = "Neither staff nor a token with the `events:read` scope", body = crate::openapi::Detail),
     ))]
 pub async fn history_feed(
     credentials: Credentials,
@@ -130,7 +131,8 @@ pub async fn history_feed(
     respond(&req, &credentials, page, events, newest)
 }
 
-/// The page of the whole history that `?after=&per_page=` asks for; staff only.
+/// The page of the whole history that `?after=&per_page=` asks for; for staff, or a token with
+/// the `events:read` scope.
 async fn staff_feed(
     credentials: &Credentials,
     req: &HttpRequest,
@@ -138,8 +140,8 @@ async fn staff_feed(
     let page = page_of(req);
     credentials
         .clone()
-        .run(move |db, caller| {
-            if !caller.is_staff() {
+        .run_scoped(TokenScope::EventsRead, move |db, caller| {
+            if !caller.is_staff_or_has(TokenScope::EventsRead) {
                 return Err(ApiError::Forbidden);
             }
             let page = page?;
@@ -148,9 +150,9 @@ async fn staff_feed(
         .await
 }
 
-/// `GET /api/events/` (staff): the history as webhook payloads, `{"id", "type", "timestamp",
-/// "data"}`, oldest first after `?after=`: what deliveries carry, with the same ids, so a consumer
-/// that missed some catches up without gaps. Paged and gap-safe as `GET /api/history/`.
+/// `GET /api/events/` (staff, or a token with the `events:read` scope): the history as webhook
+/// payloads, `{"id", "type", "timestamp", "data"}`, oldest first after `?after=`: what deliveries
+/// carry, with the same ids, so a consumer that missed some catches up without gaps. Paged and gap-safe as `GET /api/history/`.
 #[utoipa::path(get, path = "/api/events/", tag = "history", security(("token" = [])),
     params(("after" = Option<i64>, Query, minimum = 0, description = "Events with a larger id"),
         ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100)),
@@ -159,7 +161,7 @@ async fn staff_feed(
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "A bad parameter", body = crate::openapi::FieldErrors),
         (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
+        (status = 403, description = "Neither staff nor a token with the `events:read` scope", body = crate::openapi::Detail),
     ))]
 pub async fn event_feed(
     credentials: Credentials,

@@ -3,7 +3,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use issue_tracker_domain::{
-    messages, BodyFields, Email, Password, TextRule, TokenId, User, Username,
+    messages, parse_scope_list, BodyFields, Email, NewToken, Password, TextRule, TokenId, User,
+    Username,
 };
 use issue_tracker_persistence::{NewUser, PreferenceChanges, StoreError};
 use serde::Serialize;
@@ -145,6 +146,116 @@ pub async fn list_tokens(credentials: Credentials) -> Result<HttpResponse, ApiEr
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// A scoped token at its creation: the only time its key is shown.
+#[derive(Serialize)]
+struct NewScopedTokenBody {
+    id: i64,
+    token: String,
+    prefix: String,
+    username: String,
+    scopes: Vec<&'static str>,
+    created_at: String,
+    expires_at: String,
+}
+
+/// The longest life a scoped token may be given: ten years.
+const MAX_EXPIRES_IN: u64 = 315_360_000;
+
+/// `POST /api/user/tokens/` (staff): issues a token that may do only what its scopes name, for
+/// the caller or for `username` (an integration's own user). Restricted tokens cannot act as
+/// their user, so issuing one for someone else grants only the scopes.
+#[utoipa::path(post, path = "/api/user/tokens/", tag = "users", security(("token" = [])),
+    request_body(content = crate::openapi::NewScopedToken, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; the token is shown this once", body = crate::openapi::ScopedToken),
+        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
+        (status = 401, body = crate::openapi::Detail),
+        (status = 403, description = "Staff only (with a full token)", body = crate::openapi::Detail),
+    ))]
+pub async fn create_scoped_token(
+    credentials: Credentials,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let state = credentials.state().clone();
+    let caller = credentials.clone().authenticate().await?;
+    if !caller.is_staff() {
+        return Err(ApiError::Forbidden);
+    }
+    let body = read_limited(&req, payload, &state.settings.http).await?;
+    let object = parse_object(content_type(&req).as_deref(), &body)?;
+    let mut fields = BodyFields::new(&object);
+    let scopes = fields
+        .value("scopes", true)
+        .and_then(|value| match parse_scope_list(value) {
+            Ok(scopes) => Some(scopes),
+            Err(problem) => {
+                fields.add("scopes", problem);
+                None
+            }
+        });
+    let username = match object.get("username") {
+        None | Some(Value::Null) => None,
+        Some(_) => fields.text("username", false, TextRule::NAME),
+    };
+    let ttl = match object.get("expires_in") {
+        None | Some(Value::Null) => Some(state.settings.accounts.token_ttl),
+        Some(value) => match value.as_u64() {
+            Some(seconds) if (60..=MAX_EXPIRES_IN).contains(&seconds) => {
+                Some(std::time::Duration::from_secs(seconds))
+            }
+            _ => {
+                fields.add(
+                    "expires_in",
+                    format!("Ensure this value is a whole number of seconds from 60 to {MAX_EXPIRES_IN}."),
+                );
+                None
+            }
+        },
+    };
+    let (Some(scopes), Some(ttl), true) = (scopes, ttl, fields.ok()) else {
+        return Err(ApiError::Validation(fields.into_errors()));
+    };
+    let token = NewToken::generate();
+    let key = token.key.clone();
+    // Checked again now that the body is here, as every write is.
+    let (owner, info) = credentials
+        .run(move |db, caller| {
+            if !caller.is_staff() {
+                return Err(ApiError::Forbidden);
+            }
+            let owner = match username {
+                None => caller.user.clone(),
+                Some(name) => {
+                    let mut errors = issue_tracker_domain::FieldErrors::default();
+                    match db.find_user(&name)? {
+                        Some(user) if user.is_active => user,
+                        Some(_) => {
+                            errors.add("username", format!("User \"{name}\" is inactive."));
+                            return Err(ApiError::Validation(errors));
+                        }
+                        None => {
+                            errors.add("username", format!("There is no user named \"{name}\"."));
+                            return Err(ApiError::Validation(errors));
+                        }
+                    }
+                }
+            };
+            let info = db.insert_scoped_token(&owner, &token, ttl, &scopes, &caller.origin())?;
+            Ok((owner, info))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(NewScopedTokenBody {
+        id: info.id.get(),
+        token: key,
+        prefix: info.prefix,
+        username: owner.username,
+        scopes: info.scopes.names(),
+        created_at: rfc3339(&info.created_at),
+        expires_at: rfc3339(&info.expires_at),
+    }))
+}
+
 /// `DELETE /api/user/tokens/<id>/`: revokes one of the caller's tokens.
 #[utoipa::path(delete, path = "/api/user/tokens/{id}/", tag = "users", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
@@ -172,7 +283,9 @@ pub async fn revoke_token(
     responses((status = 204, description = "The token of this request is revoked"), (status = 401, body = crate::openapi::Detail)))]
 pub async fn logout(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     credentials
-        .run(|db, caller| Ok(db.revoke_token(&caller.user, caller.token_id, &caller.origin())?))
+        .run_any_token(|db, caller| {
+            Ok(db.revoke_token(&caller.user, caller.token_id, &caller.origin())?)
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -609,7 +609,237 @@ async fn the_event_feed_replays_the_history_as_webhook_payloads(app: TestApp) {
     );
 }
 
+/// A token with the `events:read` scope, issued by staff for a user who is not, reads the
+/// history and the event feed and can do nothing else; a non-staff caller cannot issue one; bad
+/// bodies issue nothing; the issuing is in the history, never the key.
+async fn a_token_scoped_to_events_reads_the_feed_and_nothing_else(app: TestApp) {
+    let boss = staff(&app, "boss").await;
+    let ann = app.user_with_token("ann").await;
+    app.create_user_full("feed", "pw-feed", "", false);
+    let issue = app.issue(&ann, "Printer", "ann").await["id"]
+        .as_i64()
+        .unwrap();
+    let scoped = serde_json::json!({"scopes": ["events:read"], "username": "feed"});
+
+    // Only staff issue them: ann may not, even for herself.
+    for body in [
+        scoped.clone(),
+        serde_json::json!({"scopes": ["events:read"]}),
+    ] {
+        let refused = app
+            .send("POST", "/api/user/tokens/", Some(&ann), Some(body))
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.text);
+    }
+    let events_before = app
+        .send("GET", "/api/history/?per_page=100", Some(&boss), None)
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .len();
+    let bad = [
+        (serde_json::json!({"username": "feed"}), "scopes"),
+        (serde_json::json!({"scopes": []}), "scopes"),
+        (serde_json::json!({"scopes": "events:read"}), "scopes"),
+        (serde_json::json!({"scopes": ["admin"]}), "scopes"),
+        (serde_json::json!({"scopes": [1]}), "scopes"),
+        (
+            serde_json::json!({"scopes": ["events:read"], "username": "nobody"}),
+            "username",
+        ),
+        (
+            serde_json::json!({"scopes": ["events:read"], "username": 7}),
+            "username",
+        ),
+        (
+            serde_json::json!({"scopes": ["events:read"], "expires_in": 5}),
+            "expires_in",
+        ),
+        (
+            serde_json::json!({"scopes": ["events:read"], "expires_in": "60"}),
+            "expires_in",
+        ),
+        (
+            serde_json::json!({"scopes": ["events:read"], "expires_in": -60}),
+            "expires_in",
+        ),
+    ];
+    for (body, field) in bad {
+        let reply = app
+            .send("POST", "/api/user/tokens/", Some(&boss), Some(body.clone()))
+            .await;
+        assert_eq!(reply.status, 400, "{body}: {}", reply.text);
+        assert!(reply.json()[field].is_array(), "{body}: {}", reply.text);
+    }
+    let unknown = app
+        .send(
+            "POST",
+            "/api/user/tokens/",
+            Some(&boss),
+            Some(serde_json::json!({"scopes": ["admin"]})),
+        )
+        .await;
+    assert_eq!(
+        unknown.json(),
+        serde_json::json!({"scopes": ["Unknown scope \"admin\"; the scopes are: events:read."]})
+    );
+    let events_after = app
+        .send("GET", "/api/history/?per_page=100", Some(&boss), None)
+        .await
+        .json();
+    assert_eq!(
+        events_after.as_array().unwrap().len(),
+        events_before,
+        "nothing issued"
+    );
+
+    let created = app
+        .send("POST", "/api/user/tokens/", Some(&boss), Some(scoped))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let created = created.json();
+    assert_eq!(
+        created.as_object().unwrap().keys().collect::<Vec<_>>(),
+        [
+            "id",
+            "token",
+            "prefix",
+            "username",
+            "scopes",
+            "created_at",
+            "expires_at"
+        ]
+    );
+    assert_eq!(created["username"], "feed");
+    assert_eq!(created["scopes"], serde_json::json!(["events:read"]));
+    let key = created["token"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 40);
+    assert_eq!(created["prefix"], key[..8]);
+
+    // It reads the feed and the history, as staff do.
+    let by_staff = app
+        .send("GET", "/api/events/", Some(&boss), None)
+        .await
+        .json();
+    let by_scope = app.send("GET", "/api/events/", Some(&key), None).await;
+    assert_eq!(by_scope.status, 200, "{}", by_scope.text);
+    assert_eq!(by_scope.json(), by_staff);
+    assert_eq!(
+        app.send("GET", "/api/history/", Some(&key), None)
+            .await
+            .status,
+        200
+    );
+    let issue_history = format!("/api/issue/{issue}/history/");
+    assert_eq!(
+        app.send("GET", &issue_history, Some(&key), None)
+            .await
+            .status,
+        200
+    );
+    // The issuing is an event naming who issued which token for whom, never the key.
+    let last = by_staff.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["type"], "user.token_created");
+    assert_eq!(last["data"]["actor"]["username"], "boss");
+    assert_eq!(last["data"]["user"]["username"], "feed");
+    assert_eq!(
+        last["data"]["changes"],
+        serde_json::json!([
+            {"field": "token", "old": null, "new": created["id"]},
+            {"field": "scopes", "old": null, "new": ["events:read"]},
+        ])
+    );
+    assert!(!by_scope.text.contains(&key));
+
+    // Nothing else: not its user's rights, not another token.
+    let issues_before = app
+        .send("GET", "/api/issue/", Some(&ann), None)
+        .await
+        .json();
+    let elsewhere = [
+        ("GET", "/api/issue/".to_owned(), None),
+        ("GET", format!("/api/issue/{issue}/"), None),
+        (
+            "POST",
+            "/api/issue/".to_owned(),
+            Some(serde_json::json!({"title": "x", "description": "y", "assigned_to": "ann"})),
+        ),
+        ("DELETE", format!("/api/issue/{issue}/"), None),
+        ("GET", "/api/user/me/".to_owned(), None),
+        ("GET", "/api/user/tokens/".to_owned(), None),
+        (
+            "POST",
+            "/api/user/tokens/".to_owned(),
+            Some(serde_json::json!({"scopes": ["events:read"]})),
+        ),
+        ("GET", "/api/labels/".to_owned(), None),
+        ("GET", "/api/webhooks/".to_owned(), None),
+        ("GET", format!("/api/issue/{issue}/comments/"), None),
+    ];
+    for (method, route, body) in elsewhere {
+        let reply = app.send(method, &route, Some(&key), body).await;
+        assert_eq!(reply.status, 403, "{method} {route}: {}", reply.text);
+        assert_eq!(
+            reply.json()["detail"],
+            "This token's scopes (events:read) do not allow this request.",
+            "{method} {route}"
+        );
+    }
+    let issues_after = app
+        .send("GET", "/api/issue/", Some(&ann), None)
+        .await
+        .json();
+    assert_eq!(issues_after, issues_before, "nothing written");
+
+    // The user's own full token is not staff: the scope was the grant.
+    let feed_login = app.login("feed", "pw-feed").await;
+    assert_eq!(
+        app.send("GET", "/api/events/", Some(&feed_login), None)
+            .await
+            .status,
+        403
+    );
+    let listed = app
+        .send("GET", "/api/user/tokens/", Some(&feed_login), None)
+        .await
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    // A restricted token can still end itself.
+    assert_eq!(
+        app.send("POST", "/api/user/logout/", Some(&key), None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        app.send("GET", "/api/events/", Some(&key), None)
+            .await
+            .status,
+        401
+    );
+
+    // A short life, when asked.
+    let brief = app
+        .send(
+            "POST",
+            "/api/user/tokens/",
+            Some(&boss),
+            Some(serde_json::json!({"scopes": ["events:read"], "expires_in": 60})),
+        )
+        .await
+        .json();
+    let created_at =
+        chrono::DateTime::parse_from_rfc3339(brief["created_at"].as_str().unwrap()).unwrap();
+    let expires_at =
+        chrono::DateTime::parse_from_rfc3339(brief["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!((expires_at - created_at).num_seconds(), 60);
+    assert_eq!(brief["username"], "boss");
+}
+
 both_databases!(
+    a_token_scoped_to_events_reads_the_feed_and_nothing_else,
     the_event_feed_replays_the_history_as_webhook_payloads,
     each_api_change_writes_one_event,
     history_is_paged_by_cursor_with_an_etag,

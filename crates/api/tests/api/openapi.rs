@@ -32,7 +32,7 @@ async fn the_document_covers_every_endpoint_and_the_docs_page_serves_its_assets(
             "/api/webhooks/{id}/deliveries/{did}/redeliver/",
             vec!["post"],
         ),
-        ("/api/user/tokens/", vec!["get"]),
+        ("/api/user/tokens/", vec!["get", "post"]),
         ("/api/user/tokens/{id}/", vec!["delete"]),
         ("/api/user/logout/", vec!["post"]),
         ("/api/issue/{id}/history/", vec!["get"]),
