@@ -42,13 +42,14 @@ fn host_allowed(req: &ServiceRequest, allowed: Option<&[String]>) -> bool {
     })
 }
 
+/// The hash of the token a request presents, made once by the edge for the rate limiter and
+/// kept for [`crate::auth::Credentials`] (hashing it again cost 3 % of a `GET` of one issue).
+#[derive(Debug, Clone)]
+pub(crate) struct PresentedTokenHash(pub String);
+
 /// The token bucket of a request that presents a token (hashed, never kept in clear).
-fn token_bucket(req: &ServiceRequest) -> Option<String> {
-    let token = crate::auth::token_from_headers(req.headers()).ok()?;
-    Some(format!(
-        "token:{}",
-        &issue_tracker_domain::hash_token(&token)[..32]
-    ))
+fn token_bucket(hash: &PresentedTokenHash) -> String {
+    format!("token:{}", &hash.0[..32])
 }
 
 /// The id of the request being handled, for handlers (the history records it).
@@ -90,7 +91,10 @@ pub async fn edge(
             crate::client::client_address(req.headers(), req.peer_addr(), &state.settings.http)
         )
     });
-    let token = token_bucket(&req);
+    let presented = crate::auth::token_from_headers(req.headers())
+        .ok()
+        .map(|token| PresentedTokenHash(issue_tracker_domain::hash_token(&token)));
+    let token = presented.as_ref().map(token_bucket);
     let verdict = match (&state, &address_bucket, allowed) {
         (Some(state), Some(address), true) => Some(match &token {
             Some(token) => match state.rate_limiter.blocked(address) {
@@ -107,6 +111,9 @@ pub async fn edge(
             .map_into_right_body()
     } else if allowed {
         req.extensions_mut().insert(RequestId(id.clone()));
+        if let Some(presented) = presented {
+            req.extensions_mut().insert(presented);
+        }
         next.call(req)
             .instrument(span.clone())
             .await?

@@ -508,5 +508,9 @@ fn tokens_create_issues_a_scoped_token() {
         "",
     );
     assert!(!inactive.status.success());
-    assert_eq!(db.list_tokens(found.user.id).unwrap().len(), 1, "none issued");
+    assert_eq!(
+        db.list_tokens(found.user.id).unwrap().len(),
+        1,
+        "none issued"
+    );
 }

@@ -38,6 +38,7 @@ pub(crate) struct UserRow {
     pub is_active: bool,
     pub is_staff: bool,
     pub is_superuser: bool,
+    #[diesel(deserialize_as = crate::stamp::Stamp)]
     pub date_joined: NaiveDateTime,
 }
 
@@ -63,7 +64,9 @@ pub(crate) struct IssueRow {
     pub description: String,
     pub status: String,
     pub assigned_to_id: i64,
+    #[diesel(deserialize_as = crate::stamp::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = crate::stamp::Stamp)]
     pub updated_at: NaiveDateTime,
 }
 

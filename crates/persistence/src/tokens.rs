@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::events::{insert_event, user_event};
 use crate::rows::{now_micros, utc, UserRow};
 use crate::schema::{api_tokens, users};
+use crate::stamp::Stamp;
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
 /// `last_used_at` is refreshed at most this often, so that reads do not become writes.
@@ -111,12 +112,13 @@ impl Database {
                 // Not `first()`: its `LIMIT ?` is a bound parameter, and SQLite re-prepares a
                 // statement whose LIMIT parameter is bound again, on every call (3x the CPU of
                 // GET one). The key is unique: at most one row.
-                .get_result::<(UserRow, i64, Option<NaiveDateTime>, NaiveDateTime, String)>(conn)
+                .get_result::<(UserRow, i64, Option<Stamp>, Stamp, String)>(conn)
                 .optional()?
         });
         let Some((row, token_id, last_used, expires_at, scopes)) = found else {
             return Ok(None);
         };
+        let (last_used, expires_at) = (last_used.map(NaiveDateTime::from), expires_at.0);
         let scopes = TokenScopes::parse_stored(&scopes);
         if !row.is_active {
             return Ok(Some(Authenticated {
