@@ -1,5 +1,7 @@
 //! `Link` headers for paginated lists (first, prev, next, last), as GitHub sends them.
 
+use std::fmt::Write;
+
 use actix_web::HttpRequest;
 use issue_tracker_domain::ListQuery;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -24,39 +26,44 @@ pub fn link_header(
         return None;
     }
     let last = ((total + per_page - 1) / per_page).max(1);
-    let base = format!(
-        "{}{}",
+    // Every link shares everything up to the page number: written once (building each of the
+    // four links from the query's pairs was 5 % of a list request in callgrind).
+    let mut shared = String::with_capacity(128);
+    let _ = write!(
+        shared,
+        "<{}{}?",
         crate::client::public_base(req, settings),
         req.path()
     );
-    let kept: Vec<(String, String)> = crate::body::query_pairs(req.query_string())
+    for (key, value) in crate::body::query_pairs(req.query_string())
         .unwrap_or_default()
-        .into_iter()
+        .iter()
         .filter(|(key, _)| key != "page" && key != "per_page")
-        .collect();
-    let url = |page: i64| {
-        let mut parts: Vec<String> = kept
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    utf8_percent_encode(k, QUERY_VALUE),
-                    utf8_percent_encode(v, QUERY_VALUE)
-                )
-            })
-            .collect();
-        parts.push(format!("per_page={per_page}"));
-        parts.push(format!("page={page}"));
-        format!("<{base}?{}>", parts.join("&"))
-    };
+    {
+        let _ = write!(
+            shared,
+            "{}={}&",
+            utf8_percent_encode(key, QUERY_VALUE),
+            utf8_percent_encode(value, QUERY_VALUE)
+        );
+    }
+    let _ = write!(shared, "per_page={per_page}&page=");
     let page = query.page as i64;
-    let mut links = vec![format!("{}; rel=\"first\"", url(1))];
+    let mut links = String::with_capacity(4 * (shared.len() + 24));
+    let mut link = |page: i64, rel: &str| {
+        if !links.is_empty() {
+            links.push_str(", ");
+        }
+        links.push_str(&shared);
+        let _ = write!(links, "{page}>; rel=\"{rel}\"");
+    };
+    link(1, "first");
     if page > 1 {
-        links.push(format!("{}; rel=\"prev\"", url((page - 1).min(last))));
+        link((page - 1).min(last), "prev");
     }
     if page < last {
-        links.push(format!("{}; rel=\"next\"", url(page + 1)));
+        link(page + 1, "next");
     }
-    links.push(format!("{}; rel=\"last\"", url(last)));
-    Some(links.join(", "))
+    link(last, "last");
+    Some(links)
 }

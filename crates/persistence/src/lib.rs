@@ -24,6 +24,7 @@ pub use issues::{NewIssue, StoredIssue, WriteCondition, WriteRefused};
 pub use preferences::PreferenceChanges;
 mod rows;
 mod sessions;
+mod sqlite_page;
 mod stamp;
 pub use sessions::AdminSession;
 pub mod schema;

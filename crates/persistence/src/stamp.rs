@@ -9,7 +9,7 @@
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::pg::{Pg, PgValue};
-use diesel::sql_types::{Text, Timestamp};
+use diesel::sql_types::Timestamp;
 use diesel::sqlite::{Sqlite, SqliteValue};
 
 /// A timestamp as read from either database; `.0` (or `into()`) is the value.
@@ -23,15 +23,15 @@ impl From<Stamp> for NaiveDateTime {
 }
 
 impl FromSql<Timestamp, Sqlite> for Stamp {
-    fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
-        let text = <String as FromSql<Text, Sqlite>>::from_sql(value)?;
-        if let Some(at) = parse_sqlite_timestamp(&text) {
+    fn from_sql(mut value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        let text = value.read_text();
+        if let Some(at) = parse_sqlite_timestamp(text) {
             return Ok(Stamp(at));
         }
         // What diesel itself accepts as text, for rows written some other way.
         ["%F %T%.f", "%FT%T%.f", "%F %T", "%FT%T"]
             .iter()
-            .find_map(|format| NaiveDateTime::parse_from_str(&text, format).ok())
+            .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
             .map(Stamp)
             .ok_or_else(|| format!("Invalid datetime {text:?}").into())
     }
