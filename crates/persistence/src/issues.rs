@@ -10,7 +10,7 @@ use issue_tracker_domain::{
 };
 
 use crate::events::{insert_event, NewEvent};
-use crate::labels::{label_names_of, LabelNamesJson};
+use crate::labels::label_names_of;
 use crate::outbox::{cancel_pending_of_issue, insert_assignment};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issue_labels, issues, issues_search, issues_search_pending, labels, users};
@@ -19,8 +19,9 @@ use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
 
-/// What [`issue_query`] reads: the row, the creator's and assignee's usernames, the label names.
-type IssueTuple = (IssueRow, String, String, Option<String>);
+/// What [`issue_query`] reads: the row (with its label names), the creator's and assignee's
+/// usernames.
+type IssueTuple = (IssueRow, String, String);
 
 /// An issue with the ids behind its usernames, for permission checks.
 #[derive(Debug, Clone)]
@@ -240,16 +241,19 @@ fn issue_query() -> _ {
     issues::table
         .inner_join(creators.on(issues::created_by_id.eq(creator_id)))
         .inner_join(assignees.on(issues::assigned_to_id.eq(assignee_id)))
-        .select((issue_columns, creator_name, assignee_name, LabelNamesJson))
+        .select((issue_columns, creator_name, assignee_name))
 }
 
 fn stored(
-    (row, created_by, assigned_to, labels): IssueTuple,
+    (mut row, created_by, assigned_to): IssueTuple,
 ) -> Result<StoredIssue, diesel::result::Error> {
     let creator = UserId::new(row.created_by_id);
     let assignee = UserId::new(row.assigned_to_id);
     Ok(StoredIssue {
-        issue: issue_from_row(row, created_by, assigned_to, label_names_of(labels)?)?,
+        issue: {
+            let labels = label_names_of(row.label_names.take())?;
+            issue_from_row(row, created_by, assigned_to, labels)?
+        },
         creator,
         assignee,
     })

@@ -68,6 +68,8 @@ pub(crate) struct IssueRow {
     pub created_at: NaiveDateTime,
     #[diesel(deserialize_as = crate::stamp::Stamp)]
     pub updated_at: NaiveDateTime,
+    /// A JSON array of the label names (a copy; see labels.rs), NULL for none.
+    pub label_names: Option<String>,
 }
 
 /// The issue a row holds. A status that is neither `open` nor `closed` (the CHECK constraint

@@ -38,6 +38,7 @@ diesel::table! {
         assigned_to_id -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        label_names -> Nullable<Text>,
     }
 }
 
