@@ -92,7 +92,7 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = issue_tracker_app::load_settings()?;
-    issue_tracker_app::init_tracing(settings.general.log_format);
+    let _logs = issue_tracker_app::init_tracing(settings.general.log_format);
     match cli.command {
         Command::Migrate => {
             let db = issue_tracker_app::open_database(&settings)?;

@@ -12,7 +12,7 @@ fn main() {
 
 fn run() -> anyhow::Result<()> {
     let settings = issue_tracker_app::load_settings()?;
-    issue_tracker_app::init_tracing(settings.general.log_format);
+    let _logs = issue_tracker_app::init_tracing(settings.general.log_format);
     let db = issue_tracker_app::open_database(&settings)?;
     issue_tracker_app::ensure_migrated(&db)?;
     issue_tracker_app::serve(settings, db)

@@ -107,3 +107,69 @@ fn servers_share_a_port_only_with_reuse_port() {
     drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Log lines are written by a thread of their own, through a buffer: SIGTERM must still see every
+/// request's line on stderr before the process ends (none left in the queue or the buffer).
+#[test]
+fn every_request_is_logged_before_a_graceful_stop() {
+    use issue_tracker_persistence::{Database, PoolSettings};
+    use std::io::{Read, Write};
+    use std::process::Stdio;
+
+    let dir = std::env::temp_dir().join(format!("issue-tracker-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("db.sqlite3");
+    Database::connect_sqlite(&file, PoolSettings::default())
+        .unwrap()
+        .run_migrations()
+        .unwrap();
+    let port = issue_tracker_testkit::free_port();
+    let server = Command::new(env!("CARGO_BIN_EXE_issue-tracker-server"))
+        .current_dir(&dir)
+        .env("DATABASE_URL", format!("sqlite://{}", file.display()))
+        .env("BIND_ADDRESS", format!("127.0.0.1:{port}"))
+        .env("RATE_LIMIT_PER_ADDRESS", "100000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> Option<String> {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).ok()?;
+        Some(reply)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while get("/health").is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let requests = 500;
+    for n in 0..requests {
+        let reply = get(&format!("/health?n={n}")).expect("answered");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let output = server.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let logged = stderr
+        .lines()
+        .filter(|line| line.contains("path=/health") && line.contains("status=200"))
+        .count();
+    // Plus the readiness poll that was answered.
+    assert_eq!(logged, requests + 1, "{stderr}");
+    // The last line, written as `main` returns, is there too.
+    assert!(stderr.contains("SIGTERM received"), "{stderr}");
+    assert!(stderr.contains("the server stopped"), "{stderr}");
+}

@@ -108,7 +108,10 @@ impl Pipeline {
         worker_database: impl FnOnce(&str) -> String,
     ) -> Pipeline {
         if std::env::var_os("RUST_LOG").is_some() {
-            issue_tracker_app::init_tracing(issue_tracker_config::LogFormat::Text);
+            // For the whole test process: the writer must outlive every test.
+            std::mem::forget(issue_tracker_app::init_tracing(
+                issue_tracker_config::LogFormat::Text,
+            ));
         }
         let db = TestDb::new(kind);
         let vars = variables(&db, smtp.port, redis, extra);
