@@ -32,12 +32,14 @@ pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGu
 /// flushed whenever the queue runs empty: under load many lines go out in one `write`, and no
 /// request waits on the terminal or the pipe. Writing each line to stderr directly cost 17 % of
 /// the `GET`s per second on SQLite (measured with `RUST_LOG=warn` against `info`). The queue
-/// is not lossy: when it is full (128,000 lines), a request waits rather than drop a line.
+/// is not lossy: when it is full (10,000 lines), a request waits rather than drop a line.
 pub fn init_tracing(format: LogFormat) -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        // A bounded backlog (a few MB at most) keeps memory flat if the writer falls behind.
+        .buffered_lines_limit(10_000)
         .thread_name("log-writer")
         .finish(std::io::BufWriter::with_capacity(
             64 * 1024,

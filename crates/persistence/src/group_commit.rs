@@ -22,6 +22,10 @@ use crate::error::StoreError;
 
 /// Most writes in one group: bounds how long the first member waits for its answer.
 const MAX_GROUP: usize = 64;
+/// A group smaller than this stays open for [`LINGER`] after its last member, for more to join.
+const LINGER_BELOW: usize = 16;
+/// How long a small group waits for more members before it commits.
+const LINGER: Duration = Duration::from_micros(200);
 /// How long a member waits before checking that its group is still being closed (a member
 /// that panicked last would leave it open).
 const CHECK_EVERY: Duration = Duration::from_millis(20);
@@ -94,10 +98,25 @@ impl Writer {
         // A savepoint: a write that fails undoes only itself.
         let result = conn.transaction(write);
         state.members += 1;
-        if self.waiting.load(Ordering::SeqCst) == 0 || state.members >= MAX_GROUP {
+        if state.members >= MAX_GROUP {
             self.close(&mut state);
+        } else if self.waiting.load(Ordering::SeqCst) == 0 {
+            if state.members < LINGER_BELOW {
+                // Nobody is waiting right now, but under load the next writers are a few
+                // microseconds away: leave the group open a moment for them to join.
+                drop(state);
+                std::thread::sleep(LINGER);
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                if state.open == Some(group) && self.waiting.load(Ordering::SeqCst) == 0 {
+                    self.close(&mut state);
+                }
+            } else {
+                self.close(&mut state);
+                drop(state);
+            }
+        } else {
+            drop(state);
         }
-        drop(state);
         // A failed write has nothing in the group: its error at once.
         let value = result?;
         self.wait_for(group)?;
