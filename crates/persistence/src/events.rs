@@ -76,6 +76,20 @@ where
     C: Connection + FanOutConnection,
     InsertEvent<'a>: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
 {
+    insert_event_json(conn, event, event.changes_json())
+}
+
+/// [`insert_event`] with the `changes` column already serialized: a writer holding SQLite's
+/// write lock serializes it before taking the lock.
+pub(crate) fn insert_event_json<'a, C>(
+    conn: &mut C,
+    event: &'a NewEvent<'a>,
+    changes: String,
+) -> QueryResult<usize>
+where
+    C: Connection + FanOutConnection,
+    InsertEvent<'a>: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+{
     let actor = event.origin.actor.as_ref();
     let written = diesel::insert_into(events::table)
         .values(EventInsert {
@@ -88,7 +102,7 @@ where
             issue_id: event.issue,
             user_id: event.user.map(|(id, _)| id),
             username: event.user.map(|(_, name)| name),
-            changes: event.changes_json(),
+            changes,
         })
         .execute(conn)?;
     conn.fan_out(event.event_type)?;

@@ -9,12 +9,11 @@ use issue_tracker_domain::{
     IssueFilter, IssueId, OrderField, Origin, Status, User, UserId,
 };
 
-use crate::events::{insert_event, NewEvent};
+use crate::events::{insert_event, insert_event_json, NewEvent};
 use crate::labels::label_names_of;
 use crate::outbox::{cancel_pending_of_issue, insert_assignment};
 use crate::rows::{issue_from_row, now_micros, IssueRow};
 use crate::schema::{issue_labels, issues, issues_search, issues_search_pending, labels, users};
-use crate::users::active_user_id;
 use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
 
 diesel::alias!(users as creators: CreatorAlias, users as assignees: AssigneeAlias);
@@ -261,7 +260,7 @@ fn stored(
 
 impl Database {
     /// Creates an issue by `creator`, assigned to the active user named `new.assignee` (resolved
-    /// by `active_user_id`, or by the same lookup inside PostgreSQL's one statement). `None`
+    /// by the insert itself on SQLite, or by the same lookup inside PostgreSQL's one statement). `None`
     /// when no such active user exists.
     ///
     /// The assignee's notification row, due after `assign_delay`, and the `issue.created` event
@@ -316,32 +315,54 @@ impl Database {
                 .optional()?
             }
             // SQLite: in a group commit with the other requests writing now.
-            Database::Sqlite(store) => store.writer.write(&store.pool, |conn| {
-                let Some(assignee) = active_user_id(conn, new.assignee)? else {
-                    return Ok(None);
-                };
-                let id = diesel::insert_into(issues::table)
-                    .values((
-                        issues::created_by_id.eq(creator.id.get()),
-                        issues::title.eq(new.title),
-                        issues::description.eq(new.description),
-                        issues::status.eq(new.status.as_str()),
-                        issues::assigned_to_id.eq(assignee),
-                        issues::created_at.eq(now),
-                        issues::updated_at.eq(now),
-                    ))
-                    .returning(issues::id)
-                    .get_result::<i64>(conn)?;
-                insert_assignment(conn, id, assignee, now, assign_delay)?;
-                insert_event(
-                    conn,
-                    &NewEvent {
-                        issue: Some(id),
-                        ..event
-                    },
-                )?;
-                Ok(Some(id))
-            })?,
+            // SQLite: in a group commit with the other requests writing now. Everything that
+            // can be made before the write lock is (the event's JSON); the assignee is resolved
+            // by the insert itself (`INSERT ... SELECT` from the active user: no row, no issue).
+            Database::Sqlite(store) => {
+                let changes = event.changes_json();
+                store.writer.write(&store.pool, |conn| {
+                    use diesel::IntoSql;
+                    let assignee = users::table
+                        .filter(users::username.eq(new.assignee))
+                        .filter(users::is_active.eq(true))
+                        .select((
+                            creator.id.get().into_sql::<BigInt>(),
+                            new.title.into_sql::<Text>(),
+                            new.description.into_sql::<Text>(),
+                            new.status.as_str().into_sql::<Text>(),
+                            users::id,
+                            now.into_sql::<Timestamp>(),
+                            now.into_sql::<Timestamp>(),
+                        ));
+                    let Some((id, assignee)) = diesel::insert_into(issues::table)
+                        .values(assignee)
+                        .into_columns((
+                            issues::created_by_id,
+                            issues::title,
+                            issues::description,
+                            issues::status,
+                            issues::assigned_to_id,
+                            issues::created_at,
+                            issues::updated_at,
+                        ))
+                        .returning((issues::id, issues::assigned_to_id))
+                        .get_result::<(i64, i64)>(conn)
+                        .optional()?
+                    else {
+                        return Ok(None);
+                    };
+                    insert_assignment(conn, id, assignee, now, assign_delay)?;
+                    insert_event_json(
+                        conn,
+                        &NewEvent {
+                            issue: Some(id),
+                            ..event
+                        },
+                        changes,
+                    )?;
+                    Ok(Some(id))
+                })?
+            }
         };
         Ok(id.map(|id| {
             issue.id = IssueId::from_stored(id);
