@@ -91,6 +91,19 @@ pub(crate) fn staff_only(caller: &crate::auth::AuthenticatedUser) -> Result<(), 
     }
 }
 
+/// The JSON object of a staff-only write: 403 for anyone else before the body is read. The
+/// handler checks the caller again when it writes (the body may have arrived late).
+pub(crate) async fn staff_body(
+    credentials: &crate::auth::Credentials,
+    req: &actix_web::HttpRequest,
+    payload: actix_web::web::Payload,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let caller = credentials.clone().authenticate().await?;
+    staff_only(&caller)?;
+    let body = crate::body::read_limited(req, payload, &credentials.state().settings.http).await?;
+    crate::body::parse_object(crate::body::content_type(req).as_deref(), &body)
+}
+
 /// Any unknown path.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound)

@@ -178,12 +178,7 @@ pub async fn create_scoped_token(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = credentials.state().clone();
-    let caller = credentials.clone().authenticate().await?;
-    if !caller.is_staff() {
-        return Err(ApiError::Forbidden);
-    }
-    let body = read_limited(&req, payload, &state.settings.http).await?;
-    let object = parse_object(content_type(&req).as_deref(), &body)?;
+    let object = crate::routes::staff_body(&credentials, &req, payload).await?;
     let mut fields = BodyFields::new(&object);
     let scopes = fields
         .value("scopes", true)
@@ -305,12 +300,7 @@ pub async fn create_user(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let state = credentials.state().clone();
-    let caller = credentials.clone().authenticate().await?;
-    if !caller.is_staff() {
-        return Err(ApiError::Forbidden);
-    }
-    let body = read_limited(&req, payload, &state.settings.http).await?;
-    let object = parse_object(content_type(&req).as_deref(), &body)?;
+    let object = crate::routes::staff_body(&credentials, &req, payload).await?;
     let mut fields = BodyFields::new(&object);
     let username = fields
         .text("username", true, TextRule::NAME)
