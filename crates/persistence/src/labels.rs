@@ -1,7 +1,7 @@
 //! Labels and the labels of issues. Putting a label on an issue or taking it off records a
 //! `label.added`/`label.removed` event and moves the issue's `updated_at` (its `ETag`), in one
 //! transaction; renaming or deleting a label moves the `updated_at` of every issue that carries
-//! it, since their JSON changes.
+//! it, since their JSON changes (deleting also records a `label.removed` event on each).
 //!
 //! `issue_labels` is the source; `issues.label_names` is a copy of each issue's names that the
 //! issue's own read takes without a subquery (the subquery cost 8 % of `GET /api/issue/<id>/` on
@@ -249,18 +249,42 @@ impl Database {
         }
     }
 
-    /// Deletes a label, taking it off every issue (whose `updated_at` moves). `false` when there
-    /// was no such label.
-    pub fn delete_label(&self, id: i64) -> Result<bool, StoreError> {
+    /// Deletes a label, taking it off every issue that carries it: each of them gets a
+    /// `label.removed` event (by `origin`), its `updated_at` moves and its copy of the names is
+    /// rewritten, all in one transaction. `false` when there was no such label.
+    pub fn delete_label(&self, id: i64, origin: &Origin) -> Result<bool, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                let Some(name) = labels::table
+                    .find(id)
+                    .select(labels::name)
+                    .get_result::<String>(conn)
+                    .optional()?
+                else {
+                    return Ok(false);
+                };
                 let carriers: Vec<i64> = issue_labels::table
                     .filter(issue_labels::label_id.eq(id))
                     .select(issue_labels::issue_id)
+                    .order(issue_labels::issue_id.asc())
                     .load(conn)?;
                 // Takes the label off every issue (ON DELETE CASCADE), then their copies.
-                let deleted = diesel::delete(labels::table.find(id)).execute(conn)?;
+                diesel::delete(labels::table.find(id)).execute(conn)?;
+                let change = [FieldChange::new("label", name.as_str(), Value::Null)];
+                for issue in &carriers {
+                    insert_event(
+                        conn,
+                        &NewEvent {
+                            event_type: EventType::LabelRemoved,
+                            origin,
+                            issue: Some(*issue),
+                            user: None,
+                            changes: &change,
+                            at: now,
+                        },
+                    )?;
+                }
                 for chunk in carriers.chunks(1_000) {
                     diesel::update(issues::table.filter(issues::id.eq_any(chunk)))
                         .set((
@@ -269,7 +293,7 @@ impl Database {
                         ))
                         .execute(conn)?;
                 }
-                Ok(deleted > 0)
+                Ok(true)
             })
         })
     }

@@ -236,11 +236,14 @@ pub async fn delete_form(id: web::Path<String>, view: View) -> Result<HttpRespon
 /// `POST /admin/labels/<id>/delete/` with `confirm=yes`.
 pub async fn delete(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
-    let (_, form, back, state, _) = post.parts();
+    let (_, form, back, state, origin) = post.parts();
     if form.get("confirm") != Some("yes") {
         return Ok(see_other(&format!("{LIST}{id}/delete/")));
     }
-    match state.run(move |db| Ok(db.delete_label(id)?)).await? {
+    match state
+        .run(move |db| Ok(db.delete_label(id, &origin)?))
+        .await?
+    {
         true => Ok(see_other(&with_notice(&back, "deleted"))),
         false => Err(AdminError::NotFound),
     }

@@ -162,7 +162,7 @@ pub async fn delete_label(
     credentials
         .run(move |db, caller| {
             staff_only(caller)?;
-            match db.delete_label(id)? {
+            match db.delete_label(id, &caller.origin())? {
                 true => Ok(()),
                 false => Err(ApiError::NotFound),
             }

@@ -406,7 +406,7 @@ async fn issue_labels_are_set_by_its_creator_or_staff_and_show_on_the_issue(app:
         json!(["frontend"])
     );
 
-    // The history: one event per label put on or taken off, by whom.
+    // The history: one event per label put on or taken off (a deleted label included), by whom.
     let history = app
         .send(
             "GET",
@@ -450,6 +450,12 @@ async fn issue_labels_are_set_by_its_creator_or_staff_and_show_on_the_issue(app:
                 Value::Null
             ),
             ("label.added by ann".to_owned(), Value::Null, json!("bug")),
+            // Deleting the label takes it off the issue, in the history too.
+            (
+                "label.removed by boss".to_owned(),
+                json!("bug"),
+                Value::Null
+            ),
         ]
     );
 }
