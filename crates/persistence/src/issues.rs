@@ -314,22 +314,30 @@ impl Database {
                 .get_result::<i64>(conn)
                 .optional()?
             }
-            // SQLite: in a group commit with the other requests writing now.
-            // SQLite: in a group commit with the other requests writing now. Everything that
-            // can be made before the write lock is (the event's JSON); the assignee is resolved
-            // by the insert itself (`INSERT ... SELECT` from the active user: no row, no issue).
+            // SQLite: in a group commit with the other requests writing now, by the writer
+            // thread (so the write owns what it needs). Everything that can be made before is
+            // (the event's JSON); the assignee is resolved by the insert itself (`INSERT ...
+            // SELECT` from the active user: no row, no issue).
             Database::Sqlite(store) => {
                 let changes = event.changes_json();
-                store.writer.write(&store.pool, |conn| {
+                let creator = creator.id.get();
+                let (title, description, status, assignee) = (
+                    new.title.to_owned(),
+                    new.description.to_owned(),
+                    new.status.as_str(),
+                    new.assignee.to_owned(),
+                );
+                let origin = origin.clone();
+                store.writer.write(&store.pool, move |conn| {
                     use diesel::IntoSql;
                     let assignee = users::table
-                        .filter(users::username.eq(new.assignee))
+                        .filter(users::username.eq(assignee))
                         .filter(users::is_active.eq(true))
                         .select((
-                            creator.id.get().into_sql::<BigInt>(),
-                            new.title.into_sql::<Text>(),
-                            new.description.into_sql::<Text>(),
-                            new.status.as_str().into_sql::<Text>(),
+                            creator.into_sql::<BigInt>(),
+                            title.into_sql::<Text>(),
+                            description.into_sql::<Text>(),
+                            status.into_sql::<Text>(),
                             users::id,
                             now.into_sql::<Timestamp>(),
                             now.into_sql::<Timestamp>(),
@@ -355,8 +363,13 @@ impl Database {
                     insert_event_json(
                         conn,
                         &NewEvent {
+                            event_type: EventType::IssueCreated,
+                            origin: &origin,
                             issue: Some(id),
-                            ..event
+                            user: None,
+                            // Already serialized: `changes`.
+                            changes: &[],
+                            at: now,
                         },
                         changes,
                     )?;
