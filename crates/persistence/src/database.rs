@@ -4,6 +4,8 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+
+use crate::pg_pool::PgManager;
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
@@ -58,7 +60,7 @@ impl Default for PoolSettings {
 #[derive(Clone)]
 pub enum Database {
     /// PostgreSQL pool.
-    Postgres(Pool<ConnectionManager<PgConnection>>),
+    Postgres(Pool<PgManager>),
     /// SQLite pool, and the lock that lets one writer at a time in.
     Sqlite(SqliteStore),
 }
@@ -130,21 +132,6 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
-/// Sets up each new PostgreSQL connection behind a transaction-mode pooler: diesel's prepared
-/// statement cache off. A named statement prepared in one server session is missing (or already
-/// exists) in the next transaction's; diesel then sends each query as one unnamed
-/// Parse/Bind/Execute, which a transaction pooler forwards whole.
-#[derive(Debug)]
-struct NoServerStatements;
-
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for NoServerStatements {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        use diesel::connection::{CacheSize, Connection};
-        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-        Ok(())
-    }
-}
-
 /// A migration's error, or the database's while migrating (what `Connection::transaction` needs).
 struct MigrationFailed(Box<dyn std::error::Error + Send + Sync>);
 
@@ -154,15 +141,12 @@ impl From<diesel::result::Error> for MigrationFailed {
     }
 }
 
-fn postgres_pool(settings: PoolSettings) -> diesel::r2d2::Builder<ConnectionManager<PgConnection>> {
-    let builder = Pool::builder()
+fn postgres_pool(settings: PoolSettings) -> diesel::r2d2::Builder<PgManager> {
+    // Each connection is tested before it is handed out, unless it is in constant use (see
+    // `pg_pool`).
+    Pool::builder()
         .max_size(settings.max_size)
-        .connection_timeout(settings.timeout);
-    if settings.transaction_pooling {
-        builder.connection_customizer(Box::new(NoServerStatements))
-    } else {
-        builder
-    }
+        .connection_timeout(settings.timeout)
 }
 
 impl Database {
@@ -172,7 +156,7 @@ impl Database {
         // Every connection is opened up front: opening one under load stalls requests.
         let pool = postgres_pool(settings)
             .min_idle(Some(settings.max_size))
-            .build(ConnectionManager::<PgConnection>::new(url))
+            .build(PgManager::new(url, settings.transaction_pooling))
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Database::Postgres(pool))
     }
@@ -183,7 +167,7 @@ impl Database {
     pub fn connect_postgres_lazily(url: &str, settings: PoolSettings) -> Database {
         let pool = postgres_pool(settings)
             .min_idle(Some(0))
-            .build_unchecked(ConnectionManager::<PgConnection>::new(url));
+            .build_unchecked(PgManager::new(url, settings.transaction_pooling));
         Database::Postgres(pool)
     }
 
@@ -336,6 +320,19 @@ pub fn drop_postgres_database(admin_url: &str, name: &str) -> Result<(), StoreEr
     on_postgres_server(
         admin_url,
         &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", identifier(name)),
+    )
+}
+
+/// Closes every connection to a PostgreSQL database but the caller's, as a restart or a failover
+/// of the server would.
+pub fn close_postgres_connections(admin_url: &str, name: &str) -> Result<(), StoreError> {
+    on_postgres_server(
+        admin_url,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            identifier(name)
+        ),
     )
 }
 

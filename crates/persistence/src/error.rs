@@ -22,6 +22,13 @@ impl From<diesel::result::Error> for StoreError {
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
             ) => StoreError::Conflict,
+            // The connection was lost (the server restarted, or dropped it): the database is
+            // unavailable for this request, not wrong.
+            diesel::result::Error::DatabaseError(
+                kind @ (diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand),
+                info,
+            ) => StoreError::Unavailable(format!("{kind:?}: {}", info.message())),
             other => StoreError::Query(other),
         }
     }

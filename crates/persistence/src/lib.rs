@@ -17,6 +17,7 @@ mod issues;
 mod labels;
 pub use labels::{IssueLabelsRefused, LabelEdit, LabelRefused};
 mod outbox;
+mod pg_pool;
 mod preferences;
 pub use admin::{NotificationFilter, NotificationInfo, NotificationOrder};
 pub use claims::{ClaimedNotification, Content};
@@ -36,7 +37,8 @@ pub use webhooks::{
 };
 
 pub use database::{
-    create_postgres_database, drop_postgres_database, Backend, Database, PoolSettings, SqliteStore,
+    close_postgres_connections, create_postgres_database, drop_postgres_database, Backend,
+    Database, PoolSettings, SqliteStore,
 };
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage};

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use issue_tracker_persistence::{
-    create_postgres_database, drop_postgres_database, Database, PoolSettings,
+    close_postgres_connections, create_postgres_database, drop_postgres_database, Database,
+    PoolSettings,
 };
 
 /// Which database a test runs on.
@@ -81,6 +82,17 @@ impl TestDb {
     /// Which backend.
     pub fn kind(&self) -> Kind {
         self.kind
+    }
+
+    /// PostgreSQL: closes every connection to this database from the server's side, as a
+    /// restart or a failover would.
+    pub fn close_connections(&self) {
+        assert_eq!(
+            self.kind,
+            Kind::Postgres,
+            "only PostgreSQL drops connections"
+        );
+        close_postgres_connections(&admin_url(), &self.name).expect("close the connections");
     }
 }
 

@@ -93,6 +93,12 @@ impl TestApp {
         format!("http://127.0.0.1:{port}")
     }
 
+    /// PostgreSQL: the server drops every connection to the test's database.
+    #[allow(dead_code)]
+    pub fn close_database_connections(&self) {
+        self._database.close_connections();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::both_databases;
-use crate::common::{spawn_with, Kind, TestApp};
+use crate::common::{spawn, spawn_with, Kind, TestApp};
 
 async fn health_ready_and_metrics(app: TestApp) {
     let reply = app.send("GET", "/health", None, None).await;
@@ -147,4 +147,84 @@ async fn cors_allows_only_listed_origins_and_exposes_the_headers() {
         )
         .await;
     assert_eq!(reply.header("access-control-allow-origin"), None);
+}
+
+/// When PostgreSQL drops every connection (a restart, a failover, a proxy killing idle
+/// connections), the pool finds out: connections are handed out untested only while in constant
+/// use (given back under 500 ms ago, nothing failed since), so a request fails at most once per
+/// pooled connection, with 503 and `Retry-After` (never 500), and the next ones succeed. After a
+/// pause longer than that, every connection is tested first and nothing fails. Two rounds of
+/// each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_database_connections_fail_few_requests_and_none_after_a_pause() {
+    let app = spawn(Kind::Postgres).await;
+    let token = app.user_with_token("ann").await;
+    let id = app.issue(&token, "survives", "ann").await["id"]
+        .as_i64()
+        .unwrap();
+    for (round, pause) in [(0, false), (1, true), (2, false), (3, true)] {
+        for _ in 0..5 {
+            assert_eq!(app.fetch(&token, id).await.status, 200, "round {round}");
+        }
+        app.close_database_connections();
+        if pause {
+            tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        }
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            let reply = app.fetch(&token, id).await;
+            if reply.status == 503 {
+                assert_eq!(reply.header("retry-after"), Some("5"));
+                assert_eq!(
+                    reply.json(),
+                    json!({"detail": "Service temporarily unavailable, try again later."})
+                );
+            }
+            statuses.push(reply.status);
+        }
+        let failed = statuses.iter().filter(|s| **s != 200).count();
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 503),
+            "round {round}: {statuses:?}"
+        );
+        // The pool of the test server holds 4 connections.
+        let most = if pause { 0 } else { 4 };
+        assert!(failed <= most, "round {round}: {statuses:?}");
+        assert!(
+            statuses[8..].iter().all(|s| *s == 200),
+            "round {round}: {statuses:?}"
+        );
+    }
+    // Writes too: one after the connections were dropped either fails cleanly or is stored.
+    app.close_database_connections();
+    let reply = app
+        .send(
+            "POST",
+            "/api/issue/",
+            Some(&token),
+            Some(json!({"title": "after", "description": "d", "status": "open", "assigned_to": "ann"})),
+        )
+        .await;
+    assert!(matches!(reply.status, 201 | 503), "{}", reply.text);
+    // Other dropped connections may still cost a request each.
+    let mut all = app
+        .send("GET", "/api/issue/?per_page=100", Some(&token), None)
+        .await;
+    for _ in 0..4 {
+        if all.status != 503 {
+            break;
+        }
+        all = app
+            .send("GET", "/api/issue/?per_page=100", Some(&token), None)
+            .await;
+    }
+    assert_eq!(all.status, 200, "{}", all.text);
+    let stored = all
+        .json()
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|issue| issue["title"] == "after")
+        .count();
+    assert_eq!(stored, usize::from(reply.status == 201), "{}", all.text);
 }
