@@ -3,7 +3,7 @@
 //! r2d2 tests every connection it hands out with a `SELECT 1` round trip. A request takes a
 //! connection two or three times (its token, then its work), so that was up to three extra round
 //! trips a request: skipping the test for connections in constant use took `GET` of one issue
-//! from about 5,400 to 8,500 req/s on the 2-core machine. As HikariCP does (its "alive bypass
+//! from about 5,900 to 8,500 req/s on the 2-core machine. As HikariCP does (its "alive bypass
 //! window"), a connection given back less than [`RECENT`] ago, with no failed statement since
 //! it was last known good, is handed out untested; any other is tested first, and replaced when
 //! the test fails.
