@@ -44,7 +44,7 @@ pub struct Writer {
     state: Arc<Mutex<WriterState>>,
     /// Hands writes to the writer thread, which is started by the first one and stops when the
     /// last handle of the database is dropped.
-    jobs: OnceLock<Mutex<Sender<Job>>>,
+    jobs: OnceLock<Sender<Job>>,
 }
 
 /// Held while writing.
@@ -83,10 +83,8 @@ impl Writer {
                 });
             })
         });
-        let jobs = self
-            .jobs
-            .get_or_init(|| Mutex::new(self.start(pool.clone())));
-        let sent = jobs.lock().unwrap_or_else(|p| p.into_inner()).send(job);
+        // A `Sender` is shared by reference: every writer sends without a lock.
+        let sent = self.jobs.get_or_init(|| self.start(pool.clone())).send(job);
         if sent.is_err() {
             return Err(StoreError::Unavailable(
                 "the SQLite writer thread has stopped".into(),

@@ -2,6 +2,19 @@
 
 use std::process::Command;
 
+/// A folder of its own with a migrated SQLite file, and a free port for a server on it.
+fn migrated_sqlite(name: &str) -> (std::path::PathBuf, std::path::PathBuf, u16) {
+    use issue_tracker_persistence::{Database, PoolSettings};
+    let dir = std::env::temp_dir().join(format!("issue-tracker-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("db.sqlite3");
+    Database::connect_sqlite(&file, PoolSettings::default())
+        .unwrap()
+        .run_migrations()
+        .unwrap();
+    (dir, file, issue_tracker_testkit::free_port())
+}
+
 #[test]
 fn refuses_an_unmigrated_database() {
     let dir = std::env::temp_dir().join(format!("issue-tracker-server-{}", std::process::id()));
@@ -35,7 +48,6 @@ fn help_describes_the_settings() {
 /// one host"); without it, a second server on a taken port stops with an error that says so.
 #[test]
 fn servers_share_a_port_only_with_reuse_port() {
-    use issue_tracker_persistence::{Database, PoolSettings};
     use std::process::{Child, Stdio};
 
     struct Killed(Child);
@@ -45,14 +57,7 @@ fn servers_share_a_port_only_with_reuse_port() {
             let _ = self.0.wait();
         }
     }
-    let dir = std::env::temp_dir().join(format!("issue-tracker-reuse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("db.sqlite3");
-    Database::connect_sqlite(&file, PoolSettings::default())
-        .unwrap()
-        .run_migrations()
-        .unwrap();
-    let port = issue_tracker_testkit::free_port();
+    let (dir, file, port) = migrated_sqlite("reuse");
     let start = |reuse: &str| {
         Command::new(env!("CARGO_BIN_EXE_issue-tracker-server"))
             .current_dir(&dir)
@@ -112,18 +117,10 @@ fn servers_share_a_port_only_with_reuse_port() {
 /// request's line on stderr before the process ends (none left in the queue or the buffer).
 #[test]
 fn every_request_is_logged_before_a_graceful_stop() {
-    use issue_tracker_persistence::{Database, PoolSettings};
     use std::io::{Read, Write};
     use std::process::Stdio;
 
-    let dir = std::env::temp_dir().join(format!("issue-tracker-logs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("db.sqlite3");
-    Database::connect_sqlite(&file, PoolSettings::default())
-        .unwrap()
-        .run_migrations()
-        .unwrap();
-    let port = issue_tracker_testkit::free_port();
+    let (dir, file, port) = migrated_sqlite("logs");
     let server = Command::new(env!("CARGO_BIN_EXE_issue-tracker-server"))
         .current_dir(&dir)
         .env("DATABASE_URL", format!("sqlite://{}", file.display()))
