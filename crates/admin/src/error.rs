@@ -38,8 +38,27 @@ impl std::fmt::Display for AdminError {
                 write!(f, "Too many failed logins. Try again in {seconds} seconds.")
             }
             AdminError::Internal(_) => write!(f, "Something went wrong on our side."),
-            AdminError::Api(error) => write!(f, "{error}"),
+            AdminError::Api(error) => f.write_str(&public_message(error)),
         }
+    }
+}
+
+/// What a page may say about an error of the shared layer: its reason when it is the visitor's
+/// to know, never a 5xx's cause (that is logged instead).
+fn public_message(error: &ApiError) -> String {
+    match error {
+        ApiError::ForbiddenBecause(reason) => reason.clone(),
+        ApiError::Forbidden => "You do not have permission to perform this action.".into(),
+        ApiError::NotFound => "Not found.".into(),
+        ApiError::Unavailable(_) => {
+            "The database is not answering just now. Try again in a moment.".into()
+        }
+        ApiError::Internal(_) => "Something went wrong on our side.".into(),
+        other => other
+            .status_code()
+            .canonical_reason()
+            .unwrap_or("Error")
+            .to_owned(),
     }
 }
 
@@ -55,6 +74,10 @@ impl From<AdminError> for ApiError {
         match error {
             AdminError::NotFound => ApiError::NotFound,
             AdminError::Api(error) => error,
+            AdminError::Forbidden(reason) | AdminError::Csrf(reason) => {
+                ApiError::ForbiddenBecause(reason.to_owned())
+            }
+            AdminError::BadRequest(reason) => ApiError::bad_request_detail(reason),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -92,8 +115,12 @@ impl ResponseError for AdminError {
                 .insert_header((header::LOCATION, location.clone()))
                 .finish();
         }
-        if let AdminError::Internal(detail) = self {
-            tracing::error!(%detail, "admin page failed");
+        match self {
+            AdminError::Internal(detail) => tracing::error!(%detail, "admin page failed"),
+            AdminError::Api(error @ (ApiError::Internal(_) | ApiError::Unavailable(_))) => {
+                tracing::error!(%error, "admin page failed")
+            }
+            _ => {}
         }
         let status = self.status_code();
         let page = ErrorPage {

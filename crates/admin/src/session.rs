@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderName};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use issue_tracker_api::AppState;
 use issue_tracker_config::AdminSettings;
@@ -74,7 +74,15 @@ impl FromRequest for Staff {
                         .get::<issue_tracker_api::middleware::RequestId>()
                         .map(|id| id.0.clone()),
                 }),
-                _ => Err(login),
+                Some(session) => {
+                    // Ended for good: giving the staff status back later opens no old session.
+                    let id = session.id;
+                    state
+                        .run(move |db| Ok(db.delete_admin_session(id)?))
+                        .await?;
+                    Err(login)
+                }
+                None => Err(login),
             }
         })
     }
@@ -144,7 +152,8 @@ fn same_secret(a: &str, b: &str) -> bool {
 }
 
 /// The CSRF checks of a form: the request comes from this site (`Origin`, or `Referer` when a
-/// browser sends no `Origin`), and carries the expected token. Anything else: 403.
+/// browser sends no `Origin`), the browser does not declare it cross-site (`Sec-Fetch-Site`), and
+/// it carries the expected token. Anything else: 403.
 pub fn check_csrf(
     req: &HttpRequest,
     expected: &str,
@@ -164,7 +173,12 @@ pub fn check_csrf(
         // No browser sends neither on a form POST; other clients have no cookie to abuse.
         (None, None) => true,
     };
-    if !from_here {
+    // What the browser itself says of the request (Fetch Metadata): a form sent from another
+    // site is refused whatever else it carries. `same-origin` and `none` (typed or bookmarked)
+    // pass, and so does `same-site`, which the `Origin` check above already judges.
+    let cross_site = header_text(HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|site| site.eq_ignore_ascii_case("cross-site"));
+    if !from_here || cross_site {
         return Err(AdminError::Csrf("The request did not come from this site."));
     }
     match form.get("csrf") {

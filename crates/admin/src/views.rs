@@ -99,19 +99,25 @@ impl FormData {
 }
 
 /// Where to go back to after an edit: a list with its filters, only ever a path of the admin
-/// itself (never an open redirect).
+/// itself (never an open redirect), and one that fits a `Location` header: a control character
+/// refuses it (the default is used), and letters beyond ASCII are percent-encoded.
 pub fn back_or(back: Option<&str>, default: &str) -> String {
     match back {
         Some(path)
             if path.starts_with("/admin/")
                 && !path.starts_with("/admin//")
-                && !path.contains(['\\', '\r', '\n']) =>
+                && !path.contains('\\')
+                && !path.chars().any(char::is_control) =>
         {
-            path.to_owned()
+            percent_encoding::utf8_percent_encode(path, BEYOND_VISIBLE_ASCII).to_string()
         }
         _ => default.to_owned(),
     }
 }
+
+/// What a `Location` header cannot carry as it is: spaces and bytes beyond ASCII (control
+/// characters never get this far).
+const BEYOND_VISIBLE_ASCII: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b' ');
 
 /// The frame around every page.
 #[derive(Debug, Clone)]

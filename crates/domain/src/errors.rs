@@ -11,6 +11,8 @@ pub mod messages {
     pub const BLANK: &str = "This field may not be blank.";
     /// A text field received a boolean, object or array.
     pub const NOT_A_STRING: &str = "Not a valid string.";
+    /// Anything but JSON `true` or `false` where a boolean is expected.
+    pub const NOT_A_BOOLEAN: &str = "Must be a valid boolean.";
     /// A text field contains U+0000.
     pub const NULL_CHARACTERS: &str = "Null characters are not allowed.";
     /// `assigned_to` received an object, array or boolean.
@@ -36,14 +38,27 @@ pub mod messages {
 pub struct FieldErrors(serde_json::Map<String, serde_json::Value>);
 
 impl FieldErrors {
-    /// Adds `message` to the list of `field`.
+    /// Adds `message` to the list of `field`, once: a message the field already has is not
+    /// repeated (a thousand bad values of one parameter give one line, not a thousand).
+    ///
+    /// ```
+    /// use issue_tracker_domain::FieldErrors;
+    ///
+    /// let mut errors = FieldErrors::default();
+    /// errors.add("label", "Too many.");
+    /// errors.add("label", "Too many.");
+    /// assert_eq!(serde_json::to_string(&errors).unwrap(), r#"{"label":["Too many."]}"#);
+    /// ```
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
         let entry = self
             .0
             .entry(field.to_owned())
             .or_insert_with(|| serde_json::Value::Array(Vec::new()));
         if let serde_json::Value::Array(list) = entry {
-            list.push(serde_json::Value::String(message.into()));
+            let message = serde_json::Value::String(message.into());
+            if !list.contains(&message) {
+                list.push(message);
+            }
         }
     }
 

@@ -209,6 +209,9 @@ impl IssueInput {
                 serde_json::Value::String(name) if name.is_empty() => {
                     fields.add("assigned_to", messages::NULL)
                 }
+                serde_json::Value::String(name) if name.contains('\0') => {
+                    fields.add("assigned_to", messages::NULL_CHARACTERS)
+                }
                 serde_json::Value::String(name) => input.assigned_to = Some(name.clone()),
                 serde_json::Value::Number(number) => input.assigned_to = Some(number.to_string()),
                 _ => fields.add("assigned_to", messages::INVALID_VALUE),

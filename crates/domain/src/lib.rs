@@ -23,6 +23,7 @@ mod label;
 mod listing;
 mod notification;
 mod password;
+mod roles;
 mod text;
 mod token;
 mod user;
@@ -55,6 +56,7 @@ pub use notification::{
     NotificationPreferences, NotificationStatus, ReportEmail, ReportLine,
 };
 pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
+pub use roles::{may_act_on, may_create_account, AccountAction, AccountRefusal, Authority};
 pub use text::{
     parse_text, parse_text_field, python_strip, BodyFields, Description, TextFieldError, TextRule,
     Title,

@@ -142,6 +142,11 @@ impl ListQuery {
             } else {
                 MAX_PARAMETER_CHARS
             };
+            // PostgreSQL cannot store or compare a NUL; refused here for both databases alike.
+            if known && value.contains('\0') {
+                errors.add(key, crate::messages::NULL_CHARACTERS);
+                continue;
+            }
             if known && value.chars().count() > longest {
                 errors.add(
                     key,
@@ -200,9 +205,7 @@ impl ListQuery {
                 }
                 "q" => {
                     let text = crate::python_strip(value);
-                    if text.contains('\0') {
-                        errors.add("q", crate::messages::NULL_CHARACTERS);
-                    } else if !text.is_empty() {
+                    if !text.is_empty() {
                         filter.q = Some(text.to_owned());
                     }
                 }

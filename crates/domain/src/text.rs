@@ -186,6 +186,34 @@ impl<'a> BodyFields<'a> {
         }
     }
 
+    /// A boolean field: JSON `true` or `false` and nothing else (no `"true"`, `1` or `"yes"`:
+    /// a client sending those has a bug worth hearing about). `None` when absent or refused.
+    ///
+    /// ```
+    /// use issue_tracker_domain::BodyFields;
+    /// use serde_json::json;
+    ///
+    /// let body = json!({"on": true, "word": "true", "number": 1});
+    /// let mut fields = BodyFields::new(body.as_object().unwrap());
+    /// assert_eq!(fields.boolean("on"), Some(true));
+    /// assert_eq!(fields.boolean("missing"), None);
+    /// assert_eq!(fields.boolean("word"), None);
+    /// assert_eq!(fields.boolean("number"), None);
+    /// assert_eq!(
+    ///     serde_json::to_value(fields.into_errors()).unwrap(),
+    ///     json!({"word": ["Must be a valid boolean."], "number": ["Must be a valid boolean."]})
+    /// );
+    /// ```
+    pub fn boolean(&mut self, name: &str) -> Option<bool> {
+        match self.value(name, false)? {
+            serde_json::Value::Bool(flag) => Some(*flag),
+            _ => {
+                self.errors.add(name, messages::NOT_A_BOOLEAN);
+                None
+            }
+        }
+    }
+
     /// Adds an error of the caller's own to `name`.
     pub fn add(&mut self, name: &str, message: impl Into<String>) {
         self.errors.add(name, message);

@@ -199,6 +199,11 @@ impl Database {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                // The row is locked before it is read, so two writers with the same precondition
+                // cannot both find it holding: the second reads the first's change.
+                diesel::update(comments::table.find(id))
+                    .set(comments::id.eq(comments::id))
+                    .execute(conn)?;
                 let Some((before, author)) = read_comment(conn, id)? else {
                     return Ok(Err(CommentRefused::Missing));
                 };
@@ -250,6 +255,11 @@ impl Database {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                // The row is locked before it is read, so two writers with the same precondition
+                // cannot both find it holding: the second reads the first's change.
+                diesel::update(comments::table.find(id))
+                    .set(comments::id.eq(comments::id))
+                    .execute(conn)?;
                 let Some((before, author)) = read_comment(conn, id)? else {
                     return Ok(Err(CommentRefused::Missing));
                 };

@@ -186,25 +186,94 @@ pub struct EventPage {
     pub more: bool,
 }
 
-/// How long a gap in the ids may stay open before the reader treats it as a rolled-back write
-/// rather than one still committing. On PostgreSQL, ids are handed out when a transaction inserts
-/// but become visible when it commits, possibly after a later id: a reader that went past the gap
-/// could skip an event for good. Transactions here last milliseconds; five seconds is ample.
-const GAP_SETTLE_SECONDS: i64 = 5;
+/// How long a feed read waits for older transactions to end before it answers with what is
+/// already proven settled (on PostgreSQL; see [`settled_through`]).
+const HORIZON_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Cuts `rows` (ordered by id, starting after `after`) before the first recent gap.
-fn up_to_settled_gap(rows: Vec<EventRow>, after: i64, now: NaiveDateTime) -> Vec<EventRow> {
-    let mut previous = after;
-    let mut kept = Vec::with_capacity(rows.len());
-    for row in rows {
-        let recent = (now - row.created_at).num_seconds() < GAP_SETTLE_SECONDS;
-        if row.id != previous + 1 && recent {
-            break;
-        }
-        previous = row.id;
-        kept.push(row);
+#[derive(QueryableByName)]
+struct SequenceState {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_value: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    is_called: bool,
+}
+
+#[derive(QueryableByName)]
+struct OlderWriters {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    running: i64,
+}
+
+#[derive(QueryableByName)]
+struct TransactionId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    xid: String,
+}
+
+fn xid(text: &str) -> QueryResult<u64> {
+    text.parse().map_err(|_| {
+        diesel::result::Error::DeserializationError(format!("not a transaction id: {text}").into())
+    })
+}
+
+/// On PostgreSQL, the largest event id `v` such that every event with an id up to `v` is settled:
+/// visible to a statement that starts now, or rolled back for good. `None` when older
+/// transactions did not end within [`HORIZON_WAIT`] (a transaction left open, a long lock wait):
+/// then nothing past what the reader has is proven, and it gets nothing new.
+///
+/// Ids are handed out when a transaction inserts and become visible when it commits, so a reader
+/// that went past an id still being written would skip that event for good. The proof, without
+/// any guess about time: the migration `feed_horizon` makes each writer take its transaction id
+/// before its event id. Here, (1) `v` is the sequence's last value: every id up to `v` was handed
+/// out already, so (2) the transaction id `r` taken next is newer than the transaction id of every
+/// writer holding one of them. (3) Once no transaction of this database older than `r` is running
+/// (`pg_stat_activity.backend_xid`; `r` itself was ended at once), every such writer has committed
+/// or rolled back, so (4) the page read afterwards sees all of them that will ever be seen.
+/// Transactions of other databases of the cluster cannot write these events, and are not waited
+/// for (`pg_snapshot_xmin` would wait for them too). `pg_stat_activity` shows the transaction id
+/// of sessions of the same role (or to `pg_read_all_stats`): every server of the service connects
+/// as one role.
+fn settled_through(conn: &mut diesel::pg::PgConnection) -> QueryResult<Option<i64>> {
+    let mut proof = None;
+    // Rolled back: the transaction exists only to be given a transaction id.
+    let outcome = conn.transaction::<(), diesel::result::Error, _>(|conn| {
+        let sequence: SequenceState =
+            diesel::sql_query("SELECT last_value, is_called FROM events_id_seq")
+                .get_result(conn)?;
+        let reader: TransactionId =
+            diesel::sql_query("SELECT pg_current_xact_id()::text AS xid").get_result(conn)?;
+        let handed_out = match sequence.is_called {
+            true => sequence.last_value,
+            false => sequence.last_value - 1,
+        };
+        proof = Some((handed_out, xid(&reader.xid)?));
+        Err(diesel::result::Error::RollbackTransaction)
+    });
+    match outcome {
+        Err(diesel::result::Error::RollbackTransaction) => {}
+        Err(other) => return Err(other),
+        Ok(()) => {}
     }
-    kept
+    let Some((handed_out, reader)) = proof else {
+        return Ok(None);
+    };
+    let started = std::time::Instant::now();
+    let older_writers = diesel::sql_query(
+        "SELECT count(*) AS running FROM pg_stat_activity \
+         WHERE datname = current_database() AND backend_xid IS NOT NULL \
+         AND age(backend_xid) > age($1::xid8::xid)",
+    )
+    .bind::<diesel::sql_types::Text, _>(reader.to_string());
+    loop {
+        let older: OlderWriters = older_writers.clone().get_result(conn)?;
+        if older.running == 0 {
+            return Ok(Some(handed_out));
+        }
+        if started.elapsed() >= HORIZON_WAIT {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 impl Database {
@@ -311,72 +380,44 @@ impl Database {
     }
 
     fn event_page(&self, issue: Option<i64>, page: HistoryPage) -> Result<EventPage, StoreError> {
-        let now = crate::rows::now_micros();
-        let rows = with_conn!(self, |conn| {
-            let mut query = events::table
-                .filter(events::id.gt(page.after))
-                .select(EventRow::as_select())
-                .order(events::id.asc())
-                .limit(page.per_page + 1)
-                .into_boxed();
-            if let Some(issue) = issue {
-                query = query.filter(events::issue_id.eq(issue));
+        macro_rules! page_through {
+            ($conn:expr, $through:expr) => {{
+                let mut query = events::table
+                    .filter(events::id.gt(page.after))
+                    .select(EventRow::as_select())
+                    .order(events::id.asc())
+                    .limit(page.per_page + 1)
+                    .into_boxed();
+                if let Some(through) = $through {
+                    query = query.filter(events::id.le(through));
+                }
+                if let Some(issue) = issue {
+                    query = query.filter(events::issue_id.eq(issue));
+                }
+                query.load::<EventRow>($conn)?
+            }};
+        }
+        let mut rows = match self {
+            // Only events proven settled: see `settled_through`.
+            Database::Postgres(pool) => {
+                let conn: &mut diesel::pg::PgConnection = &mut *pool.get()?;
+                match settled_through(conn)? {
+                    Some(through) => page_through!(conn, Some(through)),
+                    None => Vec::new(),
+                }
             }
-            query.load::<EventRow>(conn)?
-        });
-        let full = rows.len() as i64 > page.per_page;
-        // An issue's history is a subsequence of the ids, so gaps there are normal: only the
-        // whole feed waits for gaps to settle.
-        let mut rows = match issue {
-            Some(_) => rows,
-            None => up_to_settled_gap(rows, page.after, now),
+            // One writer at a time, committing in id order: what is visible has no gap to fill.
+            Database::Sqlite(store) => {
+                let conn: &mut diesel::sqlite::SqliteConnection = &mut *store.pool.get()?;
+                page_through!(conn, None::<i64>)
+            }
         };
-        let more = full && rows.len() as i64 > page.per_page;
+        let more = rows.len() as i64 > page.per_page;
         rows.truncate(page.per_page as usize);
         let events = rows
             .into_iter()
             .map(Event::try_from)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(EventPage { events, more })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(id: i64, age_seconds: i64, now: NaiveDateTime) -> EventRow {
-        EventRow {
-            id,
-            kind: "issue.created".into(),
-            created_at: now - chrono::TimeDelta::seconds(age_seconds),
-            actor_id: None,
-            actor_username: None,
-            via: "api".into(),
-            request_id: None,
-            issue_id: Some(1),
-            user_id: None,
-            username: None,
-            changes: "[]".into(),
-        }
-    }
-
-    fn ids(rows: Vec<EventRow>) -> Vec<i64> {
-        rows.into_iter().map(|r| r.id).collect()
-    }
-
-    #[test]
-    fn the_feed_stops_before_a_recent_gap_and_passes_a_settled_one() {
-        let now = crate::rows::now_micros();
-        // 3 is missing and 4 is a second old: 3 may still be committing.
-        let recent = vec![row(1, 1, now), row(2, 1, now), row(4, 1, now)];
-        assert_eq!(ids(up_to_settled_gap(recent, 0, now)), [1, 2]);
-        // The same gap a minute later: a rolled-back write, passed.
-        let settled = vec![row(1, 60, now), row(2, 60, now), row(4, 60, now)];
-        assert_eq!(ids(up_to_settled_gap(settled, 0, now)), [1, 2, 4]);
-        // A gap right after the cursor counts too.
-        let after_cursor = vec![row(12, 1, now), row(13, 1, now)];
-        assert!(up_to_settled_gap(after_cursor, 10, now).is_empty());
-        assert_eq!(ids(up_to_settled_gap(vec![row(11, 1, now)], 10, now)), [11]);
     }
 }

@@ -142,6 +142,41 @@ macro_rules! touch_issues_of {
     };
 }
 
+/// Holds the labels named by `keys` against renames and deletions until the transaction ends:
+/// `FOR SHARE` on PostgreSQL (many writers may put one label on issues at once); SQLite writers
+/// are serialised anyway. A label renamed or deleted meanwhile is waited for, then not found.
+trait ShareLabels {
+    fn share_labels(&mut self, keys: &[String]) -> QueryResult<()>;
+}
+
+impl ShareLabels for diesel::pg::PgConnection {
+    fn share_labels(&mut self, keys: &[String]) -> QueryResult<()> {
+        labels::table
+            .filter(labels::name_key.eq_any(keys))
+            .select(labels::id)
+            .order(labels::id.asc())
+            .for_share()
+            .load::<i64>(self)
+            .map(drop)
+    }
+}
+
+impl ShareLabels for diesel::sqlite::SqliteConnection {
+    fn share_labels(&mut self, _: &[String]) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
+/// Locks a label's row for the rest of the transaction (a no-op UPDATE, on either database);
+/// 0 when there is no such label.
+macro_rules! lock_label {
+    ($conn:expr, $id:expr) => {
+        diesel::update(labels::table.find($id))
+            .set(labels::id.eq(labels::id))
+            .execute($conn)
+    };
+}
+
 impl Database {
     /// Every label, sorted by name (regardless of case).
     pub fn list_labels(&self) -> Result<Vec<Label>, StoreError> {
@@ -208,6 +243,9 @@ impl Database {
         let now = now_micros();
         let result = with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                // First the lock: an issue being given this label finishes first, so that the
+                // rename below rewrites its copy of the names too.
+                lock_label!(conn, id)?;
                 let Some(before) = labels::table
                     .find(id)
                     .select(LABEL_COLUMNS)
@@ -256,6 +294,9 @@ impl Database {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                // First the lock: an issue being given this label finishes first, and is then
+                // among the carriers read below (its `label.removed` written, its copy rewritten).
+                lock_label!(conn, id)?;
                 let Some(name) = labels::table
                     .find(id)
                     .select(labels::name)
@@ -337,6 +378,9 @@ impl Database {
         let keys: Vec<String> = named.iter().map(|n| label_key(n)).collect();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                // Labels before the issue, the order of renames and deletions (label, then its
+                // issues), so that the two never wait for each other.
+                conn.share_labels(&keys)?;
                 if let Err(refused) = guard_write(conn, issue.get(), condition)? {
                     return Ok(Err(IssueLabelsRefused::Issue(refused)));
                 }

@@ -11,8 +11,16 @@ use crate::rows::{now_micros, UserRow};
 use crate::schema::{admin_sessions, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
-/// `last_seen_at` is refreshed at most this often, so that page views do not all become writes.
+/// `last_seen_at` is refreshed at most this often (or a tenth of the idle timeout, if shorter),
+/// so that page views do not all become writes.
 const TOUCH_GRANULARITY: TimeDelta = TimeDelta::seconds(30);
+
+/// How stale `last_seen_at` may be for an idle timeout of `idle`. A session ends as idle only
+/// once `idle` plus this has passed since it was last marked seen, so a busy session never ends
+/// early; an idle one ends at most this late.
+fn touch_granularity(idle: TimeDelta) -> TimeDelta {
+    TOUCH_GRANULARITY.min(idle / 10)
+}
 
 /// A live session and its user.
 #[derive(Debug, Clone)]
@@ -60,8 +68,8 @@ impl Database {
         })
     }
 
-    /// The session under `key_hash` if it has neither expired nor been idle for `idle`; marks it
-    /// seen. An ended session is deleted.
+    /// The session under `key_hash` if it has neither expired nor been idle for `idle` (see
+    /// [`touch_granularity`]); marks it seen. An ended session is deleted.
     pub fn admin_session(
         &self,
         key_hash: &str,
@@ -85,11 +93,13 @@ impl Database {
         let Some((id, csrf_token, last_seen, expires, user)) = found else {
             return Ok(None);
         };
-        if expires <= now || last_seen + delta(idle) <= now {
+        let idle = delta(idle);
+        let granularity = touch_granularity(idle);
+        if expires <= now || last_seen + idle + granularity <= now {
             self.delete_admin_session(id)?;
             return Ok(None);
         }
-        if now - last_seen >= TOUCH_GRANULARITY {
+        if now - last_seen >= granularity {
             with_write_conn!(self, |conn| {
                 diesel::update(admin_sessions::table.find(id))
                     .set(admin_sessions::last_seen_at.eq(now))

@@ -201,6 +201,10 @@ impl Database {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
+                // Locked before it is read: two changes at once apply one after the other.
+                diesel::update(users::table.find(id.get()))
+                    .set(users::id.eq(users::id))
+                    .execute(conn)?;
                 let before = users::table
                     .find(id.get())
                     .select(UserRow::as_select())
@@ -252,6 +256,16 @@ impl Database {
                     conn,
                     &user_event(EventType::UserUpdated, &after, origin, &fields, now),
                 )?;
+                // Losing the admin (deactivated, or no longer staff) ends its sessions for good:
+                // giving it back later opens none of them again.
+                let admin_before = before.is_active && (before.is_staff || before.is_superuser);
+                let admin_after = after.is_active && (after.is_staff || after.is_superuser);
+                if admin_before && !admin_after {
+                    diesel::delete(
+                        admin_sessions::table.filter(admin_sessions::user_id.eq(id.get())),
+                    )
+                    .execute(conn)?;
+                }
                 if before.is_active && !after.is_active {
                     let revoked = diesel::update(
                         api_tokens::table

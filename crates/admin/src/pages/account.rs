@@ -74,6 +74,7 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
         ));
     }
     check_csrf(&req, &expected, &form)?;
+    let form = super::without_nul(form)?;
     let next = back_or(form.get("next"), "/admin/");
     let username = form.text("username");
     let password = form.text("password");

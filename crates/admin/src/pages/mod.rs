@@ -27,7 +27,22 @@ pub type Query = web::Query<Vec<(String, String)>>;
 pub fn checked_form(req: &HttpRequest, staff: &Staff, form: Form) -> Result<FormData, AdminError> {
     let form = FormData(form.into_inner());
     check_csrf(req, &staff.csrf_token, &form)?;
-    Ok(form)
+    without_nul(form)
+}
+
+/// The pairs of a form or query string, unless one holds a NUL character: PostgreSQL can neither
+/// store nor compare one, so every box refuses it up front (400) on both databases alike.
+pub fn without_nul(pairs: FormData) -> Result<FormData, AdminError> {
+    if pairs
+        .0
+        .iter()
+        .any(|(key, value)| key.contains('\0') || value.contains('\0'))
+    {
+        return Err(AdminError::BadRequest(
+            issue_tracker_domain::messages::NULL_CHARACTERS,
+        ));
+    }
+    Ok(pairs)
 }
 
 /// A page view by staff: who, what the query string asks, the shared state.
@@ -53,7 +68,7 @@ impl FromRequest for View {
             let query = query.map_err(|_| AdminError::BadRequest(MALFORMED_QUERY))?;
             Ok(View {
                 staff,
-                query: FormData(query.into_inner()),
+                query: without_nul(FormData(query.into_inner()))?,
                 state: state?,
             })
         })

@@ -2,7 +2,10 @@
 //! superusers grant or take staff and superuser), set a password, revoke tokens.
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_domain::{Email, NotificationPreferences, User, UserId, Username};
+use issue_tracker_domain::{
+    may_act_on, may_create_account, AccountAction, AccountRefusal, Authority, Email,
+    NotificationPreferences, User, UserId, Username,
+};
 use issue_tracker_persistence::{
     Database, EventFilter, NewUser, PreferenceChanges, StoreError, UserChanges, UserFilter,
     UserOrder,
@@ -18,7 +21,10 @@ use crate::views::{
 };
 
 const LIST: &str = "/admin/users/";
-const SUPERUSERS_ONLY: &str = "Only superusers may grant or remove staff and superuser status.";
+/// A refusal of the account rule, as the page's 403.
+fn refused(refusal: AccountRefusal) -> issue_tracker_api::ApiError {
+    issue_tracker_api::ApiError::ForbiddenBecause(refusal.message().to_owned())
+}
 
 fn yes_no(flag: bool) -> &'static str {
     if flag {
@@ -174,8 +180,8 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
         .map_err(|mut e| errors.append(&mut e))
         .ok();
     let (is_staff, is_superuser) = (form.checked("is_staff"), form.checked("is_superuser"));
-    if (is_staff || is_superuser) && !staff.user.is_superuser {
-        errors.push(("is_staff".into(), SUPERUSERS_ONLY.into()));
+    if let Err(refusal) = may_create_account(Authority::User(&staff.user), is_staff, is_superuser) {
+        errors.push(("is_staff".into(), refusal.to_string()));
     }
     let (Some(username), Some(email), Some(password), true) =
         (username, email, password, errors.is_empty())
@@ -400,16 +406,23 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
                 is_staff: Some(submitted.checked("is_staff")),
                 is_superuser: Some(submitted.checked("is_superuser")),
             };
-            let privileges_change = changes.is_staff != Some(user.is_staff)
-                || changes.is_superuser != Some(user.is_superuser);
-            if privileges_change && !caller.is_superuser {
-                errors.push(("is_staff".into(), SUPERUSERS_ONLY.into()));
+            let actor = Authority::User(&caller);
+            may_act_on(actor, &user, AccountAction::EditProfile).map_err(refused)?;
+            let privileges = AccountAction::SetPrivileges {
+                is_staff: submitted.checked("is_staff"),
+                is_superuser: submitted.checked("is_superuser"),
+            };
+            if let Err(refusal) = may_act_on(actor, &user, privileges) {
+                errors.push(("is_staff".into(), refusal.to_string()));
             }
-            if user.id == caller.id && changes.is_active == Some(false) {
-                errors.push((
-                    "is_active".into(),
-                    "You cannot deactivate your own account.".into(),
-                ));
+            let activity = match submitted.checked("is_active") {
+                true => AccountAction::Activate,
+                false => AccountAction::Deactivate,
+            };
+            if changes.is_active != Some(user.is_active) {
+                if let Err(refusal) = may_act_on(actor, &user, activity) {
+                    errors.push(("is_active".into(), refusal.to_string()));
+                }
             }
             if !errors.is_empty() {
                 let extras = extras(db, &user)?;
@@ -478,20 +491,30 @@ pub async fn password_form(id: web::Path<String>, view: View) -> Result<HttpResp
 pub async fn set_password(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
     let (staff, form, back, state, origin) = post.parts();
+    let caller = staff.user.clone();
     let user = state
-        .run(move |db| load(db, id).map_err(Into::into))
+        .run(move |db| {
+            let user = load(db, id)?;
+            may_act_on(Authority::User(&caller), &user, AccountAction::SetPassword)
+                .map_err(refused)?;
+            Ok(user)
+        })
         .await?;
     let password = match new_password(&form) {
         Ok(password) => password,
         Err(errors) => return Ok(invalid(&password_page(&staff, &user, &errors, back))),
     };
     let cost = state.settings.accounts.bcrypt_cost;
-    let username = user.username.clone();
+    let caller = staff.user.clone();
     state
         .run(move |db| {
             let hash = bcrypt::hash(password.expose(), cost)
                 .map_err(|e| issue_tracker_api::ApiError::Internal(e.to_string()))?;
-            db.set_password_hash(&username, &hash, &origin)?;
+            // Checked again with the account as it is now: it may have been promoted meanwhile.
+            let user = load(db, id)?;
+            may_act_on(Authority::User(&caller), &user, AccountAction::SetPassword)
+                .map_err(refused)?;
+            db.set_password_hash(&user.username, &hash, &origin)?;
             Ok(())
         })
         .await?;
@@ -505,7 +528,7 @@ pub async fn set_password(id: web::Path<String>, post: Post) -> Result<HttpRespo
 pub async fn revoke_tokens(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
     let Post {
-        staff: _,
+        staff,
         form: _,
         back,
         state,
@@ -514,6 +537,12 @@ pub async fn revoke_tokens(id: web::Path<String>, post: Post) -> Result<HttpResp
     state
         .run(move |db| {
             let user = load(db, id)?;
+            may_act_on(
+                Authority::User(&staff.user),
+                &user,
+                AccountAction::RevokeTokens,
+            )
+            .map_err(refused)?;
             db.revoke_all_tokens(&user, &origin)?;
             Ok(())
         })
@@ -532,10 +561,16 @@ pub async fn revoke_token(
     let (id, token) = path.into_inner();
     let id = path_id(&id)?;
     let token = issue_tracker_domain::TokenId::parse(&token).ok_or(AdminError::NotFound)?;
-    let (_, _, back, state, origin) = post.parts();
+    let (staff, _, back, state, origin) = post.parts();
     state
         .run(move |db| {
             let user = load(db, id)?;
+            may_act_on(
+                Authority::User(&staff.user),
+                &user,
+                AccountAction::RevokeTokens,
+            )
+            .map_err(refused)?;
             if !db.revoke_token(&user, token, &origin)? {
                 return Err(AdminError::NotFound.into());
             }

@@ -3,8 +3,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use issue_tracker_domain::{
-    messages, parse_scope_list, BodyFields, Email, NewToken, Password, TextRule, TokenId, User,
-    Username,
+    may_act_on, may_create_account, messages, parse_scope_list, AccountAction, Authority,
+    BodyFields, Email, NewToken, Password, TextRule, TokenId, User, Username,
 };
 use issue_tracker_persistence::{NewUser, PreferenceChanges, StoreError};
 use serde::Serialize;
@@ -62,27 +62,6 @@ pub async fn get_notification_preferences(
     Ok(HttpResponse::Ok().json(preferences))
 }
 
-/// A preference flag of a request body: a JSON boolean (or the words DRF accepts).
-fn preference_flag(
-    fields: &mut BodyFields<'_>,
-    object: &serde_json::Map<String, Value>,
-    name: &str,
-) -> Option<bool> {
-    match object.get(name)? {
-        Value::Bool(flag) => Some(*flag),
-        Value::String(flag) if matches!(flag.as_str(), "true" | "True" | "1") => Some(true),
-        Value::String(flag) if matches!(flag.as_str(), "false" | "False" | "0") => Some(false),
-        Value::Null => {
-            fields.add(name, messages::NULL);
-            None
-        }
-        _ => {
-            fields.add(name, "Must be a valid boolean.");
-            None
-        }
-    }
-}
-
 /// `PATCH /api/user/me/notifications/`: turns the caller's assignment email or report off or
 /// on (keys left out keep their value).
 #[utoipa::path(patch, path = "/api/user/me/notifications/", tag = "users", security(("token" = [])),
@@ -104,8 +83,8 @@ pub async fn set_notification_preferences(
             let object = parse_object(kind.as_deref(), &body?)?;
             let mut fields = BodyFields::new(&object);
             let changes = PreferenceChanges {
-                assignment: preference_flag(&mut fields, &object, "assignment"),
-                report: preference_flag(&mut fields, &object, "report"),
+                assignment: fields.boolean("assignment"),
+                report: fields.boolean("report"),
             };
             if !fields.ok() {
                 return Err(ApiError::Validation(fields.into_errors()));
@@ -224,7 +203,15 @@ pub async fn create_scoped_token(
                 Some(name) => {
                     let mut errors = issue_tracker_domain::FieldErrors::default();
                     match db.find_user(&name)? {
-                        Some(user) if user.is_active => user,
+                        Some(user) if user.is_active => {
+                            may_act_on(
+                                Authority::User(&caller.user),
+                                &user,
+                                AccountAction::IssueToken,
+                            )
+                            .map_err(|refusal| ApiError::ForbiddenBecause(refusal.to_string()))?;
+                            user
+                        }
                         Some(_) => {
                             errors.add("username", format!("User \"{name}\" is inactive."));
                             return Err(ApiError::Validation(errors));
@@ -326,16 +313,7 @@ pub async fn create_user(
                 .map_err(|e| fields.add("password", e.to_string()))
                 .ok()
         });
-    let is_staff = match object.get("is_staff") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(flag)) => *flag,
-        Some(Value::String(flag)) if matches!(flag.as_str(), "true" | "True" | "1") => true,
-        Some(Value::String(flag)) if matches!(flag.as_str(), "false" | "False" | "0") => false,
-        Some(_) => {
-            fields.add("is_staff", "Must be a valid boolean.");
-            false
-        }
-    };
+    let is_staff = fields.boolean("is_staff").unwrap_or(false);
     let (Some(username), Some(email), Some(password), true) =
         (username, email, password, fields.ok())
     else {
@@ -349,6 +327,8 @@ pub async fn create_user(
             if !caller.is_staff() {
                 return Err(ApiError::Forbidden);
             }
+            may_create_account(Authority::User(&caller.user), is_staff, false)
+                .map_err(|refusal| ApiError::ForbiddenBecause(refusal.to_string()))?;
             let password_hash = bcrypt::hash(password.expose(), cost)
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
             let new = NewUser {

@@ -99,6 +99,12 @@ impl TestApp {
         self._database.close_connections();
     }
 
+    /// The test database's URL (PostgreSQL) or file (SQLite).
+    #[allow(dead_code)]
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -347,7 +347,7 @@ async fn the_feed_is_for_staff_and_holds_every_change_without_secrets(app: TestA
             "POST",
             "/api/user/",
             Some(&boss),
-            Some(json!({"username": "dora", "password": "very-secret-pw-1", "is_staff": true})),
+            Some(json!({"username": "dora", "password": "very-secret-pw-1", "is_staff": false})),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
