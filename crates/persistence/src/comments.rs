@@ -100,13 +100,12 @@ impl Database {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                let exists = issues::table
-                    .find(issue.get())
-                    .select(issues::id)
-                    .get_result::<i64>(conn)
-                    .optional()?
-                    .is_some();
-                if !exists {
+                // The issue is locked, not just looked up: one deleted meanwhile is waited for
+                // and then missing (404), never a broken foreign key (500).
+                let locked = diesel::update(issues::table.find(issue.get()))
+                    .set(issues::id.eq(issues::id))
+                    .execute(conn)?;
+                if locked == 0 {
                     return Ok(None);
                 }
                 let id: i64 = diesel::insert_into(comments::table)

@@ -18,12 +18,7 @@ async fn can_log_in(admin: &Admin, name: &str, password: &str) -> bool {
     admin.browser().login(name, password).await.status == 303
 }
 
-fn change_fields<'a>(
-    email: &'a str,
-    active: bool,
-    staff: bool,
-    superuser: bool,
-) -> Vec<(&'a str, &'a str)> {
+fn change_fields(email: &str, active: bool, staff: bool, superuser: bool) -> Vec<(&str, &str)> {
     let mut fields = vec![("email", email)];
     for (name, on) in [
         ("is_active", active),

@@ -263,9 +263,40 @@ async fn labels_renamed_or_deleted_while_being_put_on_issues_stay_consistent() {
             "round {round}: the issue and its labels disagree"
         );
         if add.status == 200 {
-            assert_eq!(shown, [new.clone()], "round {round}");
+            assert_eq!(shown, std::slice::from_ref(&new), "round {round}");
         } else {
             assert!(shown.is_empty(), "round {round}: {shown:?}");
         }
+    }
+}
+
+/// A comment posted while its issue is deleted: created before the deletion (and deleted with
+/// it) or told the issue is gone (404), never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_comment_on_an_issue_being_deleted_is_never_a_500() {
+    let app = spawn(Kind::Postgres).await;
+    let bob = app.user_with_token("bob").await;
+    for round in 0..400 {
+        let issue = app.issue(&bob, &format!("round {round}"), "bob").await;
+        let one = format!("/api/issue/{}/", issue["id"]);
+        let comments = format!("{one}comments/");
+        let (comment, delete) = tokio::join!(
+            send(
+                &app,
+                "POST",
+                &comments,
+                &bob,
+                &[],
+                Some(json!({"body": "last words"}))
+            ),
+            send(&app, "DELETE", &one, &bob, &[], None),
+        );
+        assert_eq!(delete.status, 204, "round {round}: {}", delete.text);
+        assert!(
+            matches!(comment.status, 201 | 404),
+            "round {round}: {} {}",
+            comment.status,
+            comment.text
+        );
     }
 }

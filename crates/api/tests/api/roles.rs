@@ -198,6 +198,50 @@ async fn null_characters_are_refused_everywhere(app: TestApp) {
             "{parameter}"
         );
     }
+    // Elsewhere a NUL is a 4xx with a body that says what is wrong, never a 500.
+    let issue_id = issue["id"].as_i64().unwrap();
+    for (method, path, body) in [
+        (
+            "DELETE",
+            format!("/api/issue/{issue_id}/labels/a%00b/"),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/issue/{issue_id}/labels/"),
+            Some(json!({"labels": [nul]})),
+        ),
+        (
+            "PUT",
+            format!("/api/issue/{issue_id}/labels/"),
+            Some(json!({"labels": [nul]})),
+        ),
+        (
+            "POST",
+            "/api/user/get_auth_token/".to_owned(),
+            Some(json!({"username": nul, "password": "x"})),
+        ),
+        (
+            "POST",
+            format!("/api/issue/{issue_id}/comments/"),
+            Some(json!({"body": nul})),
+        ),
+        ("GET", "/api/issue/a%00b/".to_owned(), None),
+        ("GET", "/api/history/?after=1%00".to_owned(), None),
+        (
+            "GET",
+            format!("/api/issue/{issue_id}/comments/?page=1%00"),
+            None,
+        ),
+    ] {
+        let reply = app.send(method, &path, Some(&ann), body).await;
+        assert!(
+            (400..500).contains(&reply.status) && reply.text.contains(':'),
+            "{method} {path}: {} {}",
+            reply.status,
+            reply.text
+        );
+    }
     let issues = app
         .send("GET", "/api/issue/", Some(&ann), None)
         .await
