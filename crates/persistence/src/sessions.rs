@@ -68,8 +68,9 @@ impl Database {
         })
     }
 
-    /// The session under `key_hash` if it has neither expired nor been idle for `idle` (see
-    /// [`touch_granularity`]); marks it seen. An ended session is deleted.
+    /// The session under `key_hash` if it has neither expired nor been idle for `idle` (plus the
+    /// granularity of its last-seen time, at most 30 s or a tenth of `idle`, so that a session in
+    /// use never ends as idle); marks it seen. An ended session is deleted.
     pub fn admin_session(
         &self,
         key_hash: &str,
