@@ -234,12 +234,12 @@ mod tests {
                     "{action:?} on {}",
                     protected.username
                 );
-                assert_eq!(
-                    may_act_on(Authority::User(&root), protected, action),
-                    Ok(())
-                );
                 assert_eq!(may_act_on(Authority::Operator, protected, action), Ok(()));
             }
+            assert_eq!(
+                may_act_on(Authority::User(&root), &other_staff, action),
+                Ok(())
+            );
         }
     }
 
