@@ -77,6 +77,19 @@ ensure_pgbouncer() {
 
 # Python's standardwebhooks (PyPI), the specification's reference library: a test checks our
 # webhook signatures with it.
+# Real Django and Django REST Framework build the original's databases that
+# `issue-tracker import-django` is tested on (scripts/django-source/make_source.py), with the hashers
+# a long-lived deployment holds (Argon2, bcrypt) and PostgreSQL's driver.
+ensure_django() {
+  local check='import django, rest_framework, argon2, bcrypt, psycopg2; assert django.VERSION[:2] == (4, 2)'
+  python3 -c "$check" 2>/dev/null && return 0
+  log "installing Django 4.2 LTS, Django REST Framework, argon2-cffi, bcrypt, psycopg2 (PyPI)"
+  python3 -m pip install -q "django>=4.2,<4.3" "djangorestframework>=3.14,<3.18" argon2-cffi bcrypt \
+    psycopg2-binary >/dev/null 2>&1 || true
+  python3 -c "$check" 2>/dev/null \
+    || die "Django 4.2 and Django REST Framework are missing and could not be installed (pip install 'django>=4.2,<4.3' djangorestframework argon2-cffi bcrypt psycopg2-binary)"
+}
+
 ensure_standardwebhooks() {
   python3 -c 'import standardwebhooks' 2>/dev/null && return 0
   log "installing standardwebhooks (PyPI)"

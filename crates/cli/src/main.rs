@@ -1,6 +1,7 @@
 //! `issue-tracker`: the admin command. Migrations, users, tokens, and `run` (everything in one
 //! process on the embedded default).
 
+mod import;
 mod notifications;
 mod tokens;
 mod users;
@@ -83,6 +84,9 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Import a Django deployment of the original (users with their passwords, DRF tokens,
+    /// issues) into this database, which must be migrated and empty. One transaction.
+    ImportDjango(import::ImportArgs),
 }
 
 fn main() {
@@ -131,6 +135,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Activate { username } => users::set_active(&settings, &username, true),
         Command::Users => users::list(&settings),
         Command::Tokens { action } => tokens::run(&settings, action),
+        Command::ImportDjango(args) => import::run(&settings, args),
     }
 }
 

@@ -33,6 +33,8 @@ pub enum Via {
     Admin,
     /// The `issue-tracker` command line.
     Cli,
+    /// `issue-tracker import-django`: a row brought over from the original's database.
+    Import,
 }
 
 impl Via {
@@ -42,6 +44,7 @@ impl Via {
             Via::Api => "api",
             Via::Admin => "admin",
             Via::Cli => "cli",
+            Via::Import => "import",
         }
     }
 
@@ -51,6 +54,7 @@ impl Via {
             "api" => Some(Via::Api),
             "admin" => Some(Via::Admin),
             "cli" => Some(Via::Cli),
+            "import" => Some(Via::Import),
             _ => None,
         }
     }

@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 mod comment;
+mod django_import;
 mod errors;
 mod history;
 mod ids;
@@ -24,6 +25,7 @@ mod listing;
 mod notification;
 mod password;
 mod roles;
+mod stored_password;
 mod text;
 mod token;
 mod user;
@@ -37,6 +39,7 @@ mod unsubscribe;
 mod webhook;
 mod webhook_endpoint;
 pub use comment::{parse_comment_body, Comment, COMMENT_BODY, COMMENT_MAX_CHARS};
+pub use django_import::{django_issue_refusals, django_token_refusal, django_user_refusals};
 pub use ids::{IssueId, NotificationId, TokenId, UserId};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
@@ -57,6 +60,9 @@ pub use notification::{
 };
 pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
 pub use roles::{may_act_on, may_create_account, AccountAction, AccountRefusal, Authority};
+pub use stored_password::{
+    check_password, classify_stored_hash, PasswordCheck, StoredHashKind, MAX_PBKDF2_ITERATIONS,
+};
 pub use text::{
     parse_text, parse_text_field, python_strip, BodyFields, Description, TextFieldError, TextRule,
     Title,

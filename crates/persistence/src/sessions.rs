@@ -38,19 +38,24 @@ fn delta(duration: Duration) -> TimeDelta {
 }
 
 impl Database {
-    /// Opens a session for `user` under `key_hash`, valid for `lifetime` at most.
+    /// Opens a session for `user` under `key_hash`, valid for `lifetime` at most; with the
+    /// login's password upgrade in the same transaction (see [`Database::insert_login_token`]).
     pub fn create_admin_session(
         &self,
         user: &User,
         key_hash: &str,
         csrf_token: &str,
         lifetime: Duration,
+        upgrade: Option<&crate::PasswordUpgrade>,
     ) -> Result<(), StoreError> {
         let now = now_micros();
         let expires = now
             .checked_add_signed(delta(lifetime))
             .unwrap_or(NaiveDateTime::MAX);
-        with_write_conn!(self, |conn| {
+        with_write_conn!(self, |conn| conn.transaction(|conn| {
+            if let Some(upgrade) = upgrade {
+                crate::upgrade_password!(conn, user.id, upgrade)?;
+            }
             // Expired sessions go when new ones come, so the table does not grow forever.
             diesel::delete(admin_sessions::table.filter(admin_sessions::expires_at.le(now)))
                 .execute(conn)?;
@@ -64,8 +69,8 @@ impl Database {
                     admin_sessions::expires_at.eq(expires),
                 ))
                 .execute(conn)?;
-            Ok(())
-        })
+            Ok::<_, StoreError>(())
+        }))
     }
 
     /// The session under `key_hash` if it has neither expired nor been idle for `idle` (plus the

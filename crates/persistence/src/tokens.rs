@@ -58,6 +58,29 @@ impl Database {
         })
     }
 
+    /// A login's token, with the password's upgrade in the same transaction: when the stored hash
+    /// was imported (`upgrade`: the imported hash and its bcrypt replacement), it is replaced, if
+    /// it is still the one the login checked (a password set meanwhile wins).
+    pub fn insert_login_token(
+        &self,
+        user: UserId,
+        token: &NewToken,
+        ttl: std::time::Duration,
+        upgrade: Option<&crate::PasswordUpgrade>,
+    ) -> Result<(), StoreError> {
+        let now = now_micros();
+        let expires = expiry(now, ttl);
+        with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                if let Some(upgrade) = upgrade {
+                    crate::upgrade_password!(conn, user, upgrade)?;
+                }
+                insert_row!(conn, user, token, now, expires, TokenScopes::FULL)?;
+                Ok(())
+            })
+        })
+    }
+
     /// Stores the hash of a new token that may do only what `scopes` name, with a
     /// `user.token_created` event (its id and scopes, never the token) naming who issued it.
     pub fn insert_scoped_token(

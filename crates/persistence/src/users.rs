@@ -31,6 +31,32 @@ pub struct UserCredentials {
     pub password_hash: String,
 }
 
+/// An imported (Django) password hash to replace with a bcrypt one, after a login proved the
+/// password right.
+#[derive(Debug, Clone)]
+pub struct PasswordUpgrade {
+    /// The hash the login checked.
+    pub imported: String,
+    /// Its bcrypt replacement.
+    pub bcrypt: String,
+}
+
+/// Replaces the user's imported hash by its bcrypt one, in the caller's transaction, if it is
+/// still the hash the login checked. Tokens and sessions stay: the password did not change.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! upgrade_password {
+    ($conn:expr, $user:expr, $upgrade:expr) => {
+        diesel::update(
+            $crate::schema::users::table
+                .filter($crate::schema::users::id.eq($user.get()))
+                .filter($crate::schema::users::password_hash.eq(&$upgrade.imported)),
+        )
+        .set($crate::schema::users::password_hash.eq(&$upgrade.bcrypt))
+        .execute($conn)
+    };
+}
+
 impl Database {
     /// Creates a user; [`StoreError::Conflict`] when the username is taken. A `user.created`
     /// event lists its fields (never the password).

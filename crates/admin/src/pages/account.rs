@@ -2,7 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use issue_tracker_domain::{hash_token, Password, PASSWORD_MAX_BYTES};
+use issue_tracker_api::routes::login::upgrade_of;
+use issue_tracker_domain::{
+    check_password, hash_token, Password, PasswordCheck, PASSWORD_MAX_BYTES,
+};
 
 use super::{checked_form, Form, Query};
 use crate::error::AdminError;
@@ -102,6 +105,7 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
         .map_err(AdminError::Throttled)?;
     let dummy_hash = state.dummy_hash.clone();
     let lifetime = settings.session_lifetime;
+    let cost = state.settings.accounts.bcrypt_cost;
     let name = username.clone();
     let key = state
         .run(move |db| {
@@ -112,15 +116,21 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
             let hash = found
                 .as_ref()
                 .map_or(&*dummy_hash, |c| c.password_hash.as_str());
-            let matches = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
+            let check = check_password(hash, &password);
             match found {
-                Some(found) if matches && found.user.is_active && is_staff(&found.user) => {
+                Some(found)
+                    if check != PasswordCheck::Wrong
+                        && found.user.is_active
+                        && is_staff(&found.user) =>
+                {
+                    let upgrade = upgrade_of(check, &found.password_hash, &password, cost)?;
                     let key = random_secret();
                     db.create_admin_session(
                         &found.user,
                         &hash_token(&key),
                         &random_secret(),
                         lifetime,
+                        upgrade.as_ref(),
                     )?;
                     Ok(Some(key))
                 }
@@ -250,7 +260,7 @@ pub async fn change_password(
             let found = db.find_credentials(&user.username)?;
             let right = found.is_some_and(|c| {
                 old.len() <= PASSWORD_MAX_BYTES
-                    && bcrypt::verify(old.as_bytes(), &c.password_hash).unwrap_or(false)
+                    && check_password(&c.password_hash, &old) != PasswordCheck::Wrong
             });
             if !right {
                 return Ok(None);
@@ -259,7 +269,7 @@ pub async fn change_password(
                 .map_err(|e| issue_tracker_api::ApiError::Internal(e.to_string()))?;
             db.set_password_hash(&user.username, &hash, &origin)?;
             let key = random_secret();
-            db.create_admin_session(&user, &hash_token(&key), &random_secret(), lifetime)?;
+            db.create_admin_session(&user, &hash_token(&key), &random_secret(), lifetime, None)?;
             Ok(Some(key))
         })
         .await?;

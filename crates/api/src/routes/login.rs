@@ -1,7 +1,10 @@
 //! `POST /api/user/get_auth_token/`: a new token per login.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{BodyFields, NewToken, TextRule, PASSWORD_MAX_BYTES};
+use issue_tracker_domain::{
+    check_password, BodyFields, NewToken, PasswordCheck, TextRule, PASSWORD_MAX_BYTES,
+};
+use issue_tracker_persistence::PasswordUpgrade;
 use serde_json::json;
 
 use crate::body::{content_type, parse_object, read_limited};
@@ -46,6 +49,7 @@ pub async fn obtain_token(
         .map_err(ApiError::Throttled)?;
     let dummy_hash = state.dummy_hash.clone();
     let ttl = state.settings.accounts.token_ttl;
+    let cost = state.settings.accounts.bcrypt_cost;
     let name = username.clone();
     let key = state
         .run(move |db| {
@@ -59,11 +63,12 @@ pub async fn obtain_token(
                 .as_ref()
                 .map(|c| c.password_hash.as_str())
                 .unwrap_or(&dummy_hash);
-            let matches = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
+            let check = check_password(hash, &password);
             match credentials {
-                Some(found) if matches && found.user.is_active => {
+                Some(found) if check != PasswordCheck::Wrong && found.user.is_active => {
+                    let upgrade = upgrade_of(check, &found.password_hash, &password, cost)?;
                     let token = NewToken::generate();
-                    db.insert_token(found.user.id, &token, ttl)?;
+                    db.insert_login_token(found.user.id, &token, ttl, upgrade.as_ref())?;
                     Ok(Some(token.key))
                 }
                 _ => Ok(None),
@@ -78,6 +83,24 @@ pub async fn obtain_token(
         }
         None => Err(ApiError::non_field(INVALID_CREDENTIALS)),
     }
+}
+
+/// After a right password against an imported (Django) hash: the bcrypt hash to store in its
+/// place, in the login's transaction, so that the imported hash is gone after the first login.
+pub fn upgrade_of(
+    check: PasswordCheck,
+    imported: &str,
+    password: &str,
+    cost: u32,
+) -> Result<Option<PasswordUpgrade>, ApiError> {
+    if check != PasswordCheck::RightButRehash {
+        return Ok(None);
+    }
+    let bcrypt = bcrypt::hash(password, cost).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Some(PasswordUpgrade {
+        imported: imported.to_owned(),
+        bcrypt,
+    }))
 }
 
 /// Any other method on the login endpoint (no authentication needed there).

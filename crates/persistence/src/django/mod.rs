@@ -1,0 +1,8 @@
+//! `issue-tracker import-django`: the original's database ([`DjangoSource`]) written into ours in
+//! one transaction ([`Database::import_django`]).
+
+mod source;
+mod target;
+
+pub use source::{DjangoIssue, DjangoSource, DjangoToken, DjangoUser, SourceCounts};
+pub use target::{ImportPlan, ImportStage, ImportSummary, TargetState};
