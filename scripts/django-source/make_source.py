@@ -120,7 +120,8 @@ def fixture(out, extra):
     for n in range(12):
         issue = Issue.objects.create(
             title=f"Issue {n} — ünïcode" if n % 3 == 0 else f"Issue {n}",
-            description=f"Description {n}",
+            # Tabs, newlines and backslashes must survive PostgreSQL's COPY text format.
+            description=f"Description {n}" if n != 5 else "Line one\nline\ttwo \\ back\\slash \\N",
             status="closed" if n % 4 == 0 else "open",
             assigned_to_id=names[n % len(names)],
             created_by_id=names[(n + 1) % len(names)],

@@ -1,6 +1,7 @@
 //! `issue-tracker import-django`: the original's database ([`DjangoSource`]) written into ours in
 //! one transaction ([`Database::import_django`]).
 
+mod bulk;
 mod source;
 mod target;
 

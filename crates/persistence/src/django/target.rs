@@ -13,13 +13,14 @@ use issue_tracker_domain::{
 };
 use serde_json::Value;
 
+use super::bulk::{BulkWrite, NewEventRow, NewIssueRow, NewTokenRow, NewUserRow};
 use super::source::{DjangoIssue, DjangoSource, DjangoUser};
 use crate::rows::now_micros;
-use crate::schema::{api_tokens, events, issues, users};
+use crate::schema::{issues, users};
 use crate::{with_write_conn, Database, StoreError};
 
-/// Rows read from the source per round trip, and written per statement.
-const BATCH: i64 = 1_000;
+/// Rows read from the source per round trip, and written together.
+const BATCH: i64 = 10_000;
 
 /// What to import: which source rows to leave out (refused, with `--skip-invalid`), and how long
 /// imported tokens live.
@@ -73,58 +74,6 @@ impl TargetState {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = users, treat_none_as_default_value = false)]
-struct NewUserRow {
-    id: i64,
-    username: String,
-    email: String,
-    password_hash: String,
-    is_active: bool,
-    is_staff: bool,
-    is_superuser: bool,
-    date_joined: NaiveDateTime,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = api_tokens, treat_none_as_default_value = false)]
-struct NewTokenRow {
-    user_id: i64,
-    key_hash: String,
-    prefix: String,
-    created_at: NaiveDateTime,
-    expires_at: NaiveDateTime,
-    scopes: String,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = issues, treat_none_as_default_value = false)]
-struct NewIssueRow {
-    id: i64,
-    created_by_id: i64,
-    title: String,
-    description: String,
-    status: String,
-    assigned_to_id: i64,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = events, treat_none_as_default_value = false)]
-struct NewEventRow {
-    kind: &'static str,
-    created_at: NaiveDateTime,
-    actor_id: Option<i64>,
-    actor_username: Option<String>,
-    via: &'static str,
-    request_id: Option<String>,
-    issue_id: Option<i64>,
-    user_id: Option<i64>,
-    username: Option<String>,
-    changes: String,
-}
-
 fn user_created(user: &DjangoUser, now: NaiveDateTime) -> NewEventRow {
     let username = user.username.clone().unwrap_or_default();
     let changes: Vec<Value> = [
@@ -140,10 +89,7 @@ fn user_created(user: &DjangoUser, now: NaiveDateTime) -> NewEventRow {
     NewEventRow {
         kind: "user.created",
         created_at: now,
-        actor_id: None,
-        actor_username: None,
         via: "import",
-        request_id: None,
         issue_id: None,
         user_id: Some(user.id),
         username: Some(username),
@@ -186,10 +132,7 @@ fn issue_row(
         NewEventRow {
             kind: "issue.created",
             created_at: now,
-            actor_id: None,
-            actor_username: None,
             via: "import",
-            request_id: None,
             issue_id: Some(issue.id),
             user_id: None,
             username: None,
@@ -263,12 +206,8 @@ impl Database {
                             date_joined: joined,
                         });
                     }
-                    diesel::insert_into(users::table)
-                        .values(&rows)
-                        .execute(conn)?;
-                    diesel::insert_into(events::table)
-                        .values(&created)
-                        .execute(conn)?;
+                    conn.write_users(&rows)?;
+                    conn.write_events(&created)?;
                     summary.users += rows.len() as u64;
                     progress(ImportStage::Users, page.len() as u64);
                 }
@@ -296,9 +235,7 @@ impl Database {
                             })
                         })
                         .collect();
-                    diesel::insert_into(api_tokens::table)
-                        .values(&rows)
-                        .execute(conn)?;
+                    conn.write_tokens(&rows)?;
                     summary.tokens += rows.len() as u64;
                     progress(ImportStage::Tokens, page.len() as u64);
                 }
@@ -316,12 +253,8 @@ impl Database {
                         rows.push(row);
                         created.push(event);
                     }
-                    diesel::insert_into(issues::table)
-                        .values(&rows)
-                        .execute(conn)?;
-                    diesel::insert_into(events::table)
-                        .values(&created)
-                        .execute(conn)?;
+                    conn.write_issues(&rows)?;
+                    conn.write_events(&created)?;
                     summary.issues += rows.len() as u64;
                     progress(ImportStage::Issues, page.len() as u64);
                 }
