@@ -470,9 +470,19 @@ fn a_dry_run_writes_nothing_and_a_second_import_is_refused() {
     assert!(text(&output).contains("Dry run: 10 users, 10 tokens and 10 issues would be imported"));
     assert_eq!(counts(&target), (0, 0));
 
-    let output = import(&target, &source.dir, &["--from", &source.url]);
+    let output = import(
+        &target,
+        &source.dir,
+        &["--from", &source.url, "--token-ttl", "120"],
+    );
     assert!(output.status.success(), "{}", text(&output));
     assert_eq!(counts(&target), (10, 10));
+    // The imported tokens live as long as --token-ttl says, from the import.
+    let ann = target.db.find_user("ann").unwrap().unwrap();
+    let tokens = target.db.list_tokens(ann.id).unwrap();
+    assert_eq!(tokens.len(), 1);
+    let left = (tokens[0].expires_at - chrono::Utc::now()).num_seconds();
+    assert!((90..=120).contains(&left), "expires in {left} s");
     let output = import(&target, &source.dir, &["--from", &source.url]);
     assert!(!output.status.success());
     assert!(

@@ -198,6 +198,18 @@ async fn ended_sessions_stay_ended(admin: Admin) {
     assert_eq!(boss.get("/admin/").await.status, 303);
 }
 
+/// The issue form's fields, all by boss.
+fn issue_form<'a>(title: &'a str, assignee: &'a str, back: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("title", title),
+        ("description", "d"),
+        ("status", "open"),
+        ("assigned_to", assignee),
+        ("created_by", "boss"),
+        ("back", back),
+    ]
+}
+
 /// A NUL in any box (the anonymous login, searches, filters, forms): 400 saying so, on both
 /// databases; no page ever shows a database error.
 async fn null_characters_get_a_clear_400(admin: Admin) {
@@ -228,13 +240,7 @@ async fn null_characters_get_a_clear_400(admin: Admin) {
         .submit(
             "/admin/issues/add/",
             "/admin/issues/add/",
-            &[
-                ("title", "t"),
-                ("description", "d"),
-                ("status", "open"),
-                ("assigned_to", "bo\u{0}ss"),
-                ("created_by", "boss"),
-            ],
+            &issue_form("t", "bo\u{0}ss", "/admin/issues/"),
         )
         .await;
     assert_eq!(page.status, 400, "{}", page.text);
@@ -276,14 +282,7 @@ async fn control_characters_in_next_or_back_fall_back_to_the_list(admin: Admin) 
         .submit(
             "/admin/issues/add/",
             "/admin/issues/add/",
-            &[
-                ("title", "t"),
-                ("description", "d"),
-                ("status", "open"),
-                ("assigned_to", "boss"),
-                ("created_by", "boss"),
-                ("back", "/admin/issues/?q=\u{1}"),
-            ],
+            &issue_form("t", "boss", "/admin/issues/?q=\u{1}"),
         )
         .await;
     assert_eq!(page.status, 303, "{}", page.text);
@@ -320,14 +319,7 @@ async fn control_characters_in_next_or_back_fall_back_to_the_list(admin: Admin) 
         .submit(
             &form_page,
             &form_page,
-            &[
-                ("title", "changed"),
-                ("description", "d"),
-                ("status", "closed"),
-                ("assigned_to", "boss"),
-                ("created_by", "boss"),
-                ("back", "/admin/issues/?q=café"),
-            ],
+            &issue_form("changed", "boss", "/admin/issues/?q=café"),
         )
         .await;
     assert_eq!(page.status, 303);
