@@ -60,8 +60,19 @@ pub(super) struct NewEventRow {
     pub changes: String,
 }
 
+/// What a bulk load set aside to put back at its end (PostgreSQL: secondary indexes and foreign
+/// keys of the tables it fills, as SQL to run again).
+#[derive(Debug, Default)]
+pub(super) struct SetAside {
+    restore: Vec<String>,
+}
+
 /// Many rows of each table at once.
 pub(super) trait BulkWrite {
+    /// Before the rows: what makes a bulk load slow and can be rebuilt in one pass afterwards.
+    fn set_aside(&mut self) -> QueryResult<SetAside>;
+    /// After the rows: puts back what [`BulkWrite::set_aside`] took (checking every row).
+    fn put_back(&mut self, aside: SetAside) -> QueryResult<()>;
     fn write_users(&mut self, rows: &[NewUserRow]) -> QueryResult<()>;
     fn write_tokens(&mut self, rows: &[NewTokenRow]) -> QueryResult<()>;
     fn write_issues(&mut self, rows: &[NewIssueRow]) -> QueryResult<()>;
@@ -72,6 +83,14 @@ pub(super) trait BulkWrite {
 const SQLITE_ROWS: usize = 1_000;
 
 impl BulkWrite for SqliteConnection {
+    fn set_aside(&mut self) -> QueryResult<SetAside> {
+        Ok(SetAside::default())
+    }
+
+    fn put_back(&mut self, _: SetAside) -> QueryResult<()> {
+        Ok(())
+    }
+
     fn write_users(&mut self, rows: &[NewUserRow]) -> QueryResult<()> {
         for chunk in rows.chunks(SQLITE_ROWS) {
             diesel::insert_into(users::table)
@@ -149,7 +168,50 @@ macro_rules! copy {
     }};
 }
 
+#[derive(QueryableByName)]
+struct Definition {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    drop: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    create: String,
+}
+
+/// The tables a bulk load fills, whose indexes and foreign keys it rebuilds once at the end.
+const FILLED: &str = "'issues', 'events', 'api_tokens'";
+
 impl BulkWrite for PgConnection {
+    /// Drops the secondary indexes (the trigram ones above all: a row at a time they cost more
+    /// than the rows) and the foreign keys of the filled tables, in the import's transaction:
+    /// built again in one pass, and every key checked in one query, at the end. Unique and
+    /// primary keys stay, so a duplicate still fails at once.
+    fn set_aside(&mut self) -> QueryResult<SetAside> {
+        diesel::sql_query("SET LOCAL maintenance_work_mem = '256MB'").execute(self)?;
+        let definitions: Vec<Definition> = diesel::sql_query(format!(
+            "SELECT format('DROP INDEX %I', indexname) AS drop, indexdef AS create \
+             FROM pg_indexes WHERE schemaname = current_schema() AND tablename IN ({FILLED}) \
+             AND indexname NOT IN (SELECT conname FROM pg_constraint) \
+             UNION ALL \
+             SELECT format('ALTER TABLE %s DROP CONSTRAINT %I', conrelid::regclass, conname), \
+             format('ALTER TABLE %s ADD CONSTRAINT %I %s', conrelid::regclass, conname, \
+             pg_get_constraintdef(oid)) \
+             FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text IN ({FILLED})"
+        ))
+        .load(self)?;
+        let mut aside = SetAside::default();
+        for definition in definitions {
+            diesel::sql_query(&definition.drop).execute(self)?;
+            aside.restore.push(definition.create);
+        }
+        Ok(aside)
+    }
+
+    fn put_back(&mut self, aside: SetAside) -> QueryResult<()> {
+        for statement in aside.restore {
+            diesel::sql_query(statement).execute(self)?;
+        }
+        Ok(())
+    }
+
     fn write_users(&mut self, rows: &[NewUserRow]) -> QueryResult<()> {
         let mut data = String::new();
         for row in rows {

@@ -195,7 +195,8 @@ impl DjangoSource {
         })
     }
 
-    /// Up to `limit` users with an id above `after`, by id.
+    /// Up to `limit` users with an id above `after`, by id. (Ordered by the table's column, not
+    /// the output's `CAST`: ordering by the cast sorted the whole table for every page.)
     pub fn users(&mut self, after: i64, limit: i64) -> Result<Vec<DjangoUser>, StoreError> {
         let columns = format!(
             "CAST(id AS BIGINT) AS id, username, password, email, {}, {}, {}",
@@ -207,14 +208,14 @@ impl DjangoSource {
             DjangoSource::Postgres(conn) => diesel::sql_query(format!(
                 "SELECT {columns}, to_char(date_joined AT TIME ZONE 'UTC', \
                  'YYYY-MM-DD HH24:MI:SS.US') AS date_joined \
-                 FROM auth_user WHERE id > $1 ORDER BY id LIMIT $2"
+                 FROM auth_user WHERE auth_user.id > $1 ORDER BY auth_user.id LIMIT $2"
             ))
             .bind::<BigInt, _>(after)
             .bind::<BigInt, _>(limit)
             .load(conn)?,
             DjangoSource::Sqlite(conn) => diesel::sql_query(format!(
                 "SELECT {columns}, CAST(date_joined AS TEXT) AS date_joined \
-                 FROM auth_user WHERE id > ? ORDER BY id LIMIT ?"
+                 FROM auth_user WHERE auth_user.id > ? ORDER BY auth_user.id LIMIT ?"
             ))
             .bind::<BigInt, _>(after)
             .bind::<BigInt, _>(limit)
@@ -226,15 +227,15 @@ impl DjangoSource {
     pub fn tokens(&mut self, after: i64, limit: i64) -> Result<Vec<DjangoToken>, StoreError> {
         Ok(match self {
             DjangoSource::Postgres(conn) => diesel::sql_query(
-                "SELECT CAST(user_id AS BIGINT) AS user_id, key FROM authtoken_token WHERE user_id > $1 \
-                 ORDER BY user_id LIMIT $2",
+                "SELECT CAST(user_id AS BIGINT) AS user_id, key FROM authtoken_token t \
+                 WHERE t.user_id > $1 ORDER BY t.user_id LIMIT $2",
             )
             .bind::<BigInt, _>(after)
             .bind::<BigInt, _>(limit)
             .load(conn)?,
             DjangoSource::Sqlite(conn) => diesel::sql_query(
-                "SELECT CAST(user_id AS BIGINT) AS user_id, key FROM authtoken_token WHERE user_id > ? \
-                 ORDER BY user_id LIMIT ?",
+                "SELECT CAST(user_id AS BIGINT) AS user_id, key FROM authtoken_token t \
+                 WHERE t.user_id > ? ORDER BY t.user_id LIMIT ?",
             )
             .bind::<BigInt, _>(after)
             .bind::<BigInt, _>(limit)
@@ -248,13 +249,13 @@ impl DjangoSource {
                        assigned_to, CAST(created_by_id AS TEXT) AS created_by";
         Ok(match self {
             DjangoSource::Postgres(conn) => diesel::sql_query(format!(
-                "SELECT {columns} FROM issuetracker_issue WHERE id > $1 ORDER BY id LIMIT $2"
+                "SELECT {columns} FROM issuetracker_issue i WHERE i.id > $1 ORDER BY i.id LIMIT $2"
             ))
             .bind::<BigInt, _>(after)
             .bind::<BigInt, _>(limit)
             .load(conn)?,
             DjangoSource::Sqlite(conn) => diesel::sql_query(format!(
-                "SELECT {columns} FROM issuetracker_issue WHERE id > ? ORDER BY id LIMIT ?"
+                "SELECT {columns} FROM issuetracker_issue i WHERE i.id > ? ORDER BY i.id LIMIT ?"
             ))
             .bind::<BigInt, _>(after)
             .bind::<BigInt, _>(limit)

@@ -179,6 +179,7 @@ impl Database {
                 }
                 let mut summary = ImportSummary::default();
                 let mut ids: HashMap<String, i64> = HashMap::new();
+                let aside = conn.set_aside()?;
 
                 let mut after = 0;
                 loop {
@@ -259,6 +260,7 @@ impl Database {
                     progress(ImportStage::Issues, page.len() as u64);
                 }
 
+                conn.put_back(aside)?;
                 // New ids continue after the largest imported one. SQLite's AUTOINCREMENT
                 // counter follows explicit ids by itself.
                 if backend == crate::Backend::Postgres {
