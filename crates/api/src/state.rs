@@ -49,6 +49,8 @@ pub struct AppState {
     /// A bcrypt hash of a random password at the configured cost: a login for an unknown user is
     /// checked against it, so it costs the same time as a wrong password.
     pub dummy_hash: Arc<str>,
+    /// Turns for checking imported (Django) password hashes.
+    pub password_gate: Arc<crate::password_gate::PasswordGate>,
     /// Failed-login counters.
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
     /// Request rate limits.
@@ -92,6 +94,7 @@ impl AppState {
             db,
             settings: Arc::new(settings),
             dummy_hash: dummy_hash.into(),
+            password_gate: Arc::new(crate::password_gate::PasswordGate::per_core()),
             login_throttle: Arc::new(login_throttle),
             count_cache: Arc::default(),
             metrics: Arc::default(),

@@ -3,9 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use issue_tracker_api::routes::login::upgrade_of;
-use issue_tracker_domain::{
-    check_password, hash_token, Password, PasswordCheck, PASSWORD_MAX_BYTES,
-};
+use issue_tracker_domain::{hash_token, Password, PasswordCheck, PASSWORD_MAX_BYTES};
 
 use super::{checked_form, Form, Query};
 use crate::error::AdminError;
@@ -104,6 +102,7 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
         .await
         .map_err(AdminError::Throttled)?;
     let dummy_hash = state.dummy_hash.clone();
+    let gate = state.password_gate.clone();
     let lifetime = settings.session_lifetime;
     let cost = state.settings.accounts.bcrypt_cost;
     let name = username.clone();
@@ -116,7 +115,7 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
             let hash = found
                 .as_ref()
                 .map_or(&*dummy_hash, |c| c.password_hash.as_str());
-            let check = check_password(hash, &password);
+            let check = gate.check(hash, &password);
             match found {
                 Some(found)
                     if check != PasswordCheck::Wrong
@@ -249,6 +248,7 @@ pub async fn change_password(
     let state = session::state(&req)?;
     let settings = session::settings(&req)?;
     let cost = state.settings.accounts.bcrypt_cost;
+    let gate = state.password_gate.clone();
     let old = form.text("old_password");
     let (user, origin, lifetime) = (
         staff.user.clone(),
@@ -260,7 +260,7 @@ pub async fn change_password(
             let found = db.find_credentials(&user.username)?;
             let right = found.is_some_and(|c| {
                 old.len() <= PASSWORD_MAX_BYTES
-                    && check_password(&c.password_hash, &old) != PasswordCheck::Wrong
+                    && gate.check(&c.password_hash, &old) != PasswordCheck::Wrong
             });
             if !right {
                 return Ok(None);

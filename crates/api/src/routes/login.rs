@@ -1,9 +1,7 @@
 //! `POST /api/user/get_auth_token/`: a new token per login.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{
-    check_password, BodyFields, NewToken, PasswordCheck, TextRule, PASSWORD_MAX_BYTES,
-};
+use issue_tracker_domain::{BodyFields, NewToken, PasswordCheck, TextRule, PASSWORD_MAX_BYTES};
 use issue_tracker_persistence::PasswordUpgrade;
 use serde_json::json;
 
@@ -48,6 +46,7 @@ pub async fn obtain_token(
         .await
         .map_err(ApiError::Throttled)?;
     let dummy_hash = state.dummy_hash.clone();
+    let gate = state.password_gate.clone();
     let ttl = state.settings.accounts.token_ttl;
     let cost = state.settings.accounts.bcrypt_cost;
     let name = username.clone();
@@ -63,7 +62,7 @@ pub async fn obtain_token(
                 .as_ref()
                 .map(|c| c.password_hash.as_str())
                 .unwrap_or(&dummy_hash);
-            let check = check_password(hash, &password);
+            let check = gate.check(hash, &password);
             match credentials {
                 Some(found) if check != PasswordCheck::Wrong && found.user.is_active => {
                     let upgrade = upgrade_of(check, &found.password_hash, &password, cost)?;
