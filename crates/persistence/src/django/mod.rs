@@ -1,5 +1,5 @@
 //! `issue-tracker import-django`: the original's database ([`DjangoSource`]) written into ours in
-//! one transaction ([`Database::import_django`]).
+//! one transaction ([`crate::Database::import_django`]).
 
 mod bulk;
 mod source;
