@@ -167,14 +167,21 @@ impl ShareLabels for diesel::sqlite::SqliteConnection {
     }
 }
 
+type LockLabel = diesel::dsl::Update<
+    diesel::dsl::Find<labels::table, i64>,
+    diesel::dsl::Eq<labels::id, labels::id>,
+>;
+
 /// Locks a label's row for the rest of the transaction (a no-op UPDATE, on either database);
 /// 0 when there is no such label.
-macro_rules! lock_label {
-    ($conn:expr, $id:expr) => {
-        diesel::update(labels::table.find($id))
-            .set(labels::id.eq(labels::id))
-            .execute($conn)
-    };
+fn lock_label<C>(conn: &mut C, id: i64) -> QueryResult<usize>
+where
+    C: Connection,
+    LockLabel: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    diesel::update(labels::table.find(id))
+        .set(labels::id.eq(labels::id))
+        .execute(conn)
 }
 
 impl Database {
@@ -245,7 +252,7 @@ impl Database {
             conn.transaction(|conn| {
                 // First the lock: an issue being given this label finishes first, so that the
                 // rename below rewrites its copy of the names too.
-                lock_label!(conn, id)?;
+                lock_label(conn, id)?;
                 let Some(before) = labels::table
                     .find(id)
                     .select(LABEL_COLUMNS)
@@ -296,7 +303,7 @@ impl Database {
             conn.transaction(|conn| {
                 // First the lock: an issue being given this label finishes first, and is then
                 // among the carriers read below (its `label.removed` written, its copy rewritten).
-                lock_label!(conn, id)?;
+                lock_label(conn, id)?;
                 let Some(name) = labels::table
                     .find(id)
                     .select(labels::name)

@@ -54,7 +54,7 @@ impl Database {
             .unwrap_or(NaiveDateTime::MAX);
         with_write_conn!(self, |conn| conn.transaction(|conn| {
             if let Some(upgrade) = upgrade {
-                crate::upgrade_password!(conn, user.id, upgrade)?;
+                crate::users::upgrade_password(conn, user.id, upgrade)?;
             }
             // Expired sessions go when new ones come, so the table does not grow forever.
             diesel::delete(admin_sessions::table.filter(admin_sessions::expires_at.le(now)))

@@ -73,7 +73,7 @@ impl Database {
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 if let Some(upgrade) = upgrade {
-                    crate::upgrade_password!(conn, user, upgrade)?;
+                    crate::users::upgrade_password(conn, user, upgrade)?;
                 }
                 insert_row!(conn, user, token, now, expires, TokenScopes::FULL)?;
                 Ok(())

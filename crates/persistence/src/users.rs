@@ -41,20 +41,32 @@ pub struct PasswordUpgrade {
     pub bcrypt: String,
 }
 
+type UpgradePassword<'a> = diesel::dsl::Update<
+    diesel::dsl::Filter<
+        diesel::dsl::Filter<users::table, diesel::dsl::Eq<users::id, i64>>,
+        diesel::dsl::Eq<users::password_hash, &'a String>,
+    >,
+    diesel::dsl::Eq<users::password_hash, &'a String>,
+>;
+
 /// Replaces the user's imported hash by its bcrypt one, in the caller's transaction, if it is
 /// still the hash the login checked. Tokens and sessions stay: the password did not change.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! upgrade_password {
-    ($conn:expr, $user:expr, $upgrade:expr) => {
-        diesel::update(
-            $crate::schema::users::table
-                .filter($crate::schema::users::id.eq($user.get()))
-                .filter($crate::schema::users::password_hash.eq(&$upgrade.imported)),
-        )
-        .set($crate::schema::users::password_hash.eq(&$upgrade.bcrypt))
-        .execute($conn)
-    };
+pub(crate) fn upgrade_password<'a, C>(
+    conn: &mut C,
+    user: UserId,
+    upgrade: &'a PasswordUpgrade,
+) -> QueryResult<usize>
+where
+    C: Connection,
+    UpgradePassword<'a>: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    diesel::update(
+        users::table
+            .filter(users::id.eq(user.get()))
+            .filter(users::password_hash.eq(&upgrade.imported)),
+    )
+    .set(users::password_hash.eq(&upgrade.bcrypt))
+    .execute(conn)
 }
 
 impl Database {
