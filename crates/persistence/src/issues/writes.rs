@@ -1,0 +1,366 @@
+//! Writing issues: create (one PostgreSQL statement, or SQLite's group commit), update and
+//! delete, each with its event and its outbox row in the same transaction.
+
+use super::*;
+
+/// The fields of a new issue.
+#[derive(Debug, Clone)]
+pub struct NewIssue<'a> {
+    /// Title (validated).
+    pub title: &'a str,
+    /// Description (validated).
+    pub description: &'a str,
+    /// Status.
+    pub status: Status,
+    /// The assignee's username; must be an active user.
+    pub assignee: &'a str,
+}
+
+/// Creates the issue (if the assignee is an active user) and its assignment notification, in one
+/// PostgreSQL statement. A query type of its own rather than `sql_query`, because diesel never
+/// keeps a `sql_query` prepared: PostgreSQL would parse and plan this CTE on every `POST`.
+struct CreateIssuePostgres<'a> {
+    creator: i64,
+    new: &'a NewIssue<'a>,
+    now: chrono::NaiveDateTime,
+    /// The assignment delay in seconds, added to the database's clock.
+    delay_seconds: f64,
+    /// Makes the dedupe key unique per write.
+    micros: i64,
+    /// The `issue.created` event, written by the same statement.
+    event: &'a NewEvent<'a>,
+    changes_json: String,
+    actor_id: Option<i64>,
+    actor_username: Option<&'a str>,
+}
+
+impl diesel::query_builder::QueryId for CreateIssuePostgres<'_> {
+    type QueryId = CreateIssuePostgres<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for CreateIssuePostgres<'_> {
+    type SqlType = BigInt;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgres<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql(
+            "WITH created AS (INSERT INTO issues \
+             (created_by_id, title, description, status, assigned_to_id, created_at, updated_at) \
+             SELECT ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.creator)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.new.title)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.new.description)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(self.new.status.as_str())?;
+        out.push_sql(", u.id, ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(" FROM users u WHERE u.username = ");
+        out.push_bind_param::<Text, _>(&self.new.assignee)?;
+        out.push_sql(
+            " AND u.is_active RETURNING id, assigned_to_id), \
+             outbox AS (INSERT INTO notifications \
+             (kind, recipient_id, issue_id, dedupe_key, status, send_after, attempts, created_at) \
+             SELECT 'assignment', assigned_to_id, id, \
+             'assignment:' || id || ':' || assigned_to_id || ':' || ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.micros)?;
+        out.push_sql(
+            ", 'pending', \
+             (statement_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => ",
+        );
+        out.push_bind_param::<Double, _>(&self.delay_seconds)?;
+        out.push_sql("), 0, ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(
+            " FROM created), \
+             history AS (INSERT INTO events (kind, created_at, actor_id, actor_username, via, \
+             request_id, issue_id, changes) SELECT ",
+        );
+        let event = self.event;
+        out.push_bind_param::<Text, _>(event.event_type.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.now)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<BigInt>, _>(&self.actor_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&self.actor_username)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(event.origin.via.as_str())?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&event.origin.request_id)?;
+        out.push_sql(", id, ");
+        out.push_bind_param::<Text, _>(&self.changes_json)?;
+        // The event's webhook deliveries, as `FanOut` writes them on the other paths.
+        out.push_sql(
+            " FROM created RETURNING id), \
+             hooks AS (INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
+             next_attempt_at, created_at) SELECT w.id, history.id, 'pending', 0, \
+             (statement_timestamp() AT TIME ZONE 'UTC'), (statement_timestamp() AT TIME ZONE 'UTC') \
+             FROM history, webhooks w WHERE w.active AND (w.events = '[\"*\"]' OR w.events LIKE ",
+        );
+        // A literal: the statement is cached by its type, and its event is always
+        // `issue.created` (the pattern is a fixed string without quotes of its own).
+        out.push_sql("'");
+        out.push_sql(crate::webhooks::FanOut::pattern_of(EventType::IssueCreated));
+        out.push_sql("')) SELECT id FROM created");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::pg::PgConnection> for CreateIssuePostgres<'_> {}
+
+impl Database {
+    /// Creates an issue by `creator`, assigned to the active user named `new.assignee` (resolved
+    /// by the insert itself on SQLite, or by the same lookup inside PostgreSQL's one statement). `None`
+    /// when no such active user exists.
+    ///
+    /// The assignee's notification row, due after `assign_delay`, and the `issue.created` event
+    /// are written in the same transaction.
+    pub fn create_issue(
+        &self,
+        creator: &User,
+        new: &NewIssue<'_>,
+        assign_delay: Duration,
+        origin: &Origin,
+    ) -> Result<Option<Issue>, StoreError> {
+        let now = now_micros();
+        let mut issue = Issue {
+            // Not known until the insert; the snapshot of the event does not include it.
+            id: IssueId::from_stored(i64::MAX),
+            created_by: creator.username.clone(),
+            title: new.title.to_owned(),
+            description: new.description.to_owned(),
+            status: new.status,
+            assigned_to: new.assignee.to_owned(),
+            created_at: now.and_utc(),
+            updated_at: now.and_utc(),
+            labels: Vec::new(),
+        };
+        let snapshot = issue_created(&issue);
+        let event = NewEvent {
+            event_type: EventType::IssueCreated,
+            origin,
+            issue: None,
+            user: None,
+            changes: &snapshot,
+            at: now,
+        };
+        let id = match self {
+            // PostgreSQL: the issue, its outbox row and its event in one statement (one round
+            // trip).
+            Database::Postgres(pool) => {
+                let conn = &mut *pool.get()?;
+                CreateIssuePostgres {
+                    creator: creator.id.get(),
+                    new,
+                    now,
+                    // Due by the database's clock, as the worker and relay compare it.
+                    delay_seconds: assign_delay.as_secs_f64().min(3_153_600_000.0),
+                    micros: now.and_utc().timestamp_micros(),
+                    event: &event,
+                    changes_json: event.changes_json(),
+                    actor_id: origin.actor.as_ref().map(|a| a.id.get()),
+                    actor_username: origin.actor.as_ref().map(|a| a.username.as_str()),
+                }
+                .get_result::<i64>(conn)
+                .optional()?
+            }
+            // SQLite: in a group commit with the other requests writing now, by the writer
+            // thread (so the write owns what it needs). Everything that can be made before is
+            // (the event's JSON); the assignee is resolved by the insert itself (`INSERT ...
+            // SELECT` from the active user: no row, no issue).
+            Database::Sqlite(store) => {
+                let changes = event.changes_json();
+                let creator = creator.id.get();
+                let (title, description, status, assignee) = (
+                    new.title.to_owned(),
+                    new.description.to_owned(),
+                    new.status.as_str(),
+                    new.assignee.to_owned(),
+                );
+                let origin = origin.clone();
+                store.writer.write(&store.pool, move |conn| {
+                    use diesel::IntoSql;
+                    let assignee = users::table
+                        .filter(users::username.eq(assignee))
+                        .filter(users::is_active.eq(true))
+                        .select((
+                            creator.into_sql::<BigInt>(),
+                            title.into_sql::<Text>(),
+                            description.into_sql::<Text>(),
+                            status.into_sql::<Text>(),
+                            users::id,
+                            now.into_sql::<Timestamp>(),
+                            now.into_sql::<Timestamp>(),
+                        ));
+                    let Some((id, assignee)) = diesel::insert_into(issues::table)
+                        .values(assignee)
+                        .into_columns((
+                            issues::created_by_id,
+                            issues::title,
+                            issues::description,
+                            issues::status,
+                            issues::assigned_to_id,
+                            issues::created_at,
+                            issues::updated_at,
+                        ))
+                        .returning((issues::id, issues::assigned_to_id))
+                        .get_result::<(i64, i64)>(conn)
+                        .optional()?
+                    else {
+                        return Ok(None);
+                    };
+                    insert_assignment(conn, id, assignee, now, assign_delay)?;
+                    insert_event_json(
+                        conn,
+                        &NewEvent {
+                            event_type: EventType::IssueCreated,
+                            origin: &origin,
+                            issue: Some(id),
+                            user: None,
+                            // Already serialized: `changes`.
+                            changes: &[],
+                            at: now,
+                        },
+                        changes,
+                    )?;
+                    Ok(Some(id))
+                })?
+            }
+        };
+        Ok(id.map(|id| {
+            issue.id = IssueId::from_stored(id);
+            issue
+        }))
+    }
+
+    /// One issue.
+    pub fn get_issue(&self, id: IssueId) -> Result<Option<StoredIssue>, StoreError> {
+        with_conn!(self, |conn| Ok(read_issue(conn, id.get())?))
+    }
+
+    /// Applies `changes` if `condition` holds in the same transaction; otherwise writes nothing
+    /// and says why. An empty change writes nothing.
+    ///
+    /// When the assignee really changes, in the same transaction: the issue's pending
+    /// notifications are cancelled (stale) and the new assignee's is written, due after
+    /// `assign_delay`. Setting the same assignee again writes nothing. An `issue.updated` event
+    /// lists each field that changed (none: no event).
+    pub fn update_issue(
+        &self,
+        id: IssueId,
+        changes: &IssueChanges,
+        assign_delay: Duration,
+        condition: &WriteCondition,
+        origin: &Origin,
+    ) -> Result<Result<Issue, WriteRefused>, StoreError> {
+        let now = now_micros();
+        with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let before = match guard_write(conn, id.get(), condition)? {
+                    Ok(before) => before.issue,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                let other_fields = changes.title.is_some()
+                    || changes.description.is_some()
+                    || changes.status.is_some()
+                    || changes.created_by.is_some();
+                if other_fields {
+                    diesel::update(issues::table.find(id.get()))
+                        .set((
+                            changes.title.as_ref().map(|t| issues::title.eq(t.as_str())),
+                            changes
+                                .description
+                                .as_ref()
+                                .map(|d| issues::description.eq(d.as_str())),
+                            changes.status.map(|s| issues::status.eq(s.as_str())),
+                            changes
+                                .created_by
+                                .map(|c| issues::created_by_id.eq(c.get())),
+                            issues::updated_at.eq(now),
+                        ))
+                        .execute(conn)?;
+                }
+                if let Some(assignee) = changes.assigned_to {
+                    // Conditional, so that concurrent writers agree on whether it changed.
+                    let reassigned = diesel::update(
+                        issues::table
+                            .find(id.get())
+                            .filter(issues::assigned_to_id.ne(assignee.get())),
+                    )
+                    .set((
+                        issues::assigned_to_id.eq(assignee.get()),
+                        issues::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                    if reassigned > 0 {
+                        cancel_pending_of_issue(conn, id.get(), "the issue was reassigned")?;
+                        insert_assignment(conn, id.get(), assignee.get(), now, assign_delay)?;
+                    }
+                }
+                let Some(after) = read_issue(conn, id.get())? else {
+                    return Ok(Err(WriteRefused::Missing));
+                };
+                let changed = issue_changes(&before, &after.issue);
+                if !changed.is_empty() {
+                    insert_event(
+                        conn,
+                        &NewEvent {
+                            event_type: EventType::IssueUpdated,
+                            origin,
+                            issue: Some(id.get()),
+                            user: None,
+                            changes: &changed,
+                            at: now,
+                        },
+                    )?;
+                }
+                Ok(Ok(after.issue))
+            })
+        })
+    }
+
+    /// Deletes an issue if `condition` holds in the same transaction; otherwise deletes nothing
+    /// and says why. Its pending notifications are cancelled, and an `issue.deleted` event keeps
+    /// what it was, in the same transaction.
+    pub fn delete_issue(
+        &self,
+        id: IssueId,
+        condition: &WriteCondition,
+        origin: &Origin,
+    ) -> Result<Result<(), WriteRefused>, StoreError> {
+        let now = now_micros();
+        with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let before = match guard_write(conn, id.get(), condition)? {
+                    Ok(before) => before.issue,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                cancel_pending_of_issue(conn, id.get(), "the issue was deleted")?;
+                diesel::delete(issues::table.find(id.get())).execute(conn)?;
+                insert_event(
+                    conn,
+                    &NewEvent {
+                        event_type: EventType::IssueDeleted,
+                        origin,
+                        issue: Some(id.get()),
+                        user: None,
+                        changes: &issue_deleted(&before),
+                        at: now,
+                    },
+                )?;
+                Ok(Ok(()))
+            })
+        })
+    }
+}

@@ -1,0 +1,194 @@
+//! Webhook endpoints and their deliveries.
+//!
+//! Every event is fanned out to the matching active endpoints by [`FanOut`], in the event's own
+//! transaction (see `insert_event`): a delivery exists exactly when its event does. Workers
+//! claim due deliveries with a lease (`SKIP LOCKED` on PostgreSQL) and a claim token; an outcome
+//! is written only under the token it was claimed with, so a worker whose lease ran out cannot
+//! overwrite the attempt that took over.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::Text;
+use issue_tracker_domain::{Event, EventType, Webhook, WebhookChanges};
+use serde::Serialize;
+
+use crate::claims::new_claim_token;
+use crate::clock;
+use crate::rows::{now_micros, utc};
+use crate::schema::{events, webhook_attempts, webhook_deliveries, webhooks};
+use crate::{with_conn, with_write_conn, Database, StoreError};
+
+/// Inserts a pending delivery, due now, on `$conn`; its id.
+macro_rules! new_delivery {
+    ($conn:expr, $webhook:expr, $event:expr) => {
+        diesel::insert_into(webhook_deliveries::table)
+            .values((
+                webhook_deliveries::webhook_id.eq($webhook),
+                webhook_deliveries::event_id.eq($event),
+                webhook_deliveries::status.eq("pending"),
+                webhook_deliveries::attempts.eq(0),
+                webhook_deliveries::next_attempt_at.eq(clock::now()),
+                webhook_deliveries::created_at.eq(now_micros()),
+            ))
+            .returning(webhook_deliveries::id)
+            .get_result::<i64>($conn)
+    };
+}
+
+/// Why a webhook was not changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookRefused {
+    /// No such webhook (or delivery).
+    Missing,
+}
+
+/// One attempt of a delivery, as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryAttempt {
+    /// When it started.
+    #[serde(serialize_with = "rfc3339")]
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    /// The receiver's HTTP status, when it answered.
+    pub status_code: Option<i32>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: i32,
+    /// The first 4 KiB of the response body.
+    pub response: String,
+    /// What went wrong, when it did (timeout, connection refused, refused address...).
+    pub error: Option<String>,
+}
+
+/// A delivery, as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryInfo {
+    /// Its id.
+    pub id: i64,
+    /// The `webhook-id` it is sent with: the event's id (`ping_<id>` for a ping).
+    pub message_id: String,
+    /// The event delivered (`null` for a ping).
+    pub event_id: Option<i64>,
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `pending`, `sending`, `succeeded` or `failed`.
+    pub status: String,
+    /// When it is due next (pending), or when its lease ends (sending).
+    #[serde(serialize_with = "rfc3339")]
+    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
+    /// When it was made.
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When it succeeded or failed for good.
+    #[serde(serialize_with = "rfc3339_opt")]
+    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+fn rfc3339<S: serde::Serializer>(
+    at: &chrono::DateTime<chrono::Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+}
+
+fn rfc3339_opt<S: serde::Serializer>(
+    at: &Option<chrono::DateTime<chrono::Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => rfc3339(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A delivery a worker holds: what to send, where, signed with which secrets.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    /// The delivery's id.
+    pub id: i64,
+    /// Its endpoint.
+    pub webhook_id: i64,
+    /// Where to POST.
+    pub url: String,
+    /// The secrets to sign with: the current one, and the previous one during its grace.
+    pub secrets: Vec<String>,
+    /// The `webhook-id` header.
+    pub message_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// The event's time (the body's `timestamp`).
+    pub event_at: chrono::DateTime<chrono::Utc>,
+    /// The body's `data`: the event (or the ping's).
+    pub data: serde_json::Value,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// The claim's token: outcomes are written under it only.
+    pub claim_token: i64,
+}
+
+/// How an attempt ended, as the worker records it.
+#[derive(Debug, Clone)]
+pub enum AttemptOutcome {
+    /// A 2xx answer: delivered.
+    Delivered,
+    /// Another answer or no answer: retry after this long.
+    Retry(Duration),
+    /// Failed for good (retries used up, or a refused address).
+    Failed,
+    /// `410 Gone`: failed, and the endpoint turned inactive.
+    Gone,
+}
+
+type WebhookRow = (i64, String, String, bool, NaiveDateTime);
+
+fn webhook_of((id, url, events, active, created_at): WebhookRow) -> Result<Webhook, StoreError> {
+    Ok(Webhook {
+        id,
+        url,
+        events: serde_json::from_str(&events).map_err(|e| {
+            StoreError::Query(diesel::result::Error::DeserializationError(e.into()))
+        })?,
+        active,
+        created_at: utc(created_at),
+    })
+}
+
+const WEBHOOK_COLUMNS: (
+    webhooks::id,
+    webhooks::url,
+    webhooks::events,
+    webhooks::active,
+    webhooks::created_at,
+) = (
+    webhooks::id,
+    webhooks::url,
+    webhooks::events,
+    webhooks::active,
+    webhooks::created_at,
+);
+
+/// A delivery's attempt: its delivery, start, status, duration, response, error.
+type AttemptRow = (i64, NaiveDateTime, Option<i32>, i32, String, Option<String>);
+
+/// An endpoint's URL and secrets: id, url, secret, previous secret and until when.
+type SigningRow = (i64, String, String, Option<String>, Option<NaiveDateTime>);
+
+type DeliveryRow = (
+    i64,
+    Option<i64>,
+    String,
+    NaiveDateTime,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+    Option<String>,
+);
+
+mod deliveries;
+mod endpoints;
+mod fanout;
+
+pub(crate) use fanout::{FanOut, FanOutConnection};
