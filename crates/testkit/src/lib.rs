@@ -53,3 +53,30 @@ pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> b
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs async test bodies on both databases. `both_databases!(|kind| ARG; name, ...)` makes, for
+/// each `name`, a module with a `postgres` and a `sqlite` test calling `name(ARG).await`, where
+/// `kind` is that test's [`Kind`] (`ARG` is typically a server spawned on a fresh database of that
+/// kind). Without `|kind| ARG;`, each body gets the `Kind` itself.
+#[macro_export]
+macro_rules! both_databases {
+    (|$kind:ident| $argument:expr; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let $kind = $crate::Kind::Postgres;
+                    super::$name($argument).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $kind = $crate::Kind::Sqlite;
+                    super::$name($argument).await;
+                }
+            }
+        )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::both_databases!(|kind| kind; $($name),*);
+    };
+}

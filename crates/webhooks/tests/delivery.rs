@@ -419,22 +419,7 @@ async fn internal_addresses_are_refused_at_connect_time(kind: Kind) {
     deliverer.await.unwrap();
 }
 
-macro_rules! both_databases {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name(issue_tracker_testkit::Kind::Postgres).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(issue_tracker_testkit::Kind::Sqlite).await;
-                }
-            }
-        )*
-    };
-}
+use issue_tracker_testkit::both_databases;
 
 both_databases!(
     deliveries_are_signed_retried_and_logged,

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use issue_tracker_domain::{NewToken, UserId};
 
-use crate::both_databases;
 use crate::common::{spawn, Admin, Browser, Kind, CLI};
+use issue_tracker_testkit::both_databases;
 
 fn id_of(admin: &Admin, name: &str) -> UserId {
     admin.db.find_user(name).unwrap().unwrap().id
@@ -393,6 +393,7 @@ async fn post_with_fetch_site(
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind, &[]);
     staff_cannot_take_over_superusers_or_other_staff,
     ended_sessions_stay_ended,
     null_characters_get_a_clear_400,

@@ -260,21 +260,3 @@ impl Browser {
         .await
     }
 }
-
-#[macro_export]
-macro_rules! both_databases {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::common::spawn($crate::common::Kind::Postgres, &[])).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::common::spawn($crate::common::Kind::Sqlite, &[])).await;
-                }
-            }
-        )*
-    };
-}

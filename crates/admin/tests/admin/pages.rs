@@ -8,8 +8,8 @@ use std::time::Duration;
 use issue_tracker_domain::{EventType, IssueId, Via};
 use issue_tracker_persistence::Database;
 
-use crate::both_databases;
 use crate::common::{spawn, Admin, Kind, CLI};
+use issue_tracker_testkit::both_databases;
 
 const INVALID_LOGIN: &str = "Please enter the correct username and password for a staff account.";
 
@@ -1118,6 +1118,7 @@ async fn replaying_a_thousand_mixed_changes_rebuilds_every_issue(admin: Admin) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind, &[]);
     only_active_staff_get_in,
     every_form_needs_its_token_and_this_origin,
     issues_are_added_changed_and_deleted_with_their_history,

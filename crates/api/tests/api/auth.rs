@@ -1,7 +1,7 @@
 use serde_json::json;
 
-use crate::both_databases;
 use crate::common::{spawn_with, Kind, TestApp};
+use issue_tracker_testkit::both_databases;
 
 const INVALID: &str = r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#;
 
@@ -264,6 +264,7 @@ async fn long_passwords_never_match(app: TestApp) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     login_issues_a_new_hex_token_each_time,
     login_failures_look_the_same,
     login_field_errors,
@@ -332,7 +333,9 @@ async fn unknown_hosts_are_refused(app: TestApp) {
     }
 }
 
-both_databases!(unknown_hosts_are_refused);
+both_databases!(
+    |kind| crate::common::spawn(kind).await;
+    unknown_hosts_are_refused);
 
 async fn failed_logins_are_throttled(kind: Kind) {
     let app = spawn_with(

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 fn valid() -> Value {
     json!({"title": "t", "description": "d", "status": "open", "assigned_to": "ann"})
@@ -435,6 +435,7 @@ async fn authentication_comes_before_the_body(app: TestApp) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     field_validation_table,
     lengths_are_counted_in_characters,
     text_is_stored_literally,

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 fn json_headers(token: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -429,6 +429,7 @@ async fn deleting_an_issue_deletes_its_comments_and_the_history_keeps_them(app: 
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     comments_can_be_written_read_and_paged,
     bad_comment_bodies_are_refused_and_write_nothing,
     only_the_author_edits_and_the_author_or_staff_delete,

@@ -219,22 +219,3 @@ impl TestApp {
             .await
     }
 }
-
-/// Runs one async test body against both databases.
-#[macro_export]
-macro_rules! both_databases {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::common::spawn($crate::common::Kind::Postgres).await).await;
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::common::spawn($crate::common::Kind::Sqlite).await).await;
-                }
-            }
-        )*
-    };
-}

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use issue_tracker_domain::{Origin, Via};
 use serde_json::{json, Value};
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 const CLI: Origin = Origin {
     actor: None,
@@ -839,6 +839,7 @@ async fn a_token_scoped_to_events_reads_the_feed_and_nothing_else(app: TestApp) 
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     a_token_scoped_to_events_reads_the_feed_and_nothing_else,
     the_event_feed_replays_the_history_as_webhook_payloads,
     each_api_change_writes_one_event,

@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 fn keys(value: &Value) -> Vec<String> {
     value.as_object().unwrap().keys().cloned().collect()
@@ -380,6 +380,7 @@ async fn security_headers_and_request_ids(app: TestApp) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     create_returns_the_issue_with_keys_in_order,
     list_is_a_bare_array_by_ascending_id_of_everyones_issues,
     head_answers_like_get_without_a_body,

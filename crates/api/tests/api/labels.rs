@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 async fn staff(app: &TestApp) -> String {
     app.create_user_full("boss", "pw-boss", "", true);
@@ -539,6 +539,7 @@ async fn the_label_filter_finds_issues_carrying_all_of_them(app: TestApp) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     labels_are_managed_by_staff_and_read_by_everyone,
     issue_labels_are_set_by_its_creator_or_staff_and_show_on_the_issue,
     the_label_filter_finds_issues_carrying_all_of_them,

@@ -2,8 +2,8 @@
 
 use serde_json::{json, Value};
 
-use crate::both_databases;
 use crate::common::{spawn_with, Kind, TestApp};
+use issue_tracker_testkit::both_databases;
 
 fn ids(reply: &crate::common::Reply) -> Vec<i64> {
     reply
@@ -429,6 +429,7 @@ fn percent_encode(text: &str) -> String {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     search_follows_every_write,
     pages_with_link_and_total,
     bad_list_parameters_are_400_by_name,

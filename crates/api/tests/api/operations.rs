@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::both_databases;
 use crate::common::{spawn, spawn_with, Kind, TestApp};
+use issue_tracker_testkit::both_databases;
 
 async fn health_ready_and_metrics(app: TestApp) {
     let reply = app.send("GET", "/health", None, None).await;
@@ -37,7 +37,9 @@ async fn health_ready_and_metrics(app: TestApp) {
     }
 }
 
-both_databases!(health_ready_and_metrics);
+both_databases!(
+    |kind| crate::common::spawn(kind).await;
+    health_ready_and_metrics);
 
 async fn readiness_names_what_is_down(kind: Kind) {
     let app = spawn_with(kind, &[("REDIS_URL", "redis://127.0.0.1:1")]).await;

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 fn rows(app: &TestApp) -> Vec<(String, String, String)> {
     let mut rows: Vec<_> = app
@@ -158,6 +158,7 @@ async fn refused_creates_write_no_notification(app: TestApp) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     assignments_write_cancel_and_skip_notifications,
     refused_creates_write_no_notification,
 );

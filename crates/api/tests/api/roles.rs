@@ -4,8 +4,8 @@
 use issue_tracker_persistence::NewUser;
 use serde_json::{json, Value};
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 fn add_user(app: &TestApp, name: &str, staff: bool, superuser: bool) {
     app.db
@@ -273,6 +273,7 @@ async fn too_many_label_filters_say_so_once(app: TestApp) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     only_superusers_create_staff_or_act_for_staff,
     booleans_are_json_booleans_only,
     null_characters_are_refused_everywhere,

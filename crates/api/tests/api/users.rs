@@ -1,8 +1,8 @@
 use issue_tracker_domain::{unsubscribe_token, NotificationPreferences};
 use serde_json::json;
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 async fn me_and_tokens(app: TestApp) {
     let first = app.user_with_token("ann").await;
@@ -135,6 +135,7 @@ async fn only_staff_create_users(app: TestApp) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     me_and_tokens,
     only_staff_create_users,
     notification_preferences

@@ -5,8 +5,8 @@
 
 use serde_json::{json, Value};
 
-use crate::both_databases;
 use crate::common::TestApp;
+use issue_tracker_testkit::both_databases;
 
 async fn staff(app: &TestApp) -> String {
     app.create_user_full("boss", "pw-boss", "", true);
@@ -346,6 +346,7 @@ async fn events_become_deliveries_with_their_ids(app: TestApp) {
 }
 
 both_databases!(
+    |kind| crate::common::spawn(kind).await;
     webhooks_are_managed_by_staff,
     events_become_deliveries_with_their_ids,
 );
