@@ -2,5 +2,9 @@
 
 mod common;
 
+mod access;
 mod audit;
-mod pages;
+mod integrations;
+mod issues;
+mod monitoring;
+mod users;
