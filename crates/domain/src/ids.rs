@@ -105,3 +105,71 @@ impl UserId {
         self.0
     }
 }
+
+positive_id!(
+    /// The id of a label.
+    ///
+    /// ```
+    /// use issue_tracker_domain::LabelId;
+    ///
+    /// assert_eq!(LabelId::parse("7").map(|id| id.get()), Some(7));
+    /// assert_eq!(LabelId::parse("bug"), None);
+    /// ```
+    LabelId
+);
+
+positive_id!(
+    /// The id of a comment.
+    ///
+    /// ```
+    /// use issue_tracker_domain::CommentId;
+    ///
+    /// assert_eq!(CommentId::parse("12").map(|id| id.get()), Some(12));
+    /// assert_eq!(CommentId::parse("0"), None);
+    /// ```
+    CommentId
+);
+
+positive_id!(
+    /// The id of a webhook endpoint.
+    ///
+    /// ```
+    /// use issue_tracker_domain::WebhookId;
+    ///
+    /// assert_eq!(WebhookId::parse("3").map(|id| id.get()), Some(3));
+    /// ```
+    WebhookId
+);
+
+positive_id!(
+    /// The id of a webhook delivery.
+    ///
+    /// ```
+    /// use issue_tracker_domain::DeliveryId;
+    ///
+    /// assert_eq!(DeliveryId::parse("5").map(|id| id.get()), Some(5));
+    /// ```
+    DeliveryId
+);
+
+positive_id!(
+    /// The id of an event of the history; also a webhook delivery's `webhook-id`.
+    ///
+    /// ```
+    /// use issue_tracker_domain::EventId;
+    ///
+    /// assert_eq!(EventId::parse("301").map(|id| id.get()), Some(301));
+    /// ```
+    EventId
+);
+
+positive_id!(
+    /// The id of a staff admin session (never its key).
+    ///
+    /// ```
+    /// use issue_tracker_domain::SessionId;
+    ///
+    /// assert_eq!(SessionId::parse("1").map(|id| id.get()), Some(1));
+    /// ```
+    SessionId
+);

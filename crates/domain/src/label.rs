@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::errors::messages;
-use crate::{BodyFields, FieldErrors, TextRule};
+use crate::{BodyFields, FieldErrors, LabelId, TextRule};
 
 /// The longest label name, in characters.
 pub const LABEL_NAME_MAX_CHARS: usize = 50;
@@ -28,7 +28,7 @@ pub const DEFAULT_LABEL_COLOR: &str = "#ededed";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Label {
     /// Its id.
-    pub id: i64,
+    pub id: LabelId,
     /// Its name, unique regardless of case.
     pub name: String,
     /// `#rrggbb`, lower-case.

@@ -40,7 +40,10 @@ mod webhook;
 mod webhook_endpoint;
 pub use comment::{parse_comment_body, Comment, COMMENT_BODY, COMMENT_MAX_CHARS};
 pub use django_import::{django_issue_refusals, django_token_refusal, django_user_refusals};
-pub use ids::{IssueId, NotificationId, TokenId, UserId};
+pub use ids::{
+    CommentId, DeliveryId, EventId, IssueId, LabelId, NotificationId, SessionId, TokenId, UserId,
+    WebhookId,
+};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
     TITLE_MAX_CHARS,

@@ -13,7 +13,8 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Nullable, Text};
 use issue_tracker_domain::{
-    label_key, sort_label_names, EventType, FieldChange, IssueId, Label, LabelChanges, Origin,
+    label_key, sort_label_names, EventType, FieldChange, IssueId, Label, LabelChanges, LabelId,
+    Origin,
 };
 use serde_json::Value;
 
@@ -106,7 +107,7 @@ type LabelRow = (i64, String, String, String);
 
 fn label_of((id, name, color, description): LabelRow) -> Label {
     Label {
-        id,
+        id: LabelId::from_stored(id),
         name,
         color,
         description,
@@ -194,9 +195,9 @@ impl Database {
     }
 
     /// One label.
-    pub fn get_label(&self, id: i64) -> Result<Option<Label>, StoreError> {
+    pub fn get_label(&self, id: LabelId) -> Result<Option<Label>, StoreError> {
         with_conn!(self, |conn| Ok(labels::table
-            .find(id)
+            .find(id.get())
             .select(LABEL_COLUMNS)
             .get_result::<LabelRow>(conn)
             .optional()?
@@ -231,7 +232,7 @@ impl Database {
         });
         match created {
             Ok(id) => Ok(Ok(Label {
-                id,
+                id: LabelId::from_stored(id),
                 name: name.clone(),
                 color: color.clone(),
                 description,
@@ -244,9 +245,10 @@ impl Database {
     /// Changes a label. A new name moves `updated_at` of the issues carrying it.
     pub fn update_label(
         &self,
-        id: i64,
+        label: LabelId,
         changes: &LabelChanges,
     ) -> Result<Result<Label, LabelRefused>, StoreError> {
+        let id = label.get();
         let now = now_micros();
         let result = with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
@@ -263,7 +265,7 @@ impl Database {
                     return Ok(Err(LabelRefused::Missing));
                 };
                 let after = Label {
-                    id,
+                    id: label,
                     name: changes.name.clone().unwrap_or(before.name.clone()),
                     color: changes.color.clone().unwrap_or(before.color.clone()),
                     description: changes
@@ -297,7 +299,8 @@ impl Database {
     /// Deletes a label, taking it off every issue that carries it: each of them gets a
     /// `label.removed` event (by `origin`), its `updated_at` moves and its copy of the names is
     /// rewritten, all in one transaction. `false` when there was no such label.
-    pub fn delete_label(&self, id: i64, origin: &Origin) -> Result<bool, StoreError> {
+    pub fn delete_label(&self, label: LabelId, origin: &Origin) -> Result<bool, StoreError> {
+        let id = label.get();
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
@@ -454,12 +457,12 @@ impl Database {
                     diesel::insert_into(issue_labels::table)
                         .values((
                             issue_labels::issue_id.eq(issue.get()),
-                            issue_labels::label_id.eq(label.id),
+                            issue_labels::label_id.eq(label.id.get()),
                         ))
                         .execute(conn)?;
                 }
                 if !removed.is_empty() {
-                    let ids: Vec<i64> = removed.iter().map(|l| l.id).collect();
+                    let ids: Vec<i64> = removed.iter().map(|l| l.id.get()).collect();
                     diesel::delete(
                         issue_labels::table
                             .filter(issue_labels::issue_id.eq(issue.get()))

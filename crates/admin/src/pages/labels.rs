@@ -2,11 +2,11 @@
 //! change, delete.
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_domain::LabelChanges;
+use issue_tracker_domain::{LabelChanges, LabelId};
 use issue_tracker_persistence::LabelRefused;
 use serde_json::{Map, Value};
 
-use super::{path_id, Post, View};
+use super::{Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
@@ -142,7 +142,7 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
 
 fn change_page(
     staff: &Staff,
-    id: i64,
+    id: LabelId,
     values: [String; 3],
     errors: &[(String, String)],
     back: String,
@@ -166,7 +166,7 @@ fn change_page(
 /// `GET /admin/labels/<id>/`.
 pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
-    let id = path_id(&id)?;
+    let id = LabelId::parse(&id).ok_or(AdminError::NotFound)?;
     let label = state
         .run(move |db| db.get_label(id)?.ok_or(ApiError::NotFound))
         .await?;
@@ -183,7 +183,7 @@ pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpRespon
 
 /// `POST /admin/labels/<id>/`: a new name shows on every issue carrying it.
 pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
-    let id = path_id(&id)?;
+    let id = LabelId::parse(&id).ok_or(AdminError::NotFound)?;
     let (staff, form, back, state, _) = post.parts();
     let changes = match changes_of(&form, false) {
         Ok(changes) => changes,
@@ -216,7 +216,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
 /// `GET /admin/labels/<id>/delete/`: asks first.
 pub async fn delete_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
-    let id = path_id(&id)?;
+    let id = LabelId::parse(&id).ok_or(AdminError::NotFound)?;
     let back = back_or(query.get("back"), LIST);
     let label = state
         .run(move |db| db.get_label(id)?.ok_or(ApiError::NotFound))
@@ -235,7 +235,7 @@ pub async fn delete_form(id: web::Path<String>, view: View) -> Result<HttpRespon
 
 /// `POST /admin/labels/<id>/delete/` with `confirm=yes`.
 pub async fn delete(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
-    let id = path_id(&id)?;
+    let id = LabelId::parse(&id).ok_or(AdminError::NotFound)?;
     let (_, form, back, state, origin) = post.parts();
     if form.get("confirm") != Some("yes") {
         return Ok(see_other(&format!("{LIST}{id}/delete/")));

@@ -4,14 +4,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{
-    may_modify, parse_label_list, parse_label_name, FieldErrors, IssueId, LabelChanges,
+    may_modify, parse_label_list, parse_label_name, FieldErrors, IssueId, LabelChanges, LabelId,
 };
 use issue_tracker_persistence::{
     IssueLabelsRefused, LabelEdit, LabelRefused, WriteCondition, WriteRefused,
 };
 use serde_json::{Map, Value};
 
-use super::{path_id, path_issue, staff_only};
+use super::{path_issue, staff_only};
 use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
 use crate::conditional::{body_etag, respond_with_etag};
@@ -105,7 +105,7 @@ pub async fn get_label(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = LabelId::parse(&id).ok_or(ApiError::NotFound)?;
     let label = credentials
         .run(move |db, _| db.get_label(id)?.ok_or(ApiError::NotFound))
         .await?;
@@ -131,7 +131,7 @@ pub async fn update_label(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = LabelId::parse(&id).ok_or(ApiError::NotFound)?;
     let caller = credentials.clone().authenticate().await?;
     staff_only(&caller)?;
     let object = read_object(&credentials, &req, payload).await?;
@@ -158,7 +158,7 @@ pub async fn delete_label(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = LabelId::parse(&id).ok_or(ApiError::NotFound)?;
     credentials
         .run(move |db, caller| {
             staff_only(caller)?;
