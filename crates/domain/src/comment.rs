@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::{parse_text, IssueId, TextFieldError, TextRule};
+use crate::{parse_text, CommentId, IssueId, TextFieldError, TextRule};
 
 /// The longest comment, in characters.
 pub const COMMENT_MAX_CHARS: usize = 65_535;
@@ -18,7 +18,7 @@ pub const COMMENT_BODY: TextRule = TextRule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Comment {
     /// Its id.
-    pub id: i64,
+    pub id: CommentId,
     /// The issue it is on.
     pub issue: IssueId,
     /// Its author's username.

@@ -3,7 +3,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use issue_tracker_domain::{Comment, EventType, FieldChange, IssueId, Origin, User};
+use issue_tracker_domain::{Comment, CommentId, EventType, FieldChange, IssueId, Origin, User};
 use serde_json::Value;
 
 use crate::events::{insert_event, NewEvent};
@@ -27,7 +27,7 @@ type CommentRow = (i64, i64, String, String, NaiveDateTime, NaiveDateTime, i64);
 fn comment_of(row: CommentRow) -> Comment {
     let (id, issue, author, body, created_at, updated_at, _) = row;
     Comment {
-        id,
+        id: CommentId::from_stored(id),
         issue: IssueId::from_stored(issue),
         author,
         body,
@@ -134,7 +134,7 @@ impl Database {
                     },
                 )?;
                 Ok(Some(Comment {
-                    id,
+                    id: CommentId::from_stored(id),
                     issue,
                     author: author.username.clone(),
                     body: body.to_owned(),
@@ -181,20 +181,23 @@ impl Database {
     }
 
     /// One comment.
-    pub fn get_comment(&self, id: i64) -> Result<Option<Comment>, StoreError> {
-        with_conn!(self, |conn| Ok(read_comment(conn, id)?.map(|(c, _)| c)))
+    pub fn get_comment(&self, id: CommentId) -> Result<Option<Comment>, StoreError> {
+        with_conn!(self, |conn| Ok(
+            read_comment(conn, id.get())?.map(|(c, _)| c)
+        ))
     }
 
     /// Replaces a comment's body: its author only, and only if `precondition` holds for the
     /// comment as it is now (in the same transaction). The body unchanged writes nothing.
     pub fn edit_comment(
         &self,
-        id: i64,
+        comment: CommentId,
         caller: &User,
         body: &str,
         precondition: &(dyn Fn(&Comment) -> bool + Sync),
         origin: &Origin,
     ) -> Result<Result<Comment, CommentRefused>, StoreError> {
+        let id = comment.get();
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
@@ -246,11 +249,12 @@ impl Database {
     /// Deletes a comment: its author or staff, if `precondition` holds.
     pub fn delete_comment(
         &self,
-        id: i64,
+        comment: CommentId,
         caller: &User,
         precondition: &(dyn Fn(&Comment) -> bool + Sync),
         origin: &Origin,
     ) -> Result<Result<(), CommentRefused>, StoreError> {
+        let id = comment.get();
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {

@@ -3,7 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{parse_comment_body, BodyFields, ListQuery};
+use issue_tracker_domain::{parse_comment_body, BodyFields, CommentId, ListQuery};
 use issue_tracker_persistence::CommentRefused;
 
 use crate::auth::Credentials;
@@ -125,7 +125,7 @@ pub async fn get_comment(
     req: HttpRequest,
     cid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = super::path_id(&cid)?;
+    let id = CommentId::parse(&cid).ok_or(ApiError::NotFound)?;
     let comment = credentials
         .run(move |db, _| db.get_comment(id)?.ok_or(ApiError::NotFound))
         .await?;
@@ -152,7 +152,7 @@ pub async fn edit_comment(
     cid: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = super::path_id(&cid)?;
+    let id = CommentId::parse(&cid).ok_or(ApiError::NotFound)?;
     // Someone else's comment is 403 (and a missing one 404) before the body is judged.
     credentials
         .clone()
@@ -193,7 +193,7 @@ pub async fn delete_comment(
     req: HttpRequest,
     cid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = super::path_id(&cid)?;
+    let id = CommentId::parse(&cid).ok_or(ApiError::NotFound)?;
     let precondition = if_match(&req);
     credentials
         .run(move |db, caller| {
