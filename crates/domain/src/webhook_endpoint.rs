@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{BodyFields, EventType, FieldErrors};
+use crate::{BodyFields, EventType, FieldErrors, WebhookId};
 
 /// The longest endpoint URL, in characters.
 pub const WEBHOOK_URL_MAX_CHARS: usize = 2_000;
@@ -19,7 +19,7 @@ pub const PING_EVENT: &str = "webhook.ping";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Webhook {
     /// Its id.
-    pub id: i64,
+    pub id: WebhookId,
     /// Where deliveries are POSTed (`http` or `https`).
     pub url: String,
     /// The event types delivered, or `["*"]` for all.

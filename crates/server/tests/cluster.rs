@@ -948,7 +948,10 @@ async fn webhooks_survive_workers_killed_mid_delivery() {
         .json()
         .await
         .unwrap();
-    let hook_id = hook["id"].as_i64().expect("a webhook");
+    let hook_id = hook["id"]
+        .as_i64()
+        .and_then(issue_tracker_domain::WebhookId::new)
+        .expect("a webhook");
     let ann = cluster.token("ann").await;
     let load = drive(
         cluster.base.clone(),

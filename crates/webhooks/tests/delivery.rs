@@ -26,7 +26,7 @@ fn settings() -> WebhookSettings {
     }
 }
 
-fn hook(db: &Database, url: &str, events: &[&str]) -> (i64, String) {
+fn hook(db: &Database, url: &str, events: &[&str]) -> (issue_tracker_domain::WebhookId, String) {
     let secret = new_webhook_secret();
     let created = db
         .create_webhook(
@@ -348,7 +348,8 @@ async fn internal_addresses_are_refused_at_connect_time(kind: Kind) {
         "http://10.0.0.1/".to_owned(),
         receiver.url(loopback_name, "/name"),
     ];
-    let hooks: Vec<i64> = urls.iter().map(|url| hook(&db, url, &["*"]).0).collect();
+    let hooks: Vec<issue_tracker_domain::WebhookId> =
+        urls.iter().map(|url| hook(&db, url, &["*"]).0).collect();
     let (allowed, _) = hook(&db, &receiver.url("localhost", "/allowed"), &["*"]);
     // A redirect, even to an allowed place, is not followed: it is an answer that is not 2xx.
     let (redirected, _) = hook(&db, &receiver.url("localhost", "/redirect"), &["*"]);

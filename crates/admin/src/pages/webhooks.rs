@@ -2,10 +2,10 @@
 //! delivery log with its attempts: filter by status, redeliver the selected, ping, turn on or off.
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_domain::{new_webhook_secret, WebhookChanges};
+use issue_tracker_domain::{new_webhook_secret, WebhookChanges, WebhookId};
 use serde_json::{Map, Value};
 
-use super::{path_id, Post, View};
+use super::{Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
@@ -143,7 +143,7 @@ async fn deliveries_page(
     staff: &Staff,
     query: &FormData,
     state: &web::Data<issue_tracker_api::AppState>,
-    id: i64,
+    id: WebhookId,
 ) -> Result<ListPage, AdminError> {
     let path = format!("{LIST}{id}/");
     let status = query
@@ -257,13 +257,13 @@ async fn deliveries_page(
 /// `GET /admin/webhooks/<id>/`: the endpoint's delivery log.
 pub async fn deliveries(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(AdminError::NotFound)?;
     Ok(ok(&deliveries_page(&staff, &query, &state, id).await?))
 }
 
 /// `POST /admin/webhooks/<id>/`: redelivers the selected deliveries.
 pub async fn redeliver(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(AdminError::NotFound)?;
     let (_, form, back, state, _) = post.parts();
     let selected: Vec<i64> = form
         .all("selected")
@@ -290,7 +290,7 @@ pub async fn redeliver(id: web::Path<String>, post: Post) -> Result<HttpResponse
 
 /// `POST /admin/webhooks/<id>/ping/`.
 pub async fn ping(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(AdminError::NotFound)?;
     let (_, _, back, state, _) = post.parts();
     state
         .run(move |db| db.ping_webhook(id)?.ok_or(ApiError::NotFound))
@@ -300,7 +300,7 @@ pub async fn ping(id: web::Path<String>, post: Post) -> Result<HttpResponse, Adm
 
 /// `POST /admin/webhooks/<id>/toggle/`: turns it on or off.
 pub async fn toggle(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(AdminError::NotFound)?;
     let (_, _, back, state, _) = post.parts();
     state
         .run(move |db| {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{new_webhook_secret, FieldErrors, Webhook, WebhookChanges};
+use issue_tracker_domain::{new_webhook_secret, FieldErrors, Webhook, WebhookChanges, WebhookId};
 use serde_json::{json, Value};
 
 use super::{path_id, staff_only};
@@ -111,7 +111,7 @@ pub async fn get_webhook(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(ApiError::NotFound)?;
     let hook = credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -139,7 +139,7 @@ pub async fn update_webhook(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(ApiError::NotFound)?;
     let changes = read_changes(&credentials, &req, payload, true).await?;
     let hook = credentials
         .run(move |db, caller| {
@@ -163,7 +163,7 @@ pub async fn delete_webhook(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(ApiError::NotFound)?;
     credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -190,7 +190,7 @@ pub async fn rotate_secret(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(ApiError::NotFound)?;
     let rotated = credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -218,7 +218,7 @@ pub async fn ping(
     credentials: Credentials,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(ApiError::NotFound)?;
     let delivery = credentials
         .run(move |db, caller| {
             staff_only(caller)?;
@@ -247,7 +247,7 @@ pub async fn list_deliveries(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path_id(&id)?;
+    let id = WebhookId::parse(&id).ok_or(ApiError::NotFound)?;
     let pairs = query_pairs(req.query_string())?;
     let mut errors = FieldErrors::default();
     let find = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
@@ -305,7 +305,10 @@ pub async fn redeliver(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, did) = path.into_inner();
-    let (id, did) = (path_id(&id)?, path_id(&did)?);
+    let (id, did) = (
+        WebhookId::parse(&id).ok_or(ApiError::NotFound)?,
+        path_id(&did)?,
+    );
     let delivery = credentials
         .run(move |db, caller| {
             staff_only(caller)?;

@@ -8,7 +8,7 @@ impl Database {
     /// many there are; `None` when there is no such endpoint.
     pub fn list_deliveries(
         &self,
-        webhook: i64,
+        webhook: WebhookId,
         status: Option<&str>,
         offset: i64,
         limit: i64,
@@ -16,6 +16,7 @@ impl Database {
         if self.get_webhook(webhook)?.is_none() {
             return Ok(None);
         }
+        let webhook = webhook.get();
         let status = status.map(str::to_owned);
         let (rows, total) = with_conn!(self, |conn| {
             let mut query = webhook_deliveries::table
@@ -52,9 +53,10 @@ impl Database {
     /// One delivery of an endpoint.
     pub fn get_delivery(
         &self,
-        webhook: i64,
+        webhook: WebhookId,
         delivery: i64,
     ) -> Result<Option<DeliveryInfo>, StoreError> {
+        let webhook = webhook.get();
         let row: Option<DeliveryRow> = with_conn!(self, |conn| webhook_deliveries::table
             .left_join(events::table.on(events::id.nullable().eq(webhook_deliveries::event_id)))
             .filter(webhook_deliveries::webhook_id.eq(webhook))
@@ -119,9 +121,10 @@ impl Database {
     /// when the endpoint has no such delivery.
     pub fn redeliver(
         &self,
-        webhook: i64,
+        webhook: WebhookId,
         delivery: i64,
     ) -> Result<Option<DeliveryInfo>, StoreError> {
+        let webhook = webhook.get();
         let created = with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 let Some(event) = webhook_deliveries::table
@@ -137,7 +140,7 @@ impl Database {
             })?
         });
         match created {
-            Some(id) => self.get_delivery(webhook, id),
+            Some(id) => self.get_delivery(WebhookId::from_stored(webhook), id),
             None => Ok(None),
         }
     }

@@ -39,7 +39,8 @@ impl Database {
     }
 
     /// One endpoint.
-    pub fn get_webhook(&self, id: i64) -> Result<Option<Webhook>, StoreError> {
+    pub fn get_webhook(&self, webhook: WebhookId) -> Result<Option<Webhook>, StoreError> {
+        let id = webhook.get();
         let row: Option<WebhookRow> = with_conn!(self, |conn| webhooks::table
             .find(id)
             .select(WEBHOOK_COLUMNS)
@@ -51,9 +52,10 @@ impl Database {
     /// Changes an endpoint's fields.
     pub fn update_webhook(
         &self,
-        id: i64,
+        webhook: WebhookId,
         changes: &WebhookChanges,
     ) -> Result<Option<Webhook>, StoreError> {
+        let id = webhook.get();
         let events = changes
             .events
             .as_ref()
@@ -80,13 +82,14 @@ impl Database {
             })?
         });
         match updated {
-            true => self.get_webhook(id),
+            true => self.get_webhook(webhook),
             false => Ok(None),
         }
     }
 
     /// Deletes an endpoint and its deliveries; `false` when there was none.
-    pub fn delete_webhook(&self, id: i64) -> Result<bool, StoreError> {
+    pub fn delete_webhook(&self, webhook: WebhookId) -> Result<bool, StoreError> {
+        let id = webhook.get();
         Ok(
             with_write_conn!(self, |conn| diesel::delete(webhooks::table.find(id))
                 .execute(conn)?)
@@ -98,10 +101,11 @@ impl Database {
     /// `false` when there is no such endpoint.
     pub fn rotate_webhook_secret(
         &self,
-        id: i64,
+        webhook: WebhookId,
         secret: &str,
         grace: Duration,
     ) -> Result<bool, StoreError> {
+        let id = webhook.get();
         let changed = with_write_conn!(self, |conn| {
             diesel::update(webhooks::table.find(id))
                 .set((
@@ -115,7 +119,8 @@ impl Database {
     }
 
     /// Queues a ping to an endpoint; its delivery, or `None` when there is no such endpoint.
-    pub fn ping_webhook(&self, id: i64) -> Result<Option<DeliveryInfo>, StoreError> {
+    pub fn ping_webhook(&self, webhook: WebhookId) -> Result<Option<DeliveryInfo>, StoreError> {
+        let id = webhook.get();
         let created = with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 let exists = webhooks::table
@@ -131,7 +136,7 @@ impl Database {
             })?
         });
         match created {
-            Some(delivery) => self.get_delivery(id, delivery),
+            Some(delivery) => self.get_delivery(webhook, delivery),
             None => Ok(None),
         }
     }

@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::Text;
-use issue_tracker_domain::{Event, EventType, Webhook, WebhookChanges};
+use issue_tracker_domain::{Event, EventType, Webhook, WebhookChanges, WebhookId};
 use serde::Serialize;
 
 use crate::claims::new_claim_token;
@@ -147,7 +147,7 @@ type WebhookRow = (i64, String, String, bool, NaiveDateTime);
 
 fn webhook_of((id, url, events, active, created_at): WebhookRow) -> Result<Webhook, StoreError> {
     Ok(Webhook {
-        id,
+        id: WebhookId::from_stored(id),
         url,
         events: serde_json::from_str(&events).map_err(|e| {
             StoreError::Query(diesel::result::Error::DeserializationError(e.into()))
