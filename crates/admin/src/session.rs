@@ -90,7 +90,7 @@ impl FromRequest for Staff {
 
 /// Staff or superuser.
 pub fn is_staff(user: &User) -> bool {
-    user.is_staff || user.is_superuser
+    user.has_staff_rights()
 }
 
 /// The login page, coming back here afterwards.

@@ -31,7 +31,7 @@ pub struct AuthenticatedUser {
 impl AuthenticatedUser {
     /// Whether the caller is staff (superusers are).
     pub fn is_staff(&self) -> bool {
-        self.user.is_staff || self.user.is_superuser
+        self.user.has_staff_rights()
     }
 
     /// Whether the caller may do what `scope` names: as staff with a full token, or with a token

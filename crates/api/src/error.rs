@@ -48,6 +48,9 @@ pub enum ApiError {
     /// 415.
     #[error("unsupported media type {0}")]
     UnsupportedMediaType(String),
+    /// 409: the write collided with something that exists (a unique key).
+    #[error("conflict")]
+    Conflict,
     /// 412: `If-Match` does not match the issue.
     #[error("precondition failed")]
     PreconditionFailed,
@@ -78,6 +81,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
+            // A unique key refused the write: the request collided with what exists, which a
+            // handler that expects it names more precisely (a taken username is a 400).
+            StoreError::Conflict => ApiError::Conflict,
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -104,6 +110,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -137,6 +144,9 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(media) => {
                 json!({ "detail": format!("Unsupported media type \"{media}\" in request.") })
             }
+            ApiError::Conflict => json!({
+                "detail": "The request conflicts with what exists: something with the same key is already there."
+            }),
             ApiError::PreconditionFailed => {
                 json!({ "detail": "Precondition failed: the issue has changed." })
             }
@@ -155,5 +165,22 @@ impl ResponseError for ApiError {
             }
         };
         response.json(body)
+    }
+}
+
+#[cfg(test)]
+mod conflict_tests {
+    use super::*;
+
+    #[test]
+    fn a_unique_key_conflict_is_a_409_without_any_handler_catching_it() {
+        let error = ApiError::from(StoreError::Conflict);
+        assert_eq!(error.status_code(), StatusCode::CONFLICT);
+        let body = error.error_response().into_body();
+        let bytes = actix_web::body::to_bytes(body);
+        let bytes = futures_util::FutureExt::now_or_never(bytes)
+            .expect("a ready body")
+            .expect("a body");
+        assert!(String::from_utf8_lossy(&bytes).contains("already there"));
     }
 }

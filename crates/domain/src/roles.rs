@@ -87,7 +87,7 @@ impl Authority<'_> {
     fn is_staff(&self) -> bool {
         match self {
             Authority::Operator => true,
-            Authority::User(user) => user.is_active && (user.is_staff || user.is_superuser),
+            Authority::User(user) => user.is_active && user.has_staff_rights(),
         }
     }
 }

@@ -110,3 +110,25 @@ pub struct User {
     /// When the account was created.
     pub date_joined: DateTime<Utc>,
 }
+
+impl User {
+    /// Staff rights: staff or superuser (superusers are staff with every right). Whether the
+    /// account is active is the caller's other check: an inactive user has no session or token.
+    ///
+    /// ```
+    /// # use issue_tracker_domain::{User, UserId};
+    /// let user = User {
+    ///     id: UserId::new(1),
+    ///     username: "root".into(),
+    ///     email: String::new(),
+    ///     is_active: true,
+    ///     is_staff: false,
+    ///     is_superuser: true,
+    ///     date_joined: chrono::Utc::now(),
+    /// };
+    /// assert!(user.has_staff_rights());
+    /// ```
+    pub fn has_staff_rights(&self) -> bool {
+        self.is_staff || self.is_superuser
+    }
+}
