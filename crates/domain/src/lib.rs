@@ -77,7 +77,9 @@ pub use unsubscribe::{
     unsubscribe_token, verify_unsubscribe_token, UnsubscribeRefused, UNSUBSCRIBE_LINK_SECONDS,
 };
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};
-pub use webhook::{event_payload, new_webhook_secret, sign_webhook, BadWebhookSecret};
+pub use webhook::{
+    event_payload, new_webhook_secret, sign_webhook, BadWebhookSecret, DeliveryStatus,
+};
 pub use webhook_endpoint::{
     is_public_address, parse_webhook_url, webhook_host_allowed, webhook_literal_refusal, Webhook,
     WebhookChanges, PING_EVENT, WEBHOOK_URL_MAX_CHARS,

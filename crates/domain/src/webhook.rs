@@ -136,3 +136,49 @@ mod tests {
         );
     }
 }
+
+/// Where a webhook delivery stands.
+///
+/// ```
+/// use issue_tracker_domain::DeliveryStatus;
+///
+/// assert_eq!(DeliveryStatus::parse("succeeded"), Some(DeliveryStatus::Succeeded));
+/// assert_eq!(DeliveryStatus::Sending.as_str(), "sending");
+/// assert_eq!(DeliveryStatus::parse("done"), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Due (now or at its next attempt).
+    Pending,
+    /// Claimed by a worker, under a lease.
+    Sending,
+    /// The endpoint answered 2xx.
+    Succeeded,
+    /// Given up: too many attempts, or the endpoint said it is gone (410).
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// Every status, in the order of a delivery's life.
+    pub const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Sending,
+        DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed,
+    ];
+
+    /// The stored and shown word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    /// Reads the word back.
+    pub fn parse(word: &str) -> Option<DeliveryStatus> {
+        DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}

@@ -184,11 +184,15 @@ async fn deliveries_are_signed_retried_and_logged(kind: Kind) {
     })
     .await;
     wait_for("the flaky delivery succeeds", || {
-        db.list_deliveries(flaky, Some("succeeded"), 0, 10)
-            .unwrap()
-            .unwrap()
-            .1
-            == 1
+        db.list_deliveries(
+            flaky,
+            Some(issue_tracker_domain::DeliveryStatus::Succeeded),
+            0,
+            10,
+        )
+        .unwrap()
+        .unwrap()
+        .1 == 1
     })
     .await;
     let flaky_requests = on("/flaky")();

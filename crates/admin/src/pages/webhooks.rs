@@ -2,7 +2,7 @@
 //! delivery log with its attempts: filter by status, redeliver the selected, ping, turn on or off.
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_domain::{new_webhook_secret, WebhookChanges, WebhookId};
+use issue_tracker_domain::{new_webhook_secret, DeliveryStatus, WebhookChanges, WebhookId};
 use serde_json::{Map, Value};
 
 use super::{Post, View};
@@ -146,16 +146,12 @@ async fn deliveries_page(
     id: WebhookId,
 ) -> Result<ListPage, AdminError> {
     let path = format!("{LIST}{id}/");
-    let status = query
-        .get("status")
-        .filter(|s| ["pending", "sending", "succeeded", "failed"].contains(s))
-        .map(str::to_owned);
+    let status = query.get("status").and_then(DeliveryStatus::parse);
     let asked = query.clone();
     let list_path = path.clone();
     let (hook, (deliveries, pager)) = state
         .run(move |db| {
             let hook = db.get_webhook(id)?.ok_or(ApiError::NotFound)?;
-            let status = status.as_deref();
             let page = paged(
                 &list_path,
                 &asked,
@@ -205,13 +201,9 @@ async fn deliveries_page(
             }
         })
         .collect();
-    let choices = [
-        ("", "All"),
-        ("pending", "pending"),
-        ("sending", "sending"),
-        ("succeeded", "succeeded"),
-        ("failed", "failed"),
-    ];
+    let choices: Vec<(&str, &str)> = std::iter::once(("", "All"))
+        .chain(DeliveryStatus::ALL.map(|s| (s.as_str(), s.as_str())))
+        .collect();
     Ok(ListPage {
         chrome: Chrome::new(staff, "webhooks"),
         title: format!(

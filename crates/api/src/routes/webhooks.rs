@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use issue_tracker_domain::{new_webhook_secret, FieldErrors, Webhook, WebhookChanges, WebhookId};
+use issue_tracker_domain::{
+    new_webhook_secret, DeliveryStatus, FieldErrors, Webhook, WebhookChanges, WebhookId,
+};
 use serde_json::{json, Value};
 
 use super::{path_id, staff_only};
@@ -228,8 +230,6 @@ pub async fn ping(
     Ok(HttpResponse::Accepted().json(delivery))
 }
 
-const STATUSES: [&str; 4] = ["pending", "sending", "succeeded", "failed"];
-
 /// `GET /api/webhooks/<id>/deliveries/`: the delivery log, newest first, each with its attempts.
 #[utoipa::path(get, path = "/api/webhooks/{id}/deliveries/", tag = "webhooks", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1),
@@ -253,7 +253,7 @@ pub async fn list_deliveries(
     let find = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
     let status = find("status").filter(|s| !s.is_empty()).map(str::to_owned);
     if let Some(status) = &status {
-        if !STATUSES.contains(&status.as_str()) {
+        if DeliveryStatus::parse(status).is_none() {
             errors.add(
                 "status",
                 format!("Select a valid choice. {status} is not one of the available choices."),
@@ -280,8 +280,13 @@ pub async fn list_deliveries(
     let (list, total) = credentials
         .run(move |db, caller| {
             staff_only(caller)?;
-            db.list_deliveries(id, status.as_deref(), (page - 1) * per_page, per_page)?
-                .ok_or(ApiError::NotFound)
+            db.list_deliveries(
+                id,
+                status.as_deref().and_then(DeliveryStatus::parse),
+                (page - 1) * per_page,
+                per_page,
+            )?
+            .ok_or(ApiError::NotFound)
         })
         .await?;
     Ok(HttpResponse::Ok()

@@ -9,7 +9,7 @@ impl Database {
     pub fn list_deliveries(
         &self,
         webhook: WebhookId,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         offset: i64,
         limit: i64,
     ) -> Result<Option<(Vec<DeliveryInfo>, i64)>, StoreError> {
@@ -17,7 +17,7 @@ impl Database {
             return Ok(None);
         }
         let webhook = webhook.get();
-        let status = status.map(str::to_owned);
+        let status = status.map(DeliveryStatus::as_str);
         let (rows, total) = with_conn!(self, |conn| {
             let mut query = webhook_deliveries::table
                 .left_join(events::table.on(events::id.nullable().eq(webhook_deliveries::event_id)))
@@ -27,8 +27,8 @@ impl Database {
                 .filter(webhook_deliveries::webhook_id.eq(webhook))
                 .into_boxed();
             if let Some(status) = &status {
-                query = query.filter(webhook_deliveries::status.eq(status.clone()));
-                count = count.filter(webhook_deliveries::status.eq(status.clone()));
+                query = query.filter(webhook_deliveries::status.eq(*status));
+                count = count.filter(webhook_deliveries::status.eq(*status));
             }
             let rows: Vec<DeliveryRow> = query
                 .order(webhook_deliveries::id.desc())
@@ -156,7 +156,10 @@ impl Database {
         let token = new_claim_token();
         let due = || {
             webhook_deliveries::table
-                .filter(webhook_deliveries::status.eq_any(["pending", "sending"]))
+                .filter(webhook_deliveries::status.eq_any([
+                    DeliveryStatus::Pending.as_str(),
+                    DeliveryStatus::Sending.as_str(),
+                ]))
                 .filter(webhook_deliveries::next_attempt_at.le(clock::now()))
                 .order(webhook_deliveries::next_attempt_at)
                 .limit(limit)
@@ -172,11 +175,14 @@ impl Database {
                     Ok(diesel::update(
                         webhook_deliveries::table
                             .filter(webhook_deliveries::id.eq_any(&ids))
-                            .filter(webhook_deliveries::status.eq_any(["pending", "sending"]))
+                            .filter(webhook_deliveries::status.eq_any([
+                                DeliveryStatus::Pending.as_str(),
+                                DeliveryStatus::Sending.as_str(),
+                            ]))
                             .filter(webhook_deliveries::next_attempt_at.le(clock::now())),
                     )
                     .set((
-                        webhook_deliveries::status.eq("sending"),
+                        webhook_deliveries::status.eq(DeliveryStatus::Sending.as_str()),
                         webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
                         webhook_deliveries::claim_token.eq(Some(token)),
                         webhook_deliveries::next_attempt_at.eq(clock::later(lease)),
@@ -290,24 +296,24 @@ impl Database {
                 for (claim, attempt, outcome) in batch {
                     let mine = webhook_deliveries::table
                         .filter(webhook_deliveries::id.eq(claim.id))
-                        .filter(webhook_deliveries::status.eq("sending"))
+                        .filter(webhook_deliveries::status.eq(DeliveryStatus::Sending.as_str()))
                         .filter(webhook_deliveries::claim_token.eq(Some(claim.claim_token)));
                     let matched = match outcome {
                         AttemptOutcome::Delivered => diesel::update(mine)
                             .set((
-                                webhook_deliveries::status.eq("succeeded"),
+                                webhook_deliveries::status.eq(DeliveryStatus::Succeeded.as_str()),
                                 webhook_deliveries::finished_at.eq(Some(now)),
                             ))
                             .execute(conn)?,
                         AttemptOutcome::Retry(wait) => diesel::update(mine)
                             .set((
-                                webhook_deliveries::status.eq("pending"),
+                                webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
                                 webhook_deliveries::next_attempt_at.eq(clock::later(*wait)),
                             ))
                             .execute(conn)?,
                         AttemptOutcome::Failed | AttemptOutcome::Gone => diesel::update(mine)
                             .set((
-                                webhook_deliveries::status.eq("failed"),
+                                webhook_deliveries::status.eq(DeliveryStatus::Failed.as_str()),
                                 webhook_deliveries::finished_at.eq(Some(now)),
                             ))
                             .execute(conn)?,

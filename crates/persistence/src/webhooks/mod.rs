@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::Text;
-use issue_tracker_domain::{Event, EventType, Webhook, WebhookChanges, WebhookId};
+use issue_tracker_domain::{DeliveryStatus, Event, EventType, Webhook, WebhookChanges, WebhookId};
 use serde::Serialize;
 
 use crate::claims::new_claim_token;
@@ -28,7 +28,7 @@ macro_rules! new_delivery {
             .values((
                 webhook_deliveries::webhook_id.eq($webhook),
                 webhook_deliveries::event_id.eq($event),
-                webhook_deliveries::status.eq("pending"),
+                webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
                 webhook_deliveries::attempts.eq(0),
                 webhook_deliveries::next_attempt_at.eq(clock::now()),
                 webhook_deliveries::created_at.eq(now_micros()),
