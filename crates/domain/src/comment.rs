@@ -26,10 +26,10 @@ pub struct Comment {
     /// What it says.
     pub body: String,
     /// When it was written.
-    #[serde(serialize_with = "crate::history::rfc3339")]
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it was last edited (its creation time until then).
-    #[serde(serialize_with = "crate::history::rfc3339")]
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// Whether it was edited after it was written.
     pub edited: bool,

@@ -261,7 +261,7 @@ pub struct Event {
     #[serde(rename = "type")]
     pub event_type: EventType,
     /// When (the change's transaction time, UTC).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
     pub created_at: DateTime<Utc>,
     /// Who, or null for the system.
     pub actor: Option<Actor>,
@@ -275,13 +275,6 @@ pub struct Event {
     pub user: Option<Actor>,
     /// What changed.
     pub changes: Vec<FieldChange>,
-}
-
-pub(crate) fn rfc3339<S: serde::Serializer>(
-    at: &DateTime<Utc>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 /// Most events on one page of a history.

@@ -109,17 +109,13 @@ pub struct Issue {
     /// The assignee's username.
     pub assigned_to: String,
     /// When it was created (UTC, microseconds).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it last changed (UTC, microseconds).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
     pub updated_at: DateTime<Utc>,
     /// The names of its labels, sorted by [`sort_label_names`](crate::sort_label_names).
     pub labels: Vec<String>,
-}
-
-fn rfc3339<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
 }
 
 /// Only the creator of an issue may change or delete it; the assignee may not.

@@ -18,8 +18,8 @@ pub const DEFAULT_LABEL_COLOR: &str = "#ededed";
 /// A label, as the API shows it (keys in this order).
 ///
 /// ```
-/// use issue_tracker_domain::Label;
-/// let label = Label { id: 1, name: "bug".into(), color: "#d73a4a".into(), description: String::new() };
+/// use issue_tracker_domain::{Label, LabelId};
+/// let label = Label { id: LabelId::from_stored(1), name: "bug".into(), color: "#d73a4a".into(), description: String::new() };
 /// assert_eq!(
 ///     serde_json::to_string(&label).unwrap(),
 ///     r##"{"id":1,"name":"bug","color":"#d73a4a","description":""}"##

@@ -27,6 +27,7 @@ mod password;
 mod roles;
 mod stored_password;
 mod text;
+mod timestamp;
 mod token;
 mod user;
 
@@ -70,6 +71,7 @@ pub use text::{
     parse_text, parse_text_field, python_strip, BodyFields, Description, TextFieldError, TextRule,
     Title,
 };
+pub use timestamp::{rfc3339, serialize_rfc3339, serialize_rfc3339_opt};
 pub use token::{
     hash_token, parse_scope_list, NewToken, TokenScope, TokenScopes, TOKEN_PREFIX_CHARS,
 };

@@ -27,7 +27,7 @@ pub struct Webhook {
     /// Inactive endpoints get nothing (a `410 Gone` answer turns an endpoint inactive).
     pub active: bool,
     /// When it was registered.
-    #[serde(serialize_with = "crate::history::rfc3339")]
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -35,8 +35,8 @@ impl Webhook {
     /// Whether an event of this type goes to this endpoint.
     ///
     /// ```
-    /// use issue_tracker_domain::Webhook;
-    /// let hook = |events: &[&str]| Webhook { id: 1, url: "https://x.example/".into(), events: events.iter().map(|e| e.to_string()).collect(), active: true, created_at: chrono::Utc::now() };
+    /// use issue_tracker_domain::{Webhook, WebhookId};
+    /// let hook = |events: &[&str]| Webhook { id: WebhookId::from_stored(1), url: "https://x.example/".into(), events: events.iter().map(|e| e.to_string()).collect(), active: true, created_at: chrono::Utc::now() };
     /// assert!(hook(&["*"]).wants("issue.created"));
     /// assert!(hook(&["issue.created"]).wants("issue.created"));
     /// assert!(!hook(&["issue.updated"]).wants("issue.created"));

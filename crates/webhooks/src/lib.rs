@@ -311,7 +311,7 @@ impl Deliverer {
         check_literal(&self.settings.allowed_hosts, &url).map_err(|e| (true, e.to_string()))?;
         let body = serde_json::json!({
             "type": claim.event_type,
-            "timestamp": claim.event_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "timestamp": issue_tracker_domain::rfc3339(&claim.event_at),
             "data": claim.data,
         })
         .to_string();

@@ -1,9 +1,8 @@
 //! `/api/user/me/`, `/api/user/tokens/`, `/api/user/logout/` and staff-only `POST /api/user/`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use issue_tracker_domain::{
-    may_act_on, may_create_account, messages, parse_scope_list, AccountAction, Authority,
+    may_act_on, may_create_account, messages, parse_scope_list, rfc3339, AccountAction, Authority,
     BodyFields, Email, NewToken, Password, TextRule, TokenId, User, Username,
 };
 use issue_tracker_persistence::{NewUser, PreferenceChanges, StoreError};
@@ -13,10 +12,6 @@ use serde_json::Value;
 use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
 use crate::error::ApiError;
-
-fn rfc3339(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
 
 #[derive(Serialize)]
 struct UserBody {

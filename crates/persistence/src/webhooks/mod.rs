@@ -49,7 +49,7 @@ pub enum WebhookRefused {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryAttempt {
     /// When it started.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "issue_tracker_domain::serialize_rfc3339")]
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// The receiver's HTTP status, when it answered.
     pub status_code: Option<i32>,
@@ -76,33 +76,16 @@ pub struct DeliveryInfo {
     /// `pending`, `sending`, `succeeded` or `failed`.
     pub status: String,
     /// When it is due next (pending), or when its lease ends (sending).
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "issue_tracker_domain::serialize_rfc3339")]
     pub next_attempt_at: chrono::DateTime<chrono::Utc>,
     /// When it was made.
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(serialize_with = "issue_tracker_domain::serialize_rfc3339")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When it succeeded or failed for good.
-    #[serde(serialize_with = "rfc3339_opt")]
+    #[serde(serialize_with = "issue_tracker_domain::serialize_rfc3339_opt")]
     pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Every attempt, oldest first.
     pub attempts: Vec<DeliveryAttempt>,
-}
-
-fn rfc3339<S: serde::Serializer>(
-    at: &chrono::DateTime<chrono::Utc>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-}
-
-fn rfc3339_opt<S: serde::Serializer>(
-    at: &Option<chrono::DateTime<chrono::Utc>>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => rfc3339(at, serializer),
-        None => serializer.serialize_none(),
-    }
 }
 
 /// A delivery a worker holds: what to send, where, signed with which secrets.
