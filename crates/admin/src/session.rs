@@ -26,7 +26,7 @@ pub struct Staff {
     /// The user.
     pub user: User,
     /// The session's row id.
-    pub session_id: i64,
+    pub session_id: issue_tracker_domain::SessionId,
     /// What every form of this session must carry.
     pub csrf_token: String,
     /// The request's id.

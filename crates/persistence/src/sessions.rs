@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
-use issue_tracker_domain::User;
+use issue_tracker_domain::{SessionId, User};
 
 use crate::rows::{now_micros, UserRow};
 use crate::schema::{admin_sessions, users};
@@ -26,7 +26,7 @@ fn touch_granularity(idle: TimeDelta) -> TimeDelta {
 #[derive(Debug, Clone)]
 pub struct AdminSession {
     /// The session's row id.
-    pub id: i64,
+    pub id: SessionId,
     /// Who is logged in (active or not: the caller decides).
     pub user: User,
     /// The session's CSRF token, embedded in every form.
@@ -102,7 +102,7 @@ impl Database {
         let idle = delta(idle);
         let granularity = touch_granularity(idle);
         if expires <= now || last_seen + idle + granularity <= now {
-            self.delete_admin_session(id)?;
+            self.delete_admin_session(SessionId::from_stored(id))?;
             return Ok(None);
         }
         if now - last_seen >= granularity {
@@ -113,16 +113,16 @@ impl Database {
             });
         }
         Ok(Some(AdminSession {
-            id,
+            id: SessionId::from_stored(id),
             user: user.into(),
             csrf_token,
         }))
     }
 
     /// Ends one session.
-    pub fn delete_admin_session(&self, id: i64) -> Result<(), StoreError> {
+    pub fn delete_admin_session(&self, id: SessionId) -> Result<(), StoreError> {
         with_write_conn!(self, |conn| {
-            diesel::delete(admin_sessions::table.find(id)).execute(conn)?;
+            diesel::delete(admin_sessions::table.find(id.get())).execute(conn)?;
         });
         Ok(())
     }
