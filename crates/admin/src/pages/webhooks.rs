@@ -2,7 +2,9 @@
 //! delivery log with its attempts: filter by status, redeliver the selected, ping, turn on or off.
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_domain::{new_webhook_secret, DeliveryStatus, WebhookChanges, WebhookId};
+use issue_tracker_domain::{
+    new_webhook_secret, DeliveryId, DeliveryStatus, WebhookChanges, WebhookId,
+};
 use serde_json::{Map, Value};
 
 use super::{Post, View};
@@ -257,10 +259,10 @@ pub async fn deliveries(id: web::Path<String>, view: View) -> Result<HttpRespons
 pub async fn redeliver(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = WebhookId::parse(&id).ok_or(AdminError::NotFound)?;
     let (_, form, back, state, _) = post.parts();
-    let selected: Vec<i64> = form
+    let selected: Vec<DeliveryId> = form
         .all("selected")
         .into_iter()
-        .filter_map(|s| s.parse().ok())
+        .filter_map(DeliveryId::parse)
         .collect();
     if selected.is_empty() {
         return Ok(see_other(&with_notice(&back, "none")));

@@ -71,13 +71,6 @@ pub async fn options_issue(credentials: Credentials) -> Result<HttpResponse, Api
     Ok(options_response("Issue Instance", DETAIL_ALLOW))
 }
 
-/// An id in a path: a positive decimal integer (the rule of issue ids), or no such thing: 404.
-pub(crate) fn path_id(raw: &str) -> Result<i64, ApiError> {
-    issue_tracker_domain::IssueId::parse(raw)
-        .map(|id| id.get())
-        .ok_or(ApiError::NotFound)
-}
-
 /// An issue's id in a path, or 404.
 pub(crate) fn path_issue(raw: &str) -> Result<issue_tracker_domain::IssueId, ApiError> {
     issue_tracker_domain::IssueId::parse(raw).ok_or(ApiError::NotFound)

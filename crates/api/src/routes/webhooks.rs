@@ -7,11 +7,11 @@ use std::time::Duration;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{
-    new_webhook_secret, DeliveryStatus, FieldErrors, Webhook, WebhookChanges, WebhookId,
+    new_webhook_secret, DeliveryId, DeliveryStatus, FieldErrors, Webhook, WebhookChanges, WebhookId,
 };
 use serde_json::{json, Value};
 
-use super::{path_id, staff_only};
+use super::staff_only;
 use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, query_pairs, read_limited};
 use crate::error::ApiError;
@@ -312,7 +312,7 @@ pub async fn redeliver(
     let (id, did) = path.into_inner();
     let (id, did) = (
         WebhookId::parse(&id).ok_or(ApiError::NotFound)?,
-        path_id(&did)?,
+        DeliveryId::parse(&did).ok_or(ApiError::NotFound)?,
     );
     let delivery = credentials
         .run(move |db, caller| {

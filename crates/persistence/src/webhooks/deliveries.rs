@@ -54,8 +54,9 @@ impl Database {
     pub fn get_delivery(
         &self,
         webhook: WebhookId,
-        delivery: i64,
+        delivery: DeliveryId,
     ) -> Result<Option<DeliveryInfo>, StoreError> {
+        let delivery = delivery.get();
         let webhook = webhook.get();
         let row: Option<DeliveryRow> = with_conn!(self, |conn| webhook_deliveries::table
             .left_join(events::table.on(events::id.nullable().eq(webhook_deliveries::event_id)))
@@ -93,7 +94,7 @@ impl Database {
             .into_iter()
             .map(
                 |(id, event_id, status, next, created, finished, kind)| DeliveryInfo {
-                    id,
+                    id: DeliveryId::from_stored(id),
                     message_id: message_id(id, event_id),
                     event_id,
                     event_type: kind.unwrap_or_else(|| issue_tracker_domain::PING_EVENT.to_owned()),
@@ -122,8 +123,9 @@ impl Database {
     pub fn redeliver(
         &self,
         webhook: WebhookId,
-        delivery: i64,
+        delivery: DeliveryId,
     ) -> Result<Option<DeliveryInfo>, StoreError> {
+        let delivery = delivery.get();
         let webhook = webhook.get();
         let created = with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
@@ -140,7 +142,9 @@ impl Database {
             })?
         });
         match created {
-            Some(id) => self.get_delivery(WebhookId::from_stored(webhook), id),
+            Some(id) => {
+                self.get_delivery(WebhookId::from_stored(webhook), DeliveryId::from_stored(id))
+            }
             None => Ok(None),
         }
     }

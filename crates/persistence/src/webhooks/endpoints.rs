@@ -136,7 +136,7 @@ impl Database {
             })?
         });
         match created {
-            Some(delivery) => self.get_delivery(webhook, delivery),
+            Some(delivery) => self.get_delivery(webhook, DeliveryId::from_stored(delivery)),
             None => Ok(None),
         }
     }

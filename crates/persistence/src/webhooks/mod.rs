@@ -12,7 +12,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::Text;
-use issue_tracker_domain::{DeliveryStatus, Event, EventType, Webhook, WebhookChanges, WebhookId};
+use issue_tracker_domain::{
+    DeliveryId, DeliveryStatus, Event, EventType, Webhook, WebhookChanges, WebhookId,
+};
 use serde::Serialize;
 
 use crate::claims::new_claim_token;
@@ -65,7 +67,7 @@ pub struct DeliveryAttempt {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeliveryInfo {
     /// Its id.
-    pub id: i64,
+    pub id: DeliveryId,
     /// The `webhook-id` it is sent with: the event's id (`ping_<id>` for a ping).
     pub message_id: String,
     /// The event delivered (`null` for a ping).
