@@ -209,6 +209,35 @@ fn issue_fields(issue: &Issue) -> [(&'static str, Value); 5] {
     ]
 }
 
+/// The `changes` of `user.created`: the account's name, email and flags, from nothing (never the
+/// password).
+///
+/// ```
+/// use issue_tracker_domain::user_created;
+///
+/// let changes = user_created("ann", "ann@example.com", true, false, false);
+/// assert_eq!(changes.len(), 5);
+/// assert_eq!(changes[0].field, "username");
+/// ```
+pub fn user_created(
+    username: &str,
+    email: &str,
+    is_active: bool,
+    is_staff: bool,
+    is_superuser: bool,
+) -> Vec<FieldChange> {
+    [
+        ("username", Value::from(username)),
+        ("email", Value::from(email)),
+        ("is_active", Value::from(is_active)),
+        ("is_staff", Value::from(is_staff)),
+        ("is_superuser", Value::from(is_superuser)),
+    ]
+    .into_iter()
+    .map(|(field, value)| FieldChange::new(field, Value::Null, value))
+    .collect()
+}
+
 /// The `changes` of `issue.created`: every field, from nothing.
 pub fn issue_created(issue: &Issue) -> Vec<FieldChange> {
     issue_fields(issue)

@@ -33,8 +33,8 @@ mod user;
 
 pub use errors::{messages, FieldErrors};
 pub use history::{
-    issue_changes, issue_created, issue_deleted, Actor, Event, EventType, FieldChange, HistoryPage,
-    Origin, Via, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE,
+    issue_changes, issue_created, issue_deleted, user_created, Actor, Event, EventType,
+    FieldChange, HistoryPage, Origin, Via, DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE,
 };
 mod unsubscribe;
 mod webhook;

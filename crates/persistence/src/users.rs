@@ -89,16 +89,13 @@ impl Database {
                     .returning(UserRow::as_returning())
                     .get_result::<UserRow>(conn)?
                     .into();
-                let changes: Vec<FieldChange> = [
-                    ("username", Value::from(user.username.as_str())),
-                    ("email", Value::from(user.email.as_str())),
-                    ("is_active", Value::from(user.is_active)),
-                    ("is_staff", Value::from(user.is_staff)),
-                    ("is_superuser", Value::from(user.is_superuser)),
-                ]
-                .into_iter()
-                .map(|(field, value)| FieldChange::new(field, Value::Null, value))
-                .collect();
+                let changes = issue_tracker_domain::user_created(
+                    &user.username,
+                    &user.email,
+                    user.is_active,
+                    user.is_staff,
+                    user.is_superuser,
+                );
                 insert_event(
                     conn,
                     &user_event(EventType::UserCreated, &user, origin, &changes, now),

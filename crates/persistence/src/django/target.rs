@@ -11,7 +11,6 @@ use diesel::prelude::*;
 use issue_tracker_domain::{
     hash_token, issue_created, Issue, IssueId, Status, TokenScopes, TOKEN_PREFIX_CHARS,
 };
-use serde_json::Value;
 
 use super::bulk::{BulkWrite, NewEventRow, NewIssueRow, NewTokenRow, NewUserRow};
 use super::source::{DjangoIssue, DjangoSource, DjangoUser};
@@ -76,16 +75,14 @@ impl TargetState {
 
 fn user_created(user: &DjangoUser, now: NaiveDateTime) -> NewEventRow {
     let username = user.username.clone().unwrap_or_default();
-    let changes: Vec<Value> = [
-        ("username", Value::from(username.as_str())),
-        ("email", Value::from(user.email.clone().unwrap_or_default())),
-        ("is_active", Value::from(user.is_active != 0)),
-        ("is_staff", Value::from(user.is_staff != 0)),
-        ("is_superuser", Value::from(user.is_superuser != 0)),
-    ]
-    .into_iter()
-    .map(|(field, new)| serde_json::json!({"field": field, "old": null, "new": new}))
-    .collect();
+    let email = user.email.clone().unwrap_or_default();
+    let changes = issue_tracker_domain::user_created(
+        &username,
+        &email,
+        user.is_active != 0,
+        user.is_staff != 0,
+        user.is_superuser != 0,
+    );
     NewEventRow {
         kind: "user.created",
         created_at: now,
@@ -93,7 +90,7 @@ fn user_created(user: &DjangoUser, now: NaiveDateTime) -> NewEventRow {
         issue_id: None,
         user_id: Some(user.id),
         username: Some(username),
-        changes: Value::from(changes).to_string(),
+        changes: serde_json::to_string(&changes).unwrap_or_else(|_| "[]".to_owned()),
     }
 }
 
