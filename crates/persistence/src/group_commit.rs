@@ -330,6 +330,13 @@ mod tests {
         );
         drop(db);
         let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        // The pool's checkpoint thread may still be finishing: wait for its lock, as every
+        // connection of the service does, instead of failing at once ("database is locked").
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "PRAGMA busy_timeout = 10000",
+        )
+        .unwrap();
         let left: i64 = crate::schema::issues_search_pending::table
             .filter(crate::schema::issues_search_pending::issue_id.eq(424242))
             .count()
