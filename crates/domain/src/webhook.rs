@@ -168,7 +168,7 @@ impl DeliveryStatus {
     ];
 
     /// The stored and shown word.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Sending => "sending",

@@ -37,18 +37,19 @@ fn comment_of(row: CommentRow) -> Comment {
     }
 }
 
-macro_rules! comment_columns {
-    () => {
-        (
-            comments::id,
-            comments::issue_id,
-            users::username,
-            comments::body,
-            comments::created_at,
-            comments::updated_at,
-            comments::author_id,
-        )
-    };
+/// The columns a [`CommentRow`] is read from (the author's id last, for permission checks);
+/// `auto_type` names their type `comment_columns` too.
+#[diesel::dsl::auto_type]
+fn comment_columns() -> _ {
+    (
+        comments::id,
+        comments::issue_id,
+        users::username,
+        comments::body,
+        comments::created_at,
+        comments::updated_at,
+        comments::author_id,
+    )
 }
 
 fn read_comment<C>(conn: &mut C, id: i64) -> QueryResult<Option<(Comment, i64)>>
@@ -60,21 +61,13 @@ where
             diesel::dsl::InnerJoin<comments::table, users::table>,
             diesel::dsl::Eq<comments::id, i64>,
         >,
-        (
-            comments::id,
-            comments::issue_id,
-            users::username,
-            comments::body,
-            comments::created_at,
-            comments::updated_at,
-            comments::author_id,
-        ),
+        comment_columns,
     >: diesel::query_dsl::LoadQuery<'a, C, CommentRow>,
 {
     Ok(comments::table
         .inner_join(users::table)
         .filter(comments::id.eq(id))
-        .select(comment_columns!())
+        .select(comment_columns())
         .get_result::<CommentRow>(conn)
         .optional()?
         .map(|row| {
@@ -174,7 +167,7 @@ impl Database {
                 .order(comments::id)
                 .offset(offset)
                 .limit(limit)
-                .select(comment_columns!())
+                .select(comment_columns())
                 .load(conn)?;
             Ok(Some((rows.into_iter().map(comment_of).collect(), total)))
         })

@@ -216,6 +216,19 @@ fn xid(text: &str) -> QueryResult<u64> {
     })
 }
 
+/// How far a feed reader may read: see `settled_through` for PostgreSQL.
+trait FeedHorizon {
+    /// The newest event id a reader may show without ever skipping one; `None`: none yet.
+    fn settled_through(&mut self) -> QueryResult<Option<i64>>;
+}
+
+/// One writer at a time, committing in id order: what is visible has no gap to fill.
+impl FeedHorizon for diesel::sqlite::SqliteConnection {
+    fn settled_through(&mut self) -> QueryResult<Option<i64>> {
+        Ok(Some(i64::MAX))
+    }
+}
+
 /// On PostgreSQL, the largest event id `v` such that every event with an id up to `v` is settled:
 /// visible to a statement that starts now, or rolled back for good. `None` when older
 /// transactions did not end within [`HORIZON_WAIT`] (a transaction left open, a long lock wait):
@@ -273,6 +286,12 @@ fn settled_through(conn: &mut diesel::pg::PgConnection) -> QueryResult<Option<i6
             return Ok(None);
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+impl FeedHorizon for diesel::pg::PgConnection {
+    fn settled_through(&mut self) -> QueryResult<Option<i64>> {
+        settled_through(self)
     }
 }
 
@@ -380,38 +399,25 @@ impl Database {
     }
 
     fn event_page(&self, issue: Option<i64>, page: HistoryPage) -> Result<EventPage, StoreError> {
-        macro_rules! page_through {
-            ($conn:expr, $through:expr) => {{
-                let mut query = events::table
-                    .filter(events::id.gt(page.after))
-                    .select(EventRow::as_select())
-                    .order(events::id.asc())
-                    .limit(page.per_page + 1)
-                    .into_boxed();
-                if let Some(through) = $through {
-                    query = query.filter(events::id.le(through));
-                }
-                if let Some(issue) = issue {
-                    query = query.filter(events::issue_id.eq(issue));
-                }
-                query.load::<EventRow>($conn)?
-            }};
-        }
-        let mut rows = match self {
-            // Only events proven settled: see `settled_through`.
-            Database::Postgres(pool) => {
-                let conn: &mut diesel::pg::PgConnection = &mut *pool.get()?;
-                match settled_through(conn)? {
-                    Some(through) => page_through!(conn, Some(through)),
-                    None => Vec::new(),
-                }
+        let mut rows = with_conn!(self, |conn| {
+            let Some(through) = conn.settled_through()? else {
+                return Ok(EventPage {
+                    events: Vec::new(),
+                    more: false,
+                });
+            };
+            let mut query = events::table
+                .filter(events::id.gt(page.after))
+                .filter(events::id.le(through))
+                .select(EventRow::as_select())
+                .order(events::id.asc())
+                .limit(page.per_page + 1)
+                .into_boxed();
+            if let Some(issue) = issue {
+                query = query.filter(events::issue_id.eq(issue));
             }
-            // One writer at a time, committing in id order: what is visible has no gap to fill.
-            Database::Sqlite(store) => {
-                let conn: &mut diesel::sqlite::SqliteConnection = &mut *store.pool.get()?;
-                page_through!(conn, None::<i64>)
-            }
-        };
+            query.load::<EventRow>(conn)?
+        });
         let more = rows.len() as i64 > page.per_page;
         rows.truncate(page.per_page as usize);
         let events = rows

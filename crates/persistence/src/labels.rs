@@ -122,27 +122,6 @@ fn sorted(mut list: Vec<Label>) -> Vec<Label> {
 const LABEL_COLUMNS: (labels::id, labels::name, labels::color, labels::description) =
     (labels::id, labels::name, labels::color, labels::description);
 
-/// Moves `updated_at` of every issue carrying `label` and rewrites their `label_names`: a
-/// rename changed their JSON.
-macro_rules! touch_issues_of {
-    ($conn:expr, $label:expr, $now:expr) => {
-        diesel::update(
-            issues::table.filter(
-                issues::id.eq_any(
-                    issue_labels::table
-                        .filter(issue_labels::label_id.eq($label))
-                        .select(issue_labels::issue_id),
-                ),
-            ),
-        )
-        .set((
-            issues::updated_at.eq($now),
-            issues::label_names.eq(LabelNamesJson),
-        ))
-        .execute($conn)
-    };
-}
-
 /// Holds the labels named by `keys` against renames and deletions until the transaction ends:
 /// `FOR SHARE` on PostgreSQL (many writers may put one label on issues at once); SQLite writers
 /// are serialised anyway. A label renamed or deleted meanwhile is waited for, then not found.
@@ -285,7 +264,17 @@ impl Database {
                     ))
                     .execute(conn)?;
                 if after.name != before.name {
-                    touch_issues_of!(conn, id, now)?;
+                    // The issues carrying it have new JSON: move their `updated_at` and
+                    // rewrite their copy of the names.
+                    let carrying = issue_labels::table
+                        .filter(issue_labels::label_id.eq(id))
+                        .select(issue_labels::issue_id);
+                    diesel::update(issues::table.filter(issues::id.eq_any(carrying)))
+                        .set((
+                            issues::updated_at.eq(now),
+                            issues::label_names.eq(LabelNamesJson),
+                        ))
+                        .execute(conn)?;
                 }
                 Ok::<_, StoreError>(Ok(after))
             })

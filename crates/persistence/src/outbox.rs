@@ -40,10 +40,7 @@ where
     C: Connection,
     InsertAssignment: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
 {
-    let key = format!(
-        "assignment:{issue}:{recipient}:{}",
-        now.and_utc().timestamp_micros()
-    );
+    let key = assignment_key(issue, recipient, now.and_utc().timestamp_micros());
     diesel::insert_into(notifications::table)
         .values((
             notifications::kind.eq(NotificationKind::Assignment.as_str()),
@@ -57,6 +54,18 @@ where
         ))
         .execute(conn)
 }
+
+/// An assignment's dedupe key: unique per write (`micros`, the write's time), so that only a
+/// repeated write of the same row could collide.
+pub(crate) fn assignment_key(issue: i64, recipient: i64, micros: i64) -> String {
+    format!("assignment:{issue}:{recipient}:{micros}")
+}
+
+/// [`assignment_key`] in PostgreSQL's SQL, for the create statement that knows the issue's id
+/// only inside itself: `id` and `assigned_to_id` are the new row's, and the micros are bound
+/// right after this text. `tests/create_statement.rs` proves both write the same rows.
+pub(crate) const ASSIGNMENT_KEY_SQL: &str =
+    "'assignment:' || id || ':' || assigned_to_id || ':' || ";
 
 /// The update that cancels an issue's pending notifications, as a type: [`cancel_pending_of_issue`]
 /// is generic over the connection, with this as its bound.

@@ -50,10 +50,9 @@ impl Database {
         token: &NewToken,
         ttl: std::time::Duration,
     ) -> Result<(), StoreError> {
-        let now = now_micros();
-        let expires = expiry(now, ttl);
+        let row = TokenRow::new(user, token, now_micros(), ttl, &TokenScopes::FULL);
         with_write_conn!(self, |conn| {
-            insert_row!(conn, user, token, now, expires, TokenScopes::FULL)?;
+            insert_token_row(row).execute(conn)?;
             Ok(())
         })
     }
@@ -68,14 +67,13 @@ impl Database {
         ttl: std::time::Duration,
         upgrade: Option<&crate::PasswordUpgrade>,
     ) -> Result<(), StoreError> {
-        let now = now_micros();
-        let expires = expiry(now, ttl);
+        let row = TokenRow::new(user, token, now_micros(), ttl, &TokenScopes::FULL);
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
                 if let Some(upgrade) = upgrade {
                     crate::users::upgrade_password(conn, user, upgrade)?;
                 }
-                insert_row!(conn, user, token, now, expires, TokenScopes::FULL)?;
+                insert_token_row(row).execute(conn)?;
                 Ok(())
             })
         })
@@ -95,7 +93,8 @@ impl Database {
         let expires = expiry(now, ttl);
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                let id = insert_row!(conn, user.id, token, now, expires, scopes)?;
+                let id: i64 = insert_token_row(TokenRow::new(user.id, token, now, ttl, scopes))
+                    .get_result(conn)?;
                 let changes = [
                     FieldChange::new("token", Value::Null, id),
                     FieldChange::new("scopes", Value::Null, scopes.names()),
@@ -254,24 +253,46 @@ impl Database {
     }
 }
 
-fn expiry(now: NaiveDateTime, ttl: std::time::Duration) -> NaiveDateTime {
+/// When a token made at `now` for `ttl` expires; a ttl past what dates can hold is 100 years.
+pub(crate) fn expiry(now: NaiveDateTime, ttl: std::time::Duration) -> NaiveDateTime {
     now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::days(36_500))
 }
 
-/// Inserts one token row on either backend's connection and returns its id.
-macro_rules! insert_row {
-    ($conn:expr, $user:expr, $token:expr, $now:expr, $expires:expr, $scopes:expr) => {
-        diesel::insert_into(api_tokens::table)
-            .values((
-                api_tokens::user_id.eq($user.get()),
-                api_tokens::key_hash.eq(&$token.hash),
-                api_tokens::prefix.eq(&$token.prefix),
-                api_tokens::created_at.eq($now),
-                api_tokens::expires_at.eq($expires),
-                api_tokens::scopes.eq($scopes.to_stored()),
-            ))
-            .returning(api_tokens::id)
-            .get_result::<i64>($conn)
-    };
+/// A token row as stored: only the hash and the prefix, never the token.
+#[derive(Insertable)]
+#[diesel(table_name = api_tokens)]
+struct TokenRow<'a> {
+    user_id: i64,
+    key_hash: &'a str,
+    prefix: &'a str,
+    created_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+    scopes: String,
 }
-use insert_row;
+
+impl<'a> TokenRow<'a> {
+    fn new(
+        user: UserId,
+        token: &'a NewToken,
+        now: NaiveDateTime,
+        ttl: std::time::Duration,
+        scopes: &TokenScopes,
+    ) -> Self {
+        TokenRow {
+            user_id: user.get(),
+            key_hash: &token.hash,
+            prefix: &token.prefix,
+            created_at: now,
+            expires_at: expiry(now, ttl),
+            scopes: scopes.to_stored(),
+        }
+    }
+}
+
+/// The statement that stores `row` and returns its id (written once for both databases).
+#[diesel::dsl::auto_type(no_type_alias)]
+fn insert_token_row<'a>(row: TokenRow<'a>) -> _ {
+    diesel::dsl::insert_into(api_tokens::table)
+        .values(row)
+        .returning(api_tokens::id)
+}

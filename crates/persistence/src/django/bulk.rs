@@ -154,18 +154,19 @@ fn flag(value: bool) -> &'static str {
 }
 
 /// Runs one `COPY table (columns) FROM STDIN` with `data` (text format, one line per row).
-macro_rules! copy {
-    ($conn:expr, $table:path, $columns:expr, $data:expr) => {{
-        let data: &str = $data;
-        diesel::copy_from($table)
-            .from_raw_data($columns, |sink: &mut dyn std::io::Write| {
-                sink.write_all(data.as_bytes())
-                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
-            })
-            .with_format(CopyFormat::Text)
-            .execute($conn)
-            .map(drop)
-    }};
+fn copy<C>(conn: &mut PgConnection, columns: C, data: &str) -> QueryResult<()>
+where
+    C: diesel::pg::CopyTarget,
+    C::Table: Default,
+{
+    diesel::copy_from(C::Table::default())
+        .from_raw_data(columns, |sink: &mut dyn std::io::Write| {
+            sink.write_all(data.as_bytes())
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+        })
+        .with_format(CopyFormat::Text)
+        .execute(conn)
+        .map(drop)
 }
 
 #[derive(QueryableByName)]
@@ -231,9 +232,8 @@ impl BulkWrite for PgConnection {
             time(&mut data, row.date_joined);
             data.push('\n');
         }
-        copy!(
+        copy(
             self,
-            users::table,
             (
                 users::id,
                 users::username,
@@ -244,7 +244,7 @@ impl BulkWrite for PgConnection {
                 users::is_superuser,
                 users::date_joined,
             ),
-            &data
+            &data,
         )
     }
 
@@ -259,9 +259,8 @@ impl BulkWrite for PgConnection {
             text(&mut data, &row.scopes);
             data.push('\n');
         }
-        copy!(
+        copy(
             self,
-            api_tokens::table,
             (
                 api_tokens::user_id,
                 api_tokens::key_hash,
@@ -270,7 +269,7 @@ impl BulkWrite for PgConnection {
                 api_tokens::expires_at,
                 api_tokens::scopes,
             ),
-            &data
+            &data,
         )
     }
 
@@ -287,9 +286,8 @@ impl BulkWrite for PgConnection {
             time(&mut data, row.updated_at);
             data.push('\n');
         }
-        copy!(
+        copy(
             self,
-            issues::table,
             (
                 issues::id,
                 issues::created_by_id,
@@ -300,7 +298,7 @@ impl BulkWrite for PgConnection {
                 issues::created_at,
                 issues::updated_at,
             ),
-            &data
+            &data,
         )
     }
 
@@ -333,9 +331,8 @@ impl BulkWrite for PgConnection {
             text(&mut data, &row.changes);
             data.push('\n');
         }
-        copy!(
+        copy(
             self,
-            events::table,
             (
                 events::kind,
                 events::created_at,
@@ -345,7 +342,7 @@ impl BulkWrite for PgConnection {
                 events::username,
                 events::changes,
             ),
-            &data
+            &data,
         )
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use issue_tracker_domain::{
     hash_token, issue_created, Issue, IssueId, Status, TokenScopes, TOKEN_PREFIX_CHARS,
@@ -165,7 +165,7 @@ impl Database {
         progress: &mut dyn FnMut(ImportStage, u64),
     ) -> Result<ImportSummary, StoreError> {
         let now = now_micros();
-        let expires = now + TimeDelta::from_std(plan.token_ttl).unwrap_or(TimeDelta::days(36_500));
+        let expires = crate::tokens::expiry(now, plan.token_ttl);
         let backend = self.backend();
         with_write_conn!(self, |conn| {
             conn.transaction::<_, StoreError, _>(|conn| {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use diesel::expression::AsExpression;
 use diesel::prelude::*;
 use diesel::query_source::AliasedField;
-use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use issue_tracker_domain::{
     issue_changes, issue_created, issue_deleted, label_key, EventType, Issue, IssueChanges,
     IssueFilter, IssueId, OrderField, Origin, Status, User, UserId,

@@ -23,8 +23,8 @@ struct CreateIssuePostgres<'a> {
     creator: i64,
     new: &'a NewIssue<'a>,
     now: chrono::NaiveDateTime,
-    /// The assignment delay in seconds, added to the database's clock.
-    delay_seconds: f64,
+    /// When the assignment email is due, by the database's clock.
+    send_after: crate::clock::DatabaseNow,
     /// Makes the dedupe key unique per write.
     micros: i64,
     /// The `issue.created` event, written by the same statement.
@@ -70,16 +70,13 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgre
             " AND u.is_active RETURNING id, assigned_to_id), \
              outbox AS (INSERT INTO notifications \
              (kind, recipient_id, issue_id, dedupe_key, status, send_after, attempts, created_at) \
-             SELECT 'assignment', assigned_to_id, id, \
-             'assignment:' || id || ':' || assigned_to_id || ':' || ",
+             SELECT 'assignment', assigned_to_id, id, ",
         );
+        out.push_sql(crate::outbox::ASSIGNMENT_KEY_SQL);
         out.push_bind_param::<BigInt, _>(&self.micros)?;
-        out.push_sql(
-            ", 'pending', \
-             (statement_timestamp() AT TIME ZONE 'UTC') + make_interval(secs => ",
-        );
-        out.push_bind_param::<Double, _>(&self.delay_seconds)?;
-        out.push_sql("), 0, ");
+        out.push_sql(", 'pending', ");
+        self.send_after.walk_ast(out.reborrow())?;
+        out.push_sql(", 0, ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(
             " FROM created), \
@@ -104,9 +101,14 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgre
         out.push_sql(
             " FROM created RETURNING id), \
              hooks AS (INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
-             next_attempt_at, created_at) SELECT w.id, history.id, 'pending', 0, \
-             (statement_timestamp() AT TIME ZONE 'UTC'), (statement_timestamp() AT TIME ZONE 'UTC') \
-             FROM history, webhooks w WHERE w.active AND (w.events = '[\"*\"]' OR w.events LIKE ",
+             next_attempt_at, created_at) SELECT w.id, history.id, 'pending', 0, ",
+        );
+        let now = crate::clock::now_text(crate::Backend::Postgres);
+        out.push_sql(now);
+        out.push_sql(", ");
+        out.push_sql(now);
+        out.push_sql(
+            " FROM history, webhooks w WHERE w.active AND (w.events = '[\"*\"]' OR w.events LIKE ",
         );
         // A literal: the statement is cached by its type, and its event is always
         // `issue.created` (the pattern is a fixed string without quotes of its own).
@@ -165,7 +167,7 @@ impl Database {
                     new,
                     now,
                     // Due by the database's clock, as the worker and relay compare it.
-                    delay_seconds: assign_delay.as_secs_f64().min(3_153_600_000.0),
+                    send_after: crate::clock::later(assign_delay),
                     micros: now.and_utc().timestamp_micros(),
                     event: &event,
                     changes_json: event.changes_json(),

@@ -138,7 +138,7 @@ impl Database {
                 else {
                     return Ok::<_, StoreError>(None);
                 };
-                Ok(Some(new_delivery!(conn, webhook, event)?))
+                Ok(Some(new_delivery(webhook, event).get_result::<i64>(conn)?))
             })?
         });
         match created {
@@ -158,33 +158,18 @@ impl Database {
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let token = new_claim_token();
-        let due = || {
-            webhook_deliveries::table
-                .filter(webhook_deliveries::status.eq_any([
-                    DeliveryStatus::Pending.as_str(),
-                    DeliveryStatus::Sending.as_str(),
-                ]))
-                .filter(webhook_deliveries::next_attempt_at.le(clock::now()))
-                .order(webhook_deliveries::next_attempt_at)
-                .limit(limit)
-                .select(webhook_deliveries::id)
-        };
-        // Marks the rows with `ids` as this claim's, if they are still due.
-        macro_rules! take {
-            ($conn:expr, $ids:expr) => {{
-                let ids: Vec<i64> = $ids;
+        let claimed: Vec<(i64, i64, Option<i64>, i32)> = with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let ids = conn.lock_due(due_deliveries(limit))?;
                 if ids.is_empty() {
-                    Ok::<_, StoreError>(Vec::new())
-                } else {
-                    Ok(diesel::update(
-                        webhook_deliveries::table
-                            .filter(webhook_deliveries::id.eq_any(&ids))
-                            .filter(webhook_deliveries::status.eq_any([
-                                DeliveryStatus::Pending.as_str(),
-                                DeliveryStatus::Sending.as_str(),
-                            ]))
-                            .filter(webhook_deliveries::next_attempt_at.le(clock::now())),
-                    )
+                    return Ok::<_, StoreError>(Vec::new());
+                }
+                // Still due: another claim may have taken them since (SQLite: never).
+                let still_due = webhook_deliveries::table
+                    .filter(webhook_deliveries::id.eq_any(&ids))
+                    .filter(webhook_deliveries::status.eq_any(CLAIMABLE))
+                    .filter(webhook_deliveries::next_attempt_at.le(clock::now()));
+                Ok(diesel::update(still_due)
                     .set((
                         webhook_deliveries::status.eq(DeliveryStatus::Sending.as_str()),
                         webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
@@ -197,25 +182,9 @@ impl Database {
                         webhook_deliveries::event_id,
                         webhook_deliveries::attempts,
                     ))
-                    .load($conn)?)
-                }
-            }};
-        }
-        let claimed: Vec<(i64, i64, Option<i64>, i32)> = {
-            let _guard = self.write_guard();
-            match self {
-                Database::Postgres(pool) => {
-                    let conn: &mut diesel::pg::PgConnection = &mut *pool.get()?;
-                    conn.transaction(|conn| {
-                        take!(conn, due().for_update().skip_locked().load(conn)?)
-                    })?
-                }
-                Database::Sqlite(store) => {
-                    let conn: &mut diesel::sqlite::SqliteConnection = &mut *store.pool.get()?;
-                    conn.transaction(|conn| take!(conn, due().load(conn)?))?
-                }
-            }
-        };
+                    .load(conn)?)
+            })?
+        });
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -361,5 +330,45 @@ fn message_id(delivery: i64, event: Option<i64>) -> String {
     match event {
         Some(event) => event.to_string(),
         None => format!("ping_{delivery}"),
+    }
+}
+
+/// The statuses of deliveries a claim may take: not yet tried, or held by a worker (whose lease
+/// may have run out).
+const CLAIMABLE: [&str; 2] = [
+    DeliveryStatus::Pending.as_str(),
+    DeliveryStatus::Sending.as_str(),
+];
+
+/// The ids of up to `limit` due deliveries (pending and due, or held by a worker whose lease
+/// ran out), oldest due first.
+#[diesel::dsl::auto_type]
+fn due_deliveries(limit: i64) -> _ {
+    let taking: [&'static str; 2] = CLAIMABLE;
+    let now: clock::DatabaseNow = clock::now();
+    webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq_any(taking))
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .order(webhook_deliveries::next_attempt_at)
+        .limit(limit)
+        .select(webhook_deliveries::id)
+}
+
+/// Reads the due deliveries a claim is to take: PostgreSQL locks them and skips rows another
+/// claim holds (`FOR UPDATE SKIP LOCKED`), so that workers stay off each other's rows; SQLite
+/// has one writer at a time.
+trait LockDue {
+    fn lock_due(&mut self, due: due_deliveries) -> QueryResult<Vec<i64>>;
+}
+
+impl LockDue for diesel::pg::PgConnection {
+    fn lock_due(&mut self, due: due_deliveries) -> QueryResult<Vec<i64>> {
+        due.for_update().skip_locked().load(self)
+    }
+}
+
+impl LockDue for diesel::sqlite::SqliteConnection {
+    fn lock_due(&mut self, due: due_deliveries) -> QueryResult<Vec<i64>> {
+        due.load(self)
     }
 }

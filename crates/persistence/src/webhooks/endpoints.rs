@@ -132,7 +132,7 @@ impl Database {
                 if !exists {
                     return Ok::<_, StoreError>(None);
                 }
-                Ok(Some(new_delivery!(conn, id, None::<i64>)?))
+                Ok(Some(new_delivery(id, None).get_result::<i64>(conn)?))
             })?
         });
         match created {

@@ -14,28 +14,20 @@ pub(crate) struct FanOut {
 }
 
 impl FanOut {
+    /// `%"<name>"%` for a type: made once per type from the domain's names (no allocation
+    /// per event).
     pub(crate) fn pattern_of(event_type: EventType) -> &'static str {
-        // One static string per type: no allocation per event.
-        macro_rules! patterns {
-            ($($variant:ident => $name:literal),* $(,)?) => {
-                match event_type { $(EventType::$variant => concat!("%\"", $name, "\"%"),)* }
-            };
-        }
-        patterns!(
-            IssueCreated => "issue.created",
-            IssueUpdated => "issue.updated",
-            IssueDeleted => "issue.deleted",
-            UserCreated => "user.created",
-            UserUpdated => "user.updated",
-            UserPasswordChanged => "user.password_changed",
-            TokensRevoked => "user.tokens_revoked",
-            ScopedTokenCreated => "user.token_created",
-            CommentCreated => "comment.created",
-            CommentEdited => "comment.edited",
-            CommentDeleted => "comment.deleted",
-            LabelAdded => "label.added",
-            LabelRemoved => "label.removed",
-        )
+        static PATTERNS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+            EventType::ALL
+                .iter()
+                .map(|t| format!("%\"{}\"%", t.as_str()))
+                .collect()
+        });
+        let index = EventType::ALL
+            .iter()
+            .position(|t| *t == event_type)
+            .expect("ALL lists every event type");
+        &PATTERNS[index]
     }
 
     pub(crate) fn new(event_type: EventType) -> FanOut {
@@ -45,34 +37,45 @@ impl FanOut {
     }
 }
 
-/// The SELECT part shared by both dialects: endpoints wanting the event.
-const WANTING: &str = " FROM webhooks WHERE active AND (events = '[\"*\"]' OR events LIKE ";
-
-impl QueryFragment<diesel::pg::Pg> for FanOut {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+impl FanOut {
+    /// The statement in either dialect: `newest_event` is the SQL naming the event just inserted.
+    fn walk<'b, DB>(
+        &'b self,
+        mut out: AstPass<'_, 'b, DB>,
+        backend: crate::Backend,
+        newest_event: &str,
+    ) -> QueryResult<()>
+    where
+        DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<Text>,
+        &'static str: diesel::serialize::ToSql<Text, DB>,
+    {
+        let now = clock::now_text(backend);
         out.push_sql(
             "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
-             next_attempt_at, created_at) SELECT id, currval('events_id_seq'), 'pending', 0, \
-             (statement_timestamp() AT TIME ZONE 'UTC'), (statement_timestamp() AT TIME ZONE 'UTC')",
+             next_attempt_at, created_at) SELECT id, ",
         );
-        out.push_sql(WANTING);
+        out.push_sql(newest_event);
+        out.push_sql(", 'pending', 0, ");
+        out.push_sql(now);
+        out.push_sql(", ");
+        out.push_sql(now);
+        // Endpoints wanting the event.
+        out.push_sql(" FROM webhooks WHERE active AND (events = '[\"*\"]' OR events LIKE ");
         out.push_bind_param::<Text, _>(&self.pattern)?;
         out.push_sql(")");
         Ok(())
     }
 }
 
+impl QueryFragment<diesel::pg::Pg> for FanOut {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        self.walk(out, crate::Backend::Postgres, "currval('events_id_seq')")
+    }
+}
+
 impl QueryFragment<diesel::sqlite::Sqlite> for FanOut {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
-        out.push_sql(
-            "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
-             next_attempt_at, created_at) SELECT id, (SELECT max(id) FROM events), 'pending', 0, \
-             strftime('%Y-%m-%d %H:%M:%f', 'now'), strftime('%Y-%m-%d %H:%M:%f', 'now')",
-        );
-        out.push_sql(WANTING);
-        out.push_bind_param::<Text, _>(&self.pattern)?;
-        out.push_sql(")");
-        Ok(())
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, diesel::sqlite::Sqlite>) -> QueryResult<()> {
+        self.walk(out, crate::Backend::Sqlite, "(SELECT max(id) FROM events)")
     }
 }
 

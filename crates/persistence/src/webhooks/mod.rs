@@ -23,21 +23,23 @@ use crate::rows::{now_micros, utc};
 use crate::schema::{events, webhook_attempts, webhook_deliveries, webhooks};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
-/// Inserts a pending delivery, due now, on `$conn`; its id.
-macro_rules! new_delivery {
-    ($conn:expr, $webhook:expr, $event:expr) => {
-        diesel::insert_into(webhook_deliveries::table)
-            .values((
-                webhook_deliveries::webhook_id.eq($webhook),
-                webhook_deliveries::event_id.eq($event),
-                webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
-                webhook_deliveries::attempts.eq(0),
-                webhook_deliveries::next_attempt_at.eq(clock::now()),
-                webhook_deliveries::created_at.eq(now_micros()),
-            ))
-            .returning(webhook_deliveries::id)
-            .get_result::<i64>($conn)
-    };
+/// The statement that inserts a pending delivery of `event` (none: a ping) to `webhook`, due
+/// now, and returns its id.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn new_delivery(webhook: i64, event: Option<i64>) -> _ {
+    let pending: &'static str = DeliveryStatus::Pending.as_str();
+    let due: clock::DatabaseNow = clock::now();
+    let created: NaiveDateTime = now_micros();
+    diesel::dsl::insert_into(webhook_deliveries::table)
+        .values((
+            webhook_deliveries::webhook_id.eq(webhook),
+            webhook_deliveries::event_id.eq(event),
+            webhook_deliveries::status.eq(pending),
+            webhook_deliveries::attempts.eq(0_i32),
+            webhook_deliveries::next_attempt_at.eq(due),
+            webhook_deliveries::created_at.eq(created),
+        ))
+        .returning(webhook_deliveries::id)
 }
 
 /// Why a webhook was not changed.
