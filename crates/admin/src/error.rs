@@ -3,7 +3,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
-use issue_tracker_api::ApiError;
+use issue_tracker_web::ApiError;
 
 /// Why a page failed.
 #[derive(Debug)]

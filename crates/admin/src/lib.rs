@@ -13,8 +13,8 @@ pub mod session;
 pub mod views;
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_api::Mount;
 use issue_tracker_config::AdminSettings;
+use issue_tracker_web::Mount;
 
 /// The stylesheet, compiled in.
 const STYLESHEET: &str = include_str!("../static/admin.css");
@@ -30,7 +30,7 @@ async fn stylesheet() -> HttpResponse {
 #[derive(Debug, Clone, Copy)]
 pub struct ReportInterval(pub std::time::Duration);
 
-/// The admin's routes, for [`issue_tracker_api::serve_with`].
+/// The admin's routes, for [`issue_tracker_web::serve_with`].
 pub fn mount(settings: AdminSettings, reports: ReportInterval, max_body_bytes: usize) -> Mount {
     let settings = web::Data::new(settings);
     let reports = web::Data::new(reports);

@@ -9,9 +9,9 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::http::header::{self, HeaderName};
 use actix_web::{web, FromRequest, HttpMessage, HttpRequest, HttpResponse};
-use issue_tracker_api::AppState;
 use issue_tracker_config::AdminSettings;
 use issue_tracker_domain::{hash_token, Actor, NewToken, Origin, User, Via};
+use issue_tracker_web::AppState;
 
 use crate::error::AdminError;
 
@@ -71,7 +71,7 @@ impl FromRequest for Staff {
                     csrf_token: session.csrf_token,
                     request_id: req
                         .extensions()
-                        .get::<issue_tracker_api::middleware::RequestId>()
+                        .get::<issue_tracker_web::middleware::RequestId>()
                         .map(|id| id.0.clone()),
                 }),
                 Some(session) => {
@@ -160,7 +160,7 @@ pub fn check_csrf(
     form: &crate::views::FormData,
 ) -> Result<(), AdminError> {
     let state = state(req)?;
-    let own = issue_tracker_api::client::public_base(req, &state.settings.http);
+    let own = issue_tracker_web::client::public_base(req, &state.settings.http);
     let same_origin = |value: &str| value == own || value.starts_with(&format!("{own}/"));
     let header_text = |name: header::HeaderName| {
         req.headers()

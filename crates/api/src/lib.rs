@@ -6,26 +6,22 @@
 
 pub mod auth;
 pub mod body;
-pub mod client;
 pub mod conditional;
-pub mod error;
-pub mod metrics;
-pub mod middleware;
 pub mod openapi;
 pub mod pagination;
-pub mod password_gate;
-pub mod ratelimit;
 pub mod routes;
-pub mod state;
-pub mod throttle;
+
+// What the admin shares with the API lives in `issue-tracker-web`; named here as before, so that
+// the API's modules read `crate::error`, `crate::state` and so on.
+pub use issue_tracker_web::{
+    client, error, metrics, middleware, password_gate, ratelimit, state, throttle,
+};
+pub use issue_tracker_web::{ApiError, ApiSettings, AppState, Mount};
 
 use std::net::TcpListener;
 
 use actix_web::http::Method;
-use actix_web::{web, App, HttpServer};
-
-pub use error::ApiError;
-pub use state::{ApiSettings, AppState};
+use actix_web::web;
 
 use routes::{issues, login, users};
 
@@ -252,73 +248,17 @@ fn authenticated_not_allowed(allow: &'static str) -> actix_web::Route {
     )
 }
 
-/// Routes served next to the API's, behind the same middleware (the staff admin): given by the
-/// composition root, so that this crate does not know them.
-pub type Mount = std::sync::Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+/// The API's routes, as a [`Mount`] for `issue_tracker_web::serve_with`.
+pub fn mount() -> Mount {
+    std::sync::Arc::new(configure)
+}
 
-/// Builds the server on an already bound listener (tests bind port 0).
+/// Builds a server of the API alone on an already bound listener (tests bind port 0).
 pub fn serve(state: AppState, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
-    serve_with(state, listener, None)
+    issue_tracker_web::serve_with(state, listener, vec![mount()])
 }
 
-/// [`serve`], with more routes mounted before the API's.
-pub fn serve_with(
-    state: AppState,
-    listener: TcpListener,
-    mount: Option<Mount>,
-) -> std::io::Result<actix_web::dev::Server> {
-    let workers = match state.settings.http.workers {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    };
-    // As many blocking threads as pooled connections: more would only queue on the pool, whose
-    // wait is unfair (a long tail of starved requests); tokio's own queue is first come, first
-    // served.
-    let blocking_threads = (state.db.max_connections() as usize / workers).max(1);
-    let origins = state.settings.http.cors_allowed_origins.clone();
-    let header_timeout = state.settings.http.request_header_timeout;
-    let data = web::Data::new(state);
-    let server = HttpServer::new(move || {
-        let mount = mount.clone();
-        App::new()
-            .app_data(data.clone())
-            .configure(move |cfg| {
-                if let Some(mount) = &mount {
-                    mount(cfg);
-                }
-            })
-            .configure(configure)
-            .default_service(web::to(routes::not_found))
-            .wrap(actix_web::middleware::Condition::new(
-                !origins.is_empty(),
-                middleware::cors(&origins),
-            ))
-            .wrap(actix_web::middleware::from_fn(middleware::edge))
-    })
-    .workers(workers)
-    .worker_max_blocking_threads(blocking_threads)
-    // Headers must arrive within REQUEST_HEADER_TIMEOUT (then 408 and close); bodies are bounded
-    // by REQUEST_BODY_TIMEOUT where they are read (body::read_limited).
-    .client_request_timeout(header_timeout)
-    .listen(listener)?
-    .run();
-    Ok(server)
-}
-
-/// Runs the server to completion on its own actix system (used by the binaries, which need not
-/// know actix). Stops gracefully on SIGINT and SIGTERM.
+/// Runs a server of the API alone to completion on its own actix system.
 pub fn run(state: AppState, listener: TcpListener) -> std::io::Result<()> {
-    run_with(state, listener, None)
-}
-
-/// [`run`], with more routes mounted before the API's.
-pub fn run_with(
-    mut state: AppState,
-    listener: TcpListener,
-    mount: Option<Mount>,
-) -> std::io::Result<()> {
-    actix_web::rt::System::new().block_on(async move {
-        state.connect_shared_limits().await;
-        serve_with(state, listener, mount)?.await
-    })
+    issue_tracker_web::run_with(state, listener, vec![mount()])
 }

@@ -5,12 +5,12 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use issue_tracker_api::AppState;
 use issue_tracker_config::{DatabaseUrl, LogFormat, Settings};
 use issue_tracker_mailer::Mailer;
 use issue_tracker_notifier::Worker;
 use issue_tracker_persistence::{Database, PoolSettings};
 use issue_tracker_queue::{JobQueue, RedisQueueConfig};
+use issue_tracker_web::AppState;
 use tokio::sync::watch;
 
 /// Where worker and beat find Redis when `REDIS_URL` is not set.
@@ -176,7 +176,8 @@ pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
         issue_tracker_admin::ReportInterval(settings.pipeline.report_interval()),
         settings.http.max_body_bytes,
     );
-    issue_tracker_api::run_with(state, listener, Some(admin))
+    // The admin's routes first: they own /admin/, the API's the rest.
+    issue_tracker_web::run_with(state, listener, vec![admin, issue_tracker_api::mount()])
         .context("the server stopped with an error")?;
     tracing::info!("the server stopped: every request in flight was answered");
     Ok(())

@@ -21,6 +21,7 @@ mod history;
 mod ids;
 mod issue;
 mod label;
+mod label_edit;
 mod listing;
 mod notification;
 mod password;
@@ -54,6 +55,7 @@ pub use label::{
     LabelChanges, DEFAULT_LABEL_COLOR, LABEL_DESCRIPTION_MAX_CHARS, LABEL_NAME_MAX_CHARS,
     MAX_LABELS_PER_REQUEST,
 };
+pub use label_edit::{sorted_labels, LabelDiff, LabelEdit};
 pub use listing::{
     IssueFilter, ListQuery, OrderField, DEFAULT_PER_PAGE, MAX_PARAMETER_CHARS, MAX_PER_PAGE,
     MAX_SEARCH_CHARS,

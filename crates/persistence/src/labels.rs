@@ -13,8 +13,8 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{Nullable, Text};
 use issue_tracker_domain::{
-    label_key, sort_label_names, EventType, FieldChange, IssueId, Label, LabelChanges, LabelId,
-    Origin,
+    label_key, sort_label_names, sorted_labels, EventType, FieldChange, IssueId, Label,
+    LabelChanges, LabelEdit, LabelId, Origin,
 };
 use serde_json::Value;
 
@@ -81,17 +81,6 @@ pub enum LabelRefused {
     NameTaken,
 }
 
-/// A change to the labels of an issue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LabelEdit {
-    /// Put these on it (those it has stay).
-    Add(Vec<String>),
-    /// Make these its labels.
-    Replace(Vec<String>),
-    /// Take this one off.
-    Remove(String),
-}
-
 /// Why the labels of an issue were not changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssueLabelsRefused {
@@ -112,11 +101,6 @@ fn label_of((id, name, color, description): LabelRow) -> Label {
         color,
         description,
     }
-}
-
-fn sorted(mut list: Vec<Label>) -> Vec<Label> {
-    list.sort_by_cached_key(|label| (label_key(&label.name), label.name.clone()));
-    list
 }
 
 const LABEL_COLUMNS: (labels::id, labels::name, labels::color, labels::description) =
@@ -169,7 +153,7 @@ impl Database {
     pub fn list_labels(&self) -> Result<Vec<Label>, StoreError> {
         with_conn!(self, |conn| {
             let rows: Vec<LabelRow> = labels::table.select(LABEL_COLUMNS).load(conn)?;
-            Ok(sorted(rows.into_iter().map(label_of).collect()))
+            Ok(sorted_labels(rows.into_iter().map(label_of).collect()))
         })
     }
 
@@ -355,7 +339,9 @@ impl Database {
                 .filter(issue_labels::issue_id.eq(issue.get()))
                 .select(LABEL_COLUMNS)
                 .load(conn)?;
-            Ok(Some(sorted(rows.into_iter().map(label_of).collect())))
+            Ok(Some(sorted_labels(
+                rows.into_iter().map(label_of).collect(),
+            )))
         })
     }
 
@@ -370,10 +356,7 @@ impl Database {
         origin: &Origin,
     ) -> Result<Result<Vec<Label>, IssueLabelsRefused>, StoreError> {
         let now = now_micros();
-        let named: Vec<String> = match edit {
-            LabelEdit::Add(names) | LabelEdit::Replace(names) => names.clone(),
-            LabelEdit::Remove(name) => vec![name.clone()],
-        };
+        let named = edit.named();
         let keys: Vec<String> = named.iter().map(|n| label_key(n)).collect();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
@@ -408,41 +391,10 @@ impl Database {
                     .into_iter()
                     .map(label_of)
                     .collect();
-                let has = |list: &[Label], label: &Label| list.iter().any(|l| l.id == label.id);
-                let (added, removed): (Vec<Label>, Vec<Label>) = match edit {
-                    LabelEdit::Add(_) => (
-                        wanted
-                            .iter()
-                            .filter(|l| !has(&current, l))
-                            .cloned()
-                            .collect(),
-                        Vec::new(),
-                    ),
-                    LabelEdit::Replace(_) => (
-                        wanted
-                            .iter()
-                            .filter(|l| !has(&current, l))
-                            .cloned()
-                            .collect(),
-                        current
-                            .iter()
-                            .filter(|l| !has(&wanted, l))
-                            .cloned()
-                            .collect(),
-                    ),
-                    LabelEdit::Remove(_) => {
-                        let on: Vec<Label> = wanted
-                            .iter()
-                            .filter(|l| has(&current, l))
-                            .cloned()
-                            .collect();
-                        if on.is_empty() {
-                            return Ok(Err(IssueLabelsRefused::NotOnIssue));
-                        }
-                        (Vec::new(), on)
-                    }
+                let Some(diff) = edit.diff(&wanted, &current) else {
+                    return Ok(Err(IssueLabelsRefused::NotOnIssue));
                 };
-                for label in &added {
+                for label in &diff.added {
                     diesel::insert_into(issue_labels::table)
                         .values((
                             issue_labels::issue_id.eq(issue.get()),
@@ -450,8 +402,8 @@ impl Database {
                         ))
                         .execute(conn)?;
                 }
-                if !removed.is_empty() {
-                    let ids: Vec<i64> = removed.iter().map(|l| l.id.get()).collect();
+                if !diff.removed.is_empty() {
+                    let ids: Vec<i64> = diff.removed.iter().map(|l| l.id.get()).collect();
                     diesel::delete(
                         issue_labels::table
                             .filter(issue_labels::issue_id.eq(issue.get()))
@@ -459,23 +411,19 @@ impl Database {
                     )
                     .execute(conn)?;
                 }
-                let events = sorted(added.clone())
-                    .into_iter()
-                    .map(|l| {
-                        (
-                            EventType::LabelAdded,
-                            FieldChange::new("label", Value::Null, l.name),
-                        )
-                    })
-                    .chain(sorted(removed.clone()).into_iter().map(|l| {
-                        (
-                            EventType::LabelRemoved,
-                            FieldChange::new("label", l.name, Value::Null),
-                        )
-                    }));
-                let mut changed = false;
-                for (event_type, change) in events {
-                    changed = true;
+                let added = diff.added.iter().map(|l| {
+                    (
+                        EventType::LabelAdded,
+                        FieldChange::new("label", Value::Null, l.name.clone()),
+                    )
+                });
+                let removed = diff.removed.iter().map(|l| {
+                    (
+                        EventType::LabelRemoved,
+                        FieldChange::new("label", l.name.clone(), Value::Null),
+                    )
+                });
+                for (event_type, change) in added.chain(removed) {
                     insert_event(
                         conn,
                         &NewEvent {
@@ -488,13 +436,8 @@ impl Database {
                         },
                     )?;
                 }
-                let after = sorted(
-                    current
-                        .into_iter()
-                        .filter(|l| !has(&removed, l))
-                        .chain(added)
-                        .collect(),
-                );
+                let changed = !diff.is_empty();
+                let after = diff.apply(current);
                 if changed {
                     let names: Vec<&str> = after.iter().map(|l| l.name.as_str()).collect();
                     let copy = (!names.is_empty()).then(|| Value::from(names).to_string());

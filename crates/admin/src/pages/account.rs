@@ -2,8 +2,8 @@
 
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
-use issue_tracker_api::routes::login::upgrade_of;
 use issue_tracker_domain::{hash_token, Password, PasswordCheck, PASSWORD_MAX_BYTES};
+use issue_tracker_web::password_gate::upgrade_of;
 
 use super::{checked_form, Form, Query};
 use crate::error::AdminError;
@@ -90,7 +90,7 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
     }
     let state = session::state(&req)?;
     let settings = session::settings(&req)?;
-    let address = issue_tracker_api::client::client_address(
+    let address = issue_tracker_web::client::client_address(
         req.headers(),
         req.peer_addr(),
         &state.settings.http,
@@ -266,7 +266,7 @@ pub async fn change_password(
                 return Ok(None);
             }
             let hash = bcrypt::hash(password.expose(), cost)
-                .map_err(|e| issue_tracker_api::ApiError::Internal(e.to_string()))?;
+                .map_err(|e| issue_tracker_web::ApiError::Internal(e.to_string()))?;
             db.set_password_hash(&user.username, &hash, &origin)?;
             let key = random_secret();
             db.create_admin_session(&user, &hash_token(&key), &random_secret(), lifetime, None)?;

@@ -13,7 +13,7 @@ use crate::views::{
     back_or, encode, error_pairs, invalid, notice, ok, paged_in_memory, plain_column, with_notice,
     Cell, Chrome, ConfirmPage, Field, FormData, FormPage, ListPage, Row,
 };
-use issue_tracker_api::ApiError;
+use issue_tracker_web::ApiError;
 
 const LIST: &str = "/admin/labels/";
 

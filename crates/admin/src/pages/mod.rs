@@ -12,7 +12,7 @@ pub mod webhooks;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
-use issue_tracker_api::AppState;
+use issue_tracker_web::AppState;
 
 use crate::error::AdminError;
 use crate::session::{check_csrf, Staff};

@@ -22,8 +22,8 @@ use crate::views::{
 
 const LIST: &str = "/admin/users/";
 /// A refusal of the account rule, as the page's 403.
-fn refused(refusal: AccountRefusal) -> issue_tracker_api::ApiError {
-    issue_tracker_api::ApiError::ForbiddenBecause(refusal.message().to_owned())
+fn refused(refusal: AccountRefusal) -> issue_tracker_web::ApiError {
+    issue_tracker_web::ApiError::ForbiddenBecause(refusal.message().to_owned())
 }
 
 fn yes_no(flag: bool) -> &'static str {
@@ -193,7 +193,7 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
     let created = state
         .run(move |db| {
             let password_hash = bcrypt::hash(password.expose(), cost)
-                .map_err(|e| issue_tracker_api::ApiError::Internal(e.to_string()))?;
+                .map_err(|e| issue_tracker_web::ApiError::Internal(e.to_string()))?;
             let new = NewUser {
                 username: username.as_str().to_owned(),
                 email: email.as_str().to_owned(),
@@ -509,7 +509,7 @@ pub async fn set_password(id: web::Path<String>, post: Post) -> Result<HttpRespo
     state
         .run(move |db| {
             let hash = bcrypt::hash(password.expose(), cost)
-                .map_err(|e| issue_tracker_api::ApiError::Internal(e.to_string()))?;
+                .map_err(|e| issue_tracker_web::ApiError::Internal(e.to_string()))?;
             // Checked again with the account as it is now: it may have been promoted meanwhile.
             let user = load(db, id)?;
             may_act_on(Authority::User(&caller), &user, AccountAction::SetPassword)

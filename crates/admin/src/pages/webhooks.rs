@@ -14,7 +14,7 @@ use crate::views::{
     back_or, error_pairs, invalid, notice, ok, paged, paged_in_memory, plain_column, with_notice,
     Cell, Chrome, Field, Filter, FormData, FormPage, ListPage, Row,
 };
-use issue_tracker_api::ApiError;
+use issue_tracker_web::ApiError;
 
 const LIST: &str = "/admin/webhooks/";
 
@@ -144,7 +144,7 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
 async fn deliveries_page(
     staff: &Staff,
     query: &FormData,
-    state: &web::Data<issue_tracker_api::AppState>,
+    state: &web::Data<issue_tracker_web::AppState>,
     id: WebhookId,
 ) -> Result<ListPage, AdminError> {
     let path = format!("{LIST}{id}/");

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::net::TcpListener;
 
-use issue_tracker_api::AppState;
 use issue_tracker_config::Settings;
 use issue_tracker_domain::{HistoryPage, Origin, Via};
 use issue_tracker_persistence::{Database, NewUser};
 pub use issue_tracker_testkit::Kind;
 use issue_tracker_testkit::TestDb;
+use issue_tracker_web::AppState;
 
 pub const CLI: Origin = Origin {
     actor: None,
@@ -47,7 +47,9 @@ pub fn spawn(kind: Kind, extra: &[(&str, &str)]) -> Admin {
         issue_tracker_admin::ReportInterval(settings.pipeline.report_interval()),
         settings.http.max_body_bytes,
     );
-    std::thread::spawn(move || issue_tracker_api::run_with(state, listener, Some(mount)));
+    std::thread::spawn(move || {
+        issue_tracker_web::run_with(state, listener, vec![mount, issue_tracker_api::mount()])
+    });
     Admin {
         base: format!("http://127.0.0.1:{port}"),
         db: database.db.clone(),

@@ -1,8 +1,8 @@
 //! `POST /api/user/get_auth_token/`: a new token per login.
 
+use crate::password_gate::upgrade_of;
 use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{BodyFields, NewToken, PasswordCheck, TextRule, PASSWORD_MAX_BYTES};
-use issue_tracker_persistence::PasswordUpgrade;
 use serde_json::json;
 
 use crate::body::{content_type, parse_object, read_limited};
@@ -82,24 +82,6 @@ pub async fn obtain_token(
         }
         None => Err(ApiError::non_field(INVALID_CREDENTIALS)),
     }
-}
-
-/// After a right password against an imported (Django) hash: the bcrypt hash to store in its
-/// place, in the login's transaction, so that the imported hash is gone after the first login.
-pub fn upgrade_of(
-    check: PasswordCheck,
-    imported: &str,
-    password: &str,
-    cost: u32,
-) -> Result<Option<PasswordUpgrade>, ApiError> {
-    if check != PasswordCheck::RightButRehash {
-        return Ok(None);
-    }
-    let bcrypt = bcrypt::hash(password, cost).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Some(PasswordUpgrade {
-        imported: imported.to_owned(),
-        bcrypt,
-    }))
 }
 
 /// Any other method on the login endpoint (no authentication needed there).

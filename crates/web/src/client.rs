@@ -13,7 +13,7 @@ use issue_tracker_config::HttpSettings;
 /// decimal port. Anything else (`user@host`, paths, spaces, a second colon) is refused.
 ///
 /// ```
-/// use issue_tracker_api::client::parse_host;
+/// use issue_tracker_web::client::parse_host;
 /// assert_eq!(parse_host("Example.com:8000"), Some(("Example.com", Some(8000))));
 /// assert_eq!(parse_host("[::1]:80"), Some(("[::1]", Some(80))));
 /// assert_eq!(parse_host("localhost:1@evil.example"), None);

@@ -43,9 +43,9 @@ fn host_allowed(req: &ServiceRequest, allowed: Option<&[String]>) -> bool {
 }
 
 /// The hash of the token a request presents, made once by the edge for the rate limiter and
-/// kept for [`crate::auth::Credentials`] (hashing it again cost 3 % of a `GET` of one issue).
+/// kept for the API's `Credentials` (hashing it again cost 3 % of a `GET` of one issue).
 #[derive(Debug, Clone)]
-pub(crate) struct PresentedTokenHash(pub String);
+pub struct PresentedTokenHash(pub String);
 
 /// The token bucket of a request that presents a token (hashed, never kept in clear).
 fn token_bucket(hash: &PresentedTokenHash) -> String {
@@ -91,7 +91,7 @@ pub async fn edge(
             crate::client::client_address(req.headers(), req.peer_addr(), &state.settings.http)
         )
     });
-    let presented = crate::auth::token_from_headers(req.headers())
+    let presented = crate::authorization::token_from_headers(req.headers())
         .ok()
         .map(|token| PresentedTokenHash(issue_tracker_domain::hash_token(&token)));
     let token = presented.as_ref().map(token_bucket);

@@ -7,6 +7,9 @@
 use std::sync::{Condvar, Mutex};
 
 use issue_tracker_domain::{check_password, classify_stored_hash, PasswordCheck, StoredHashKind};
+use issue_tracker_persistence::PasswordUpgrade;
+
+use crate::error::ApiError;
 
 /// A counting gate of the checks of imported hashes.
 #[derive(Debug)]
@@ -56,6 +59,24 @@ impl PasswordGate {
     pub fn running(&self) -> (usize, usize) {
         *self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// After a right password against an imported (Django) hash: the bcrypt hash to store in its
+/// place, in the login's transaction, so that the imported hash is gone after the first login.
+pub fn upgrade_of(
+    check: PasswordCheck,
+    imported: &str,
+    password: &str,
+    cost: u32,
+) -> Result<Option<PasswordUpgrade>, ApiError> {
+    if check != PasswordCheck::RightButRehash {
+        return Ok(None);
+    }
+    let bcrypt = bcrypt::hash(password, cost).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Some(PasswordUpgrade {
+        imported: imported.to_owned(),
+        bcrypt,
+    }))
 }
 
 #[cfg(test)]
