@@ -228,6 +228,54 @@ impl IssueInput {
     pub fn unknown_assignee(name: &str) -> String {
         format!("Object with username={name} does not exist.")
     }
+
+    /// The one assignee rule, for every door (the API, the admin, the CLI): the assignee is the
+    /// active user of exactly that name, found by `active_user`. Turns what parsed into the
+    /// changes to store, or every failing field at once (`errors`, from [`IssueInput::parse`],
+    /// plus the assignee's).
+    ///
+    /// ```
+    /// use issue_tracker_domain::{FieldErrors, IssueInput, UserId, WriteMode};
+    /// use serde_json::json;
+    ///
+    /// let directory = |name: &str| Ok::<_, ()>((name == "ann").then(|| UserId::new(4)));
+    /// let body = json!({"assigned_to": "ann"});
+    /// let (input, errors) = IssueInput::parse(body.as_object().unwrap(), WriteMode::Update);
+    /// let changes = input.resolve(errors, directory).unwrap().unwrap();
+    /// assert_eq!(changes.assigned_to, Some(UserId::new(4)));
+    ///
+    /// let body = json!({"assigned_to": "zed", "title": ""});
+    /// let (input, errors) = IssueInput::parse(body.as_object().unwrap(), WriteMode::Update);
+    /// let errors = input.resolve(errors, directory).unwrap().unwrap_err();
+    /// assert_eq!(
+    ///     serde_json::to_value(&errors).unwrap(),
+    ///     json!({"title": ["This field may not be blank."],
+    ///            "assigned_to": ["Object with username=zed does not exist."]})
+    /// );
+    /// ```
+    pub fn resolve<E>(
+        self,
+        mut errors: FieldErrors,
+        active_user: impl FnOnce(&str) -> Result<Option<UserId>, E>,
+    ) -> Result<Result<IssueChanges, FieldErrors>, E> {
+        let mut assigned_to = None;
+        if let Some(name) = &self.assigned_to {
+            match active_user(name)? {
+                Some(id) => assigned_to = Some(id),
+                None => errors.add("assigned_to", IssueInput::unknown_assignee(name)),
+            }
+        }
+        if !errors.is_empty() {
+            return Ok(Err(errors));
+        }
+        Ok(Ok(IssueChanges {
+            title: self.title,
+            description: self.description,
+            status: self.status,
+            assigned_to,
+            created_by: None,
+        }))
+    }
 }
 
 /// A validated change to store: every field optional, the assignee resolved to a user.

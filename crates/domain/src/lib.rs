@@ -16,6 +16,7 @@
 
 mod comment;
 mod django_import;
+mod email_content;
 mod errors;
 mod history;
 mod ids;
@@ -42,6 +43,9 @@ mod webhook;
 mod webhook_endpoint;
 pub use comment::{parse_comment_body, Comment, COMMENT_BODY, COMMENT_MAX_CHARS};
 pub use django_import::{django_issue_refusals, django_token_refusal, django_user_refusals};
+pub use email_content::{
+    assignment_content, recipient_check, report_content, EmailContent, IssueNow, Recipient,
+};
 pub use ids::{
     CommentId, DeliveryId, EventId, IssueId, LabelId, NotificationId, SessionId, TokenId, UserId,
     WebhookId,

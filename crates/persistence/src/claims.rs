@@ -8,8 +8,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 use issue_tracker_domain::{
-    AssignmentEmail, NotificationId, NotificationKind, NotificationPreferences, NotificationStatus,
-    ReportEmail, ReportLine, UserId,
+    assignment_content, recipient_check, report_content, EmailContent, IssueId, IssueNow,
+    NotificationId, NotificationKind, NotificationPreferences, NotificationStatus, Recipient,
+    ReportLine, UserId,
 };
 
 use crate::clock;
@@ -37,32 +38,8 @@ pub struct ClaimedNotification {
     pub claim_token: i64,
 }
 
-/// What to send for a claimed notification, read from current data.
-#[derive(Debug, Clone)]
-pub enum Content {
-    /// Send the assignment email to this address.
-    Assignment {
-        /// Recipient address.
-        to: String,
-        /// Whether the recipient is staff (links go to the admin).
-        staff: bool,
-        /// What it says.
-        email: AssignmentEmail,
-    },
-    /// Send the report to this address.
-    Report {
-        /// Recipient address.
-        to: String,
-        /// Whether the recipient is staff (links go to the admin).
-        staff: bool,
-        /// What it says.
-        email: ReportEmail,
-    },
-    /// Not to be sent (reassigned, deleted, inactive user, no address, nothing to report).
-    Stale(String),
-    /// The recipient turned this kind of email off.
-    OptedOut(String),
-}
+/// What to send for a claimed notification (decided by the domain's rules from current data).
+pub type Content = EmailContent;
 
 /// One relay statement for both databases: `{now}` and `{cutoff}` are the database's clock (see
 /// `clock`), `{limit}` the bound parameter, and `{lock}` PostgreSQL's `FOR UPDATE SKIP LOCKED`,
@@ -207,23 +184,20 @@ impl Database {
                     users::is_staff,
                 ))
                 .get_result::<(String, String, bool, bool, bool, bool)>(conn)
-                .optional()?;
-            let Some((username, address, active, assignment, report, staff)) = recipient else {
-                return Ok(Content::Stale("the recipient no longer exists".into()));
+                .optional()?
+                .map(
+                    |(username, email, active, assignment, report, staff)| Recipient {
+                        username,
+                        email,
+                        active,
+                        preferences: NotificationPreferences { assignment, report },
+                        staff,
+                    },
+                );
+            let recipient = match recipient_check(claimed.kind, recipient) {
+                Ok(recipient) => recipient,
+                Err(instead) => return Ok(instead),
             };
-            if !active {
-                return Ok(Content::Stale(format!("{username} is inactive")));
-            }
-            let preferences = NotificationPreferences { assignment, report };
-            if !preferences.wants(claimed.kind) {
-                return Ok(Content::OptedOut(format!(
-                    "{username} turned {} emails off",
-                    claimed.kind.as_str()
-                )));
-            }
-            if address.trim().is_empty() {
-                return Ok(Content::Stale(format!("{username} has no email address")));
-            }
             match claimed.kind {
                 NotificationKind::Assignment => {
                     let Some(issue_id) = claimed.issue_id else {
@@ -233,22 +207,17 @@ impl Database {
                         .find(issue_id)
                         .select((issues::title, issues::assigned_to_id))
                         .get_result::<(String, i64)>(conn)
-                        .optional()?;
-                    match issue {
-                        None => Ok(Content::Stale(format!("issue {issue_id} was deleted"))),
-                        Some((_, assignee)) if assignee != claimed.recipient.get() => {
-                            Ok(Content::Stale(format!("issue {issue_id} was reassigned")))
-                        }
-                        Some((title, _)) => Ok(Content::Assignment {
-                            to: address,
-                            staff,
-                            email: AssignmentEmail {
-                                issue_id,
-                                title,
-                                assignee: username,
-                            },
-                        }),
-                    }
+                        .optional()?
+                        .map(|(title, assignee)| IssueNow {
+                            title,
+                            assignee: UserId::new(assignee),
+                        });
+                    Ok(assignment_content(
+                        recipient,
+                        claimed.recipient,
+                        IssueId::from_stored(issue_id),
+                        issue,
+                    ))
                 }
                 NotificationKind::Report => {
                     let lines = issues::table
@@ -265,27 +234,17 @@ impl Database {
                             issues::description,
                             issues::status,
                         ))
-                        .load::<(i64, String, String, String, String)>(conn)?;
-                    if lines.is_empty() {
-                        return Ok(Content::Stale(format!("{username} has no assigned issues")));
-                    }
-                    Ok(Content::Report {
-                        to: address,
-                        staff,
-                        email: ReportEmail {
-                            username,
-                            issues: lines
-                                .into_iter()
-                                .map(|(id, title, created_by, description, status)| ReportLine {
-                                    id,
-                                    title,
-                                    created_by,
-                                    description,
-                                    status,
-                                })
-                                .collect(),
-                        },
-                    })
+                        .load::<(i64, String, String, String, String)>(conn)?
+                        .into_iter()
+                        .map(|(id, title, created_by, description, status)| ReportLine {
+                            id,
+                            title,
+                            created_by,
+                            description,
+                            status,
+                        })
+                        .collect();
+                    Ok(report_content(recipient, lines))
                 }
             }
         })

@@ -3,8 +3,8 @@
 
 use actix_web::{web, HttpResponse};
 use issue_tracker_domain::{
-    Description, HistoryPage, IssueChanges, IssueFilter, IssueId, IssueInput, OrderField, Status,
-    Title, User,
+    messages, HistoryPage, IssueChanges, IssueFilter, IssueId, IssueInput, OrderField, Status,
+    User, WriteMode,
 };
 use issue_tracker_persistence::{Database, NewIssue, StoredIssue, WriteCondition};
 
@@ -12,8 +12,9 @@ use super::{path_id, Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
-    back_or, column, invalid, notice, ok, paged, plain_column, with_notice, Cell, Chrome,
-    ConfirmPage, EventView, Field, FieldKind, Filter, FormData, FormPage, Link, ListPage, Row,
+    back_or, column, error_pairs, invalid, notice, ok, paged, plain_column, with_notice, Cell,
+    Chrome, ConfirmPage, EventView, Field, FieldKind, Filter, FormData, FormPage, Link, ListPage,
+    Row,
 };
 
 const LIST: &str = "/admin/issues/";
@@ -163,70 +164,51 @@ fn typed(form: &FormData) -> [String; 5] {
     .map(|name| form.text(name))
 }
 
-/// What a valid issue form holds.
+/// What a valid issue form holds: the changes (every field set) and who created it.
 struct Valid {
-    title: Title,
-    description: Description,
-    status: Status,
-    assignee: User,
+    changes: IssueChanges,
+    /// The assignee's username, as typed (and found).
+    assignee: String,
     creator: User,
 }
 
-/// Checks the form with the API's rules and words; every error by field.
+/// Checks the form with the domain's rules and words, as the API does (the assignee through the
+/// one rule, [`IssueInput::resolve`]); every error by field. The creator may be any user.
 fn validate(
     db: &Database,
     form: &FormData,
 ) -> Result<Result<Valid, Vec<(String, String)>>, AdminError> {
-    let mut errors: Vec<(String, String)> = Vec::new();
-    let mut field_error = |name: &str, messages: Vec<String>| {
-        for message in messages {
-            errors.push((name.to_owned(), message));
-        }
+    let fields: serde_json::Map<String, serde_json::Value> =
+        ["title", "description", "status", "assigned_to"]
+            .into_iter()
+            .map(|name| (name.to_owned(), serde_json::Value::String(form.text(name))))
+            .collect();
+    let (input, errors) = IssueInput::parse(&fields, WriteMode::Create);
+    let assignee = input.assigned_to.clone().unwrap_or_default();
+    let resolved = input.resolve(errors, |name| db.find_active_user_id(name))?;
+    let typed_creator = form.text("created_by");
+    let creator = match typed_creator.as_str() {
+        "" => Err(messages::NULL.to_owned()),
+        name => db
+            .find_user(name)?
+            .ok_or_else(|| IssueInput::unknown_assignee(name)),
     };
-    let title = Title::parse(&form.text("title"))
-        .map_err(|e| field_error("title", e.messages()))
-        .ok();
-    let description = Description::parse(&form.text("description"))
-        .map_err(|e| field_error("description", e.messages()))
-        .ok();
-    let status = Status::parse(&form.text("status"))
-        .map_err(|e| field_error("status", vec![e]))
-        .ok();
-    let user = |name: &str, active: bool| -> Result<Option<User>, AdminError> {
-        let name = form.text(name);
-        if name.is_empty() {
-            return Ok(None);
-        }
-        let found = db.find_user(&name)?;
-        Ok(found.filter(|u| u.is_active || !active))
-    };
-    // The assignee must be active, as in the API; the creator may be any user.
-    let assignee = user("assigned_to", true)?;
-    let creator = user("created_by", false)?;
-    for (name, found) in [("assigned_to", &assignee), ("created_by", &creator)] {
-        if found.is_none() {
-            let typed = form.text(name);
-            let message = if typed.is_empty() {
-                "This field may not be null.".to_owned()
-            } else {
-                IssueInput::unknown_assignee(&typed)
-            };
-            field_error(name, vec![message]);
-        }
-    }
-    Ok(match (title, description, status, assignee, creator) {
-        (Some(title), Some(description), Some(status), Some(assignee), Some(creator))
-            if errors.is_empty() =>
-        {
+    Ok(match (resolved, creator) {
+        (Ok(mut changes), Ok(creator)) => {
+            changes.created_by = Some(creator.id);
             Ok(Valid {
-                title,
-                description,
-                status,
+                changes,
                 assignee,
                 creator,
             })
         }
-        _ => Err(errors),
+        (resolved, creator) => {
+            let mut errors = resolved.err().map(error_pairs).unwrap_or_default();
+            if let Err(message) = creator {
+                errors.push(("created_by".into(), message));
+            }
+            Err(errors)
+        }
     })
 }
 
@@ -276,17 +258,25 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
                 Ok(valid) => valid,
                 Err(errors) => return Ok(Err(errors)),
             };
+            let changes = &valid.changes;
+            let (Some(title), Some(description), Some(status)) =
+                (&changes.title, &changes.description, changes.status)
+            else {
+                return Err(issue_tracker_web::ApiError::Internal(
+                    "a valid form lacks a field".into(),
+                ));
+            };
             let new = NewIssue {
-                title: valid.title.as_str(),
-                description: valid.description.as_str(),
-                status: valid.status,
-                assignee: &valid.assignee.username,
+                title: title.as_str(),
+                description: description.as_str(),
+                status,
+                assignee: &valid.assignee,
             };
             match db.create_issue(&valid.creator, &new, delay, &origin)? {
                 Some(issue) => Ok(Ok(issue)),
                 None => Ok(Err(vec![(
                     "assigned_to".into(),
-                    IssueInput::unknown_assignee(&valid.assignee.username),
+                    IssueInput::unknown_assignee(&valid.assignee),
                 )])),
             }
         })
@@ -403,13 +393,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
                 Ok(valid) => valid,
                 Err(errors) => return Ok(Err((errors, history(db, id)?))),
             };
-            let changes = IssueChanges {
-                title: Some(valid.title),
-                description: Some(valid.description),
-                status: Some(valid.status),
-                assigned_to: Some(valid.assignee.id),
-                created_by: Some(valid.creator.id),
-            };
+            let changes = valid.changes;
             let condition = WriteCondition {
                 creator: None,
                 version: None,

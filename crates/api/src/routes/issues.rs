@@ -3,7 +3,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{
-    may_modify, FieldErrors, IssueChanges, IssueId, IssueInput, ListQuery, UserId, WriteMode,
+    may_modify, FieldErrors, IssueChanges, IssueId, IssueInput, ListQuery, WriteMode,
 };
 use issue_tracker_persistence::{Database, NewIssue, StoredIssue, WriteCondition, WriteRefused};
 
@@ -194,25 +194,11 @@ pub async fn create_issue(
 fn resolve(
     db: &Database,
     input: IssueInput,
-    mut errors: FieldErrors,
+    errors: FieldErrors,
 ) -> Result<IssueChanges, ApiError> {
-    let mut assigned_to: Option<UserId> = None;
-    if let Some(name) = &input.assigned_to {
-        match db.find_active_user_id(name)? {
-            Some(id) => assigned_to = Some(id),
-            None => errors.add("assigned_to", IssueInput::unknown_assignee(name)),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    Ok(IssueChanges {
-        title: input.title,
-        description: input.description,
-        status: input.status,
-        assigned_to,
-        created_by: None,
-    })
+    input
+        .resolve(errors, |name| db.find_active_user_id(name))?
+        .map_err(ApiError::Validation)
 }
 
 fn load(db: &Database, raw_id: &str) -> Result<StoredIssue, ApiError> {

@@ -1,0 +1,157 @@
+//! Whether a claimed email is still to be sent, and what it says. Decided when it is sent, from
+//! the data as it is then: the issue may have been reassigned or deleted since it was queued, the
+//! recipient deactivated, left without an address, or opted out of that kind of email.
+
+use crate::{AssignmentEmail, NotificationKind, NotificationPreferences, ReportEmail, ReportLine};
+use crate::{IssueId, UserId};
+
+/// The recipient of an email, as they are now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// Their username.
+    pub username: String,
+    /// Their address ("" for none).
+    pub email: String,
+    /// Whether they may still log in.
+    pub active: bool,
+    /// Which emails they want.
+    pub preferences: NotificationPreferences,
+    /// Whether they are staff (links go to the admin).
+    pub staff: bool,
+}
+
+/// What to do with a claimed email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmailContent {
+    /// Send the assignment email to this address.
+    Assignment {
+        /// Recipient address.
+        to: String,
+        /// Whether the recipient is staff (links go to the admin).
+        staff: bool,
+        /// What it says.
+        email: AssignmentEmail,
+    },
+    /// Send the report to this address.
+    Report {
+        /// Recipient address.
+        to: String,
+        /// Whether the recipient is staff (links go to the admin).
+        staff: bool,
+        /// What it says.
+        email: ReportEmail,
+    },
+    /// Not to be sent (reassigned, deleted, inactive user, no address, nothing to report), and
+    /// why.
+    Stale(String),
+    /// The recipient turned this kind of email off.
+    OptedOut(String),
+}
+
+/// The checks every kind of email shares: the recipient (`None`: deleted) must exist, be
+/// active, want this kind and have an address. `Err` says what to do instead of sending.
+///
+/// ```
+/// use issue_tracker_domain::{recipient_check, EmailContent, NotificationKind, NotificationPreferences, Recipient};
+/// let ann = Recipient { username: "ann".into(), email: "ann@example.com".into(), active: true,
+///     preferences: NotificationPreferences { assignment: false, report: true }, staff: false };
+/// assert_eq!(recipient_check(NotificationKind::Report, Some(ann.clone())), Ok(ann.clone()));
+/// assert_eq!(
+///     recipient_check(NotificationKind::Assignment, Some(ann)),
+///     Err(EmailContent::OptedOut("ann turned assignment emails off".into()))
+/// );
+/// ```
+pub fn recipient_check(
+    kind: NotificationKind,
+    recipient: Option<Recipient>,
+) -> Result<Recipient, EmailContent> {
+    let Some(recipient) = recipient else {
+        return Err(EmailContent::Stale("the recipient no longer exists".into()));
+    };
+    if !recipient.active {
+        return Err(EmailContent::Stale(format!(
+            "{} is inactive",
+            recipient.username
+        )));
+    }
+    if !recipient.preferences.wants(kind) {
+        return Err(EmailContent::OptedOut(format!(
+            "{} turned {} emails off",
+            recipient.username,
+            kind.as_str()
+        )));
+    }
+    if recipient.email.trim().is_empty() {
+        return Err(EmailContent::Stale(format!(
+            "{} has no email address",
+            recipient.username
+        )));
+    }
+    Ok(recipient)
+}
+
+/// An issue as the assignment email needs it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueNow {
+    /// Its title.
+    pub title: String,
+    /// Its assignee.
+    pub assignee: UserId,
+}
+
+/// The assignment email to `recipient` (who passed [`recipient_check`]) about issue `id`
+/// (`None`: deleted since): sent only while the issue is still assigned to them.
+///
+/// ```
+/// use issue_tracker_domain::{assignment_content, EmailContent, IssueId, IssueNow, NotificationPreferences, Recipient, UserId};
+/// let bob = Recipient { username: "bob".into(), email: "bob@example.com".into(), active: true,
+///     preferences: NotificationPreferences { assignment: true, report: true }, staff: false };
+/// let id = IssueId::from_stored(7);
+/// let now = IssueNow { title: "Fix it".into(), assignee: UserId::new(3) };
+/// assert_eq!(
+///     assignment_content(bob.clone(), UserId::new(2), id, Some(now)),
+///     EmailContent::Stale("issue 7 was reassigned".into())
+/// );
+/// assert_eq!(
+///     assignment_content(bob, UserId::new(2), id, None),
+///     EmailContent::Stale("issue 7 was deleted".into())
+/// );
+/// ```
+pub fn assignment_content(
+    recipient: Recipient,
+    recipient_id: UserId,
+    id: IssueId,
+    issue: Option<IssueNow>,
+) -> EmailContent {
+    match issue {
+        None => EmailContent::Stale(format!("issue {id} was deleted")),
+        Some(issue) if issue.assignee != recipient_id => {
+            EmailContent::Stale(format!("issue {id} was reassigned"))
+        }
+        Some(issue) => EmailContent::Assignment {
+            to: recipient.email,
+            staff: recipient.staff,
+            email: AssignmentEmail {
+                issue_id: id.get(),
+                title: issue.title,
+                assignee: recipient.username,
+            },
+        },
+    }
+}
+
+/// The report to `recipient` (who passed [`recipient_check`]) listing `lines`, the issues
+/// assigned to them now: none, nothing to send.
+pub fn report_content(recipient: Recipient, lines: Vec<ReportLine>) -> EmailContent {
+    if lines.is_empty() {
+        return EmailContent::Stale(format!("{} has no assigned issues", recipient.username));
+    }
+    EmailContent::Report {
+        to: recipient.email,
+        staff: recipient.staff,
+        email: ReportEmail {
+            username: recipient.username,
+            issues: lines,
+        },
+    }
+}
