@@ -10,6 +10,7 @@ pub mod conditional;
 pub mod openapi;
 pub mod pagination;
 pub mod routes;
+pub mod schemas;
 
 // What the admin shares with the API lives in `issue-tracker-web`; named here as before, so that
 // the API's modules read `crate::error`, `crate::state` and so on.

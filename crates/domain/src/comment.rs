@@ -16,6 +16,7 @@ pub const COMMENT_BODY: TextRule = TextRule {
 
 /// A comment, as the API shows it (keys in this order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Comment {
     /// Its id.
     pub id: CommentId,
@@ -27,9 +28,11 @@ pub struct Comment {
     pub body: String,
     /// When it was written.
     #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
     /// When it was last edited (its creation time until then).
     #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: DateTime<Utc>,
     /// Whether it was edited after it was written.
     pub edited: bool,

@@ -10,6 +10,8 @@ use crate::issue::Issue;
 
 /// Who made a change. `None` in an [`Origin`] is the system itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = EventUser))]
 pub struct Actor {
     /// The user's id.
     pub id: UserId,
@@ -26,6 +28,11 @@ pub struct Actor {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "The door a change came through.")
+)]
 pub enum Via {
     /// The REST API.
     Api,
@@ -177,6 +184,7 @@ impl Serialize for EventType {
 
 /// One field's change: `old` is null on creation, `new` is null on deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldChange {
     /// The field's name as the API spells it (`assigned_to`, not `assigned_to_id`).
     pub field: String,
@@ -283,6 +291,7 @@ pub fn issue_changes(before: &Issue, after: &Issue) -> Vec<FieldChange> {
 
 /// An event as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Its position in the one history (increasing).
     pub id: i64,
@@ -291,6 +300,7 @@ pub struct Event {
     pub event_type: EventType,
     /// When (the change's transaction time, UTC).
     #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
     /// Who, or null for the system.
     pub actor: Option<Actor>,

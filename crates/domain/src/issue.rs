@@ -22,6 +22,11 @@ pub const DESCRIPTION_MAX_CHARS: usize = 65_535;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "Whether an issue is open or closed.")
+)]
 pub enum Status {
     /// Work remains.
     Open,
@@ -95,6 +100,13 @@ fn python_str(value: &serde_json::Value) -> String {
 /// assert!(json.ends_with(r#","labels":["bug"]}"#));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(
+        description = "An issue: the original API's six keys in order, then its timestamps and the names of its labels."
+    )
+)]
 pub struct Issue {
     /// The id.
     pub id: IssueId,
@@ -110,9 +122,11 @@ pub struct Issue {
     pub assigned_to: String,
     /// When it was created (UTC, microseconds).
     #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
     /// When it last changed (UTC, microseconds).
     #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: DateTime<Utc>,
     /// The names of its labels, sorted by [`sort_label_names`](crate::sort_label_names).
     pub labels: Vec<String>,

@@ -26,6 +26,11 @@ pub const DEFAULT_LABEL_COLOR: &str = "#ededed";
 /// );
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "A label: named, coloured, unique regardless of case.")
+)]
 pub struct Label {
     /// Its id.
     pub id: LabelId,

@@ -25,6 +25,8 @@ mod label;
 mod label_edit;
 mod listing;
 mod notification;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod password;
 mod roles;
 mod stored_password;
@@ -86,7 +88,8 @@ pub use unsubscribe::{
 };
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};
 pub use webhook::{
-    event_payload, new_webhook_secret, sign_webhook, BadWebhookSecret, DeliveryStatus,
+    event_payload, new_webhook_secret, sign_webhook, BadWebhookSecret, DeliveryAttempt,
+    DeliveryInfo, DeliveryStatus,
 };
 pub use webhook_endpoint::{
     is_public_address, parse_webhook_url, webhook_host_allowed, webhook_literal_refusal, Webhook,

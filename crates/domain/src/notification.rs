@@ -55,6 +55,7 @@ pub enum NotificationStatus {
 
 /// Which emails a user wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NotificationPreferences {
     /// The email sent when an issue is assigned to them.
     pub assignment: bool,

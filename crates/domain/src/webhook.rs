@@ -8,6 +8,9 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::DeliveryId;
+use chrono::{DateTime, Utc};
+
 const PREFIX: &str = "whsec_";
 
 /// A secret that is not `whsec_` followed by base64.
@@ -147,6 +150,12 @@ mod tests {
 /// assert_eq!(DeliveryStatus::parse("done"), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(rename_all = "lowercase"))]
+#[cfg_attr(
+    feature = "openapi",
+    schema(description = "Where a webhook delivery stands.")
+)]
 pub enum DeliveryStatus {
     /// Due (now or at its next attempt).
     Pending,
@@ -180,5 +189,68 @@ impl DeliveryStatus {
     /// Reads the word back.
     pub fn parse(word: &str) -> Option<DeliveryStatus> {
         DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}
+
+/// One attempt of a delivery, as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryAttempt {
+    /// When it started.
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub started_at: DateTime<Utc>,
+    /// The receiver's HTTP status, when it answered.
+    pub status_code: Option<i32>,
+    /// How long it took, in milliseconds.
+    pub duration_ms: i32,
+    /// The first 4 KiB of the response body.
+    pub response: String,
+    /// What went wrong, when it did (timeout, connection refused, refused address...).
+    pub error: Option<String>,
+}
+
+/// A delivery, as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(as = Delivery))]
+pub struct DeliveryInfo {
+    /// Its id.
+    pub id: DeliveryId,
+    /// The `webhook-id` it is sent with: the event's id (`ping_<id>` for a ping).
+    pub message_id: String,
+    /// The event delivered (`null` for a ping).
+    pub event_id: Option<i64>,
+    /// The event's type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `pending`, `sending`, `succeeded` or `failed`.
+    pub status: DeliveryStatus,
+    /// When it is due next (pending), or when its lease ends (sending).
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub next_attempt_at: DateTime<Utc>,
+    /// When it was made.
+    #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
+    pub created_at: DateTime<Utc>,
+    /// When it succeeded or failed for good.
+    #[serde(serialize_with = "crate::serialize_rfc3339_opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+impl serde::Serialize for DeliveryStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Compares with the stored word: `status == "failed"`.
+impl PartialEq<&str> for DeliveryStatus {
+    fn eq(&self, word: &&str) -> bool {
+        self.as_str() == *word
     }
 }

@@ -17,6 +17,7 @@ pub const PING_EVENT: &str = "webhook.ping";
 
 /// A webhook endpoint, as the API shows it (never with its secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Webhook {
     /// Its id.
     pub id: WebhookId,
@@ -28,6 +29,7 @@ pub struct Webhook {
     pub active: bool,
     /// When it was registered.
     #[serde(serialize_with = "crate::serialize_rfc3339")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
 }
 

@@ -35,9 +35,7 @@ pub mod schema;
 mod tokens;
 mod users;
 mod webhooks;
-pub use webhooks::{
-    AttemptOutcome, ClaimedDelivery, DeliveryAttempt, DeliveryInfo, WebhookRefused,
-};
+pub use webhooks::{AttemptOutcome, ClaimedDelivery, WebhookRefused};
 
 pub use database::{
     close_postgres_connections, create_postgres_database, drop_postgres_database, Backend,
@@ -45,5 +43,6 @@ pub use database::{
 };
 pub use error::StoreError;
 pub use events::{EventFilter, EventPage};
+pub use issue_tracker_domain::{DeliveryAttempt, DeliveryInfo};
 pub use tokens::{Authenticated, TokenInfo};
 pub use users::{NewUser, UserChanges, UserCredentials, UserFilter, UserOrder};

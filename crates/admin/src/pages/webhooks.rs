@@ -183,7 +183,7 @@ async fn deliveries_page(
                 cells: vec![
                     Cell::text(d.id.to_string()),
                     Cell::text(format!("{} ({})", d.event_type, d.message_id)),
-                    Cell::text(d.status.clone()),
+                    Cell::text(d.status.as_str()),
                     Cell::text(d.attempts.len().to_string()),
                     Cell::text(
                         last.and_then(|a| a.status_code)

@@ -45,11 +45,11 @@ async fn read_body(
     params(("id" = i64, Path, minimum = 1),
         ("page" = Option<i64>, Query, minimum = 1), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100)),
     responses(
-        (status = 200, description = "A bare array, oldest first", body = [crate::openapi::Comment]),
+        (status = 200, description = "A bare array, oldest first", body = [crate::schemas::Comment]),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A bad parameter", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
+        (status = 400, description = "A bad parameter", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 404, description = "No such issue", body = crate::schemas::Detail),
     ))]
 pub async fn list_comments(
     credentials: Credentials,
@@ -83,13 +83,13 @@ pub async fn list_comments(
 /// `POST /api/issue/<id>/comments/`: comments on the issue as the caller.
 #[utoipa::path(post, path = "/api/issue/{id}/comments/", tag = "comments", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    request_body(content = crate::openapi::CommentWrite, content_type = "application/json"),
+    request_body(content = crate::schemas::CommentWrite, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created; `author` is the caller", body = crate::openapi::Comment),
-        (status = 400, description = "Invalid body", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
+        (status = 201, description = "Created; `author` is the caller", body = crate::schemas::Comment),
+        (status = 400, description = "Invalid body", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 404, description = "No such issue", body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
     ))]
 pub async fn create_comment(
     credentials: Credentials,
@@ -115,10 +115,10 @@ pub async fn create_comment(
 #[utoipa::path(get, path = "/api/comments/{cid}/", tag = "comments", security(("token" = [])),
     params(("cid" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, body = crate::openapi::Comment),
+        (status = 200, body = crate::schemas::Comment),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn get_comment(
     credentials: Credentials,
@@ -136,15 +136,15 @@ pub async fn get_comment(
 /// `PATCH /api/comments/<cid>/`: the author replaces the body (`If-Match` honoured).
 #[utoipa::path(patch, path = "/api/comments/{cid}/", tag = "comments", security(("token" = [])),
     params(("cid" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
-    request_body(content = crate::openapi::CommentWrite, content_type = "application/json"),
+    request_body(content = crate::schemas::CommentWrite, content_type = "application/json"),
     responses(
-        (status = 200, body = crate::openapi::Comment),
-        (status = 400, description = "Invalid body", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Not the author", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
-        (status = 412, description = "If-Match does not match: the comment changed", body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
+        (status = 200, body = crate::schemas::Comment),
+        (status = 400, description = "Invalid body", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Not the author", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
+        (status = 412, description = "If-Match does not match: the comment changed", body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
     ))]
 pub async fn edit_comment(
     credentials: Credentials,
@@ -183,10 +183,10 @@ pub async fn edit_comment(
     params(("cid" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Neither the author nor staff", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
-        (status = 412, description = "If-Match does not match: the comment changed", body = crate::openapi::Detail),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Neither the author nor staff", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
+        (status = 412, description = "If-Match does not match: the comment changed", body = crate::schemas::Detail),
     ))]
 pub async fn delete_comment(
     credentials: Credentials,

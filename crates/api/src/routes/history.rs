@@ -76,11 +76,11 @@ fn respond_with(
         ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Events per page (default 50)"),
     ),
     responses(
-        (status = 200, description = "The issue's events, oldest first; `Link: rel=\"next\"` when more follow", body = [crate::openapi::Event]),
+        (status = 200, description = "The issue's events, oldest first; `Link: rel=\"next\"` when more follow", body = [crate::schemas::Event]),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A bad parameter, keyed by its name", body = crate::openapi::FieldErrors),
-        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 404, description = "No such issue (staff still see a deleted issue's history)", body = crate::openapi::Detail),
+        (status = 400, description = "A bad parameter, keyed by its name", body = crate::schemas::FieldErrors),
+        (status = 401, description = "No or invalid token", body = crate::schemas::Detail),
+        (status = 404, description = "No such issue (staff still see a deleted issue's history)", body = crate::schemas::Detail),
     ))]
 pub async fn issue_history(
     credentials: Credentials,
@@ -116,11 +116,11 @@ pub async fn issue_history(
         ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100, description = "Events per page (default 50)"),
     ),
     responses(
-        (status = 200, description = "Every event, oldest first; `Link: rel=\"next\"` when more follow", body = [crate::openapi::Event]),
+        (status = 200, description = "Every event, oldest first; `Link: rel=\"next\"` when more follow", body = [crate::schemas::Event]),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A bad parameter, keyed by its name", body = crate::openapi::FieldErrors),
-        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 403, description = "Neither staff nor a token with the `events:read` scope", body = crate::openapi::Detail),
+        (status = 400, description = "A bad parameter, keyed by its name", body = crate::schemas::FieldErrors),
+        (status = 401, description = "No or invalid token", body = crate::schemas::Detail),
+        (status = 403, description = "Neither staff nor a token with the `events:read` scope", body = crate::schemas::Detail),
     ))]
 pub async fn history_feed(
     credentials: Credentials,
@@ -157,11 +157,11 @@ async fn staff_feed(
     params(("after" = Option<i64>, Query, minimum = 0, description = "Events with a larger id"),
         ("per_page" = Option<i64>, Query, minimum = 1, maximum = 100)),
     responses(
-        (status = 200, description = "Oldest first; `Link: rel=\"next\"` when more follow", body = [crate::openapi::EventPayload]),
+        (status = 200, description = "Oldest first; `Link: rel=\"next\"` when more follow", body = [crate::schemas::EventPayload]),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A bad parameter", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Neither staff nor a token with the `events:read` scope", body = crate::openapi::Detail),
+        (status = 400, description = "A bad parameter", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Neither staff nor a token with the `events:read` scope", body = crate::schemas::Detail),
     ))]
 pub async fn event_feed(
     credentials: Credentials,

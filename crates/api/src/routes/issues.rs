@@ -78,7 +78,7 @@ fn unpaged_list(
     params(
         ("page" = Option<i64>, Query, minimum = 1, description = "1-based page; with per_page, pages the list"),
         ("per_page" = Option<u32>, Query, minimum = 1, description = "Page size (default 30)"),
-        ("status" = Option<crate::openapi::Status>, Query),
+        ("status" = Option<crate::schemas::StatusFilter>, Query),
         ("assigned_to" = Option<String>, Query, description = "Username, or `me`"),
         ("created_by" = Option<String>, Query, description = "Username, or `me`"),
         ("q" = Option<String>, Query, description = "Case-insensitive text in title or description"),
@@ -87,11 +87,11 @@ fn unpaged_list(
         ("label" = Option<Vec<String>>, Query, style = Form, explode, description = "A label name (any case), repeated: only issues carrying all of them; a name that is no label matches nothing"),
     ),
     responses(
-        (status = 200, description = "A bare array; `Link` and `X-Total-Count` headers", body = [crate::openapi::Issue]),
+        (status = 200, description = "A bare array; `Link` and `X-Total-Count` headers", body = [crate::schemas::Issue]),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 400, description = "A bad parameter, keyed by its name", body = crate::openapi::FieldErrors),
-        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 429, description = "Rate limited", body = crate::openapi::Detail),
+        (status = 400, description = "A bad parameter, keyed by its name", body = crate::schemas::FieldErrors),
+        (status = 401, description = "No or invalid token", body = crate::schemas::Detail),
+        (status = 429, description = "Rate limited", body = crate::schemas::Detail),
     ))]
 pub async fn list_issues(
     credentials: Credentials,
@@ -137,13 +137,13 @@ pub async fn list_issues(
 
 /// `POST /api/issue/`: creates an issue by the caller.
 #[utoipa::path(post, path = "/api/issue/", tag = "issues", security(("token" = [])),
-    request_body(content = crate::openapi::IssueWrite, content_type = "application/json"),
+    request_body(content = crate::schemas::IssueWrite, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created; `created_by` is the caller", body = crate::openapi::Issue),
-        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
-        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
-        (status = 429, description = "Rate limited", body = crate::openapi::Detail),
+        (status = 201, description = "Created; `created_by` is the caller", body = crate::schemas::Issue),
+        (status = 400, description = "Invalid fields", body = crate::schemas::FieldErrors),
+        (status = 401, description = "No or invalid token", body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
+        (status = 429, description = "Rate limited", body = crate::schemas::Detail),
     ))]
 pub async fn create_issue(
     credentials: Credentials,
@@ -210,10 +210,10 @@ fn load(db: &Database, raw_id: &str) -> Result<StoredIssue, ApiError> {
 #[utoipa::path(get, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, description = "The issue, with an `ETag`", body = crate::openapi::Issue),
+        (status = 200, description = "The issue, with an `ETag`", body = crate::schemas::Issue),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
+        (status = 401, description = "No or invalid token", body = crate::schemas::Detail),
+        (status = 404, description = "No such issue", body = crate::schemas::Detail),
     ))]
 pub async fn get_issue(
     credentials: Credentials,
@@ -294,11 +294,11 @@ async fn write_issue(
 /// `PUT /api/issue/<id>/`: the creator replaces all four writable fields.
 #[utoipa::path(put, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
-    request_body(content = crate::openapi::IssueWrite, content_type = "application/json"),
+    request_body(content = crate::schemas::IssueWrite, content_type = "application/json"),
     responses(
-        (status = 200, description = "Replaced", body = crate::openapi::Issue),
-        crate::openapi::IssueChangeRefused,
-        crate::openapi::BodyRefused,
+        (status = 200, description = "Replaced", body = crate::schemas::Issue),
+        crate::schemas::IssueChangeRefused,
+        crate::schemas::BodyRefused,
     ))]
 pub async fn replace_issue(
     credentials: Credentials,
@@ -312,11 +312,11 @@ pub async fn replace_issue(
 /// `PATCH /api/issue/<id>/`: the creator changes any subset of the fields.
 #[utoipa::path(patch, path = "/api/issue/{id}/", tag = "issues", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
-    request_body(content = Option<crate::openapi::IssuePatch>, content_type = "application/json"),
+    request_body(content = Option<crate::schemas::IssuePatch>, content_type = "application/json"),
     responses(
-        (status = 200, description = "Updated", body = crate::openapi::Issue),
-        crate::openapi::IssueChangeRefused,
-        crate::openapi::BodyRefused,
+        (status = 200, description = "Updated", body = crate::schemas::Issue),
+        crate::schemas::IssueChangeRefused,
+        crate::schemas::BodyRefused,
     ))]
 pub async fn update_issue(
     credentials: Credentials,
@@ -332,10 +332,10 @@ pub async fn update_issue(
     params(("id" = i64, Path, minimum = 1), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No or invalid token", body = crate::openapi::Detail),
-        (status = 403, description = "Only the creator may delete it", body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
-        (status = 412, description = "If-Match does not match: the issue changed", body = crate::openapi::Detail),
+        (status = 401, description = "No or invalid token", body = crate::schemas::Detail),
+        (status = 403, description = "Only the creator may delete it", body = crate::schemas::Detail),
+        (status = 404, description = "No such issue", body = crate::schemas::Detail),
+        (status = 412, description = "If-Match does not match: the issue changed", body = crate::schemas::Detail),
     ))]
 pub async fn delete_issue(
     credentials: Credentials,

@@ -51,9 +51,9 @@ async fn read_object(
 /// `GET /api/labels/`: every label, sorted by name.
 #[utoipa::path(get, path = "/api/labels/", tag = "labels", security(("token" = [])),
     responses(
-        (status = 200, description = "A bare array, sorted by name (regardless of case)", body = [crate::openapi::Label]),
+        (status = 200, description = "A bare array, sorted by name (regardless of case)", body = [crate::schemas::Label]),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 401, body = crate::openapi::Detail),
+        (status = 401, body = crate::schemas::Detail),
     ))]
 pub async fn list_labels(
     credentials: Credentials,
@@ -65,13 +65,13 @@ pub async fn list_labels(
 
 /// `POST /api/labels/`: staff create a label.
 #[utoipa::path(post, path = "/api/labels/", tag = "labels", security(("token" = [])),
-    request_body(content = crate::openapi::LabelWrite, content_type = "application/json"),
+    request_body(content = crate::schemas::LabelWrite, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created", body = crate::openapi::Label),
-        (status = 400, description = "Invalid fields, or the name is taken (in any case)", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
+        (status = 201, description = "Created", body = crate::schemas::Label),
+        (status = 400, description = "Invalid fields, or the name is taken (in any case)", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
     ))]
 pub async fn create_label(
     credentials: Credentials,
@@ -95,10 +95,10 @@ pub async fn create_label(
 #[utoipa::path(get, path = "/api/labels/{id}/", tag = "labels", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, body = crate::openapi::Label),
+        (status = 200, body = crate::schemas::Label),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn get_label(
     credentials: Credentials,
@@ -116,14 +116,14 @@ pub async fn get_label(
 /// carrying the label (their `updated_at` moves).
 #[utoipa::path(patch, path = "/api/labels/{id}/", tag = "labels", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    request_body(content = Option<crate::openapi::LabelPatch>, content_type = "application/json"),
+    request_body(content = Option<crate::schemas::LabelPatch>, content_type = "application/json"),
     responses(
-        (status = 200, body = crate::openapi::Label),
-        (status = 400, description = "Invalid fields, or the name is taken", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
+        (status = 200, body = crate::schemas::Label),
+        (status = 400, description = "Invalid fields, or the name is taken", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
     ))]
 pub async fn update_label(
     credentials: Credentials,
@@ -150,9 +150,9 @@ pub async fn update_label(
     params(("id" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn delete_label(
     credentials: Credentials,
@@ -175,10 +175,10 @@ pub async fn delete_label(
 #[utoipa::path(get, path = "/api/issue/{id}/labels/", tag = "labels", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, description = "A bare array, sorted by name", body = [crate::openapi::Label]),
+        (status = 200, description = "A bare array, sorted by name", body = [crate::schemas::Label]),
         (status = 304, description = "Not modified (If-None-Match)"),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 404, description = "No such issue", body = crate::schemas::Detail),
     ))]
 pub async fn list_issue_labels(
     credentials: Credentials,
@@ -265,14 +265,14 @@ async fn read_label_list(
 /// `POST /api/issue/<id>/labels/`: adds labels (those already on it stay).
 #[utoipa::path(post, path = "/api/issue/{id}/labels/", tag = "labels", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    request_body(content = crate::openapi::IssueLabelsWrite, content_type = "application/json"),
+    request_body(content = crate::schemas::IssueLabelsWrite, content_type = "application/json"),
     responses(
-        (status = 200, description = "The issue's labels now", body = [crate::openapi::Label]),
-        (status = 400, description = "Invalid list, or a name that is no label (nothing changed)", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Neither the issue's creator nor staff", body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
+        (status = 200, description = "The issue's labels now", body = [crate::schemas::Label]),
+        (status = 400, description = "Invalid list, or a name that is no label (nothing changed)", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Neither the issue's creator nor staff", body = crate::schemas::Detail),
+        (status = 404, description = "No such issue", body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
     ))]
 pub async fn add_issue_labels(
     credentials: Credentials,
@@ -289,14 +289,14 @@ pub async fn add_issue_labels(
 /// `PUT /api/issue/<id>/labels/`: makes these its labels (`[]` takes them all off).
 #[utoipa::path(put, path = "/api/issue/{id}/labels/", tag = "labels", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    request_body(content = crate::openapi::IssueLabelsWrite, content_type = "application/json"),
+    request_body(content = crate::schemas::IssueLabelsWrite, content_type = "application/json"),
     responses(
-        (status = 200, description = "The issue's labels now", body = [crate::openapi::Label]),
-        (status = 400, description = "Invalid list, or a name that is no label (nothing changed)", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Neither the issue's creator nor staff", body = crate::openapi::Detail),
-        (status = 404, description = "No such issue", body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
+        (status = 200, description = "The issue's labels now", body = [crate::schemas::Label]),
+        (status = 400, description = "Invalid list, or a name that is no label (nothing changed)", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Neither the issue's creator nor staff", body = crate::schemas::Detail),
+        (status = 404, description = "No such issue", body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
     ))]
 pub async fn replace_issue_labels(
     credentials: Credentials,
@@ -314,10 +314,10 @@ pub async fn replace_issue_labels(
 #[utoipa::path(delete, path = "/api/issue/{id}/labels/{name}/", tag = "labels", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1), ("name" = String, Path)),
     responses(
-        (status = 200, description = "The issue's labels now", body = [crate::openapi::Label]),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Neither the issue's creator nor staff", body = crate::openapi::Detail),
-        (status = 404, description = "No such issue, or the label is not on it", body = crate::openapi::Detail),
+        (status = 200, description = "The issue's labels now", body = [crate::schemas::Label]),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Neither the issue's creator nor staff", body = crate::schemas::Detail),
+        (status = 404, description = "No such issue, or the label is not on it", body = crate::schemas::Detail),
     ))]
 pub async fn remove_issue_label(
     credentials: Credentials,

@@ -3,7 +3,6 @@
 use crate::password_gate::upgrade_of;
 use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{BodyFields, NewToken, PasswordCheck, TextRule, PASSWORD_MAX_BYTES};
-use serde_json::json;
 
 use crate::body::{content_type, parse_object, read_limited};
 use crate::error::ApiError;
@@ -14,14 +13,14 @@ const INVALID_CREDENTIALS: &str = "Unable to log in with provided credentials.";
 /// Checks a username and password and issues a new token. Unknown user, wrong password and
 /// inactive user get the same answer, after the same bcrypt work.
 #[utoipa::path(post, path = "/api/user/get_auth_token/", tag = "auth",
-    request_body(content = crate::openapi::Credentials, content_type = "application/json"),
+    request_body(content = crate::schemas::Credentials, content_type = "application/json"),
     responses(
-        (status = 200, description = "A new token", body = crate::openapi::Token),
-        (status = 400, description = "Missing fields, or invalid credentials", body = crate::openapi::FieldErrors),
-        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::openapi::Detail),
-        (status = 413, description = "Body too large", body = crate::openapi::Detail),
-        (status = 415, description = "Neither JSON nor form-encoded", body = crate::openapi::Detail),
-        (status = 429, description = "Too many failed logins", body = crate::openapi::Detail),
+        (status = 200, description = "A new token", body = crate::schemas::Token),
+        (status = 400, description = "Missing fields, or invalid credentials", body = crate::schemas::FieldErrors),
+        (status = 408, description = "The body did not arrive within REQUEST_BODY_TIMEOUT", body = crate::schemas::Detail),
+        (status = 413, description = "Body too large", body = crate::schemas::Detail),
+        (status = 415, description = "Neither JSON nor form-encoded", body = crate::schemas::Detail),
+        (status = 429, description = "Too many failed logins", body = crate::schemas::Detail),
     ))]
 pub async fn obtain_token(
     state: web::Data<AppState>,
@@ -78,7 +77,7 @@ pub async fn obtain_token(
         Some(key) => {
             // A success is not a failure: give the reserved slot back.
             state.login_throttle.release(&address, &username).await;
-            Ok(HttpResponse::Ok().json(json!({ "token": key })))
+            Ok(HttpResponse::Ok().json(crate::schemas::Token { token: key }))
         }
         None => Err(ApiError::non_field(INVALID_CREDENTIALS)),
     }

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// `GET /health`: the process is up. No I/O.
-#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = crate::openapi::Health)))]
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = crate::schemas::Health)))]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
@@ -18,7 +18,7 @@ pub async fn health() -> HttpResponse {
 /// `GET /ready`: the database answers, and Redis too when `REDIS_URL` is set; 503 naming what is
 /// down otherwise.
 #[utoipa::path(get, path = "/ready", tag = "operations",
-    responses((status = 200, body = crate::openapi::Readiness), (status = 503, description = "Names what is down", body = crate::openapi::Readiness)))]
+    responses((status = 200, body = crate::schemas::Readiness), (status = 503, description = "Names what is down", body = crate::schemas::Readiness)))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.run(|db| Ok(db.ping()?)).await.is_ok();
     let redis = match &state.settings.redis_url {

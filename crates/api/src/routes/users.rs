@@ -13,12 +13,15 @@ use crate::auth::Credentials;
 use crate::body::{content_type, parse_object, read_limited};
 use crate::error::ApiError;
 
-#[derive(Serialize)]
-struct UserBody {
+/// A user.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
+pub struct UserBody {
     id: i64,
     username: String,
     email: String,
     is_staff: bool,
+    #[schema(format = DateTime)]
     date_joined: String,
 }
 
@@ -36,7 +39,7 @@ impl From<&User> for UserBody {
 
 /// `GET /api/user/me/`.
 #[utoipa::path(get, path = "/api/user/me/", tag = "users", security(("token" = [])),
-    responses((status = 200, body = crate::openapi::User), (status = 401, body = crate::openapi::Detail)))]
+    responses((status = 200, body = UserBody), (status = 401, body = crate::schemas::Detail)))]
 pub async fn get_me(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     let caller = credentials.authenticate().await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&caller.user)))
@@ -44,7 +47,7 @@ pub async fn get_me(credentials: Credentials) -> Result<HttpResponse, ApiError> 
 
 /// `GET /api/user/me/notifications/`: which emails the caller gets.
 #[utoipa::path(get, path = "/api/user/me/notifications/", tag = "users", security(("token" = [])),
-    responses((status = 200, body = crate::openapi::NotificationPreferences), (status = 401, body = crate::openapi::Detail)))]
+    responses((status = 200, body = crate::schemas::NotificationPreferences), (status = 401, body = crate::schemas::Detail)))]
 pub async fn get_notification_preferences(
     credentials: Credentials,
 ) -> Result<HttpResponse, ApiError> {
@@ -60,11 +63,11 @@ pub async fn get_notification_preferences(
 /// `PATCH /api/user/me/notifications/`: turns the caller's assignment email or report off or
 /// on (keys left out keep their value).
 #[utoipa::path(patch, path = "/api/user/me/notifications/", tag = "users", security(("token" = [])),
-    request_body(content = Option<crate::openapi::NotificationPreferencesPatch>, content_type = "application/json"),
+    request_body(content = Option<crate::schemas::NotificationPreferencesPatch>, content_type = "application/json"),
     responses(
-        (status = 200, body = crate::openapi::NotificationPreferences),
-        (status = 400, description = "A value is not a boolean", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
+        (status = 200, body = crate::schemas::NotificationPreferences),
+        (status = 400, description = "A value is not a boolean", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
     ))]
 pub async fn set_notification_preferences(
     credentials: Credentials,
@@ -91,18 +94,24 @@ pub async fn set_notification_preferences(
     Ok(HttpResponse::Ok().json(preferences))
 }
 
-#[derive(Serialize)]
-struct TokenBody {
+/// A token as its owner sees it: never the key.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = TokenInfo)]
+pub struct TokenBody {
     id: i64,
+    /// The first 8 characters of the token.
     prefix: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     last_used_at: Option<String>,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
 /// `GET /api/user/tokens/`: the caller's tokens, never the keys.
 #[utoipa::path(get, path = "/api/user/tokens/", tag = "users", security(("token" = [])),
-    responses((status = 200, body = [crate::openapi::TokenInfo]), (status = 401, body = crate::openapi::Detail)))]
+    responses((status = 200, body = [TokenBody]), (status = 401, body = crate::schemas::Detail)))]
 pub async fn list_tokens(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     let tokens = credentials
         .run(|db, caller| Ok(db.list_tokens(caller.user.id)?))
@@ -121,14 +130,19 @@ pub async fn list_tokens(credentials: Credentials) -> Result<HttpResponse, ApiEr
 }
 
 /// A scoped token at its creation: the only time its key is shown.
-#[derive(Serialize)]
-struct NewScopedTokenBody {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ScopedToken)]
+pub struct NewScopedTokenBody {
     id: i64,
+    /// The key, for `Authorization: Token <key>`.
     token: String,
+    /// Its first 8 characters.
     prefix: String,
     username: String,
     scopes: Vec<&'static str>,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
 }
 
@@ -139,12 +153,12 @@ const MAX_EXPIRES_IN: u64 = 315_360_000;
 /// the caller or for `username` (an integration's own user). Restricted tokens cannot act as
 /// their user, so issuing one for someone else grants only the scopes.
 #[utoipa::path(post, path = "/api/user/tokens/", tag = "users", security(("token" = [])),
-    request_body(content = crate::openapi::NewScopedToken, content_type = "application/json"),
+    request_body(content = crate::schemas::NewScopedToken, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created; the token is shown this once", body = crate::openapi::ScopedToken),
-        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only (with a full token)", body = crate::openapi::Detail),
+        (status = 201, description = "Created; the token is shown this once", body = NewScopedTokenBody),
+        (status = 400, description = "Invalid fields", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only (with a full token)", body = crate::schemas::Detail),
     ))]
 pub async fn create_scoped_token(
     credentials: Credentials,
@@ -236,7 +250,7 @@ pub async fn create_scoped_token(
 /// `DELETE /api/user/tokens/<id>/`: revokes one of the caller's tokens.
 #[utoipa::path(delete, path = "/api/user/tokens/{id}/", tag = "users", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    responses((status = 204, description = "Revoked"), (status = 401, body = crate::openapi::Detail), (status = 404, body = crate::openapi::Detail)))]
+    responses((status = 204, description = "Revoked"), (status = 401, body = crate::schemas::Detail), (status = 404, body = crate::schemas::Detail)))]
 pub async fn revoke_token(
     credentials: Credentials,
     id: web::Path<String>,
@@ -257,7 +271,7 @@ pub async fn revoke_token(
 
 /// `POST /api/user/logout/`: revokes the token of this request.
 #[utoipa::path(post, path = "/api/user/logout/", tag = "users", security(("token" = [])),
-    responses((status = 204, description = "The token of this request is revoked"), (status = 401, body = crate::openapi::Detail)))]
+    responses((status = 204, description = "The token of this request is revoked"), (status = 401, body = crate::schemas::Detail)))]
 pub async fn logout(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     credentials
         .run_any_token(|db, caller| {
@@ -269,12 +283,12 @@ pub async fn logout(credentials: Credentials) -> Result<HttpResponse, ApiError> 
 
 /// `POST /api/user/` (staff only): creates a user with the same rules as the admin CLI.
 #[utoipa::path(post, path = "/api/user/", tag = "users", security(("token" = [])),
-    request_body(content = crate::openapi::NewUser, content_type = "application/json"),
+    request_body(content = crate::schemas::NewUser, content_type = "application/json"),
     responses(
-        (status = 201, description = "Created", body = crate::openapi::User),
-        (status = 400, description = "Invalid fields, or the username is taken", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
+        (status = 201, description = "Created", body = UserBody),
+        (status = 400, description = "Invalid fields, or the username is taken", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
     ))]
 pub async fn create_user(
     credentials: Credentials,

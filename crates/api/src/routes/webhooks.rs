@@ -59,9 +59,9 @@ async fn read_changes(
 /// `GET /api/webhooks/`: every endpoint (staff).
 #[utoipa::path(get, path = "/api/webhooks/", tag = "webhooks", security(("token" = [])),
     responses(
-        (status = 200, description = "A bare array, oldest first", body = [crate::openapi::Webhook]),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
+        (status = 200, description = "A bare array, oldest first", body = [crate::schemas::Webhook]),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
     ))]
 pub async fn list_webhooks(credentials: Credentials) -> Result<HttpResponse, ApiError> {
     let hooks = credentials
@@ -75,13 +75,13 @@ pub async fn list_webhooks(credentials: Credentials) -> Result<HttpResponse, Api
 
 /// `POST /api/webhooks/`: registers an endpoint; the answer shows its secret, this once.
 #[utoipa::path(post, path = "/api/webhooks/", tag = "webhooks", security(("token" = [])),
-    request_body(content = crate::openapi::WebhookWrite, content_type = "application/json"),
+    request_body(content = crate::schemas::WebhookWrite, content_type = "application/json"),
     responses(
-        (status = 201, description = "Registered; `secret` is shown this once", body = crate::openapi::WebhookWithSecret),
-        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
+        (status = 201, description = "Registered; `secret` is shown this once", body = crate::schemas::WebhookWithSecret),
+        (status = 400, description = "Invalid fields", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
     ))]
 pub async fn create_webhook(
     credentials: Credentials,
@@ -104,10 +104,10 @@ pub async fn create_webhook(
 #[utoipa::path(get, path = "/api/webhooks/{id}/", tag = "webhooks", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, body = crate::openapi::Webhook),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 200, body = crate::schemas::Webhook),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn get_webhook(
     credentials: Credentials,
@@ -126,14 +126,14 @@ pub async fn get_webhook(
 /// `PATCH /api/webhooks/<id>/`: any of `url`, `events`, `active`.
 #[utoipa::path(patch, path = "/api/webhooks/{id}/", tag = "webhooks", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
-    request_body(content = Option<crate::openapi::WebhookPatch>, content_type = "application/json"),
+    request_body(content = Option<crate::schemas::WebhookPatch>, content_type = "application/json"),
     responses(
-        (status = 200, body = crate::openapi::Webhook),
-        (status = 400, description = "Invalid fields", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
-        crate::openapi::BodyRefused,
+        (status = 200, body = crate::schemas::Webhook),
+        (status = 400, description = "Invalid fields", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
+        crate::schemas::BodyRefused,
     ))]
 pub async fn update_webhook(
     credentials: Credentials,
@@ -157,9 +157,9 @@ pub async fn update_webhook(
     params(("id" = i64, Path, minimum = 1)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn delete_webhook(
     credentials: Credentials,
@@ -183,10 +183,10 @@ pub async fn delete_webhook(
 #[utoipa::path(post, path = "/api/webhooks/{id}/rotate-secret/", tag = "webhooks", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
     responses(
-        (status = 200, description = "The endpoint with its new `secret`", body = crate::openapi::WebhookWithSecret),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 200, description = "The endpoint with its new `secret`", body = crate::schemas::WebhookWithSecret),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn rotate_secret(
     credentials: Credentials,
@@ -211,10 +211,10 @@ pub async fn rotate_secret(
 #[utoipa::path(post, path = "/api/webhooks/{id}/ping/", tag = "webhooks", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1)),
     responses(
-        (status = 202, description = "Queued; the delivery", body = crate::openapi::Delivery),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 202, description = "Queued; the delivery", body = crate::schemas::DeliveryInfo),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn ping(
     credentials: Credentials,
@@ -236,11 +236,11 @@ pub async fn ping(
         ("status" = Option<String>, Query, description = "pending, sending, succeeded or failed"),
         ("page" = Option<i64>, Query, minimum = 1), ("per_page" = Option<u32>, Query, minimum = 1, maximum = 100)),
     responses(
-        (status = 200, description = "A bare array, newest first; `X-Total-Count`", body = [crate::openapi::Delivery]),
-        (status = 400, description = "A bad parameter", body = crate::openapi::FieldErrors),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 200, description = "A bare array, newest first; `X-Total-Count`", body = [crate::schemas::DeliveryInfo]),
+        (status = 400, description = "A bad parameter", body = crate::schemas::FieldErrors),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn list_deliveries(
     credentials: Credentials,
@@ -300,10 +300,10 @@ pub async fn list_deliveries(
 #[utoipa::path(post, path = "/api/webhooks/{id}/deliveries/{did}/redeliver/", tag = "webhooks", security(("token" = [])),
     params(("id" = i64, Path, minimum = 1), ("did" = i64, Path, minimum = 1)),
     responses(
-        (status = 202, description = "Queued; the new delivery", body = crate::openapi::Delivery),
-        (status = 401, body = crate::openapi::Detail),
-        (status = 403, description = "Staff only", body = crate::openapi::Detail),
-        (status = 404, body = crate::openapi::Detail),
+        (status = 202, description = "Queued; the new delivery", body = crate::schemas::DeliveryInfo),
+        (status = 401, body = crate::schemas::Detail),
+        (status = 403, description = "Staff only", body = crate::schemas::Detail),
+        (status = 404, body = crate::schemas::Detail),
     ))]
 pub async fn redeliver(
     credentials: Credentials,

@@ -90,10 +90,15 @@ impl Database {
                 webhook_attempts::error,
             ))
             .load(conn)?);
-        Ok(rows
-            .into_iter()
-            .map(
-                |(id, event_id, status, next, created, finished, kind)| DeliveryInfo {
+        rows.into_iter()
+            .map(|(id, event_id, status, next, created, finished, kind)| {
+                // The CHECK constraint allows no other word: only a damaged database gives one.
+                let status = DeliveryStatus::parse(&status).ok_or_else(|| {
+                    diesel::result::Error::DeserializationError(
+                        format!("delivery {id} has the stored status {status:?}").into(),
+                    )
+                })?;
+                Ok(DeliveryInfo {
                     id: DeliveryId::from_stored(id),
                     message_id: message_id(id, event_id),
                     event_id,
@@ -113,9 +118,10 @@ impl Database {
                             error: a.5.clone(),
                         })
                         .collect(),
-                },
-            )
-            .collect())
+                })
+            })
+            .collect::<Result<Vec<_>, diesel::result::Error>>()
+            .map_err(StoreError::from)
     }
 
     /// Delivers a delivery's event again, as a new delivery with the same `webhook-id`; `None`

@@ -13,9 +13,9 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::Text;
 use issue_tracker_domain::{
-    DeliveryId, DeliveryStatus, Event, EventType, Webhook, WebhookChanges, WebhookId,
+    DeliveryAttempt, DeliveryId, DeliveryInfo, DeliveryStatus, Event, EventType, Webhook,
+    WebhookChanges, WebhookId,
 };
-use serde::Serialize;
 
 use crate::claims::new_claim_token;
 use crate::clock;
@@ -47,49 +47,6 @@ fn new_delivery(webhook: i64, event: Option<i64>) -> _ {
 pub enum WebhookRefused {
     /// No such webhook (or delivery).
     Missing,
-}
-
-/// One attempt of a delivery, as the delivery log shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeliveryAttempt {
-    /// When it started.
-    #[serde(serialize_with = "issue_tracker_domain::serialize_rfc3339")]
-    pub started_at: chrono::DateTime<chrono::Utc>,
-    /// The receiver's HTTP status, when it answered.
-    pub status_code: Option<i32>,
-    /// How long it took, in milliseconds.
-    pub duration_ms: i32,
-    /// The first 4 KiB of the response body.
-    pub response: String,
-    /// What went wrong, when it did (timeout, connection refused, refused address...).
-    pub error: Option<String>,
-}
-
-/// A delivery, as the delivery log shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeliveryInfo {
-    /// Its id.
-    pub id: DeliveryId,
-    /// The `webhook-id` it is sent with: the event's id (`ping_<id>` for a ping).
-    pub message_id: String,
-    /// The event delivered (`null` for a ping).
-    pub event_id: Option<i64>,
-    /// The event's type.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// `pending`, `sending`, `succeeded` or `failed`.
-    pub status: String,
-    /// When it is due next (pending), or when its lease ends (sending).
-    #[serde(serialize_with = "issue_tracker_domain::serialize_rfc3339")]
-    pub next_attempt_at: chrono::DateTime<chrono::Utc>,
-    /// When it was made.
-    #[serde(serialize_with = "issue_tracker_domain::serialize_rfc3339")]
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// When it succeeded or failed for good.
-    #[serde(serialize_with = "issue_tracker_domain::serialize_rfc3339_opt")]
-    pub finished_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Every attempt, oldest first.
-    pub attempts: Vec<DeliveryAttempt>,
 }
 
 /// A delivery a worker holds: what to send, where, signed with which secrets.
