@@ -169,7 +169,7 @@ pub fn serve(settings: Settings, db: Database) -> anyhow::Result<()> {
     let listener = listen(address, settings.http.reuse_port)
         .with_context(|| format!("cannot listen on {address}"))?;
     tracing::info!(%address, backend = ?db.backend(), "serving the API on http://{address}/api/issue/");
-    spawn_sqlite_housekeeping(&db);
+    db.spawn_sqlite_housekeeping();
     let state = AppState::new(db, &settings);
     let admin = issue_tracker_admin::mount(
         settings.admin.clone(),
@@ -315,47 +315,6 @@ pub async fn run_beat(
         .context("beat failed")
 }
 
-/// On SQLite, in the background: brings the search index up to date every 50 ms (see
-/// `Database::index_pending_search`; batches of up to 200 issues, without a pause while a full
-/// batch was found); and, on a thread of its own, checkpoints the WAL every 100 ms without
-/// blocking writers, so that a commit seldom meets a checkpoint of its own (SQLite runs one in the
-/// committing connection when the WAL reaches `wal_autocheckpoint` pages; with its `fsync`s that
-/// commit took 30 to 70 ms, and every request of its group waited). Not on the indexer's pauses,
-/// as it was: under sustained writes the indexer finds a full batch every time and never pauses,
-/// and a slow checkpoint `fsync` would hold up the indexing. Nothing on PostgreSQL.
-fn spawn_sqlite_housekeeping(db: &Database) {
-    if db.backend() != issue_tracker_persistence::Backend::Sqlite {
-        return;
-    }
-    const BATCH: i64 = 200;
-    const TICK: std::time::Duration = std::time::Duration::from_millis(50);
-    const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-    let indexer = db.clone();
-    std::thread::Builder::new()
-        .name("sqlite-search-index".into())
-        .spawn(move || loop {
-            match indexer.index_pending_search(BATCH) {
-                Ok(done) if done as i64 == BATCH => continue,
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "search index: cannot bring it up to date; retrying")
-                }
-            }
-            std::thread::sleep(TICK);
-        })
-        .expect("start the SQLite search index thread");
-    let checkpointer = db.clone();
-    std::thread::Builder::new()
-        .name("sqlite-checkpoint".into())
-        .spawn(move || loop {
-            if let Err(error) = checkpointer.checkpoint() {
-                tracing::warn!(%error, "WAL checkpoint failed; retrying");
-            }
-            std::thread::sleep(CHECKPOINT_EVERY);
-        })
-        .expect("start the SQLite checkpoint thread");
-}
-
 /// `issue-tracker run`: the API server, a worker and beat in one process. The queue is in-process
 /// unless `REDIS_URL` is set. Ctrl-C or SIGTERM stops all three.
 pub fn run_all(settings: Settings, db: Database) -> anyhow::Result<()> {
@@ -493,7 +452,7 @@ mod tests {
         )
         .unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
-        super::spawn_sqlite_housekeeping(&db);
+        db.spawn_sqlite_housekeeping();
         std::thread::sleep(std::time::Duration::from_millis(700));
         #[derive(diesel::QueryableByName)]
         struct Count {

@@ -63,8 +63,8 @@ pub use label::{
 };
 pub use label_edit::{sorted_labels, LabelDiff, LabelEdit};
 pub use listing::{
-    IssueFilter, ListQuery, OrderField, DEFAULT_PER_PAGE, MAX_PARAMETER_CHARS, MAX_PER_PAGE,
-    MAX_SEARCH_CHARS,
+    Direction, IssueFilter, ListQuery, OrderField, SortKey, DEFAULT_PER_PAGE, MAX_PARAMETER_CHARS,
+    MAX_PER_PAGE, MAX_SEARCH_CHARS,
 };
 pub use notification::{
     message_id, report_period, retry_backoff, AssignmentEmail, DeliveryOutcome, NotificationKind,

@@ -44,6 +44,42 @@ impl OrderField {
     }
 }
 
+/// Which way a list is sorted by one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Smallest first.
+    Ascending,
+    /// Largest first (`-field` in `?ordering=`).
+    Descending,
+}
+
+/// One key of a list's order: a field and its direction.
+///
+/// ```
+/// use issue_tracker_domain::{Direction, OrderField, SortKey};
+/// let key = SortKey::new(OrderField::UpdatedAt, Direction::Descending);
+/// assert!(key.is_descending());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SortKey {
+    /// The field.
+    pub field: OrderField,
+    /// Which way.
+    pub direction: Direction,
+}
+
+impl SortKey {
+    /// `field`, sorted `direction`.
+    pub fn new(field: OrderField, direction: Direction) -> SortKey {
+        SortKey { field, direction }
+    }
+
+    /// Whether it sorts largest first.
+    pub fn is_descending(self) -> bool {
+        self.direction == Direction::Descending
+    }
+}
+
 /// Which issues, in which order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct IssueFilter {
@@ -59,8 +95,8 @@ pub struct IssueFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Only issues carrying every one of these labels (names, any case; each once).
     pub labels: Vec<String>,
-    /// Order: fields with `true` for descending; `id` ascending is always the last tiebreaker.
-    pub ordering: Vec<(OrderField, bool)>,
+    /// Order: each field once; `id` ascending is always the last tiebreaker.
+    pub ordering: Vec<SortKey>,
 }
 
 /// A parsed list request.
@@ -95,14 +131,20 @@ impl ListQuery {
     /// the page size of an unpaginated list. Unknown parameters are ignored.
     ///
     /// ```
-    /// use issue_tracker_domain::{ListQuery, OrderField, Status};
+    /// use issue_tracker_domain::{Direction, ListQuery, OrderField, SortKey, Status};
     ///
     /// let pairs = [("status", "open"), ("assigned_to", "me"), ("ordering", "-updated_at,id"), ("per_page", "20")];
     /// let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     /// let query = ListQuery::parse(&pairs, "ann", 10_000).unwrap();
     /// assert_eq!(query.filter.status, Some(Status::Open));
     /// assert_eq!(query.filter.assigned_to.as_deref(), Some("ann"));
-    /// assert_eq!(query.filter.ordering, vec![(OrderField::UpdatedAt, true), (OrderField::Id, false)]);
+    /// assert_eq!(
+    ///     query.filter.ordering,
+    ///     vec![
+    ///         SortKey::new(OrderField::UpdatedAt, Direction::Descending),
+    ///         SortKey::new(OrderField::Id, Direction::Ascending),
+    ///     ]
+    /// );
     /// assert_eq!((query.page, query.per_page, query.paginated), (1, 20, true));
     ///
     /// let labels: Vec<(String, String)> = vec![("label".into(), "bug".into()), ("label".into(), "UI".into()), ("label".into(), "Bug".into())];
@@ -226,13 +268,13 @@ impl ListQuery {
                 "ordering" => {
                     let mut ordering = Vec::new();
                     for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                        let (descending, name) = match part.strip_prefix('-') {
-                            Some(name) => (true, name),
-                            None => (false, part),
+                        let (direction, name) = match part.strip_prefix('-') {
+                            Some(name) => (Direction::Descending, name),
+                            None => (Direction::Ascending, part),
                         };
                         match OrderField::parse(name) {
-                            Some(field) if !ordering.iter().any(|(f, _)| *f == field) => {
-                                ordering.push((field, descending))
+                            Some(field) if !ordering.iter().any(|k: &SortKey| k.field == field) => {
+                                ordering.push(SortKey::new(field, direction))
                             }
                             Some(_) => {}
                             None => errors.add("ordering", format!("Unknown field \"{name}\".")),

@@ -20,6 +20,7 @@ use issue_tracker_domain::{
 use issue_tracker_mailer::Mailer;
 use issue_tracker_persistence::{ClaimedNotification, Content, Database, StoreError};
 use issue_tracker_queue::{Job, JobQueue, QueueError};
+use issue_tracker_recorder::Recorded;
 use tokio::sync::watch;
 
 /// Why a pipeline step failed; each step is retried on the next tick, so nothing is lost.
@@ -260,63 +261,64 @@ impl Worker {
         &self,
         claim: &ClaimedNotification,
         outcome: &'static str,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
         write: F,
     ) -> bool
     where
         F: Fn(&Database, &ClaimedNotification) -> Result<bool, StoreError> + Clone + Send + 'static,
     {
-        let mut failures = 0u32;
-        let mut stopping_since: Option<tokio::time::Instant> = None;
-        loop {
-            let (write, claimed) = (write.clone(), claim.clone());
-            match blocking(&self.db, move |db| write(db, &claimed)).await {
-                Ok(true) => {
-                    self.unrecorded_set().remove(&claim.id.get());
-                    if failures > 0 {
-                        tracing::info!(
-                            notification = claim.id.get(),
-                            outcome,
-                            failures,
-                            "outcome recorded after the database came back"
-                        );
-                    }
-                    return true;
+        let id = claim.id.get();
+        let claimed = claim.clone();
+        let recorded = issue_tracker_recorder::record(
+            &self.db,
+            shutdown,
+            RECORD_GRACE,
+            move |db| write(db, &claimed),
+            |failures, error| {
+                if failures == 1 {
+                    self.unrecorded_set().insert(id);
                 }
-                Ok(false) => {
-                    self.unrecorded_set().remove(&claim.id.get());
-                    tracing::warn!(
-                        notification = claim.id.get(),
+                if issue_tracker_recorder::worth_logging(failures) {
+                    tracing::warn!(notification = id, outcome, %error, failures, "cannot record the outcome; retrying");
+                }
+            },
+        )
+        .await;
+        self.unrecorded_set().remove(&id);
+        match recorded {
+            Recorded::Written {
+                value: true,
+                failures,
+            } => {
+                if failures > 0 {
+                    tracing::info!(
+                        notification = id,
                         outcome,
-                        "outcome matched nothing: the claim was superseded (its lease ran out and another worker took it) or an admin changed the row"
+                        failures,
+                        "outcome recorded after the database came back"
                     );
-                    return true;
                 }
-                Err(error) => {
-                    failures += 1;
-                    if failures == 1 {
-                        self.unrecorded_set().insert(claim.id.get());
-                    }
-                    if failures <= 3 || failures.is_multiple_of(40) {
-                        tracing::warn!(notification = claim.id.get(), outcome, %error, failures, "cannot record the outcome; retrying");
-                    }
-                }
+                true
             }
-            if *shutdown.borrow() {
-                let since = *stopping_since.get_or_insert_with(tokio::time::Instant::now);
-                if since.elapsed() >= RECORD_GRACE {
-                    self.unrecorded_set().remove(&claim.id.get());
-                    tracing::error!(
-                        notification = claim.id.get(),
-                        outcome,
-                        "shutting down before the outcome could be recorded; left unacknowledged"
-                    );
-                    return false;
-                }
+            Recorded::Written { value: false, .. } => {
+                tracing::warn!(
+                    notification = id,
+                    outcome,
+                    "outcome matched nothing: the claim was superseded (its lease ran out and another worker took it) or an admin changed the row"
+                );
+                true
             }
-            tokio::select! {
-                _ = tokio::time::sleep(RECORD_RETRY) => {}
-                _ = shutdown.changed(), if !*shutdown.borrow() => {}
+            Recorded::GaveUp { .. } => {
+                tracing::error!(
+                    notification = id,
+                    outcome,
+                    "shutting down before the outcome could be recorded; left unacknowledged"
+                );
+                false
+            }
+            Recorded::Panicked(error) => {
+                tracing::error!(notification = id, outcome, %error, "recording the outcome panicked; left unacknowledged");
+                false
             }
         }
     }
@@ -445,11 +447,6 @@ impl Worker {
         Ok(recorded)
     }
 }
-
-/// How often an outcome that could not be written is tried again. Short, so that when the
-/// database comes back the outcome is recorded before the relay can hand the expired lease to
-/// another worker.
-const RECORD_RETRY: Duration = Duration::from_millis(250);
 
 /// How long a worker that was asked to stop keeps trying to record outcomes. With the send
 /// bounded by `EMAIL_TIMEOUT`, a worker exits within `EMAIL_TIMEOUT` + this + one database

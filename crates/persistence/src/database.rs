@@ -157,7 +157,7 @@ impl Database {
         let pool = postgres_pool(settings)
             .min_idle(Some(settings.max_size))
             .build(PgManager::new(url, settings.transaction_pooling))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Database::Postgres(pool))
     }
 
@@ -176,7 +176,9 @@ impl Database {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                    StoreError::Unavailable(
+                        format!("cannot create {}: {e}", parent.display()).into(),
+                    )
                 })?;
             }
         }
@@ -186,7 +188,7 @@ impl Database {
         {
             use diesel::Connection;
             let mut conn = SqliteConnection::establish(&url)
-                .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
+                .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}").into()))?;
             conn.batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")?;
         }
         let pool = Pool::builder()
@@ -198,7 +200,7 @@ impl Database {
             // in this process: it does not go stale as a network connection does.
             .test_on_check_out(false)
             .build(ConnectionManager::<SqliteConnection>::new(url))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| StoreError::Unavailable(Box::new(e)))?;
         Ok(Database::Sqlite(SqliteStore {
             pool,
             writer: Default::default(),
@@ -347,8 +349,9 @@ fn identifier(name: &str) -> &str {
 
 fn on_postgres_server(admin_url: &str, statement: &str) -> Result<(), StoreError> {
     use diesel::Connection;
-    let mut conn = PgConnection::establish(admin_url)
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to {admin_url}: {e}")))?;
+    let mut conn = PgConnection::establish(admin_url).map_err(|e| {
+        StoreError::Unavailable(format!("cannot connect to {admin_url}: {e}").into())
+    })?;
     conn.batch_execute(statement)?;
     Ok(())
 }

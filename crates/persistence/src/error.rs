@@ -1,15 +1,19 @@
-/// What went wrong in the store.
+/// Why the database is unavailable: the pool's or the driver's own error, kept as the source, or
+/// a description where there is none.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong in the store. Each variant keeps its cause as `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// No connection could be had in time: the database is down or saturated.
     #[error("database unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// A unique constraint refused the write (e.g. a taken username).
     #[error("already exists")]
     Conflict,
     /// A query failed.
     #[error("database error: {0}")]
-    Query(diesel::result::Error),
+    Query(#[source] diesel::result::Error),
     /// Migrations could not be read or applied.
     #[error("migrations failed: {0}")]
     Migration(String),
@@ -28,7 +32,7 @@ impl From<diesel::result::Error> for StoreError {
                 kind @ (diesel::result::DatabaseErrorKind::ClosedConnection
                 | diesel::result::DatabaseErrorKind::UnableToSendCommand),
                 info,
-            ) => StoreError::Unavailable(format!("{kind:?}: {}", info.message())),
+            ) => StoreError::Unavailable(format!("{kind:?}: {}", info.message()).into()),
             other => StoreError::Query(other),
         }
     }
@@ -36,7 +40,7 @@ impl From<diesel::result::Error> for StoreError {
 
 impl From<r2d2_error::PoolError> for StoreError {
     fn from(error: r2d2_error::PoolError) -> Self {
-        StoreError::Unavailable(error.to_string())
+        StoreError::Unavailable(Box::new(error))
     }
 }
 

@@ -76,9 +76,9 @@ impl Writer {
                 let _ = answer.send(match (result, group) {
                     // A failed write has nothing in the group: its own error.
                     (Err(error), _) => Err(error),
-                    (Ok(_), Err(error)) => Err(StoreError::Unavailable(format!(
-                        "the write could not be committed: {error}"
-                    ))),
+                    (Ok(_), Err(error)) => Err(StoreError::Unavailable(
+                        format!("the write could not be committed: {error}").into(),
+                    )),
                     (Ok(value), Ok(())) => Ok(value),
                 });
             })

@@ -14,6 +14,7 @@ pub mod django;
 mod error;
 mod events;
 mod group_commit;
+mod housekeeping;
 mod issues;
 mod labels;
 pub use issue_tracker_domain::LabelEdit;
@@ -41,7 +42,7 @@ pub use database::{
     close_postgres_connections, create_postgres_database, drop_postgres_database, Backend,
     Database, PoolSettings, SqliteStore,
 };
-pub use error::StoreError;
+pub use error::{Cause, StoreError};
 pub use events::{EventFilter, EventPage};
 pub use issue_tracker_domain::{DeliveryAttempt, DeliveryInfo};
 pub use tokens::{Authenticated, TokenInfo};

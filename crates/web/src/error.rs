@@ -80,7 +80,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(reason) => ApiError::Unavailable(reason),
+            StoreError::Unavailable(cause) => ApiError::Unavailable(cause.to_string()),
             // A unique key refused the write: the request collided with what exists, which a
             // handler that expects it names more precisely (a taken username is a 400).
             StoreError::Conflict => ApiError::Conflict,

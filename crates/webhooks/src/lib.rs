@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use issue_tracker_config::WebhookSettings;
 use issue_tracker_domain::{is_public_address, sign_webhook, webhook_host_allowed};
 use issue_tracker_persistence::{AttemptOutcome, ClaimedDelivery, Database, DeliveryAttempt};
+use issue_tracker_recorder::Recorded;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 
@@ -357,6 +358,9 @@ type Record = (
 /// The most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 256;
 
+/// How long, after shutdown is asked for, attempts that could not be recorded are tried again.
+const RECORD_GRACE: Duration = Duration::from_secs(5);
+
 /// Records attempts in batches (one commit for all the outcomes ready at once), retrying while
 /// the database is unreachable: a delivered event must not be delivered again because its outcome
 /// could not be written. Gives a batch up 5 s after shutdown, leaving its claims to run out (the
@@ -379,47 +383,38 @@ async fn record_batches(
             items.push((claim, attempt, outcome));
             waiting.push(done);
         }
-        let mut stopping_since: Option<Instant> = None;
-        let mut failures = 0u32;
-        loop {
-            let db = db.clone();
-            let batch = std::mem::take(&mut items);
-            let written = tokio::task::spawn_blocking(move || {
-                let result = db.record_attempts(&batch);
-                (batch, result)
-            })
-            .await;
-            match written {
-                Ok((batch, Ok(flags))) => {
-                    for ((claim, ..), recorded) in batch.iter().zip(flags) {
-                        if !recorded {
-                            tracing::warn!(
-                                delivery = claim.id,
-                                "the claim was superseded (its lease ran out); outcome not recorded"
-                            );
-                        }
-                    }
-                    break;
+        let items = Arc::new(items);
+        let count = items.len();
+        let batch = items.clone();
+        let recorded = issue_tracker_recorder::record(
+            &db,
+            shutdown.clone(),
+            RECORD_GRACE,
+            move |db| db.record_attempts(&batch),
+            |failures, error| {
+                if issue_tracker_recorder::worth_logging(failures) {
+                    tracing::warn!(count, %error, "cannot record webhook attempts; retrying");
                 }
-                Ok((batch, Err(error))) => {
-                    items = batch;
-                    failures += 1;
-                    if failures <= 3 || failures.is_multiple_of(40) {
-                        tracing::warn!(count = items.len(), %error, "cannot record webhook attempts; retrying");
+            },
+        )
+        .await;
+        match recorded {
+            Recorded::Written { value: flags, .. } => {
+                for ((claim, ..), recorded) in items.iter().zip(flags) {
+                    if !recorded {
+                        tracing::warn!(
+                            delivery = claim.id,
+                            "the claim was superseded (its lease ran out); outcome not recorded"
+                        );
                     }
                 }
-                Err(error) => {
-                    tracing::error!(%error, "recording webhook attempts panicked");
-                    break;
-                }
             }
-            if *shutdown.borrow() {
-                let since = *stopping_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= Duration::from_secs(5) {
-                    break;
-                }
+            Recorded::GaveUp { .. } => {
+                tracing::warn!(count, "shutting down before webhook attempts could be recorded; their claims will run out")
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            Recorded::Panicked(error) => {
+                tracing::error!(%error, "recording webhook attempts panicked")
+            }
         }
         for done in waiting {
             let _ = done.send(());

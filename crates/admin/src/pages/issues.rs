@@ -3,8 +3,8 @@
 
 use actix_web::{web, HttpResponse};
 use issue_tracker_domain::{
-    messages, HistoryPage, IssueChanges, IssueFilter, IssueId, IssueInput, OrderField, Status,
-    User, WriteMode,
+    messages, Direction, HistoryPage, Issue, IssueChanges, IssueFilter, IssueId, IssueInput,
+    OrderField, SortKey, Status, User, WriteMode,
 };
 use issue_tracker_persistence::{Database, NewIssue, StoredIssue, WriteCondition};
 
@@ -51,9 +51,12 @@ fn filter_of(query: &FormData) -> IssueFilter {
         }),
         updated_since: None,
         labels: text("label").into_iter().collect(),
-        ordering: vec![(
+        ordering: vec![SortKey::new(
             OrderField::parse(field).unwrap_or(OrderField::Id),
-            descending,
+            match descending {
+                true => Direction::Descending,
+                false => Direction::Ascending,
+            },
         )],
     }
 }
@@ -140,28 +143,54 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     }))
 }
 
-/// The issue form, filled with `values`: (title, description, status, assigned_to, created_by).
-fn issue_fields(values: [String; 5]) -> Vec<Field> {
-    let [title, description, status, assigned_to, created_by] = values;
-    vec![
-        Field::text("title", "Title", title).help("1 to 255 characters."),
-        Field::text("description", "Description", description).kind(FieldKind::TextArea),
-        Field::text("status", "Status", status).kind(FieldKind::Select(status_choices())),
-        Field::text("assigned_to", "Assigned to", assigned_to)
-            .help("The username of an active user."),
-        Field::text("created_by", "Created by", created_by).help("The username of a user."),
-    ]
+/// The issue form as submitted (or as shown): every field as typed.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+struct IssueForm {
+    title: String,
+    description: String,
+    status: String,
+    assigned_to: String,
+    created_by: String,
 }
 
-fn typed(form: &FormData) -> [String; 5] {
-    [
-        "title",
-        "description",
-        "status",
-        "assigned_to",
-        "created_by",
-    ]
-    .map(|name| form.text(name))
+impl IssueForm {
+    /// The form showing an issue as it is.
+    fn of(issue: Issue) -> IssueForm {
+        IssueForm {
+            title: issue.title,
+            description: issue.description,
+            status: issue.status.as_str().to_owned(),
+            assigned_to: issue.assigned_to,
+            created_by: issue.created_by,
+        }
+    }
+
+    /// The fields the domain's [`IssueInput::parse`] reads, as a body would give them.
+    fn body(&self) -> serde_json::Map<String, serde_json::Value> {
+        [
+            ("title", &self.title),
+            ("description", &self.description),
+            ("status", &self.status),
+            ("assigned_to", &self.assigned_to),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), serde_json::Value::String(value.clone())))
+        .collect()
+    }
+
+    /// The form's fields, filled with what it holds.
+    fn fields(self) -> Vec<Field> {
+        vec![
+            Field::text("title", "Title", self.title).help("1 to 255 characters."),
+            Field::text("description", "Description", self.description).kind(FieldKind::TextArea),
+            Field::text("status", "Status", self.status).kind(FieldKind::Select(status_choices())),
+            Field::text("assigned_to", "Assigned to", self.assigned_to)
+                .help("The username of an active user."),
+            Field::text("created_by", "Created by", self.created_by)
+                .help("The username of a user."),
+        ]
+    }
 }
 
 /// What a valid issue form holds: the changes (every field set) and who created it.
@@ -176,18 +205,12 @@ struct Valid {
 /// one rule, [`IssueInput::resolve`]); every error by field. The creator may be any user.
 fn validate(
     db: &Database,
-    form: &FormData,
+    form: &IssueForm,
 ) -> Result<Result<Valid, Vec<(String, String)>>, AdminError> {
-    let fields: serde_json::Map<String, serde_json::Value> =
-        ["title", "description", "status", "assigned_to"]
-            .into_iter()
-            .map(|name| (name.to_owned(), serde_json::Value::String(form.text(name))))
-            .collect();
-    let (input, errors) = IssueInput::parse(&fields, WriteMode::Create);
+    let (input, errors) = IssueInput::parse(&form.body(), WriteMode::Create);
     let assignee = input.assigned_to.clone().unwrap_or_default();
     let resolved = input.resolve(errors, |name| db.find_active_user_id(name))?;
-    let typed_creator = form.text("created_by");
-    let creator = match typed_creator.as_str() {
+    let creator = match form.created_by.as_str() {
         "" => Err(messages::NULL.to_owned()),
         name => db
             .find_user(name)?
@@ -212,18 +235,13 @@ fn validate(
     })
 }
 
-fn add_page(
-    staff: &Staff,
-    values: [String; 5],
-    errors: &[(String, String)],
-    back: String,
-) -> FormPage {
+fn add_page(staff: &Staff, form: IssueForm, errors: &[(String, String)], back: String) -> FormPage {
     FormPage::new(
         staff,
         "issues",
         "Add issue".into(),
         "/admin/issues/add/".into(),
-        issue_fields(values),
+        form.fields(),
         errors,
         back,
     )
@@ -232,16 +250,14 @@ fn add_page(
 /// `GET /admin/issues/add/`.
 pub async fn add_form(view: View) -> HttpResponse {
     let (staff, query, _) = view.parts();
-    let values = [
-        String::new(),
-        String::new(),
-        "open".into(),
-        String::new(),
-        staff.user.username.clone(),
-    ];
+    let form = IssueForm {
+        status: "open".into(),
+        created_by: staff.user.username.clone(),
+        ..IssueForm::default()
+    };
     ok(&add_page(
         &staff,
-        values,
+        form,
         &[],
         back_or(query.get("back"), LIST),
     ))
@@ -251,6 +267,7 @@ pub async fn add_form(view: View) -> HttpResponse {
 pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
     let (staff, form, back, state, origin) = post.parts();
     let delay = state.settings.assign_delay;
+    let form: IssueForm = form.to()?;
     let submitted = form.clone();
     let outcome = state
         .run(move |db| {
@@ -290,7 +307,7 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
             ),
             "added",
         ))),
-        Err(errors) => Ok(invalid(&add_page(&staff, typed(&form), &errors, back))),
+        Err(errors) => Ok(invalid(&add_page(&staff, form, &errors, back))),
     }
 }
 
@@ -325,7 +342,7 @@ fn history(db: &Database, id: i64) -> Result<Vec<EventView>, AdminError> {
 fn change_page(
     staff: &Staff,
     id: i64,
-    values: [String; 5],
+    form: IssueForm,
     errors: &[(String, String)],
     back: String,
     notice: String,
@@ -347,7 +364,7 @@ fn change_page(
             "issues",
             format!("Change issue {id}"),
             format!("/admin/issues/{id}/"),
-            issue_fields(values),
+            form.fields(),
             errors,
             back,
         )
@@ -361,18 +378,10 @@ pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpRespon
     let (issue, events) = state
         .run(move |db| Ok((load(db, id)?, history(db, id)?)))
         .await?;
-    let issue = issue.issue;
-    let values = [
-        issue.title,
-        issue.description,
-        issue.status.as_str().to_owned(),
-        issue.assigned_to,
-        issue.created_by,
-    ];
     Ok(ok(&change_page(
         &staff,
         id,
-        values,
+        IssueForm::of(issue.issue),
         &[],
         back_or(query.get("back"), LIST),
         notice(&query),
@@ -385,6 +394,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
     let id = path_id(&id)?;
     let (staff, form, back, state, origin) = post.parts();
     let delay = state.settings.assign_delay;
+    let form: IssueForm = form.to()?;
     let submitted = form.clone();
     let outcome = state
         .run(move |db| {
@@ -409,7 +419,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
         Err((errors, events)) => Ok(invalid(&change_page(
             &staff,
             id,
-            typed(&form),
+            form,
             &errors,
             back,
             String::new(),

@@ -79,6 +79,19 @@ impl FormData {
             .map(|(_, value)| value.as_str())
     }
 
+    /// The form as a typed struct (`#[serde(default)]` for fields a form may leave out): the
+    /// first value of each name, as text.
+    pub fn to<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::error::AdminError> {
+        let mut fields = serde_json::Map::new();
+        for (name, value) in &self.0 {
+            if !fields.contains_key(name) {
+                fields.insert(name.clone(), serde_json::Value::String(value.clone()));
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map_err(|_| crate::error::AdminError::BadRequest("the form could not be read"))
+    }
+
     /// The first value of `name`, or "".
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or_default().to_owned()

@@ -134,7 +134,7 @@ impl DjangoSource {
     /// Opens the database at a dj-database-url style URL, and checks that it holds the three
     /// tables.
     pub fn open(url: &str) -> Result<DjangoSource, StoreError> {
-        let unavailable = |what: String| StoreError::Unavailable(what);
+        let unavailable = |what: String| StoreError::Unavailable(what.into());
         let mut source = if let Some(path) = url.strip_prefix("sqlite:///") {
             // sqlite:////abs/path keeps its leading slash; sqlite:///rel/path is relative.
             if path.is_empty() || !std::path::Path::new(path).is_file() {
