@@ -254,12 +254,12 @@ impl IssueInput {
     ///
     /// let directory = |name: &str| Ok::<_, ()>((name == "ann").then(|| UserId::new(4)));
     /// let body = json!({"assigned_to": "ann"});
-    /// let (input, errors) = IssueInput::parse(body.as_object().unwrap(), WriteMode::Update);
+    /// let (input, errors) = IssueInput::parse(body.as_object().unwrap(), WriteMode::Patch);
     /// let changes = input.resolve(errors, directory).unwrap().unwrap();
     /// assert_eq!(changes.assigned_to, Some(UserId::new(4)));
     ///
     /// let body = json!({"assigned_to": "zed", "title": ""});
-    /// let (input, errors) = IssueInput::parse(body.as_object().unwrap(), WriteMode::Update);
+    /// let (input, errors) = IssueInput::parse(body.as_object().unwrap(), WriteMode::Patch);
     /// let errors = input.resolve(errors, directory).unwrap().unwrap_err();
     /// assert_eq!(
     ///     serde_json::to_value(&errors).unwrap(),
