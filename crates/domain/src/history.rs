@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::ids::{IssueId, UserId};
+use crate::ids::{EventId, IssueId, UserId};
 use crate::issue::Issue;
 
 /// Who made a change. `None` in an [`Origin`] is the system itself.
@@ -294,7 +294,7 @@ pub fn issue_changes(before: &Issue, after: &Issue) -> Vec<FieldChange> {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     /// Its position in the one history (increasing).
-    pub id: i64,
+    pub id: EventId,
     /// What happened.
     #[serde(rename = "type")]
     pub event_type: EventType,

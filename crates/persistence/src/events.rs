@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use issue_tracker_domain::{
-    Actor, Event, EventType, FieldChange, HistoryPage, IssueId, Origin, User, UserId, Via,
+    Actor, Event, EventId, EventType, FieldChange, HistoryPage, IssueId, Origin, User, UserId, Via,
 };
 
 use crate::rows::utc;
@@ -141,7 +141,7 @@ impl TryFrom<EventRow> for Event {
             _ => None,
         };
         Ok(Event {
-            id: row.id,
+            id: EventId::from_stored(row.id),
             event_type: EventType::parse(&row.kind)
                 .ok_or_else(|| corrupt(row.id, "unknown type"))?,
             created_at: utc(row.created_at),

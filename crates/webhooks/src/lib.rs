@@ -284,8 +284,8 @@ impl Deliverer {
             AttemptOutcome::Gone => "gone; endpoint disabled",
         };
         tracing::info!(
-            delivery = claim.id,
-            webhook = claim.webhook_id,
+            delivery = claim.id.get(),
+            webhook = claim.webhook_id.get(),
             event = %claim.message_id,
             status = ?attempt.status_code,
             error = attempt.error.as_deref().unwrap_or(""),
@@ -403,7 +403,7 @@ async fn record_batches(
                 for ((claim, ..), recorded) in items.iter().zip(flags) {
                     if !recorded {
                         tracing::warn!(
-                            delivery = claim.id,
+                            delivery = claim.id.get(),
                             "the claim was superseded (its lease ran out); outcome not recorded"
                         );
                     }

@@ -329,7 +329,7 @@ fn history(db: &Database, id: i64) -> Result<Vec<EventView>, AdminError> {
                 per_page: 100,
             },
         )?;
-        after = page.events.last().map_or(after, |e| e.id);
+        after = page.events.last().map_or(after, |e| e.id.get());
         events.extend(page.events.iter().map(EventView::from));
         if !page.more {
             break;

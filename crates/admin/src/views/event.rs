@@ -46,7 +46,7 @@ impl From<&issue_tracker_domain::Event> for EventView {
             other => other.to_string(),
         };
         EventView {
-            id: event.id,
+            id: event.id.get(),
             at: event.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             event_type: event.event_type.as_str(),
             actor: event

@@ -127,7 +127,7 @@ pub async fn history_feed(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (page, events) = staff_feed(&credentials, &req).await?;
-    let newest = events.events.last().map(|event| event.id);
+    let newest = events.events.last().map(|event| event.id.get());
     respond(&req, &credentials, page, events, newest)
 }
 
@@ -168,7 +168,7 @@ pub async fn event_feed(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (page, events) = staff_feed(&credentials, &req).await?;
-    let newest = events.events.last().map(|event| event.id);
+    let newest = events.events.last().map(|event| event.id.get());
     let payloads: Vec<serde_json::Value> = events
         .events
         .iter()

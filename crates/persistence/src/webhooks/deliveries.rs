@@ -221,7 +221,7 @@ impl Database {
                 }
                 let (event_type, event_at, data) = match event_id {
                     Some(event_id) => {
-                        let event = events.iter().find(|e| e.id == event_id)?;
+                        let event = events.iter().find(|e| e.id.get() == event_id)?;
                         let payload = issue_tracker_domain::event_payload(event);
                         (
                             event.event_type.as_str().to_owned(),
@@ -236,8 +236,8 @@ impl Database {
                     ),
                 };
                 Some(ClaimedDelivery {
-                    id,
-                    webhook_id,
+                    id: DeliveryId::from_stored(id),
+                    webhook_id: WebhookId::from_stored(webhook_id),
                     url,
                     secrets,
                     message_id: message_id(id, event_id),
@@ -274,7 +274,7 @@ impl Database {
                 let mut recorded = Vec::with_capacity(batch.len());
                 for (claim, attempt, outcome) in batch {
                     let mine = webhook_deliveries::table
-                        .filter(webhook_deliveries::id.eq(claim.id))
+                        .filter(webhook_deliveries::id.eq(claim.id.get()))
                         .filter(webhook_deliveries::status.eq(DeliveryStatus::Sending.as_str()))
                         .filter(webhook_deliveries::claim_token.eq(Some(claim.claim_token)));
                     let matched = match outcome {
@@ -302,13 +302,13 @@ impl Database {
                         continue;
                     }
                     if let AttemptOutcome::Gone = outcome {
-                        diesel::update(webhooks::table.find(claim.webhook_id))
+                        diesel::update(webhooks::table.find(claim.webhook_id.get()))
                             .set(webhooks::active.eq(false))
                             .execute(conn)?;
                     }
                     diesel::insert_into(webhook_attempts::table)
                         .values((
-                            webhook_attempts::delivery_id.eq(claim.id),
+                            webhook_attempts::delivery_id.eq(claim.id.get()),
                             webhook_attempts::started_at.eq(attempt.started_at.naive_utc()),
                             webhook_attempts::status_code.eq(attempt.status_code),
                             webhook_attempts::duration_ms.eq(attempt.duration_ms),

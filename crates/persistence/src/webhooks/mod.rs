@@ -53,9 +53,9 @@ pub enum WebhookRefused {
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
     /// The delivery's id.
-    pub id: i64,
+    pub id: DeliveryId,
     /// Its endpoint.
-    pub webhook_id: i64,
+    pub webhook_id: WebhookId,
     /// Where to POST.
     pub url: String,
     /// The secrets to sign with: the current one, and the previous one during its grace.
