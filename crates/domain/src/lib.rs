@@ -24,6 +24,7 @@ mod issue;
 mod label;
 mod label_edit;
 mod listing;
+mod mention;
 mod notification;
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -66,6 +67,7 @@ pub use listing::{
     Direction, IssueFilter, ListQuery, OrderField, SortKey, DEFAULT_PER_PAGE, MAX_PARAMETER_CHARS,
     MAX_PER_PAGE, MAX_SEARCH_CHARS,
 };
+pub use mention::mentions;
 pub use notification::{
     message_id, report_period, retry_backoff, AssignmentEmail, DeliveryOutcome, NotificationKind,
     NotificationPreferences, NotificationStatus, ReportEmail, ReportLine,

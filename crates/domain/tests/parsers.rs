@@ -87,3 +87,41 @@ proptest! {
         prop_assert!(input.description.is_none());
     }
 }
+
+/// A username as a mention can name it: Django's characters without `@`, not ending with `.`.
+fn mentionable() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9_+.-]{0,40}[a-zA-Z0-9_+-]"
+}
+
+proptest! {
+    #[test]
+    fn mentions_never_panic_and_give_usernames(s in any::<String>()) {
+        for name in issue_tracker_domain::mentions(&s) {
+            prop_assert!(Username::parse(&name).is_ok(), "{name:?}");
+            prop_assert!(!name.contains('@') && !name.ends_with('.'));
+            let written = format!("@{name}");
+            prop_assert!(s.contains(&written));
+        }
+    }
+
+    #[test]
+    fn a_mention_after_a_space_or_punctuation_is_found(
+        name in mentionable(),
+        before in "[ \n(,;:!?\"'`]",
+        after in "[ \n),;:!?\"'`]",
+        prefix in ".{0,20}",
+        suffix in ".{0,20}",
+    ) {
+        let text = format!("{prefix}{before}@{name}{after}{suffix}");
+        prop_assert!(issue_tracker_domain::mentions(&text).contains(&name), "{text:?}");
+    }
+
+    #[test]
+    fn email_addresses_mention_nobody(
+        local in "[a-zA-Z0-9_][a-zA-Z0-9_.+-]{0,20}",
+        domain in "[a-z0-9-]{1,20}\\.[a-z]{2,6}",
+    ) {
+        let text = format!("write to {local}@{domain} today");
+        prop_assert!(issue_tracker_domain::mentions(&text).is_empty(), "{text:?}");
+    }
+}
