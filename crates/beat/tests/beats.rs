@@ -45,8 +45,8 @@ fn three_beats(kind: Kind) {
     // bob and carl have issues; ann has none and gets no report.
     for (title, assignee) in [("one", "bob"), ("two", "carl"), ("three", "bob")] {
         let issue = NewIssue {
-            title,
-            description: "d",
+            title: &issue_tracker_domain::Title::parse(title).unwrap(),
+            description: &issue_tracker_domain::Description::parse("d").unwrap(),
             status: Status::Open,
             assignee,
         };

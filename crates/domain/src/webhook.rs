@@ -70,9 +70,9 @@ pub fn sign_webhook(
 ///
 /// ```
 /// use chrono::TimeZone;
-/// use issue_tracker_domain::{event_payload, Event, EventType, Via};
+/// use issue_tracker_domain::{event_payload, Event, EventId, EventType, Via};
 /// let event = Event {
-///     id: 42,
+///     id: EventId::from_stored(42),
 ///     event_type: EventType::IssueDeleted,
 ///     created_at: chrono::Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
 ///     actor: None,

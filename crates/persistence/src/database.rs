@@ -1,3 +1,7 @@
+//! The stores' entry: `Database`, a PostgreSQL or a SQLite pool, how each is opened and set
+//! up (SQLite's pragmas, PostgreSQL's pool), migrations, and the two dispatch macros that run one
+//! body of diesel code on either backend's connection.
+
 use std::path::Path;
 use std::time::Duration;
 

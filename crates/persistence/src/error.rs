@@ -1,3 +1,5 @@
+//! What the stores answer when something goes wrong, with its cause kept.
+
 /// Why the database is unavailable: the pool's or the driver's own error, kept as the source, or
 /// a description where there is none.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;

@@ -218,8 +218,8 @@ mod tests {
     fn create(db: &Database, title: &str, assignee: &str) -> Option<i64> {
         let ann = db.find_user("ann").unwrap().unwrap();
         let new = NewIssue {
-            title,
-            description: "d",
+            title: &issue_tracker_domain::Title::parse(title).unwrap(),
+            description: &issue_tracker_domain::Description::parse("d").unwrap(),
             status: Status::Open,
             assignee,
         };

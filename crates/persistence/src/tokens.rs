@@ -1,3 +1,6 @@
+//! API tokens: stored only as hashes (and an 8-character prefix), with an expiry and scopes;
+//! issuing, looking up, listing and revoking them.
+
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use issue_tracker_domain::{

@@ -1,3 +1,6 @@
+//! Users: accounts, their flags and passwords, the login lookup, each change with its `user.*`
+//! event in the same transaction.
+
 use diesel::prelude::*;
 use issue_tracker_domain::{EventType, FieldChange, Origin, User, UserId};
 use serde_json::Value;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Nullable, Text};
-use issue_tracker_domain::{Actor, Origin, Status, Via, WebhookChanges};
+use issue_tracker_domain::{Actor, Description, Origin, Status, Title, Via, WebhookChanges};
 use issue_tracker_persistence::{NewIssue, NewUser};
 use issue_tracker_testkit::{Kind, TestDb};
 
@@ -103,8 +103,8 @@ fn create_and_read(kind: Kind) -> Stored {
         .create_issue(
             &carol,
             &NewIssue {
-                title: "Printer on fire",
-                description: "Again",
+                title: &Title::parse("Printer on fire").unwrap(),
+                description: &Description::parse("Again").unwrap(),
                 status: Status::Open,
                 assignee: "dave",
             },

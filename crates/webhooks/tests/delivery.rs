@@ -49,8 +49,8 @@ fn issue(db: &Database, creator: &issue_tracker_domain::User, title: &str) -> i6
     db.create_issue(
         creator,
         &NewIssue {
-            title,
-            description: "d",
+            title: &issue_tracker_domain::Title::parse(title).unwrap(),
+            description: &issue_tracker_domain::Description::parse("d").unwrap(),
             status: Status::Open,
             assignee: "ann",
         },

@@ -284,8 +284,8 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
                 ));
             };
             let new = NewIssue {
-                title: title.as_str(),
-                description: description.as_str(),
+                title,
+                description,
                 status,
                 assignee: &valid.assignee,
             };

@@ -2,7 +2,7 @@
 //! change, delete.
 
 use actix_web::{web, HttpResponse};
-use issue_tracker_domain::{LabelChanges, LabelId};
+use issue_tracker_domain::{Label, LabelChanges, LabelId, DEFAULT_LABEL_COLOR};
 use issue_tracker_persistence::LabelRefused;
 use serde_json::{Map, Value};
 
@@ -11,7 +11,7 @@ use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
     back_or, encode, error_pairs, invalid, notice, ok, paged_in_memory, plain_column, with_notice,
-    Cell, Chrome, ConfirmPage, Field, FormData, FormPage, ListPage, Row,
+    Cell, Chrome, ConfirmPage, Field, FormPage, ListPage, Row,
 };
 use issue_tracker_web::ApiError;
 
@@ -61,32 +61,50 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     }))
 }
 
-fn fields(values: [String; 3]) -> Vec<Field> {
-    let [name, color, description] = values;
-    vec![
-        Field::text("name", "Name", name).help("1 to 50 characters; unique regardless of case."),
-        Field::text("color", "Colour", color).help("#rrggbb"),
-        Field::text("description", "Description", description).optional(),
-    ]
+/// The label form as submitted (or shown); a field a form leaves out is `None`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+struct LabelForm {
+    name: Option<String>,
+    color: Option<String>,
+    description: Option<String>,
 }
 
-fn typed(form: &FormData) -> [String; 3] {
-    [
-        form.text("name"),
-        form.text("color"),
-        form.text("description"),
-    ]
-}
-
-/// The form read by the API's own rules (the same messages).
-fn changes_of(form: &FormData, partial: bool) -> Result<LabelChanges, Vec<(String, String)>> {
-    let mut object = Map::new();
-    for name in ["name", "color", "description"] {
-        if let Some(value) = form.get(name) {
-            object.insert(name.into(), Value::from(value));
+impl LabelForm {
+    fn of(label: Label) -> LabelForm {
+        LabelForm {
+            name: Some(label.name),
+            color: Some(label.color),
+            description: Some(label.description),
         }
     }
-    LabelChanges::parse(&object, partial).map_err(error_pairs)
+
+    /// Read by the API's own rules (the same messages).
+    fn changes(&self) -> Result<LabelChanges, Vec<(String, String)>> {
+        let object: Map<String, Value> = [
+            ("name", &self.name),
+            ("color", &self.color),
+            ("description", &self.description),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), Value::from(value.clone()?))))
+        .collect();
+        LabelChanges::parse(&object, false).map_err(error_pairs)
+    }
+
+    fn fields(self) -> Vec<Field> {
+        vec![
+            Field::text("name", "Name", self.name.unwrap_or_default())
+                .help("1 to 50 characters; unique regardless of case."),
+            Field::text("color", "Colour", self.color.unwrap_or_default()).help("#rrggbb"),
+            Field::text(
+                "description",
+                "Description",
+                self.description.unwrap_or_default(),
+            )
+            .optional(),
+        ]
+    }
 }
 
 fn taken() -> Vec<(String, String)> {
@@ -96,18 +114,13 @@ fn taken() -> Vec<(String, String)> {
     )]
 }
 
-fn add_page(
-    staff: &Staff,
-    values: [String; 3],
-    errors: &[(String, String)],
-    back: String,
-) -> FormPage {
+fn add_page(staff: &Staff, form: LabelForm, errors: &[(String, String)], back: String) -> FormPage {
     let mut page = FormPage::new(
         staff,
         "labels",
         "Add a label".into(),
         format!("{LIST}add/"),
-        fields(values),
+        form.fields(),
         errors,
         back,
     );
@@ -118,10 +131,13 @@ fn add_page(
 /// `GET /admin/labels/add/`.
 pub async fn add_form(view: View) -> HttpResponse {
     let (staff, query, _) = view.parts();
-    let values = [String::new(), "#ededed".into(), String::new()];
+    let form = LabelForm {
+        color: Some(DEFAULT_LABEL_COLOR.into()),
+        ..LabelForm::default()
+    };
     ok(&add_page(
         &staff,
-        values,
+        form,
         &[],
         back_or(query.get("back"), LIST),
     ))
@@ -130,29 +146,30 @@ pub async fn add_form(view: View) -> HttpResponse {
 /// `POST /admin/labels/add/`.
 pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
     let (staff, form, back, state, _) = post.parts();
-    let new = match changes_of(&form, false) {
+    let form: LabelForm = form.to()?;
+    let new = match form.changes() {
         Ok(new) => new,
-        Err(errors) => return Ok(invalid(&add_page(&staff, typed(&form), &errors, back))),
+        Err(errors) => return Ok(invalid(&add_page(&staff, form, &errors, back))),
     };
     match state.run(move |db| Ok(db.create_label(&new)?)).await? {
         Ok(_) => Ok(see_other(&with_notice(&back, "added"))),
-        Err(_) => Ok(invalid(&add_page(&staff, typed(&form), &taken(), back))),
+        Err(_) => Ok(invalid(&add_page(&staff, form, &taken(), back))),
     }
 }
 
 fn change_page(
     staff: &Staff,
     id: LabelId,
-    values: [String; 3],
+    form: LabelForm,
     errors: &[(String, String)],
     back: String,
 ) -> FormPage {
     let mut page = FormPage::new(
         staff,
         "labels",
-        format!("Label {}", values[0]),
+        format!("Label {}", form.name.as_deref().unwrap_or_default()),
         format!("{LIST}{id}/"),
-        fields(values),
+        form.fields(),
         errors,
         back.clone(),
     );
@@ -173,7 +190,7 @@ pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpRespon
     let mut page = change_page(
         &staff,
         id,
-        [label.name, label.color, label.description],
+        LabelForm::of(label),
         &[],
         back_or(query.get("back"), LIST),
     );
@@ -185,17 +202,10 @@ pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpRespon
 pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = LabelId::parse(&id).ok_or(AdminError::NotFound)?;
     let (staff, form, back, state, _) = post.parts();
-    let changes = match changes_of(&form, false) {
+    let form: LabelForm = form.to()?;
+    let changes = match form.changes() {
         Ok(changes) => changes,
-        Err(errors) => {
-            return Ok(invalid(&change_page(
-                &staff,
-                id,
-                typed(&form),
-                &errors,
-                back,
-            )))
-        }
+        Err(errors) => return Ok(invalid(&change_page(&staff, id, form, &errors, back))),
     };
     match state
         .run(move |db| Ok(db.update_label(id, &changes)?))
@@ -203,13 +213,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
     {
         Ok(_) => Ok(see_other(&with_notice(&back, "saved"))),
         Err(LabelRefused::Missing) => Err(AdminError::NotFound),
-        Err(LabelRefused::NameTaken) => Ok(invalid(&change_page(
-            &staff,
-            id,
-            typed(&form),
-            &taken(),
-            back,
-        ))),
+        Err(LabelRefused::NameTaken) => Ok(invalid(&change_page(&staff, id, form, &taken(), back))),
     }
 }
 

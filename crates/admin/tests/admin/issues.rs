@@ -162,8 +162,8 @@ async fn bulk_actions_ask_then_act_on_the_selected_rows(admin: Admin) {
     let mut ids = Vec::new();
     for n in 0..3 {
         let new = issue_tracker_persistence::NewIssue {
-            title: &format!("issue {n}"),
-            description: "d",
+            title: &issue_tracker_domain::Title::parse(&format!("issue {n}")).unwrap(),
+            description: &issue_tracker_domain::Description::parse("d").unwrap(),
             status: issue_tracker_domain::Status::Open,
             assignee: "bob",
         };
@@ -232,8 +232,8 @@ async fn lists_are_paged_with_their_total_and_keep_their_filters(admin: Admin) {
     let bob = admin.db.find_user("bob").unwrap().unwrap();
     for n in 0..60 {
         let new = issue_tracker_persistence::NewIssue {
-            title: &format!("paged {n}"),
-            description: "d",
+            title: &issue_tracker_domain::Title::parse(&format!("paged {n}")).unwrap(),
+            description: &issue_tracker_domain::Description::parse("d").unwrap(),
             status: issue_tracker_domain::Status::Open,
             assignee: "bob",
         };

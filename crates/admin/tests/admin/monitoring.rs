@@ -13,8 +13,8 @@ async fn dead_notifications_are_listed_and_retried(admin: Admin) {
     admin.user("bob", false, false);
     let bob = admin.db.find_user("bob").unwrap().unwrap();
     let new = issue_tracker_persistence::NewIssue {
-        title: "t",
-        description: "d",
+        title: &issue_tracker_domain::Title::parse("t").unwrap(),
+        description: &issue_tracker_domain::Description::parse("d").unwrap(),
         status: issue_tracker_domain::Status::Open,
         assignee: "bob",
     };

@@ -171,8 +171,8 @@ pub async fn create_issue(
                 }));
             };
             let new = NewIssue {
-                title: title.as_str(),
-                description: description.as_str(),
+                title,
+                description,
                 status: *status,
                 assignee,
             };

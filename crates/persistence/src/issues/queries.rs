@@ -453,8 +453,8 @@ mod tests {
             )
             .unwrap();
         let new = NewIssue {
-            title: "t",
-            description: "d",
+            title: &issue_tracker_domain::Title::parse("t").unwrap(),
+            description: &issue_tracker_domain::Description::parse("d").unwrap(),
             status: Status::Closed,
             assignee: "ann",
         };

@@ -2,14 +2,15 @@
 //! delete, each with its event and its outbox row in the same transaction.
 
 use super::*;
+use issue_tracker_domain::{Description, Title};
 
 /// The fields of a new issue.
 #[derive(Debug, Clone)]
 pub struct NewIssue<'a> {
-    /// Title (validated).
-    pub title: &'a str,
-    /// Description (validated).
-    pub description: &'a str,
+    /// Title, as the domain parsed it.
+    pub title: &'a Title,
+    /// Description, as the domain parsed it.
+    pub description: &'a Description,
     /// Status.
     pub status: Status,
     /// The assignee's username; must be an active user.
@@ -55,9 +56,9 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for CreateIssuePostgre
         );
         out.push_bind_param::<BigInt, _>(&self.creator)?;
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.new.title)?;
+        out.push_bind_param::<Text, _>(self.new.title.as_str())?;
         out.push_sql(", ");
-        out.push_bind_param::<Text, _>(&self.new.description)?;
+        out.push_bind_param::<Text, _>(self.new.description.as_str())?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(self.new.status.as_str())?;
         out.push_sql(", u.id, ");
@@ -140,8 +141,8 @@ impl Database {
             // Not known until the insert; the snapshot of the event does not include it.
             id: IssueId::from_stored(i64::MAX),
             created_by: creator.username.clone(),
-            title: new.title.to_owned(),
-            description: new.description.to_owned(),
+            title: new.title.as_str().to_owned(),
+            description: new.description.as_str().to_owned(),
             status: new.status,
             assigned_to: new.assignee.to_owned(),
             created_at: now.and_utc(),
@@ -185,8 +186,8 @@ impl Database {
                 let changes = event.changes_json();
                 let creator = creator.id.get();
                 let (title, description, status, assignee) = (
-                    new.title.to_owned(),
-                    new.description.to_owned(),
+                    new.title.as_str().to_owned(),
+                    new.description.as_str().to_owned(),
                     new.status.as_str(),
                     new.assignee.to_owned(),
                 );
