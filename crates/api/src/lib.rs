@@ -87,6 +87,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD, POST")),
     )
     .service(
+        web::resource([
+            "/api/issue/{id}/subscription/",
+            "/api/issue/{id}/subscription",
+        ])
+        .route(web::get().to(routes::subscriptions::get_subscription))
+        .route(web::head().to(routes::subscriptions::get_subscription))
+        .route(web::put().to(routes::subscriptions::watch))
+        .route(web::delete().to(routes::subscriptions::unwatch))
+        .default_service(authenticated_not_allowed("GET, HEAD, PUT, DELETE")),
+    )
+    .service(
         web::resource(["/api/issue/{id}/labels/", "/api/issue/{id}/labels"])
             .route(web::get().to(routes::labels::list_issue_labels))
             .route(web::head().to(routes::labels::list_issue_labels))

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 pub use issue_tracker_domain::{
     Comment, DeliveryInfo, Event, FieldErrors, Issue, Label, NotificationPreferences, Status,
-    Webhook,
+    Subscription, Webhook,
 };
 
 /// A visible character somewhere, and no NUL: what survives trimming as a non-blank text.

@@ -30,6 +30,7 @@ mod rows;
 mod sessions;
 mod sqlite_page;
 mod stamp;
+mod subscriptions;
 pub use sessions::AdminSession;
 pub use users::PasswordUpgrade;
 pub mod schema;

@@ -122,6 +122,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    issue_subscriptions (issue_id, user_id) {
+        issue_id -> BigInt,
+        user_id -> BigInt,
+        subscribed -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     issue_labels (issue_id, label_id) {
         issue_id -> BigInt,
         label_id -> BigInt,
@@ -174,6 +183,7 @@ diesel::joinable!(issue_labels -> issues (issue_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     comments,
+    issue_subscriptions,
     labels,
     issue_labels,
     webhooks,

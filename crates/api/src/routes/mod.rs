@@ -6,6 +6,7 @@ pub mod issues;
 pub mod labels;
 pub mod login;
 pub mod operations;
+pub mod subscriptions;
 pub mod unsubscribe;
 pub mod users;
 pub mod webhooks;

@@ -18,5 +18,6 @@ mod outbox;
 mod races;
 mod ratelimits;
 mod roles;
+mod subscriptions;
 mod users;
 mod webhooks;
