@@ -90,7 +90,7 @@ pub use unsubscribe::{
     unsubscribe_token, verify_unsubscribe_token, UnsubscribeRefused, UNSUBSCRIBE_LINK_SECONDS,
 };
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};
-pub use watch::{Subscription, WatchFacts, WatchReason};
+pub use watch::{Subscription, WatchFacts, WatchReason, Watcher};
 pub use webhook::{
     event_payload, new_webhook_secret, sign_webhook, BadWebhookSecret, DeliveryAttempt,
     DeliveryInfo, DeliveryStatus,

@@ -91,3 +91,14 @@ impl WatchFacts {
         }
     }
 }
+
+/// Someone who watches an issue, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watcher {
+    /// Who.
+    pub user: crate::UserId,
+    /// Their username.
+    pub username: String,
+    /// Why (the first that holds, as [`WatchFacts::subscription`] says).
+    pub reason: WatchReason,
+}

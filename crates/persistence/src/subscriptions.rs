@@ -2,10 +2,10 @@
 //! the domain decides whether, and why, they watch an issue.
 
 use diesel::prelude::*;
-use issue_tracker_domain::{mentions, IssueId, Subscription, User, WatchFacts};
+use issue_tracker_domain::{mentions, IssueId, Subscription, User, UserId, WatchFacts, Watcher};
 
 use crate::rows::now_micros;
-use crate::schema::{comments, issue_subscriptions, issues};
+use crate::schema::{comments, issue_subscriptions, issues, users};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
 impl Database {
@@ -15,7 +15,16 @@ impl Database {
         issue: IssueId,
         user: &User,
     ) -> Result<Option<Subscription>, StoreError> {
-        Ok(self.watch_facts(issue, user)?.map(WatchFacts::subscription))
+        Ok(self.watchers(issue)?.map(|watchers| {
+            let reason = watchers
+                .into_iter()
+                .find(|w| w.user == user.id)
+                .map(|w| w.reason);
+            Subscription {
+                subscribed: reason.is_some(),
+                reason,
+            }
+        }))
     }
 
     /// Watches (`true`) or stops watching (`false`) `issue` by hand, for `user`; the
@@ -54,8 +63,9 @@ impl Database {
         }
     }
 
-    /// What is known of `user` and `issue`; `None` when there is no such issue.
-    fn watch_facts(&self, issue: IssueId, user: &User) -> Result<Option<WatchFacts>, StoreError> {
+    /// Everyone who watches `issue` now, and why, sorted by username; `None` when there is no
+    /// such issue. Only active users: an inactive one is told nothing.
+    pub fn watchers(&self, issue: IssueId) -> Result<Option<Vec<Watcher>>, StoreError> {
         let id = issue.get();
         with_conn!(self, |conn| {
             let Some((creator, assignee, description)) = issues::table
@@ -70,23 +80,57 @@ impl Database {
             else {
                 return Ok(None);
             };
-            let manual = issue_subscriptions::table
-                .find((id, user.id.get()))
-                .select(issue_subscriptions::subscribed)
-                .get_result::<bool>(conn)
-                .optional()?;
+            let manual: Vec<(i64, bool)> = issue_subscriptions::table
+                .filter(issue_subscriptions::issue_id.eq(id))
+                .select((
+                    issue_subscriptions::user_id,
+                    issue_subscriptions::subscribed,
+                ))
+                .load(conn)?;
             let said: Vec<(i64, String)> = comments::table
                 .filter(comments::issue_id.eq(id))
                 .select((comments::author_id, comments::body))
                 .load(conn)?;
-            let named = |text: &str| mentions(text).contains(&user.username);
-            Ok(Some(WatchFacts {
-                manual,
-                author: creator == user.id.get(),
-                assigned: assignee == user.id.get(),
-                commented: said.iter().any(|(author, _)| *author == user.id.get()),
-                mentioned: named(&description) || said.iter().any(|(_, body)| named(body)),
-            }))
+            let mut named: Vec<String> = mentions(&description);
+            for (_, body) in &said {
+                for name in mentions(body) {
+                    if !named.contains(&name) {
+                        named.push(name);
+                    }
+                }
+            }
+            let mut candidates: Vec<i64> = vec![creator, assignee];
+            candidates.extend(said.iter().map(|(author, _)| *author));
+            candidates.extend(manual.iter().map(|(user, _)| *user));
+            let people: Vec<(i64, String)> = users::table
+                .filter(users::is_active.eq(true))
+                .filter(
+                    users::id
+                        .eq_any(&candidates)
+                        .or(users::username.eq_any(&named)),
+                )
+                .select((users::id, users::username))
+                .order(users::username)
+                .load(conn)?;
+            Ok(Some(
+                people
+                    .into_iter()
+                    .filter_map(|(user, username)| {
+                        let facts = WatchFacts {
+                            manual: manual.iter().find(|(u, _)| *u == user).map(|(_, s)| *s),
+                            author: creator == user,
+                            assigned: assignee == user,
+                            commented: said.iter().any(|(author, _)| *author == user),
+                            mentioned: named.contains(&username),
+                        };
+                        facts.subscription().reason.map(|reason| Watcher {
+                            user: UserId::new(user),
+                            username,
+                            reason,
+                        })
+                    })
+                    .collect(),
+            ))
         })
     }
 }

@@ -339,6 +339,29 @@ fn history(db: &Database, id: i64) -> Result<Vec<EventView>, AdminError> {
     Ok(events)
 }
 
+/// What the change page shows beside the form: the issue's history and who watches it.
+struct About {
+    events: Vec<EventView>,
+    watchers: Vec<Link>,
+}
+
+fn about(db: &Database, id: i64) -> Result<About, AdminError> {
+    let issue = IssueId::new(id).ok_or(AdminError::NotFound)?;
+    let watchers = db
+        .watchers(issue)?
+        .ok_or(AdminError::NotFound)?
+        .into_iter()
+        .map(|w| Link {
+            label: format!("{} ({})", w.username, w.reason.as_str()),
+            href: format!("/admin/users/{}/", w.user.get()),
+        })
+        .collect();
+    Ok(About {
+        events: history(db, id)?,
+        watchers,
+    })
+}
+
 fn change_page(
     staff: &Staff,
     id: i64,
@@ -346,7 +369,7 @@ fn change_page(
     errors: &[(String, String)],
     back: String,
     notice: String,
-    events: Vec<EventView>,
+    about: About,
 ) -> FormPage {
     let delete = Link {
         label: "Delete this issue".into(),
@@ -358,7 +381,8 @@ fn change_page(
     FormPage {
         links: vec![delete],
         notice,
-        history: Some(events),
+        history: Some(about.events),
+        watchers: Some(about.watchers),
         ..FormPage::new(
             staff,
             "issues",
@@ -375,8 +399,8 @@ fn change_page(
 pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, state) = view.parts();
     let id = path_id(&id)?;
-    let (issue, events) = state
-        .run(move |db| Ok((load(db, id)?, history(db, id)?)))
+    let (issue, about) = state
+        .run(move |db| Ok((load(db, id)?, about(db, id)?)))
         .await?;
     Ok(ok(&change_page(
         &staff,
@@ -385,7 +409,7 @@ pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpRespon
         &[],
         back_or(query.get("back"), LIST),
         notice(&query),
-        events,
+        about,
     )))
 }
 
@@ -401,7 +425,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
             load(db, id)?;
             let valid = match validate(db, &submitted)? {
                 Ok(valid) => valid,
-                Err(errors) => return Ok(Err((errors, history(db, id)?))),
+                Err(errors) => return Ok(Err((errors, about(db, id)?))),
             };
             let changes = valid.changes;
             let condition = WriteCondition {
@@ -416,14 +440,14 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
         .await?;
     match outcome {
         Ok(()) => Ok(see_other(&with_notice(&back, "saved"))),
-        Err((errors, events)) => Ok(invalid(&change_page(
+        Err((errors, about)) => Ok(invalid(&change_page(
             &staff,
             id,
             form,
             &errors,
             back,
             String::new(),
-            events,
+            about,
         ))),
     }
 }

@@ -129,6 +129,8 @@ pub struct FormPage {
     pub actions: Vec<(String, String)>,
     /// The object's history, when it has one.
     pub history: Option<Vec<EventView>>,
+    /// Who watches it (an issue), each linking to the user.
+    pub watchers: Option<Vec<Link>>,
 }
 
 impl FormPage {
@@ -156,6 +158,7 @@ impl FormPage {
             links: Vec::new(),
             actions: Vec::new(),
             history: None,
+            watchers: None,
         }
     }
 }

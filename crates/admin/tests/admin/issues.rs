@@ -494,8 +494,66 @@ async fn replaying_a_thousand_mixed_changes_rebuilds_every_issue(admin: Admin) {
     assert_eq!(rebuilt, actual);
 }
 
+async fn an_issue_page_lists_who_watches_it_and_why(admin: Admin) {
+    admin.user("boss", true, false);
+    for name in ["bob", "carl", "dana", "erin", "fred"] {
+        admin.user(name, false, false);
+    }
+    let user = |name: &str| admin.db.find_user(name).unwrap().unwrap();
+    let new = issue_tracker_persistence::NewIssue {
+        title: &issue_tracker_domain::Title::parse("Printer").unwrap(),
+        description: &issue_tracker_domain::Description::parse("Ask @dana.").unwrap(),
+        status: issue_tracker_domain::Status::Open,
+        assignee: "carl",
+    };
+    let issue = admin
+        .db
+        .create_issue(&user("bob"), &new, Duration::from_secs(60), &CLI)
+        .unwrap()
+        .unwrap();
+    admin
+        .db
+        .create_comment(issue.id, &user("erin"), "me too (fred@example.com)", &CLI)
+        .unwrap()
+        .unwrap();
+    // Carl, the assignee, stops watching; Fred, named only inside an address, watches by hand.
+    admin
+        .db
+        .set_subscription(issue.id, &user("carl"), false)
+        .unwrap();
+    admin
+        .db
+        .set_subscription(issue.id, &user("fred"), true)
+        .unwrap();
+
+    let mut boss = admin.logged_in("boss").await;
+    let page = boss.get(&format!("/admin/issues/{}/", issue.id)).await;
+    assert_eq!(page.status, 200);
+    let section = page
+        .text
+        .split("id=\"watchers\"")
+        .nth(1)
+        .expect("a watchers section");
+    let section = section.split("</ul>").next().unwrap();
+    for shown in [
+        "bob (author)",
+        "dana (mention)",
+        "erin (comment)",
+        "fred (manual)",
+    ] {
+        assert!(section.contains(shown), "{shown} missing from {section}");
+    }
+    assert!(
+        !section.contains("carl"),
+        "carl stopped watching: {section}"
+    );
+    let bob = user("bob").id.get();
+    assert!(section.contains(&format!("href=\"/admin/users/{bob}/\"")));
+}
+
 both_databases!(
     |kind| crate::common::spawn(kind, &[]);
+    an_issue_page_lists_who_watches_it_and_why,
     issues_are_added_changed_and_deleted_with_their_history,
     bulk_actions_ask_then_act_on_the_selected_rows,
     lists_are_paged_with_their_total_and_keep_their_filters,

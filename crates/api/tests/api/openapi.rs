@@ -23,7 +23,10 @@ async fn the_document_covers_every_endpoint_and_the_docs_page_serves_its_assets(
         ("/api/labels/{id}/", vec!["get", "patch", "delete"]),
         ("/api/issue/{id}/labels/", vec!["get", "post", "put"]),
         ("/api/issue/{id}/labels/{name}/", vec!["delete"]),
-        ("/api/issue/{id}/subscription/", vec!["get", "put", "delete"]),
+        (
+            "/api/issue/{id}/subscription/",
+            vec!["get", "put", "delete"],
+        ),
         ("/api/webhooks/", vec!["get", "post"]),
         ("/api/webhooks/{id}/", vec!["get", "patch", "delete"]),
         ("/api/webhooks/{id}/rotate-secret/", vec!["post"]),
