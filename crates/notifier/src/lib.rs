@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use issue_tracker_claims::Recorded;
 use issue_tracker_config::PipelineSettings;
 use issue_tracker_domain::{
     report_period, retry_backoff, DeliveryOutcome, NotificationId, NotificationKind,
@@ -20,7 +21,6 @@ use issue_tracker_domain::{
 use issue_tracker_mailer::Mailer;
 use issue_tracker_persistence::{ClaimedNotification, Content, Database, StoreError};
 use issue_tracker_queue::{Job, JobQueue, QueueError};
-use issue_tracker_recorder::Recorded;
 use tokio::sync::watch;
 
 /// Why a pipeline step failed; each step is retried on the next tick, so nothing is lost.
@@ -128,6 +128,8 @@ pub struct Worker {
     /// outcomes are written first, before a claim could take over an expired lease and send an
     /// accepted email again.
     unrecorded: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// When dead workers' entries were last looked for.
+    last_reclaim: std::sync::Mutex<tokio::time::Instant>,
 }
 
 impl Worker {
@@ -146,89 +148,18 @@ impl Worker {
             settings,
             consumer,
             unrecorded: Default::default(),
+            last_reclaim: std::sync::Mutex::new(tokio::time::Instant::now()),
         }
     }
 
     /// Runs until `shutdown` turns true, then finishes the emails in hand and returns. Keeps up to
     /// `WORKER_CONCURRENCY` emails in flight: each waits mostly on the network, so throughput
     /// comes from overlap.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         tracing::info!(consumer = %self.consumer, queue = self.queue.kind(), mail = %self.mailer.destination(), "worker started");
-        let concurrency = self.settings.worker_concurrency;
-        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
-        let worker = Arc::new(self);
-        let mut last_reclaim = tokio::time::Instant::now();
-        let mut failures = 0u32;
-        while !*shutdown.borrow() {
-            // Wait for a free slot, then take as many jobs as there are free slots.
-            let first = tokio::select! {
-                permit = slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-                _ = shutdown.changed() => break,
-            };
-            let free = slots.available_permits() + 1;
-            let mut jobs = Vec::new();
-            if last_reclaim.elapsed() >= worker.settings.reclaim_idle / 2 {
-                last_reclaim = tokio::time::Instant::now();
-                match worker
-                    .queue
-                    .reclaim(&worker.consumer, worker.settings.reclaim_idle, free)
-                    .await
-                {
-                    Ok(reclaimed) if !reclaimed.is_empty() => {
-                        tracing::info!(count = reclaimed.len(), "took over jobs of a dead worker");
-                        jobs = reclaimed;
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "cannot reclaim idle jobs"),
-                }
-            }
-            if jobs.is_empty() {
-                let received = tokio::select! {
-                    received = worker.queue.receive(&worker.consumer, free) => received,
-                    _ = shutdown.changed() => break,
-                };
-                match received {
-                    Ok(received) => {
-                        failures = 0;
-                        jobs = received;
-                    }
-                    Err(error) => {
-                        failures += 1;
-                        // Quiet after the first few: an outage logs once a minute, not every second.
-                        if failures <= 3 || failures.is_multiple_of(60) {
-                            tracing::warn!(%error, "cannot read the queue; retrying");
-                        }
-                        tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_secs(1)) => {},
-                            _ = shutdown.changed() => break,
-                        }
-                        continue;
-                    }
-                }
-            }
-            let mut first = Some(first);
-            for job in jobs {
-                let permit = match first.take() {
-                    Some(permit) => permit,
-                    None => match slots.clone().acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                };
-                let worker = worker.clone();
-                let shutdown = shutdown.clone();
-                tokio::spawn(async move {
-                    worker.handle(job, shutdown).await;
-                    drop(permit);
-                });
-            }
-        }
-        // Finish what is in flight: every slot free again.
-        let _ = slots.acquire_many(concurrency as u32).await;
-        tracing::info!(consumer = %worker.consumer, "worker stopped");
+        let (concurrency, consumer) = (self.settings.worker_concurrency, self.consumer.clone());
+        issue_tracker_claims::run(Arc::new(self), concurrency, shutdown).await;
+        tracing::info!(%consumer, "worker stopped");
     }
 
     /// Handles one job: claim, render from current data, send, record, acknowledge. Safe to call
@@ -269,7 +200,7 @@ impl Worker {
     {
         let id = claim.id.get();
         let claimed = claim.clone();
-        let recorded = issue_tracker_recorder::record(
+        let recorded = issue_tracker_claims::record(
             &self.db,
             shutdown,
             RECORD_GRACE,
@@ -278,7 +209,7 @@ impl Worker {
                 if failures == 1 {
                     self.unrecorded_set().insert(id);
                 }
-                if issue_tracker_recorder::worth_logging(failures) {
+                if issue_tracker_claims::worth_logging(failures) {
                     tracing::warn!(notification = id, outcome, %error, failures, "cannot record the outcome; retrying");
                 }
             },
@@ -452,3 +383,59 @@ impl Worker {
 /// bounded by `EMAIL_TIMEOUT`, a worker exits within `EMAIL_TIMEOUT` + this + one database
 /// timeout of SIGTERM.
 pub const RECORD_GRACE: Duration = Duration::from_secs(5);
+
+/// Emails come from the queue: first the entries a dead worker left unacknowledged (checked every
+/// half `RECLAIM_IDLE`), then new ones, waiting on the stream until some arrive.
+impl issue_tracker_claims::Source for Worker {
+    type Item = Job;
+    type Error = QueueError;
+
+    fn name(&self) -> &'static str {
+        "emails"
+    }
+
+    async fn take(
+        &self,
+        free: usize,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Vec<Job>, QueueError> {
+        let reclaim_due = {
+            let mut last = self.last_reclaim.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.elapsed() >= self.settings.reclaim_idle / 2;
+            if due {
+                *last = tokio::time::Instant::now();
+            }
+            due
+        };
+        if reclaim_due {
+            match self
+                .queue
+                .reclaim(&self.consumer, self.settings.reclaim_idle, free)
+                .await
+            {
+                Ok(reclaimed) if !reclaimed.is_empty() => {
+                    tracing::info!(count = reclaimed.len(), "took over jobs of a dead worker");
+                    return Ok(reclaimed);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot reclaim idle jobs"),
+            }
+        }
+        tokio::select! {
+            received = self.queue.receive(&self.consumer, free) => received,
+            _ = shutdown.changed() => Ok(Vec::new()),
+        }
+    }
+
+    async fn act(self: Arc<Self>, job: Job, shutdown: watch::Receiver<bool>) {
+        self.handle(job, shutdown).await;
+    }
+
+    fn pause_when_empty(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn pause_after_error(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+}

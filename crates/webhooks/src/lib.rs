@@ -17,12 +17,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use issue_tracker_claims::Recorded;
 use issue_tracker_config::WebhookSettings;
 use issue_tracker_domain::{is_public_address, sign_webhook, webhook_host_allowed};
 use issue_tracker_persistence::{AttemptOutcome, ClaimedDelivery, Database, DeliveryAttempt};
-use issue_tracker_recorder::Recorded;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// How much of a response body the delivery log keeps.
 pub const RESPONSE_KEPT_BYTES: usize = 4_096;
@@ -155,79 +155,19 @@ impl Deliverer {
 
     /// Runs until `shutdown` turns true, then finishes the deliveries in hand. Up to
     /// `WEBHOOK_CONCURRENCY` at once.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let concurrency = self.settings.concurrency;
-        let slots = Arc::new(Semaphore::new(concurrency));
         let lease = self.settings.timeout * 2 + LEASE_MARGIN;
         let (records, recorded) = mpsc::unbounded_channel();
         let recorder = tokio::spawn(record_batches(self.db.clone(), recorded, shutdown.clone()));
-        let this = Arc::new(self);
-        let mut failures = 0u32;
         tracing::info!("webhook deliveries started");
-        while !*shutdown.borrow() {
-            let first = tokio::select! {
-                permit = slots.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-                _ = shutdown.changed() => break,
-            };
-            // Claim in batches: under load, slots free up one at a time, and one claim
-            // (a transaction) per delivery would cost as much as the deliveries themselves.
-            let gathering = Instant::now();
-            while slots.available_permits() + 1 < concurrency.div_ceil(4)
-                && gathering.elapsed() < Duration::from_millis(10)
-            {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            let free = (slots.available_permits() + 1) as i64;
-            let db = this.db.clone();
-            let claimed =
-                tokio::task::spawn_blocking(move || db.claim_deliveries(free, lease)).await;
-            let claims = match claimed {
-                Ok(Ok(claims)) => {
-                    failures = 0;
-                    claims
-                }
-                Ok(Err(error)) => {
-                    failures += 1;
-                    if failures <= 3 || failures.is_multiple_of(60) {
-                        tracing::warn!(%error, "cannot claim webhook deliveries; retrying");
-                    }
-                    Vec::new()
-                }
-                Err(error) => {
-                    tracing::error!(%error, "claiming webhook deliveries panicked");
-                    Vec::new()
-                }
-            };
-            if claims.is_empty() {
-                drop(first);
-                tokio::select! {
-                    _ = tokio::time::sleep(this.settings.poll_interval) => {}
-                    _ = shutdown.changed() => break,
-                }
-                continue;
-            }
-            let mut first = Some(first);
-            for claim in claims {
-                let permit = match first.take() {
-                    Some(permit) => permit,
-                    None => match slots.clone().acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                };
-                let this = this.clone();
-                let records = records.clone();
-                tokio::spawn(async move {
-                    this.deliver(claim, &records).await;
-                    drop(permit);
-                });
-            }
-        }
-        let _ = slots.acquire_many(concurrency as u32).await;
-        drop(records);
+        let source = Deliveries {
+            deliverer: self,
+            records,
+            lease,
+        };
+        issue_tracker_claims::run(Arc::new(source), concurrency, shutdown).await;
+        // Every sender is gone with the source: the recorder writes what is left, then ends.
         let _ = recorder.await;
         tracing::info!("webhook deliveries stopped");
     }
@@ -358,6 +298,55 @@ type Record = (
 /// The most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 256;
 
+/// Due deliveries, claimed from the database in batches, and where their outcomes go.
+struct Deliveries {
+    deliverer: Deliverer,
+    records: mpsc::UnboundedSender<Record>,
+    lease: Duration,
+}
+
+impl issue_tracker_claims::Source for Deliveries {
+    type Item = ClaimedDelivery;
+    type Error = String;
+
+    fn name(&self) -> &'static str {
+        "webhook deliveries"
+    }
+
+    async fn take(
+        &self,
+        free: usize,
+        _shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Vec<ClaimedDelivery>, String> {
+        let (db, lease) = (self.deliverer.db.clone(), self.lease);
+        match tokio::task::spawn_blocking(move || db.claim_deliveries(free as i64, lease)).await {
+            Ok(claimed) => claimed.map_err(|error| error.to_string()),
+            Err(error) => Err(format!("claiming panicked: {error}")),
+        }
+    }
+
+    async fn act(self: Arc<Self>, claim: ClaimedDelivery, _shutdown: watch::Receiver<bool>) {
+        self.deliverer.deliver(claim, &self.records).await;
+    }
+
+    fn pause_when_empty(&self) -> Duration {
+        self.deliverer.settings.poll_interval
+    }
+
+    fn pause_after_error(&self) -> Duration {
+        self.deliverer.settings.poll_interval
+    }
+
+    /// Under load, slots free up one at a time, and one claim (a transaction) per delivery
+    /// would cost as much as the deliveries themselves.
+    fn batching(&self) -> Option<issue_tracker_claims::Batching> {
+        Some(issue_tracker_claims::Batching {
+            at_least: self.deliverer.settings.concurrency.div_ceil(4),
+            wait_at_most: Duration::from_millis(10),
+        })
+    }
+}
+
 /// How long, after shutdown is asked for, attempts that could not be recorded are tried again.
 const RECORD_GRACE: Duration = Duration::from_secs(5);
 
@@ -386,13 +375,13 @@ async fn record_batches(
         let items = Arc::new(items);
         let count = items.len();
         let batch = items.clone();
-        let recorded = issue_tracker_recorder::record(
+        let recorded = issue_tracker_claims::record(
             &db,
             shutdown.clone(),
             RECORD_GRACE,
             move |db| db.record_attempts(&batch),
             |failures, error| {
-                if issue_tracker_recorder::worth_logging(failures) {
+                if issue_tracker_claims::worth_logging(failures) {
                     tracing::warn!(count, %error, "cannot record webhook attempts; retrying");
                 }
             },

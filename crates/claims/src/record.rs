@@ -1,9 +1,9 @@
-//! The record step both workers share. A worker claims work (an email, a webhook delivery), acts
-//! on it, and then must write the outcome: an email the SMTP server accepted, or an event a
-//! receiver took, must not be sent again because its outcome could not be written. [`record`]
-//! runs the write on the blocking pool until it succeeds, retrying every [`RECORD_RETRY`] while
-//! the store fails; after shutdown is asked for, for at most the given grace, and then gives the
-//! outcome up (its claim runs out and the work is done again: at least once, never lost).
+//! The record step: write the outcome of an action already taken, retrying while the store is
+//! away. An email the SMTP server accepted, or an event a receiver took, must not be sent again
+//! because its outcome could not be written. [`record`] runs the write on the blocking pool until
+//! it succeeds, retrying every [`RECORD_RETRY`] while the store fails; after shutdown is asked
+//! for, for at most the given grace, and then gives the outcome up (its claim runs out and the
+//! work is done again: at least once, never lost).
 
 use std::time::Duration;
 
