@@ -28,10 +28,18 @@ fn opaque(tag: &str) -> &str {
 
 /// Whether an `If-None-Match` / `If-Match` header value lists `etag` (weak comparison; `*`
 /// matches anything).
-fn matches(header_value: &str, etag: &str) -> bool {
+pub fn lists_etag(header_value: &str, etag: &str) -> bool {
     header_value
         .split(',')
         .any(|candidate| candidate.trim() == "*" || opaque(candidate) == opaque(etag))
+}
+
+/// Whether the request's `If-None-Match` lists `etag`: the client's copy is current (304).
+pub fn none_match_fresh(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|value| lists_etag(value, etag))
 }
 
 /// 200 with the body and its `ETag`, or 304 without a body when the client already has it.
@@ -41,11 +49,7 @@ pub fn respond_with_etag(
     etag: String,
     body: Vec<u8>,
 ) -> Result<HttpResponse, ApiError> {
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|value| matches(value, &etag));
+    let fresh = none_match_fresh(req, &etag);
     response.insert_header((header::ETAG, etag));
     if fresh {
         return Ok(response
@@ -76,7 +80,7 @@ pub fn comment_etag(comment: &issue_tracker_domain::Comment) -> String {
 /// Whether an `If-Match` header value (if any) is satisfied by `etag`. No header: yes.
 pub fn if_match_holds(if_match: Option<&str>, etag: &str) -> bool {
     match if_match.map(str::trim).filter(|value| !value.is_empty()) {
-        Some(value) => matches(value, etag),
+        Some(value) => lists_etag(value, etag),
         None => true,
     }
 }
@@ -85,21 +89,21 @@ pub fn if_match_holds(if_match: Option<&str>, etag: &str) -> bool {
 /// header: last write wins, as before.
 pub fn check_if_match(if_match: Option<&str>, issue: &Issue) -> Result<(), ApiError> {
     match if_match.map(str::trim).filter(|value| !value.is_empty()) {
-        Some(value) if !matches(value, &issue_etag(issue)) => Err(ApiError::PreconditionFailed),
+        Some(value) if !lists_etag(value, &issue_etag(issue)) => Err(ApiError::PreconditionFailed),
         _ => Ok(()),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::lists_etag;
 
     #[test]
     fn weak_comparison_and_star() {
-        assert!(matches("W/\"1-2\"", "W/\"1-2\""));
-        assert!(matches("\"1-2\"", "W/\"1-2\""));
-        assert!(matches("\"x\", W/\"1-2\"", "W/\"1-2\""));
-        assert!(matches("*", "W/\"1-2\""));
-        assert!(!matches("W/\"1-3\"", "W/\"1-2\""));
+        assert!(lists_etag("W/\"1-2\"", "W/\"1-2\""));
+        assert!(lists_etag("\"1-2\"", "W/\"1-2\""));
+        assert!(lists_etag("\"x\", W/\"1-2\"", "W/\"1-2\""));
+        assert!(lists_etag("*", "W/\"1-2\""));
+        assert!(!lists_etag("W/\"1-3\"", "W/\"1-2\""));
     }
 }

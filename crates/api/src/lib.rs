@@ -194,6 +194,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD")),
     )
     .service(
+        web::resource(["/api/notifications/", "/api/notifications"])
+            .route(web::get().to(routes::inbox::list_inbox))
+            .route(web::head().to(routes::inbox::list_inbox))
+            .default_service(authenticated_not_allowed("GET, HEAD")),
+    )
+    .service(
+        web::resource(["/api/notifications/read/", "/api/notifications/read"])
+            .route(web::post().to(routes::inbox::mark_all_read))
+            .default_service(authenticated_not_allowed("POST")),
+    )
+    .service(
+        web::resource(["/api/notifications/{id}/", "/api/notifications/{id}"])
+            .route(web::patch().to(routes::inbox::mark_entry))
+            .route(web::delete().to(routes::inbox::mark_done))
+            .default_service(authenticated_not_allowed("PATCH, DELETE")),
+    )
+    .service(
         web::resource(["/api/user/", "/api/user"])
             .route(web::post().to(users::create_user))
             .default_service(authenticated_not_allowed("POST")),

@@ -14,8 +14,8 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::ToSchema;
 
 pub use issue_tracker_domain::{
-    Comment, DeliveryInfo, Event, FieldErrors, Issue, Label, NotificationPreferences, Status,
-    Subscription, Webhook,
+    Comment, DeliveryInfo, Event, FieldErrors, InboxNotification, Issue, Label,
+    NotificationPreferences, Status, Subscription, Webhook,
 };
 
 /// A visible character somewhere, and no NUL: what survives trimming as a non-blank text.
@@ -251,6 +251,28 @@ pub struct NotificationPreferencesPatch {
     pub assignment: Option<bool>,
     /// The consolidated report of your assigned issues.
     pub report: Option<bool>,
+}
+
+/// Marks an inbox entry read or unread.
+#[derive(ToSchema)]
+pub struct InboxMark {
+    /// `false`: read; `true`: unread again.
+    pub unread: bool,
+}
+
+/// Marks the inbox read: all of it, or up to a time.
+#[derive(ToSchema)]
+pub struct InboxReadAll {
+    /// Only the entries that arrived at or before this time (RFC 3339); left out: all.
+    #[schema(format = DateTime)]
+    pub last_read_at: Option<String>,
+}
+
+/// How many inbox entries a mark changed.
+#[derive(ToSchema)]
+pub struct InboxMarked {
+    /// The entries marked read.
+    pub marked: u64,
 }
 
 /// One event as a webhook delivers it (the body without `id`) and `GET /api/events/` replays it.

@@ -62,6 +62,19 @@ impl FieldErrors {
         }
     }
 
+    /// Adds every message of `other` (kept once each, as [`FieldErrors::add`] does).
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            if let serde_json::Value::Array(list) = messages {
+                for message in list {
+                    if let serde_json::Value::String(message) = message {
+                        self.add(&field, message);
+                    }
+                }
+            }
+        }
+    }
+
     /// True when no field failed.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -193,3 +193,14 @@ positive_id!(
     /// ```
     SessionId
 );
+
+positive_id!(
+    /// The id of an entry in a user's notification inbox.
+    ///
+    /// ```
+    /// use issue_tracker_domain::InboxId;
+    ///
+    /// assert_eq!(InboxId::parse("12").map(|id| id.get()), Some(12));
+    /// ```
+    InboxId
+);

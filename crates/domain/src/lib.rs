@@ -20,6 +20,7 @@ mod email_content;
 mod errors;
 mod history;
 mod ids;
+mod inbox;
 mod issue;
 mod label;
 mod label_edit;
@@ -51,8 +52,12 @@ pub use email_content::{
     assignment_content, recipient_check, report_content, EmailContent, IssueNow, Recipient,
 };
 pub use ids::{
-    CommentId, DeliveryId, EventId, IssueId, LabelId, NotificationId, SessionId, TokenId, UserId,
-    WebhookId,
+    CommentId, DeliveryId, EventId, InboxId, IssueId, LabelId, NotificationId, SessionId, TokenId,
+    UserId, WebhookId,
+};
+pub use inbox::{
+    inbox_entries, new_mentions, parse_watch_reason, update_events, ChangeContext, InboxEntry,
+    InboxNotification, InboxQuery, InboxType, IssueEvent, SUMMARY_QUOTE_CHARS,
 };
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,

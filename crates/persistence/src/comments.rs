@@ -3,12 +3,16 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use issue_tracker_domain::{Comment, CommentId, EventType, FieldChange, IssueId, Origin, User};
+use issue_tracker_domain::{
+    mentions, Comment, CommentId, EventType, FieldChange, IssueEvent, IssueId, Origin, User, UserId,
+};
 use serde_json::Value;
 
 use crate::events::{insert_event, NewEvent};
+use crate::inbox::tell;
 use crate::rows::{now_micros, utc};
 use crate::schema::{comments, issues, users};
+use crate::subscriptions::{active_named, watchers_of};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
 /// Why a comment was not changed.
@@ -126,6 +130,17 @@ impl Database {
                         at: now,
                     },
                 )?;
+                if let Some((title, watchers)) = watchers_of(conn, issue.get())? {
+                    let mentioned = active_named(conn, mentions(body))?
+                        .into_iter()
+                        .map(|(id, _)| UserId::new(id))
+                        .collect();
+                    let event = IssueEvent::Commented {
+                        body: body.to_owned(),
+                        mentioned,
+                    };
+                    tell(conn, issue, &title, &watchers, &event, origin, now)?;
+                }
                 Ok(Some(Comment {
                     id: CommentId::from_stored(id),
                     issue,

@@ -15,6 +15,8 @@ mod error;
 mod events;
 mod group_commit;
 mod housekeeping;
+mod inbox;
+pub use inbox::{InboxFilter, InboxVersion};
 mod issues;
 mod labels;
 pub use issue_tracker_domain::LabelEdit;

@@ -131,6 +131,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    inbox (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        issue_id -> BigInt,
+        reason -> Text,
+        kind -> Text,
+        actor_username -> Nullable<Text>,
+        summary -> Text,
+        unread -> Bool,
+        done -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(inbox -> users (user_id));
+
+diesel::table! {
     issue_labels (issue_id, label_id) {
         issue_id -> BigInt,
         label_id -> BigInt,
@@ -184,6 +202,7 @@ diesel::joinable!(issue_labels -> issues (issue_id));
 diesel::allow_tables_to_appear_in_same_query!(
     comments,
     issue_subscriptions,
+    inbox,
     labels,
     issue_labels,
     webhooks,

@@ -2,6 +2,7 @@
 
 pub mod comments;
 pub mod history;
+pub mod inbox;
 pub mod issues;
 pub mod labels;
 pub mod login;

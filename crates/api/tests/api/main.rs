@@ -9,6 +9,7 @@ mod comments;
 mod feed_horizon;
 mod hardening;
 mod history;
+mod inbox;
 mod issues;
 mod labels;
 mod listing;

@@ -2,7 +2,9 @@
 //! delete, each with its event and its outbox row in the same transaction.
 
 use super::*;
-use issue_tracker_domain::{Description, Title};
+use crate::inbox::tell;
+use crate::subscriptions::{active_named, watchers_of};
+use issue_tracker_domain::{new_mentions, update_events, Description, IssueEvent, Title, UserId};
 
 /// The fields of a new issue.
 #[derive(Debug, Clone)]
@@ -270,8 +272,8 @@ impl Database {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
-                let before = match guard_write(conn, id.get(), condition)? {
-                    Ok(before) => before.issue,
+                let (before, previous_assignee) = match guard_write(conn, id.get(), condition)? {
+                    Ok(before) => (before.issue, before.assignee),
                     Err(refused) => return Ok(Err(refused)),
                 };
                 let other_fields = changes.title.is_some()
@@ -327,6 +329,19 @@ impl Database {
                             at: now,
                         },
                     )?;
+                    let named = new_mentions(&before.description, &after.issue.description);
+                    let mentioned = active_named(conn, named)?
+                        .into_iter()
+                        .map(|(user, _)| UserId::new(user))
+                        .collect();
+                    let events = update_events(&before, &after.issue, previous_assignee, mentioned);
+                    if !events.is_empty() {
+                        if let Some((title, watchers)) = watchers_of(conn, id.get())? {
+                            for event in &events {
+                                tell(conn, id, &title, &watchers, event, origin, now)?;
+                            }
+                        }
+                    }
                 }
                 Ok(Ok(after.issue))
             })
@@ -350,7 +365,13 @@ impl Database {
                     Err(refused) => return Ok(Err(refused)),
                 };
                 cancel_pending_of_issue(conn, id.get(), "the issue was deleted")?;
+                // Who watched it is read before it goes (its comments go with it).
+                let watched = watchers_of(conn, id.get())?;
                 diesel::delete(issues::table.find(id.get())).execute(conn)?;
+                if let Some((title, watchers)) = watched {
+                    let event = IssueEvent::Deleted;
+                    tell(conn, id, &title, &watchers, &event, origin, now)?;
+                }
                 insert_event(
                     conn,
                     &NewEvent {

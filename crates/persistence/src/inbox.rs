@@ -1,0 +1,293 @@
+//! Each user's notification inbox (`inbox`). Entries are written in the transaction of the change
+//! that caused them ([`write_entries`]: whom to tell, why and what is the domain's
+//! `inbox_entries`); reading, marking read and marking done are the user's own.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use issue_tracker_domain::{
+    inbox_entries, parse_watch_reason, ChangeContext, InboxEntry, InboxId, InboxNotification,
+    InboxType, IssueEvent, IssueId, Origin, User, WatchReason, Watcher,
+};
+
+use crate::rows::{now_micros, utc};
+use crate::schema::inbox;
+use crate::{with_conn, with_write_conn, Database, StoreError};
+
+#[derive(Insertable)]
+#[diesel(table_name = inbox)]
+pub(crate) struct InboxRow {
+    user_id: i64,
+    issue_id: i64,
+    reason: &'static str,
+    kind: &'static str,
+    actor_username: Option<String>,
+    summary: String,
+    unread: bool,
+    done: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// The insert of a batch of entries, as a type: [`write_entries`] is generic over the
+/// connection, with this as its bound.
+pub(crate) type InsertEntries =
+    diesel::dsl::Values<diesel::dsl::insert_into<inbox::table>, Vec<InboxRow>>;
+
+/// How many entries one statement inserts (SQLite binds at most 32,766 values).
+const ENTRIES_PER_INSERT: usize = 500;
+
+/// Tells the people `event` concerns, in the caller's transaction: the domain says who and
+/// why ([`inbox_entries`]) from the issue's `title` and `watchers`, read by the caller in the
+/// same transaction (before the change for a deletion, after it otherwise).
+pub(crate) fn tell<C>(
+    conn: &mut C,
+    issue: IssueId,
+    title: &str,
+    watchers: &[Watcher],
+    event: &IssueEvent,
+    origin: &Origin,
+    now: NaiveDateTime,
+) -> QueryResult<usize>
+where
+    C: Connection,
+    InsertEntries: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    let context = ChangeContext {
+        actor: origin.actor.as_ref().map(|a| (a.id, a.username.as_str())),
+        issue,
+        title,
+    };
+    let entries = inbox_entries(event, &context, watchers);
+    write_entries(conn, issue.get(), origin, &entries, now)
+}
+
+/// Writes `entries` about `issue`, in the caller's transaction.
+fn write_entries<C>(
+    conn: &mut C,
+    issue: i64,
+    origin: &Origin,
+    entries: &[InboxEntry],
+    now: NaiveDateTime,
+) -> QueryResult<usize>
+where
+    C: Connection,
+    InsertEntries: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    let actor = origin.actor.as_ref().map(|a| a.username.clone());
+    let mut written = 0;
+    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
+        let rows: Vec<InboxRow> = chunk
+            .iter()
+            .map(|entry| InboxRow {
+                user_id: entry.recipient.get(),
+                issue_id: issue,
+                reason: entry.reason.as_str(),
+                kind: entry.kind.as_str(),
+                actor_username: actor.clone(),
+                summary: entry.summary.clone(),
+                unread: true,
+                done: false,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        written += diesel::insert_into(inbox::table)
+            .values(rows)
+            .execute(conn)?;
+    }
+    Ok(written)
+}
+
+type EntryRow = (
+    i64,
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    bool,
+    NaiveDateTime,
+);
+
+fn entry_of(
+    (id, issue, reason, kind, actor, summary, unread, updated_at): EntryRow,
+) -> InboxNotification {
+    InboxNotification {
+        id: InboxId::from_stored(id),
+        issue: IssueId::from_stored(issue),
+        // Only the domain's words are ever written; an unknown one would be a bug, shown as the
+        // plainest reason rather than failing the whole inbox.
+        reason: parse_watch_reason(&reason).unwrap_or(WatchReason::Manual),
+        kind: InboxType::parse(&kind).unwrap_or(InboxType::Comment),
+        actor,
+        summary,
+        unread,
+        updated_at: utc(updated_at),
+    }
+}
+
+/// Which entries of an inbox a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboxFilter {
+    /// Read ones too (`?all=true`).
+    pub all: bool,
+    /// Only those about this issue.
+    pub issue: Option<IssueId>,
+}
+
+/// How far an inbox has changed: the newest `updated_at` of its entries (done ones included),
+/// and how many entries it ever had. Any write to it moves one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxVersion {
+    /// The last change (`None`: never had an entry).
+    pub changed_at: Option<DateTime<Utc>>,
+    /// The largest entry id (`0`: none).
+    pub last_id: i64,
+}
+
+impl Database {
+    /// A page of `user`'s inbox, newest first, and how many entries the filter matches.
+    pub fn inbox(
+        &self,
+        user: &User,
+        filter: InboxFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<InboxNotification>, i64), StoreError> {
+        let user_id = user.id.get();
+        with_conn!(self, |conn| {
+            let matching = || {
+                let mut query = inbox::table
+                    .filter(inbox::user_id.eq(user_id))
+                    .filter(inbox::done.eq(false))
+                    .into_boxed();
+                if !filter.all {
+                    query = query.filter(inbox::unread.eq(true));
+                }
+                if let Some(issue) = filter.issue {
+                    query = query.filter(inbox::issue_id.eq(issue.get()));
+                }
+                query
+            };
+            let total: i64 = matching().count().get_result(conn)?;
+            let rows: Vec<EntryRow> = matching()
+                .order(inbox::id.desc())
+                .offset(offset)
+                .limit(limit)
+                .select((
+                    inbox::id,
+                    inbox::issue_id,
+                    inbox::reason,
+                    inbox::kind,
+                    inbox::actor_username,
+                    inbox::summary,
+                    inbox::unread,
+                    inbox::updated_at,
+                ))
+                .load(conn)?;
+            Ok((rows.into_iter().map(entry_of).collect(), total))
+        })
+    }
+
+    /// How far `user`'s inbox has changed (for `ETag` and `Last-Modified`): one indexed read.
+    pub fn inbox_version(&self, user: &User) -> Result<InboxVersion, StoreError> {
+        let user_id = user.id.get();
+        with_conn!(self, |conn| {
+            let (changed_at, last_id): (Option<NaiveDateTime>, Option<i64>) = inbox::table
+                .filter(inbox::user_id.eq(user_id))
+                .select((
+                    diesel::dsl::max(inbox::updated_at),
+                    diesel::dsl::max(inbox::id),
+                ))
+                .get_result(conn)?;
+            Ok(InboxVersion {
+                changed_at: changed_at.map(utc),
+                last_id: last_id.unwrap_or(0),
+            })
+        })
+    }
+
+    /// Marks one of `user`'s entries read (`unread: false`) or unread again; the entry after, or
+    /// `None` when they have no such entry (or it is done).
+    pub fn mark_inbox_entry(
+        &self,
+        user: &User,
+        id: InboxId,
+        unread: bool,
+    ) -> Result<Option<InboxNotification>, StoreError> {
+        let (user_id, now) = (user.id.get(), now_micros());
+        with_write_conn!(self, |conn| {
+            let mine = inbox::table
+                .filter(inbox::id.eq(id.get()))
+                .filter(inbox::user_id.eq(user_id))
+                .filter(inbox::done.eq(false));
+            // Unchanged entries keep their `updated_at`, so that a repeated mark does not move
+            // the inbox's version.
+            diesel::update(mine.filter(inbox::unread.ne(unread)))
+                .set((inbox::unread.eq(unread), inbox::updated_at.eq(now)))
+                .execute(conn)?;
+            Ok(mine
+                .select((
+                    inbox::id,
+                    inbox::issue_id,
+                    inbox::reason,
+                    inbox::kind,
+                    inbox::actor_username,
+                    inbox::summary,
+                    inbox::unread,
+                    inbox::updated_at,
+                ))
+                .get_result::<EntryRow>(conn)
+                .optional()?
+                .map(entry_of))
+        })
+    }
+
+    /// Marks `user`'s unread entries read: all of them, or those that arrived at or before
+    /// `up_to`. How many changed.
+    pub fn mark_inbox_read(
+        &self,
+        user: &User,
+        up_to: Option<DateTime<Utc>>,
+    ) -> Result<usize, StoreError> {
+        let (user_id, now) = (user.id.get(), now_micros());
+        let up_to = up_to.map(|at| at.naive_utc());
+        // Without a bound, up to the last time both databases store and compare alike (SQLite
+        // compares text, and years past 9999 sort before the others there).
+        let last = chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|day| day.and_hms_opt(23, 59, 59))
+            .unwrap_or_default();
+        let up_to = up_to.map_or(last, |at| at.min(last));
+        with_write_conn!(self, |conn| {
+            Ok(diesel::update(
+                inbox::table
+                    .filter(inbox::user_id.eq(user_id))
+                    .filter(inbox::unread.eq(true))
+                    .filter(inbox::done.eq(false))
+                    .filter(inbox::created_at.le(up_to)),
+            )
+            .set((inbox::unread.eq(false), inbox::updated_at.eq(now)))
+            .execute(conn)?)
+        })
+    }
+
+    /// Marks one of `user`'s entries done: gone from their inbox. Whether they had it.
+    pub fn mark_inbox_done(&self, user: &User, id: InboxId) -> Result<bool, StoreError> {
+        let (user_id, now) = (user.id.get(), now_micros());
+        with_write_conn!(self, |conn| {
+            let changed = diesel::update(
+                inbox::table
+                    .filter(inbox::id.eq(id.get()))
+                    .filter(inbox::user_id.eq(user_id))
+                    .filter(inbox::done.eq(false)),
+            )
+            .set((
+                inbox::done.eq(true),
+                inbox::unread.eq(false),
+                inbox::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+            Ok(changed > 0)
+        })
+    }
+}
