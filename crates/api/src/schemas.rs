@@ -251,6 +251,8 @@ pub struct NotificationPreferencesPatch {
     pub assignment: Option<bool>,
     /// The consolidated report of your assigned issues.
     pub report: Option<bool>,
+    /// The emails about issues you watch.
+    pub activity: Option<bool>,
 }
 
 /// Marks an inbox entry read or unread.

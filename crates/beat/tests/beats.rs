@@ -56,6 +56,7 @@ fn three_beats(kind: Kind) {
                 &issue,
                 Duration::from_secs(3600),
                 &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+                Duration::from_secs(120),
             )
             .unwrap()
             .unwrap();

@@ -184,6 +184,8 @@ settings! {
     pipeline: PipelineSettings {
         /// Minutes from an assignment to its email.
         assign_delay "ASSIGN_REPORT_SCHEDULE": Duration = "12", duration_in("minutes", 60.0);
+        /// Seconds a watcher's email waits for more of the same burst (comments, status changes on one issue within it make one email).
+        notify_debounce "NOTIFY_DEBOUNCE": Duration = "120", duration_in("seconds", 1.0);
         /// Hours of the report interval (the interval is hours + minutes + seconds, at least 1 s).
         report_hours "REPORT_SCHEDULE_HOURS": Duration = "24", duration_in("hours", 3600.0);
         /// Minutes of the report interval.

@@ -2,7 +2,10 @@
 //! the data as it is then: the issue may have been reassigned or deleted since it was queued, the
 //! recipient deactivated, left without an address, or opted out of that kind of email.
 
-use crate::{AssignmentEmail, NotificationKind, NotificationPreferences, ReportEmail, ReportLine};
+use crate::{
+    ActivityEmail, AssignmentEmail, NotificationKind, NotificationPreferences, ReportEmail,
+    ReportLine,
+};
 use crate::{IssueId, UserId};
 
 /// The recipient of an email, as they are now.
@@ -41,6 +44,15 @@ pub enum EmailContent {
         /// What it says.
         email: ReportEmail,
     },
+    /// Send the email about a watched issue to this address.
+    Activity {
+        /// Recipient address.
+        to: String,
+        /// Whether the recipient is staff (links go to the admin).
+        staff: bool,
+        /// What it says.
+        email: ActivityEmail,
+    },
     /// Not to be sent (reassigned, deleted, inactive user, no address, nothing to report), and
     /// why.
     Stale(String),
@@ -54,7 +66,7 @@ pub enum EmailContent {
 /// ```
 /// use issue_tracker_domain::{recipient_check, EmailContent, NotificationKind, NotificationPreferences, Recipient};
 /// let ann = Recipient { username: "ann".into(), email: "ann@example.com".into(), active: true,
-///     preferences: NotificationPreferences { assignment: false, report: true }, staff: false };
+///     preferences: NotificationPreferences { assignment: false, report: true, activity: true }, staff: false };
 /// assert_eq!(recipient_check(NotificationKind::Report, Some(ann.clone())), Ok(ann.clone()));
 /// assert_eq!(
 ///     recipient_check(NotificationKind::Assignment, Some(ann)),
@@ -105,7 +117,7 @@ pub struct IssueNow {
 /// ```
 /// use issue_tracker_domain::{assignment_content, EmailContent, IssueId, IssueNow, NotificationPreferences, Recipient, UserId};
 /// let bob = Recipient { username: "bob".into(), email: "bob@example.com".into(), active: true,
-///     preferences: NotificationPreferences { assignment: true, report: true }, staff: false };
+///     preferences: NotificationPreferences { assignment: true, report: true, activity: true }, staff: false };
 /// let id = IssueId::from_stored(7);
 /// let now = IssueNow { title: "Fix it".into(), assignee: UserId::new(3) };
 /// assert_eq!(
@@ -153,5 +165,30 @@ pub fn report_content(recipient: Recipient, lines: Vec<ReportLine>) -> EmailCont
             username: recipient.username,
             issues: lines,
         },
+    }
+}
+
+/// The email about watched issue `email.issue_id` to `recipient` (who passed
+/// [`recipient_check`]): nothing to say (every line gone), nothing to send. Sent even when the
+/// issue was deleted since: its deletion may be what it says.
+///
+/// ```
+/// use issue_tracker_domain::{activity_content, ActivityEmail, EmailContent, NotificationPreferences, Recipient};
+/// let ann = Recipient { username: "ann".into(), email: "ann@example.com".into(), active: true,
+///     preferences: NotificationPreferences { assignment: true, report: true, activity: true }, staff: false };
+/// let empty = ActivityEmail { issue_id: 7, title: None, reason: "author".into(), lines: vec![] };
+/// assert_eq!(activity_content(ann, empty), EmailContent::Stale("nothing to tell ann about issue 7".into()));
+/// ```
+pub fn activity_content(recipient: Recipient, email: ActivityEmail) -> EmailContent {
+    if email.lines.is_empty() {
+        return EmailContent::Stale(format!(
+            "nothing to tell {} about issue {}",
+            recipient.username, email.issue_id
+        ));
+    }
+    EmailContent::Activity {
+        to: recipient.email,
+        staff: recipient.staff,
+        email,
     }
 }

@@ -74,6 +74,8 @@ pub fn parse_watch_reason(word: &str) -> Option<WatchReason> {
 pub enum IssueEvent {
     /// A comment was added; `mentioned` are the active users it @mentions.
     Commented {
+        /// The comment.
+        comment: crate::CommentId,
         /// The comment's text (the entry quotes its start).
         body: String,
         /// Who it mentions.
@@ -92,10 +94,13 @@ pub enum IssueEvent {
         /// Who it is assigned to now (username, for the summary).
         now: String,
     },
-    /// The description now mentions people it did not mention before.
+    /// The description (or, with `comment`, an edited comment) now mentions people it did not
+    /// mention before.
     Mentioned {
         /// Who is newly mentioned.
         mentioned: Vec<UserId>,
+        /// The comment, when the mention is in one.
+        comment: Option<crate::CommentId>,
     },
     /// The issue was deleted.
     Deleted,
@@ -123,6 +128,8 @@ pub struct InboxEntry {
     pub kind: InboxType,
     /// One line saying it.
     pub summary: String,
+    /// The comment it is about, if any (its email quotes it whole).
+    pub comment: Option<crate::CommentId>,
 }
 
 /// How much of a comment an entry's summary quotes.
@@ -148,7 +155,11 @@ fn quote(text: &str) -> String {
 /// let watcher = |id, name: &str, reason| Watcher { user: UserId::new(id), username: name.into(), reason };
 /// let watchers = vec![watcher(1, "ann", WatchReason::Author), watcher(2, "bob", WatchReason::Assigned)];
 /// let context = ChangeContext { actor: Some((UserId::new(2), "bob")), issue: IssueId::from_stored(7), title: "Printer" };
-/// let comment = IssueEvent::Commented { body: "On it, @carl".into(), mentioned: vec![UserId::new(3)] };
+/// let comment = IssueEvent::Commented {
+///     comment: issue_tracker_domain::CommentId::from_stored(5),
+///     body: "On it, @carl".into(),
+///     mentioned: vec![UserId::new(3)],
+/// };
 /// let entries = inbox_entries(&comment, &context, &watchers);
 /// // bob commented: ann hears of the comment, carl of the mention, bob of nothing.
 /// assert_eq!(entries.len(), 2);
@@ -164,6 +175,11 @@ pub fn inbox_entries(
     let actor_id = context.actor.map(|(id, _)| id);
     let who = context.actor.map_or("Someone", |(_, name)| name);
     let on = format!("#{} {}", context.issue, context.title);
+    let comment = match event {
+        IssueEvent::Commented { comment, .. } => Some(*comment),
+        IssueEvent::Mentioned { comment, .. } => *comment,
+        _ => None,
+    };
     let to_watchers = |kind: InboxType, summary: String, skip: &[UserId]| -> Vec<InboxEntry> {
         watchers
             .iter()
@@ -173,6 +189,7 @@ pub fn inbox_entries(
                 reason: w.reason,
                 kind,
                 summary: summary.clone(),
+                comment,
             })
             .collect()
     };
@@ -191,11 +208,14 @@ pub fn inbox_entries(
                 reason: WatchReason::Mention,
                 kind: InboxType::Mention,
                 summary: summary.clone(),
+                comment,
             })
             .collect()
     };
     match event {
-        IssueEvent::Commented { body, mentioned } => {
+        IssueEvent::Commented {
+            body, mentioned, ..
+        } => {
             let mut entries = to_watchers(
                 InboxType::Comment,
                 format!("{who} commented on {on}: {}", quote(body)),
@@ -224,11 +244,16 @@ pub fn inbox_entries(
                 reason: WatchReason::Assigned,
                 kind: InboxType::Reassigned,
                 summary: format!("{who} reassigned {on} to {now}"),
+                comment: None,
             }]
         }
-        IssueEvent::Mentioned { mentioned } => mentions(
+        IssueEvent::Mentioned { mentioned, comment } => mentions(
             mentioned,
-            format!("{who} mentioned you in the description of {on}"),
+            if comment.is_some() {
+                format!("{who} mentioned you in a comment on {on}")
+            } else {
+                format!("{who} mentioned you in the description of {on}")
+            },
         ),
         IssueEvent::Deleted => to_watchers(InboxType::Deleted, format!("{who} deleted {on}"), &[]),
     }
@@ -314,6 +339,7 @@ pub fn update_events(
     if !newly_mentioned.is_empty() {
         events.push(IssueEvent::Mentioned {
             mentioned: newly_mentioned,
+            comment: None,
         });
     }
     events

@@ -49,7 +49,8 @@ mod webhook_endpoint;
 pub use comment::{parse_comment_body, Comment, COMMENT_BODY, COMMENT_MAX_CHARS};
 pub use django_import::{django_issue_refusals, django_token_refusal, django_user_refusals};
 pub use email_content::{
-    assignment_content, recipient_check, report_content, EmailContent, IssueNow, Recipient,
+    activity_content, assignment_content, recipient_check, report_content, EmailContent, IssueNow,
+    Recipient,
 };
 pub use ids::{
     CommentId, DeliveryId, EventId, InboxId, IssueId, LabelId, NotificationId, SessionId, TokenId,
@@ -75,8 +76,9 @@ pub use listing::{
 };
 pub use mention::mentions;
 pub use notification::{
-    message_id, report_period, retry_backoff, AssignmentEmail, DeliveryOutcome, NotificationKind,
-    NotificationPreferences, NotificationStatus, ReportEmail, ReportLine,
+    message_id, report_period, retry_backoff, ActivityEmail, ActivityLine, AssignmentEmail,
+    DeliveryOutcome, NotificationKind, NotificationPreferences, NotificationStatus, ReportEmail,
+    ReportLine,
 };
 pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
 pub use roles::{may_act_on, may_create_account, AccountAction, AccountRefusal, Authority};
@@ -92,7 +94,8 @@ pub use token::{
     hash_token, parse_scope_list, NewToken, TokenScope, TokenScopes, TOKEN_PREFIX_CHARS,
 };
 pub use unsubscribe::{
-    unsubscribe_token, verify_unsubscribe_token, UnsubscribeRefused, UNSUBSCRIBE_LINK_SECONDS,
+    unsubscribe_token, unwatch_token, verify_unsubscribe, verify_unsubscribe_token, Unsubscribe,
+    UnsubscribeRefused, UNSUBSCRIBE_LINK_SECONDS,
 };
 pub use user::{Email, User, Username, UsernameError, USERNAME_MAX_CHARS};
 pub use watch::{Subscription, WatchFacts, WatchReason, Watcher};

@@ -10,6 +10,9 @@ pub enum NotificationKind {
     Assignment,
     /// The periodic consolidated report of one user's assigned issues.
     Report,
+    /// What happened on an issue they watch (comments, status, reassignment, mentions,
+    /// deletion): one email per burst per issue, sent after `NOTIFY_DEBOUNCE`.
+    Activity,
 }
 
 impl NotificationKind {
@@ -18,6 +21,7 @@ impl NotificationKind {
         match self {
             NotificationKind::Assignment => "assignment",
             NotificationKind::Report => "report",
+            NotificationKind::Activity => "activity",
         }
     }
 
@@ -31,6 +35,7 @@ impl NotificationKind {
         match value {
             "assignment" => Some(NotificationKind::Assignment),
             "report" => Some(NotificationKind::Report),
+            "activity" => Some(NotificationKind::Activity),
             _ => None,
         }
     }
@@ -61,6 +66,8 @@ pub struct NotificationPreferences {
     pub assignment: bool,
     /// The consolidated report of their assigned issues.
     pub report: bool,
+    /// The emails about issues they watch.
+    pub activity: bool,
 }
 
 impl NotificationPreferences {
@@ -68,7 +75,7 @@ impl NotificationPreferences {
     ///
     /// ```
     /// use issue_tracker_domain::{NotificationKind, NotificationPreferences};
-    /// let prefs = NotificationPreferences { assignment: true, report: false };
+    /// let prefs = NotificationPreferences { assignment: true, report: false, activity: true };
     /// assert!(prefs.wants(NotificationKind::Assignment));
     /// assert!(!prefs.wants(NotificationKind::Report));
     /// ```
@@ -76,6 +83,7 @@ impl NotificationPreferences {
         match kind {
             NotificationKind::Assignment => self.assignment,
             NotificationKind::Report => self.report,
+            NotificationKind::Activity => self.activity,
         }
     }
 }
@@ -197,6 +205,31 @@ pub struct ReportEmail {
     pub username: String,
     /// Their issues, by id.
     pub issues: Vec<ReportLine>,
+}
+
+/// One thing that happened on a watched issue, as its email lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ActivityLine {
+    /// What happened (`comment`, `closed`, ...).
+    pub kind: String,
+    /// The inbox entry's one line (`carl commented on #7 Printer: ...`).
+    pub summary: String,
+    /// The comment's whole text, for comments and mentions in comments (`None`: not about a
+    /// comment, or the comment was deleted since).
+    pub comment: Option<String>,
+}
+
+/// What the email about a watched issue says: everything of one burst, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ActivityEmail {
+    /// The issue's id.
+    pub issue_id: i64,
+    /// Its title now (`None`: deleted).
+    pub title: Option<String>,
+    /// Why the recipient hears of it (`author`, `mention`, ...): the reason of the last line.
+    pub reason: String,
+    /// What happened.
+    pub lines: Vec<ActivityLine>,
 }
 
 /// How a delivery attempt ended.

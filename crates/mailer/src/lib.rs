@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use issue_tracker_config::EmailSettings;
 use issue_tracker_domain::{
-    message_id, unsubscribe_token, AssignmentEmail, DeliveryOutcome, ReportEmail, UserId,
-    UNSUBSCRIBE_LINK_SECONDS,
+    message_id, unsubscribe_token, unwatch_token, ActivityEmail, AssignmentEmail, DeliveryOutcome,
+    IssueId, ReportEmail, UserId, UNSUBSCRIBE_LINK_SECONDS,
 };
 use lettre::message::header::{Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::{Mailbox, MultiPart};
@@ -143,6 +143,11 @@ impl Header for ListId {
     }
 }
 
+/// A title on one line: a subject must not carry a line break.
+fn flatten(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Renders and sends the notification emails.
 pub struct Mailer {
     transport: Transport,
@@ -210,6 +215,8 @@ impl Mailer {
             include_str!("../templates/assignment.html"),
         )?;
         templates.add_template("report.html", include_str!("../templates/report.html"))?;
+        templates.add_template("activity.txt", include_str!("../templates/activity.txt"))?;
+        templates.add_template("activity.html", include_str!("../templates/activity.html"))?;
         Ok(Mailer {
             transport,
             from,
@@ -236,8 +243,9 @@ impl Mailer {
         })
     }
 
-    /// Reports carry a signed one-click unsubscribe link under `public_url` (the `PUBLIC_URL`
-    /// setting), signed with `secret` (`SECRET_KEY`).
+    /// Reports and the emails about watched issues carry a signed one-click unsubscribe link
+    /// under `public_url` (the `PUBLIC_URL` setting), signed with `secret` (`SECRET_KEY`): the
+    /// report's stops the report, the other's stops watching that issue.
     pub fn with_unsubscribe_links(mut self, public_url: &str, secret: &[u8]) -> Mailer {
         self = self.with_public_url(public_url);
         self.unsubscribe = Some(UnsubscribeLinks {
@@ -300,17 +308,8 @@ impl Mailer {
         email: &ReportEmail,
     ) -> Result<Rendered, MailerError> {
         let body = self.templates.get_template("report.txt")?.render(email)?;
-        let list_unsubscribe = self.unsubscribe.as_ref().map(|links| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            let expires = now + UNSUBSCRIBE_LINK_SECONDS;
-            format!(
-                "{}/unsubscribe/{}/",
-                links.public_url,
-                unsubscribe_token(&links.secret, recipient, expires)
-            )
-        });
+        let list_unsubscribe =
+            self.unsubscribe_link(|secret, expires| unsubscribe_token(secret, recipient, expires));
         let issues: Vec<minijinja::Value> = email
             .issues
             .iter()
@@ -340,6 +339,75 @@ impl Mailer {
             body,
             html,
             issue_id: None,
+            list_unsubscribe,
+        })
+    }
+
+    /// A signed one-click link under `PUBLIC_URL` (RFC 8058) made by `token` from the secret
+    /// and an expiry, when links can be made.
+    fn unsubscribe_link(&self, token: impl FnOnce(&[u8], i64) -> String) -> Option<String> {
+        let links = self.unsubscribe.as_ref()?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let expires = now + UNSUBSCRIBE_LINK_SECONDS;
+        Some(format!(
+            "{}/unsubscribe/{}/",
+            links.public_url,
+            token(&links.secret, expires)
+        ))
+    }
+
+    /// The email about a watched issue: every line of the burst, each comment quoted whole, a
+    /// link to the issue, and a one-click link that stops `recipient` watching it. Threaded with
+    /// the issue's other emails.
+    pub fn render_activity(
+        &self,
+        notification_id: i64,
+        to: &str,
+        recipient: UserId,
+        staff: bool,
+        email: &ActivityEmail,
+    ) -> Result<Rendered, MailerError> {
+        let subject = match &email.title {
+            Some(title) => format!("[#{}] {}", email.issue_id, flatten(title)),
+            None => format!("[#{}] (deleted issue)", email.issue_id),
+        };
+        let list_unsubscribe = IssueId::new(email.issue_id).and_then(|issue| {
+            self.unsubscribe_link(|secret, expires| {
+                unwatch_token(secret, recipient, issue, expires)
+            })
+        });
+        let because = match email.reason.as_str() {
+            "author" => "you created the issue",
+            "assigned" => "the issue is (or was) assigned to you",
+            "comment" => "you commented on the issue",
+            "mention" => "you were mentioned",
+            _ => "you watch the issue",
+        };
+        let context = minijinja::context! {
+            subject => &subject,
+            issue_id => email.issue_id,
+            lines => &email.lines,
+            issue_url => email.title.as_ref().and_then(|_| self.issue_url(email.issue_id, staff)),
+            because => because,
+            unsubscribe_url => &list_unsubscribe,
+        };
+        let body = self
+            .templates
+            .get_template("activity.txt")?
+            .render(&context)?;
+        let html = self
+            .templates
+            .get_template("activity.html")?
+            .render(&context)?;
+        Ok(Rendered {
+            notification_id,
+            to: to.to_owned(),
+            subject,
+            body,
+            html,
+            issue_id: Some(email.issue_id),
             list_unsubscribe,
         })
     }

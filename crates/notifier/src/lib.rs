@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use issue_tracker_claims::Recorded;
 use issue_tracker_config::PipelineSettings;
-use issue_tracker_domain::{
-    report_period, retry_backoff, DeliveryOutcome, NotificationId, NotificationKind,
-};
+use issue_tracker_domain::{report_period, retry_backoff, DeliveryOutcome, NotificationId};
 use issue_tracker_mailer::Mailer;
 use issue_tracker_persistence::{ClaimedNotification, Content, Database, StoreError};
 use issue_tracker_queue::{Job, JobQueue, QueueError};
@@ -328,6 +326,10 @@ impl Worker {
                 self.mailer
                     .render_report(id, to, claimed.recipient, *staff, email)
             }
+            Content::Activity { to, staff, email } => {
+                self.mailer
+                    .render_activity(id, to, claimed.recipient, *staff, email)
+            }
         };
         // The send must end inside the lease, or another worker could take the row over and send
         // it too. The mailer bounds the exchange by EMAIL_TIMEOUT (at most half the lease); if
@@ -343,10 +345,7 @@ impl Worker {
             Ok(rendered) => self.mailer.send(&rendered).await,
             Err(error) => DeliveryOutcome::Permanent(error.to_string()),
         };
-        let kind = match claimed.kind {
-            NotificationKind::Assignment => "assignment",
-            NotificationKind::Report => "report",
-        };
+        let kind = claimed.kind.as_str();
         let recorded = match outcome {
             DeliveryOutcome::Sent => {
                 tracing::info!(notification = id, kind, "email sent");

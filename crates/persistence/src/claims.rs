@@ -8,15 +8,15 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 use issue_tracker_domain::{
-    assignment_content, recipient_check, report_content, EmailContent, IssueId, IssueNow,
-    NotificationId, NotificationKind, NotificationPreferences, NotificationStatus, Recipient,
-    ReportLine, UserId,
+    activity_content, assignment_content, recipient_check, report_content, ActivityEmail,
+    ActivityLine, EmailContent, IssueId, IssueNow, NotificationId, NotificationKind,
+    NotificationPreferences, NotificationStatus, Recipient, ReportLine, UserId,
 };
 
 use crate::clock;
 use crate::outbox::IdRow;
 use crate::rows::utc;
-use crate::schema::{issues, notifications, users};
+use crate::schema::{comments, inbox, issues, notifications, users};
 use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
 
 diesel::alias!(users as report_creators: ReportCreatorAlias);
@@ -181,16 +181,21 @@ impl Database {
                     users::is_active,
                     users::notify_assignment,
                     users::notify_report,
+                    users::notify_activity,
                     users::is_staff,
                 ))
-                .get_result::<(String, String, bool, bool, bool, bool)>(conn)
+                .get_result::<(String, String, bool, bool, bool, bool, bool)>(conn)
                 .optional()?
                 .map(
-                    |(username, email, active, assignment, report, staff)| Recipient {
+                    |(username, email, active, assignment, report, activity, staff)| Recipient {
                         username,
                         email,
                         active,
-                        preferences: NotificationPreferences { assignment, report },
+                        preferences: NotificationPreferences {
+                            assignment,
+                            report,
+                            activity,
+                        },
                         staff,
                     },
                 );
@@ -245,6 +250,60 @@ impl Database {
                         })
                         .collect();
                     Ok(report_content(recipient, lines))
+                }
+                NotificationKind::Activity => {
+                    let Some(issue_id) = claimed.issue_id else {
+                        return Ok(Content::Stale("no issue".into()));
+                    };
+                    let entries: Vec<(String, String, String, Option<i64>)> = inbox::table
+                        .filter(inbox::email_id.eq(claimed.id.get()))
+                        .order(inbox::id)
+                        .select((
+                            inbox::kind,
+                            inbox::summary,
+                            inbox::reason,
+                            inbox::comment_id,
+                        ))
+                        .load(conn)?;
+                    let said: Vec<i64> = entries.iter().filter_map(|e| e.3).collect();
+                    let bodies: Vec<(i64, String)> = if said.is_empty() {
+                        Vec::new()
+                    } else {
+                        comments::table
+                            .filter(comments::id.eq_any(&said))
+                            .select((comments::id, comments::body))
+                            .load(conn)?
+                    };
+                    let title = issues::table
+                        .find(issue_id)
+                        .select(issues::title)
+                        .get_result::<String>(conn)
+                        .optional()?;
+                    let reason = entries
+                        .last()
+                        .map_or_else(String::new, |(_, _, reason, _)| reason.clone());
+                    let lines = entries
+                        .into_iter()
+                        .map(|(kind, summary, _, comment)| ActivityLine {
+                            kind,
+                            summary,
+                            comment: comment.and_then(|id| {
+                                bodies
+                                    .iter()
+                                    .find(|(c, _)| *c == id)
+                                    .map(|(_, b)| b.clone())
+                            }),
+                        })
+                        .collect();
+                    Ok(activity_content(
+                        recipient,
+                        ActivityEmail {
+                            issue_id,
+                            title,
+                            reason,
+                            lines,
+                        },
+                    ))
                 }
             }
         })

@@ -4,12 +4,13 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use issue_tracker_domain::{
-    mentions, Comment, CommentId, EventType, FieldChange, IssueEvent, IssueId, Origin, User, UserId,
+    mentions, new_mentions, Comment, CommentId, EventType, FieldChange, IssueEvent, IssueId,
+    Origin, User, UserId,
 };
 use serde_json::Value;
 
 use crate::events::{insert_event, NewEvent};
-use crate::inbox::tell;
+use crate::inbox::{tell, tell_mentioned};
 use crate::rows::{now_micros, utc};
 use crate::schema::{comments, issues, users};
 use crate::subscriptions::{active_named, watchers_of};
@@ -86,13 +87,16 @@ fn which(old: Option<i64>, new: Option<i64>) -> FieldChange {
 }
 
 impl Database {
-    /// Adds a comment by `author` to `issue`; `None` when there is no such issue.
+    /// Adds a comment by `author` to `issue`; `None` when there is no such issue. The issue's
+    /// watchers and the mentioned are told in the same transaction (their emails due after
+    /// `debounce`).
     pub fn create_comment(
         &self,
         issue: IssueId,
         author: &User,
         body: &str,
         origin: &Origin,
+        debounce: std::time::Duration,
     ) -> Result<Option<Comment>, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
@@ -136,10 +140,13 @@ impl Database {
                         .map(|(id, _)| UserId::new(id))
                         .collect();
                     let event = IssueEvent::Commented {
+                        comment: CommentId::from_stored(id),
                         body: body.to_owned(),
                         mentioned,
                     };
-                    tell(conn, issue, &title, &watchers, &event, origin, now)?;
+                    tell(
+                        conn, issue, &title, &watchers, &event, origin, now, debounce,
+                    )?;
                 }
                 Ok(Some(Comment {
                     id: CommentId::from_stored(id),
@@ -204,6 +211,7 @@ impl Database {
         body: &str,
         precondition: &(dyn Fn(&Comment) -> bool + Sync),
         origin: &Origin,
+        debounce: std::time::Duration,
     ) -> Result<Result<Comment, CommentRefused>, StoreError> {
         let id = comment.get();
         let now = now_micros();
@@ -244,6 +252,24 @@ impl Database {
                         at: now,
                     },
                 )?;
+                // An edit that adds a mention tells the newly mentioned, as a new comment would.
+                let named = new_mentions(&before.body, body);
+                if !named.is_empty() {
+                    let title: String = issues::table
+                        .find(before.issue.get())
+                        .select(issues::title)
+                        .get_result(conn)?;
+                    tell_mentioned(
+                        conn,
+                        before.issue,
+                        &title,
+                        named,
+                        Some(comment),
+                        origin,
+                        now,
+                        debounce,
+                    )?;
+                }
                 Ok(Ok(Comment {
                     body: body.to_owned(),
                     updated_at: utc(now),

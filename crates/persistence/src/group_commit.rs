@@ -223,9 +223,15 @@ mod tests {
             status: Status::Open,
             assignee,
         };
-        db.create_issue(&ann, &new, Duration::ZERO, &Origin::system(Via::Cli))
-            .unwrap()
-            .map(|issue| issue.id.get())
+        db.create_issue(
+            &ann,
+            &new,
+            Duration::ZERO,
+            &Origin::system(Via::Cli),
+            Duration::ZERO,
+        )
+        .unwrap()
+        .map(|issue| issue.id.get())
     }
 
     /// Sixteen threads creating at once, with members that fail (after writing) and plain writes

@@ -6,11 +6,15 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use issue_tracker_domain::{
     inbox_entries, parse_watch_reason, ChangeContext, InboxEntry, InboxId, InboxNotification,
-    InboxType, IssueEvent, IssueId, Origin, User, WatchReason, Watcher,
+    InboxType, IssueEvent, IssueId, Origin, User, UserId, WatchReason, Watcher,
 };
 
+use std::time::Duration;
+
+use crate::outbox::{activity_email, id_of_key, lock_open_activity, new_activity, open_activity};
 use crate::rows::{now_micros, utc};
-use crate::schema::inbox;
+use crate::schema::{inbox, notifications};
+use crate::subscriptions::{active_named, active_people};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
 #[derive(Insertable)]
@@ -26,6 +30,8 @@ pub(crate) struct InboxRow {
     done: bool,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    email_id: Option<i64>,
+    comment_id: Option<i64>,
 }
 
 /// The insert of a batch of entries, as a type: [`write_entries`] is generic over the
@@ -39,6 +45,10 @@ const ENTRIES_PER_INSERT: usize = 500;
 /// Tells the people `event` concerns, in the caller's transaction: the domain says who and
 /// why ([`inbox_entries`]) from the issue's `title` and `watchers`, read by the caller in the
 /// same transaction (before the change for a deletion, after it otherwise).
+///
+/// Each entry joins its recipient's email about the issue (`activity_email`): the open one, or a
+/// new one due after `debounce`, so that a burst makes one email.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn tell<C>(
     conn: &mut C,
     issue: IssueId,
@@ -47,10 +57,16 @@ pub(crate) fn tell<C>(
     event: &IssueEvent,
     origin: &Origin,
     now: NaiveDateTime,
+    debounce: Duration,
 ) -> QueryResult<usize>
 where
     C: Connection,
     InsertEntries: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    lock_open_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    new_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    for<'a> diesel::dsl::Select<open_activity, notifications::id>:
+        diesel::query_dsl::LoadQuery<'a, C, i64>,
+    for<'a> id_of_key: diesel::query_dsl::LoadQuery<'a, C, i64>,
 {
     let context = ChangeContext {
         actor: origin.actor.as_ref().map(|a| (a.id, a.username.as_str())),
@@ -58,7 +74,51 @@ where
         title,
     };
     let entries = inbox_entries(event, &context, watchers);
-    write_entries(conn, issue.get(), origin, &entries, now)
+    let mut emails = Vec::with_capacity(entries.len());
+    for entry in &entries {
+        emails.push(activity_email(
+            conn,
+            entry.recipient.get(),
+            issue.get(),
+            now,
+            debounce,
+        )?);
+    }
+    write_entries(conn, issue.get(), origin, &entries, &emails, now)
+}
+
+/// Tells the active users among `names` that they were newly mentioned (in the description of
+/// `issue`, or in `comment`), in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn tell_mentioned<C>(
+    conn: &mut C,
+    issue: IssueId,
+    title: &str,
+    names: Vec<String>,
+    comment: Option<issue_tracker_domain::CommentId>,
+    origin: &Origin,
+    now: NaiveDateTime,
+    debounce: Duration,
+) -> QueryResult<usize>
+where
+    C: Connection,
+    InsertEntries: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    lock_open_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    new_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    for<'a> diesel::dsl::Select<open_activity, notifications::id>:
+        diesel::query_dsl::LoadQuery<'a, C, i64>,
+    for<'a> id_of_key: diesel::query_dsl::LoadQuery<'a, C, i64>,
+    for<'a> active_people: diesel::query_dsl::LoadQuery<'a, C, (i64, String)>,
+{
+    let mentioned: Vec<UserId> = active_named(conn, names)?
+        .into_iter()
+        .map(|(id, _)| UserId::new(id))
+        .collect();
+    if mentioned.is_empty() {
+        return Ok(0);
+    }
+    let event = IssueEvent::Mentioned { mentioned, comment };
+    tell(conn, issue, title, &[], &event, origin, now, debounce)
 }
 
 /// Writes `entries` about `issue`, in the caller's transaction.
@@ -67,6 +127,7 @@ fn write_entries<C>(
     issue: i64,
     origin: &Origin,
     entries: &[InboxEntry],
+    emails: &[i64],
     now: NaiveDateTime,
 ) -> QueryResult<usize>
 where
@@ -75,10 +136,14 @@ where
 {
     let actor = origin.actor.as_ref().map(|a| a.username.clone());
     let mut written = 0;
-    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
+    for (chunk, emails) in entries
+        .chunks(ENTRIES_PER_INSERT)
+        .zip(emails.chunks(ENTRIES_PER_INSERT))
+    {
         let rows: Vec<InboxRow> = chunk
             .iter()
-            .map(|entry| InboxRow {
+            .zip(emails)
+            .map(|(entry, email)| InboxRow {
                 user_id: entry.recipient.get(),
                 issue_id: issue,
                 reason: entry.reason.as_str(),
@@ -89,6 +154,8 @@ where
                 done: false,
                 created_at: now,
                 updated_at: now,
+                email_id: Some(*email),
+                comment_id: entry.comment.map(|c| c.get()),
             })
             .collect();
         written += diesel::insert_into(inbox::table)

@@ -71,8 +71,14 @@ pub(crate) const ASSIGNMENT_KEY_SQL: &str =
 /// is generic over the connection, with this as its bound.
 type CancelPending<'a> = diesel::dsl::Update<
     diesel::dsl::Filter<
-        diesel::dsl::Filter<notifications::table, diesel::dsl::Eq<notifications::issue_id, i64>>,
-        diesel::dsl::Eq<notifications::status, &'static str>,
+        diesel::dsl::Filter<
+            diesel::dsl::Filter<
+                notifications::table,
+                diesel::dsl::Eq<notifications::issue_id, i64>,
+            >,
+            diesel::dsl::Eq<notifications::status, &'static str>,
+        >,
+        diesel::dsl::Eq<notifications::kind, &'static str>,
     >,
     (
         diesel::dsl::Eq<notifications::status, &'static str>,
@@ -80,8 +86,8 @@ type CancelPending<'a> = diesel::dsl::Update<
     ),
 >;
 
-/// Cancels the pending notifications of an issue (it was reassigned or deleted), on either
-/// database.
+/// Cancels the pending assignment emails of an issue (it was reassigned or deleted), on either
+/// database. Its watchers' emails stay: they tell of the reassignment or the deletion.
 pub(crate) fn cancel_pending_of_issue<'a, C>(
     conn: &mut C,
     issue: i64,
@@ -94,13 +100,120 @@ where
     diesel::update(
         notifications::table
             .filter(notifications::issue_id.eq(issue))
-            .filter(notifications::status.eq(NotificationStatus::Pending.as_str())),
+            .filter(notifications::status.eq(NotificationStatus::Pending.as_str()))
+            .filter(notifications::kind.eq(NotificationKind::Assignment.as_str())),
     )
     .set((
         notifications::status.eq(NotificationStatus::Cancelled.as_str()),
         notifications::last_error.eq(reason),
     ))
     .execute(conn)
+}
+
+/// The open activity email of `recipient` about `issue`: pending, never tried.
+#[diesel::dsl::auto_type]
+pub(crate) fn open_activity(recipient: i64, issue: i64) -> _ {
+    let activity: &'static str = NotificationKind::Activity.as_str();
+    let pending: &'static str = NotificationStatus::Pending.as_str();
+    notifications::table
+        .filter(notifications::kind.eq(activity))
+        .filter(notifications::recipient_id.eq(recipient))
+        .filter(notifications::issue_id.eq(issue))
+        .filter(notifications::status.eq(pending))
+        .filter(notifications::attempts.eq(0_i32))
+}
+
+/// Locks [`open_activity`] by a no-op update until the caller's transaction ends: a worker's
+/// claim waits for it, so an entry that joins the email is committed before the email's content
+/// is read.
+#[diesel::dsl::auto_type]
+pub(crate) fn lock_open_activity(recipient: i64, issue: i64) -> _ {
+    let target: open_activity = open_activity(recipient, issue);
+    diesel::dsl::update(target).set(notifications::attempts.eq(notifications::attempts))
+}
+
+/// A new activity email, due after the debounce by the database's clock. Refused by the partial
+/// unique index `notifications_open_activity_idx` when another transaction opened one meanwhile.
+#[diesel::dsl::auto_type]
+pub(crate) fn new_activity(
+    recipient: i64,
+    issue: i64,
+    key: String,
+    due: crate::clock::DatabaseNow,
+    now: NaiveDateTime,
+) -> _ {
+    let activity: &'static str = NotificationKind::Activity.as_str();
+    let pending: &'static str = NotificationStatus::Pending.as_str();
+    let untried: i32 = 0;
+    let about: Option<i64> = Some(issue);
+    diesel::dsl::insert_into(notifications::table).values((
+        notifications::kind.eq(activity),
+        notifications::recipient_id.eq(recipient),
+        notifications::issue_id.eq(about),
+        notifications::dedupe_key.eq(key),
+        notifications::status.eq(pending),
+        notifications::send_after.eq(due),
+        notifications::attempts.eq(untried),
+        notifications::created_at.eq(now),
+    ))
+}
+
+#[diesel::dsl::auto_type]
+pub(crate) fn id_of_key(key: String) -> _ {
+    notifications::table
+        .filter(notifications::dedupe_key.eq(key))
+        .select(notifications::id)
+}
+
+/// The activity email of `recipient` about `issue` that a new inbox entry joins: the open one
+/// (a burst), or a new one due after `debounce`. Its id.
+pub(crate) fn activity_email<C>(
+    conn: &mut C,
+    recipient: i64,
+    issue: i64,
+    now: NaiveDateTime,
+    debounce: Duration,
+) -> QueryResult<i64>
+where
+    C: Connection,
+    lock_open_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    new_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    for<'a> diesel::dsl::Select<open_activity, notifications::id>:
+        diesel::query_dsl::LoadQuery<'a, C, i64>,
+    for<'a> id_of_key: diesel::query_dsl::LoadQuery<'a, C, i64>,
+{
+    let micros = now.and_utc().timestamp_micros();
+    // A few rounds at most: a concurrent writer may open one between our statements, and a
+    // worker may claim that one before we lock it.
+    for _ in 0..3 {
+        if lock_open_activity(recipient, issue).execute(conn)? > 0 {
+            return open_activity(recipient, issue)
+                .select(notifications::id)
+                .get_result(conn);
+        }
+        let key = format!("activity:{issue}:{recipient}:{micros}");
+        // In a savepoint: on PostgreSQL a refused insert would otherwise spoil the transaction.
+        let inserted = conn.transaction(|conn| {
+            new_activity(
+                recipient,
+                issue,
+                key.clone(),
+                crate::clock::later(debounce),
+                now,
+            )
+            .execute(conn)
+        });
+        match inserted {
+            Ok(_) => return id_of_key(key).get_result(conn),
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => continue,
+            Err(other) => return Err(other),
+        }
+    }
+    // Three races lost in a row: give the change up (the client sees an error and may retry).
+    Err(diesel::result::Error::RollbackTransaction)
 }
 
 #[derive(QueryableByName)]

@@ -1,4 +1,5 @@
-//! Which emails each user wants (the assignment email, the consolidated report).
+//! Which emails each user wants (the assignment email, the consolidated report, the emails
+//! about issues they watch).
 
 use diesel::prelude::*;
 use issue_tracker_domain::{EventType, FieldChange, NotificationPreferences, Origin, UserId};
@@ -16,6 +17,8 @@ pub struct PreferenceChanges {
     pub assignment: Option<bool>,
     /// The consolidated report.
     pub report: Option<bool>,
+    /// The emails about watched issues.
+    pub activity: Option<bool>,
 }
 
 impl Database {
@@ -27,10 +30,18 @@ impl Database {
         with_conn!(self, |conn| {
             Ok(users::table
                 .find(user.get())
-                .select((users::notify_assignment, users::notify_report))
-                .get_result::<(bool, bool)>(conn)
+                .select((
+                    users::notify_assignment,
+                    users::notify_report,
+                    users::notify_activity,
+                ))
+                .get_result::<(bool, bool, bool)>(conn)
                 .optional()?
-                .map(|(assignment, report)| NotificationPreferences { assignment, report }))
+                .map(|(assignment, report, activity)| NotificationPreferences {
+                    assignment,
+                    report,
+                    activity,
+                }))
         })
     }
 
@@ -51,20 +62,27 @@ impl Database {
                         UserRow::as_select(),
                         users::notify_assignment,
                         users::notify_report,
+                        users::notify_activity,
                     ))
-                    .get_result::<(UserRow, bool, bool)>(conn)
+                    .get_result::<(UserRow, bool, bool, bool)>(conn)
                     .optional()?;
-                let Some((row, assignment, report)) = found else {
+                let Some((row, assignment, report, activity)) = found else {
                     return Ok(None);
                 };
-                let before = NotificationPreferences { assignment, report };
+                let before = NotificationPreferences {
+                    assignment,
+                    report,
+                    activity,
+                };
                 let after = NotificationPreferences {
                     assignment: changes.assignment.unwrap_or(assignment),
                     report: changes.report.unwrap_or(report),
+                    activity: changes.activity.unwrap_or(activity),
                 };
                 let fields: Vec<FieldChange> = [
                     ("notify_assignment", before.assignment, after.assignment),
                     ("notify_report", before.report, after.report),
+                    ("notify_activity", before.activity, after.activity),
                 ]
                 .into_iter()
                 .filter(|(_, old, new)| old != new)
@@ -79,6 +97,7 @@ impl Database {
                     .set((
                         users::notify_assignment.eq(after.assignment),
                         users::notify_report.eq(after.report),
+                        users::notify_activity.eq(after.activity),
                     ))
                     .execute(conn)?;
                 let user = row.into();

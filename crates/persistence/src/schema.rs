@@ -12,6 +12,7 @@ diesel::table! {
         date_joined -> Timestamp,
         notify_assignment -> Bool,
         notify_report -> Bool,
+        notify_activity -> Bool,
     }
 }
 
@@ -143,6 +144,8 @@ diesel::table! {
         done -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_id -> Nullable<BigInt>,
+        comment_id -> Nullable<BigInt>,
     }
 }
 

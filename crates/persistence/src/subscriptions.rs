@@ -101,7 +101,7 @@ fn what_was_said(id: i64) -> _ {
 }
 
 #[diesel::dsl::auto_type]
-fn active_people(ids: Vec<i64>, names: Vec<String>) -> _ {
+pub(crate) fn active_people(ids: Vec<i64>, names: Vec<String>) -> _ {
     users::table
         .filter(users::is_active.eq(true))
         .filter(users::id.eq_any(ids).or(users::username.eq_any(names)))

@@ -110,6 +110,7 @@ fn create_and_read(kind: Kind) -> Stored {
             },
             Duration::from_secs(90),
             &origin,
+            Duration::from_secs(120),
         )
         .unwrap()
         .expect("dave is an active user");

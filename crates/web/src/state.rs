@@ -18,6 +18,8 @@ pub struct ApiSettings {
     pub accounts: AccountSettings,
     /// Delay from an assignment to its email (written into the outbox row).
     pub assign_delay: Duration,
+    /// How long a watcher's email waits for more of the same burst (`NOTIFY_DEBOUNCE`).
+    pub notify_debounce: Duration,
     /// Redis, for shared rate limits and `/ready`.
     pub redis_url: Option<Secret>,
     /// Signs the reports' unsubscribe links (`SECRET_KEY`).
@@ -32,6 +34,7 @@ impl From<&Settings> for ApiSettings {
             http: settings.http.clone(),
             accounts: settings.accounts.clone(),
             assign_delay: settings.pipeline.assign_delay,
+            notify_debounce: settings.pipeline.notify_debounce,
             redis_url: settings.queue.redis_url.clone(),
             secret_key: settings.general.secret_key.clone(),
             webhook_allowed_hosts: settings.webhooks.allowed_hosts.clone(),

@@ -56,6 +56,7 @@ fn issue(db: &Database, creator: &issue_tracker_domain::User, title: &str) -> i6
         },
         Duration::from_secs(3600),
         &system(),
+        Duration::from_secs(120),
     )
     .unwrap()
     .unwrap()
@@ -263,6 +264,7 @@ async fn deliveries_are_signed_retried_and_logged(kind: Kind) {
             version: None,
         },
         &system(),
+        Duration::from_secs(120),
     )
     .unwrap()
     .unwrap();

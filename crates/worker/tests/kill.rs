@@ -1,6 +1,6 @@
 //! The worker process killed (SIGKILL) in the middle of a job: the email is still delivered, at
 //! most once more than needed, and the extra copy only when the kill fell after the SMTP server
-//! had accepted the message.
+//! had accepted the message. Both for an assignment email and for a watcher's email (a comment).
 
 mod common;
 
@@ -20,9 +20,36 @@ fn spawn_worker(vars: &std::collections::HashMap<String, String>) -> Child {
         .expect("start the worker")
 }
 
-async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
+/// What the email in flight is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Email {
+    /// The assignee's assignment email.
+    Assignment,
+    /// The assignee's email about a comment on the issue (assignment emails held back).
+    Activity,
+}
+
+impl Email {
+    fn kind(self) -> &'static str {
+        match self {
+            Email::Assignment => "assignment",
+            Email::Activity => "activity",
+        }
+    }
+}
+
+async fn killed_mid_job(kind: Kind, mode: SmtpMode, email: Email) -> (Pipeline, usize) {
     let smtp = SmtpServer::start().await;
-    let extra = [("EMAIL_TIMEOUT", "3"), ("SENDING_LEASE", "6")];
+    let held_back = match email {
+        Email::Assignment => "0",
+        Email::Activity => "10",
+    };
+    let extra = [
+        ("EMAIL_TIMEOUT", "3"),
+        ("SENDING_LEASE", "6"),
+        ("ASSIGN_REPORT_SCHEDULE", held_back),
+        ("NOTIFY_DEBOUNCE", "0"),
+    ];
     let pipeline =
         Pipeline::start_with(kind, smtp, Some(&shared_redis()), &extra, Roles::NoWorker).await;
     // The worker process must use the same stream as the beat in this process.
@@ -32,7 +59,25 @@ async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
     pipeline.smtp.set_mode(mode);
     let mut worker = spawn_worker(&vars);
     let ann = pipeline.token("ann").await;
-    pipeline.create_issue(&ann, "survives a crash", "bob").await;
+    let issue = pipeline.create_issue(&ann, "survives a crash", "bob").await;
+    if email == Email::Activity {
+        let (status, _) = pipeline
+            .call(
+                "POST",
+                &format!("/api/issue/{issue}/comments/"),
+                &ann,
+                Some(serde_json::json!({"body": "still there?"})),
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    let of_kind = |statuses: Vec<(String, String, String)>| -> Vec<String> {
+        statuses
+            .into_iter()
+            .filter(|(k, _, _)| k == email.kind())
+            .map(|(_, _, status)| status)
+            .collect()
+    };
     let stuck = match mode {
         SmtpMode::StallAfterData => {
             eventually(Duration::from_secs(10), || {
@@ -42,7 +87,7 @@ async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
         }
         _ => {
             eventually(Duration::from_secs(10), || {
-                pipeline.statuses().iter().any(|(_, _, s)| s == "sending")
+                of_kind(pipeline.statuses()).iter().any(|s| s == "sending")
             })
             .await
         }
@@ -57,10 +102,8 @@ async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
     pipeline.smtp.set_mode(SmtpMode::Accept);
     let mut replacement = spawn_worker(&vars);
     let delivered = eventually(Duration::from_secs(30), || {
-        pipeline
-            .statuses()
-            .iter()
-            .all(|(_, _, status)| status == "sent")
+        let statuses = of_kind(pipeline.statuses());
+        !statuses.is_empty() && statuses.iter().all(|status| status == "sent")
     })
     .await;
     // Let anything that would arrive twice arrive.
@@ -78,14 +121,22 @@ async fn killed_mid_job(kind: Kind, mode: SmtpMode) -> (Pipeline, usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_after_the_server_accepted_delivers_one_extra_copy_with_the_same_message_id() {
-    for kind in [Kind::Postgres, Kind::Sqlite] {
-        let (pipeline, count) = killed_mid_job(kind, SmtpMode::StallAfterData).await;
-        assert_eq!(count, 2, "{kind:?}: exactly one copy more than needed");
+    for (kind, email) in [
+        (Kind::Postgres, Email::Assignment),
+        (Kind::Sqlite, Email::Assignment),
+        (Kind::Postgres, Email::Activity),
+        (Kind::Sqlite, Email::Activity),
+    ] {
+        let (pipeline, count) = killed_mid_job(kind, SmtpMode::StallAfterData, email).await;
+        assert_eq!(
+            count, 2,
+            "{kind:?} {email:?}: exactly one copy more than needed"
+        );
         let ids = message_ids(&pipeline.smtp);
         assert_eq!(
             ids.len(),
             1,
-            "{kind:?}: both copies carry the same Message-ID: {ids:?}"
+            "{kind:?} {email:?}: both copies carry the same Message-ID: {ids:?}"
         );
         pipeline.stop().await;
     }
@@ -93,9 +144,14 @@ async fn killed_after_the_server_accepted_delivers_one_extra_copy_with_the_same_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_before_the_server_accepted_delivers_exactly_once() {
-    for kind in [Kind::Postgres, Kind::Sqlite] {
-        let (pipeline, count) = killed_mid_job(kind, SmtpMode::StallBeforeData).await;
-        assert_eq!(count, 1, "{kind:?}");
+    for (kind, email) in [
+        (Kind::Postgres, Email::Assignment),
+        (Kind::Sqlite, Email::Assignment),
+        (Kind::Postgres, Email::Activity),
+        (Kind::Sqlite, Email::Activity),
+    ] {
+        let (pipeline, count) = killed_mid_job(kind, SmtpMode::StallBeforeData, email).await;
+        assert_eq!(count, 1, "{kind:?} {email:?}");
         pipeline.stop().await;
     }
 }

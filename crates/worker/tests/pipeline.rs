@@ -437,7 +437,10 @@ async fn a_user_who_turned_an_email_off_gets_none_of_that_kind() {
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body, json!({"assignment": false, "report": true}));
+        assert_eq!(
+            body,
+            json!({"assignment": false, "report": true, "activity": true})
+        );
         let (status, _) = pipeline
             .call(
                 "PATCH",
@@ -567,21 +570,7 @@ async fn the_report_link_unsubscribes_its_recipient_only() {
             Some("List-Unsubscribe=One-Click")
         );
         let link = report.header("List-Unsubscribe").expect("a link");
-        let path = link
-            .trim()
-            .strip_prefix("<https://issues.example.com")
-            .and_then(|rest| rest.strip_suffix('>'))
-            .unwrap_or_else(|| panic!("{link}"))
-            .to_owned();
-        let response = pipeline
-            .client
-            .post(format!("{}{path}", pipeline.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("List-Unsubscribe=One-Click")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(pipeline.one_click(&link).await, 200);
         // Two more periods: ann's reports keep coming, bob's are skipped.
         let unsubscribed_at = pipeline
             .statuses()

@@ -266,7 +266,7 @@ pub async fn add_form(view: View) -> HttpResponse {
 /// `POST /admin/issues/add/`.
 pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
     let (staff, form, back, state, origin) = post.parts();
-    let delay = state.settings.assign_delay;
+    let (delay, debounce) = (state.settings.assign_delay, state.settings.notify_debounce);
     let form: IssueForm = form.to()?;
     let submitted = form.clone();
     let outcome = state
@@ -289,7 +289,7 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
                 status,
                 assignee: &valid.assignee,
             };
-            match db.create_issue(&valid.creator, &new, delay, &origin)? {
+            match db.create_issue(&valid.creator, &new, delay, &origin, debounce)? {
                 Some(issue) => Ok(Ok(issue)),
                 None => Ok(Err(vec![(
                     "assigned_to".into(),
@@ -417,7 +417,7 @@ pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpRespon
 pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, AdminError> {
     let id = path_id(&id)?;
     let (staff, form, back, state, origin) = post.parts();
-    let delay = state.settings.assign_delay;
+    let (delay, debounce) = (state.settings.assign_delay, state.settings.notify_debounce);
     let form: IssueForm = form.to()?;
     let submitted = form.clone();
     let outcome = state
@@ -433,7 +433,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
                 version: None,
             };
             let issue_id = IssueId::new(id).ok_or(AdminError::NotFound)?;
-            db.update_issue(issue_id, &changes, delay, &condition, &origin)?
+            db.update_issue(issue_id, &changes, delay, &condition, &origin, debounce)?
                 .map_err(|_| AdminError::NotFound)?;
             Ok(Ok(()))
         })
@@ -485,6 +485,7 @@ pub async fn delete(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
     if form.get("confirm") != Some("yes") {
         return Ok(see_other(&format!("/admin/issues/{id}/delete/")));
     }
+    let debounce = state.settings.notify_debounce;
     state
         .run(move |db| {
             let issue_id = IssueId::new(id).ok_or(AdminError::NotFound)?;
@@ -492,7 +493,7 @@ pub async fn delete(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
                 creator: None,
                 version: None,
             };
-            db.delete_issue(issue_id, &condition, &origin)?
+            db.delete_issue(issue_id, &condition, &origin, debounce)?
                 .map_err(|_| AdminError::NotFound)?;
             Ok(())
         })
@@ -560,7 +561,7 @@ pub async fn bulk(post: Post) -> Result<HttpResponse, AdminError> {
             cancel: back,
         }));
     }
-    let delay = state.settings.assign_delay;
+    let (delay, debounce) = (state.settings.assign_delay, state.settings.notify_debounce);
     let close = action == "close";
     state
         .run(move |db| {
@@ -578,9 +579,10 @@ pub async fn bulk(post: Post) -> Result<HttpResponse, AdminError> {
                         status: Some(Status::Closed),
                         ..IssueChanges::default()
                     };
-                    let _ = db.update_issue(issue_id, &changes, delay, &condition, &origin)?;
+                    let _ =
+                        db.update_issue(issue_id, &changes, delay, &condition, &origin, debounce)?;
                 } else {
-                    let _ = db.delete_issue(issue_id, &condition, &origin)?;
+                    let _ = db.delete_issue(issue_id, &condition, &origin, debounce)?;
                 }
             }
             Ok(())

@@ -269,6 +269,11 @@ fn change_page(
             "The consolidated report of their assigned issues",
             values.checked("notify_report"),
         ),
+        Field::checkbox(
+            "notify_activity",
+            "Emails about the issues they watch",
+            values.checked("notify_activity"),
+        ),
     ];
     let id = user.id.get();
     FormPage {
@@ -325,6 +330,7 @@ fn current_values(user: &User, preferences: NotificationPreferences) -> FormData
         ("is_superuser", user.is_superuser),
         ("notify_assignment", preferences.assignment),
         ("notify_report", preferences.report),
+        ("notify_activity", preferences.activity),
     ] {
         if on {
             pairs.push((name.to_owned(), "on".to_owned()));
@@ -432,6 +438,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
             let preferences = PreferenceChanges {
                 assignment: Some(submitted.checked("notify_assignment")),
                 report: Some(submitted.checked("notify_report")),
+                activity: Some(submitted.checked("notify_activity")),
             };
             db.set_notification_preferences(user.id, preferences, &origin)?;
             Ok(Ok(()))

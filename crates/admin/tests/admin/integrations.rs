@@ -20,7 +20,7 @@ async fn labels_are_managed_from_the_admin(admin: Admin) {
     };
     let issue = admin
         .db
-        .create_issue(&bob, &new, Duration::ZERO, &CLI)
+        .create_issue(&bob, &new, Duration::ZERO, &CLI, Duration::ZERO)
         .unwrap()
         .unwrap();
     let mut boss = admin.logged_in("boss").await;

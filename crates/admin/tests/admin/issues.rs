@@ -169,7 +169,7 @@ async fn bulk_actions_ask_then_act_on_the_selected_rows(admin: Admin) {
         };
         let issue = admin
             .db
-            .create_issue(&bob, &new, Duration::from_secs(60), &CLI)
+            .create_issue(&bob, &new, Duration::from_secs(60), &CLI, Duration::ZERO)
             .unwrap()
             .unwrap();
         ids.push(issue.id);
@@ -239,7 +239,7 @@ async fn lists_are_paged_with_their_total_and_keep_their_filters(admin: Admin) {
         };
         admin
             .db
-            .create_issue(&bob, &new, Duration::from_secs(60), &CLI)
+            .create_issue(&bob, &new, Duration::from_secs(60), &CLI, Duration::ZERO)
             .unwrap();
     }
     let mut boss = admin.logged_in("boss").await;
@@ -508,12 +508,24 @@ async fn an_issue_page_lists_who_watches_it_and_why(admin: Admin) {
     };
     let issue = admin
         .db
-        .create_issue(&user("bob"), &new, Duration::from_secs(60), &CLI)
+        .create_issue(
+            &user("bob"),
+            &new,
+            Duration::from_secs(60),
+            &CLI,
+            Duration::ZERO,
+        )
         .unwrap()
         .unwrap();
     admin
         .db
-        .create_comment(issue.id, &user("erin"), "me too (fred@example.com)", &CLI)
+        .create_comment(
+            issue.id,
+            &user("erin"),
+            "me too (fred@example.com)",
+            &CLI,
+            std::time::Duration::from_secs(120),
+        )
         .unwrap()
         .unwrap();
     // Carl, the assignee, stops watching; Fred, named only inside an address, watches by hand.

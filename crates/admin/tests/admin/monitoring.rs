@@ -20,7 +20,7 @@ async fn dead_notifications_are_listed_and_retried(admin: Admin) {
     };
     admin
         .db
-        .create_issue(&bob, &new, Duration::ZERO, &CLI)
+        .create_issue(&bob, &new, Duration::ZERO, &CLI, Duration::ZERO)
         .unwrap();
     let row = admin.db.list_notifications(None, 1).unwrap()[0].clone();
     let claim = admin

@@ -101,6 +101,7 @@ async fn users_are_managed_and_only_superusers_grant_privileges(admin: Admin) {
                 ("email", "new@example.com"),
                 ("notify_assignment", "on"),
                 ("notify_report", "on"),
+                ("notify_activity", "on"),
             ],
         )
         .await;
@@ -131,6 +132,7 @@ async fn users_are_managed_and_only_superusers_grant_privileges(admin: Admin) {
                 ("is_staff", "on"),
                 ("notify_assignment", "on"),
                 ("notify_report", "on"),
+                ("notify_activity", "on"),
             ],
         )
         .await;
@@ -238,7 +240,7 @@ async fn email_preferences_are_shown_and_changed_on_the_users_page(admin: Admin)
     let mut boss = admin.logged_in("boss").await;
     let page_path = format!("/admin/users/{}/", ann.id.get());
     let page = boss.get(&page_path).await;
-    for name in ["notify_assignment", "notify_report"] {
+    for name in ["notify_assignment", "notify_report", "notify_activity"] {
         let start = page.text.find(&format!("name=\"{name}\"")).expect(name);
         let tag_end = start + page.text[start..].find('>').unwrap();
         assert!(
@@ -258,6 +260,7 @@ async fn email_preferences_are_shown_and_changed_on_the_users_page(admin: Admin)
                 ("email", ""),
                 ("is_active", "on"),
                 ("notify_assignment", "on"),
+                ("notify_activity", "on"),
             ],
         )
         .await;
@@ -266,7 +269,8 @@ async fn email_preferences_are_shown_and_changed_on_the_users_page(admin: Admin)
         admin.db.notification_preferences(ann.id).unwrap(),
         Some(issue_tracker_domain::NotificationPreferences {
             assignment: true,
-            report: false
+            report: false,
+            activity: true,
         })
     );
     let page = boss.get(&page_path).await;

@@ -100,9 +100,10 @@ pub async fn create_comment(
     let issue = super::path_issue(&id)?;
     // Judged after authentication (in `run`): an anonymous bad body gets 401, as for issues.
     let text = read_body(&credentials, &req, payload).await;
+    let debounce = credentials.state().settings.notify_debounce;
     let comment = credentials
         .run(move |db, caller| {
-            db.create_comment(issue, &caller.user, &text?, &caller.origin())?
+            db.create_comment(issue, &caller.user, &text?, &caller.origin(), debounce)?
                 .ok_or(ApiError::NotFound)
         })
         .await?;
@@ -164,12 +165,13 @@ pub async fn edit_comment(
         .await?;
     let text = read_body(&credentials, &req, payload).await?;
     let precondition = if_match(&req);
+    let debounce = credentials.state().settings.notify_debounce;
     let comment = credentials
         .run(move |db, caller| {
             let holds = move |c: &issue_tracker_domain::Comment| {
                 if_match_holds(precondition.as_deref(), &comment_etag(c))
             };
-            db.edit_comment(id, &caller.user, &text, &holds, &caller.origin())?
+            db.edit_comment(id, &caller.user, &text, &holds, &caller.origin(), debounce)?
                 .map_err(refused)
         })
         .await?;

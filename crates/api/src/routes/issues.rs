@@ -153,7 +153,10 @@ pub async fn create_issue(
     // Read now, judged after authentication: an anonymous oversized body still gets 401.
     let body = read_limited(&req, payload, &credentials.state().settings.http).await;
     let kind = content_type(&req);
-    let delay = credentials.state().settings.assign_delay;
+    let (delay, debounce) = (
+        credentials.state().settings.assign_delay,
+        credentials.state().settings.notify_debounce,
+    );
     let issue = credentials
         .run(move |db, caller| {
             let object = parse_object(kind.as_deref(), &body?)?;
@@ -176,7 +179,7 @@ pub async fn create_issue(
                 status: *status,
                 assignee,
             };
-            match db.create_issue(&caller.user, &new, delay, &caller.origin())? {
+            match db.create_issue(&caller.user, &new, delay, &caller.origin(), debounce)? {
                 Some(issue) => Ok(issue),
                 None => {
                     let mut errors = FieldErrors::default();
@@ -260,6 +263,7 @@ async fn write_issue(
     let object = parse_object(content_type(&req).as_deref(), &body)?;
     let (input, errors) = IssueInput::parse(&object, mode);
     let delay = state.settings.assign_delay;
+    let debounce = state.settings.notify_debounce;
     // Everything is checked again now that the body is here (it may have taken a while): the
     // token (revoked meanwhile: 401), and, in the write's own transaction, the creator and the
     // version the client's If-Match names.
@@ -282,6 +286,7 @@ async fn write_issue(
                 delay,
                 &condition,
                 &caller.origin(),
+                debounce,
             )?
             .map_err(refused)
         })
@@ -343,6 +348,7 @@ pub async fn delete_issue(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let precondition = if_match(&req);
+    let debounce = credentials.state().settings.notify_debounce;
     credentials
         .run(move |db, caller| {
             let stored = load(db, &id)?;
@@ -354,7 +360,7 @@ pub async fn delete_issue(
                 creator: Some(caller.user.id),
                 version: precondition.is_some().then_some(stored.issue.updated_at),
             };
-            db.delete_issue(stored.issue.id, &condition, &caller.origin())?
+            db.delete_issue(stored.issue.id, &condition, &caller.origin(), debounce)?
                 .map_err(refused)
         })
         .await?;

@@ -83,6 +83,7 @@ pub async fn set_notification_preferences(
             let changes = PreferenceChanges {
                 assignment: fields.boolean("assignment"),
                 report: fields.boolean("report"),
+                activity: fields.boolean("activity"),
             };
             if !fields.ok() {
                 return Err(ApiError::Validation(fields.into_errors()));

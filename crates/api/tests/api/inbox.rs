@@ -197,6 +197,61 @@ async fn status_reassignment_mentions_and_deletion_notify(app: TestApp) {
     assert!(inbox(&app, &ann, "").await.is_empty());
 }
 
+async fn mentions_in_a_new_issue_and_an_edited_comment_notify(app: TestApp) {
+    let ann = app.user_with_token("ann").await;
+    let bob = app.user_with_token("bob").await;
+    let carl = app.user_with_token("carl").await;
+    let reply = app
+        .send(
+            "POST",
+            "/api/issue/",
+            Some(&ann),
+            Some(json!({"title": "Printer", "description": "cc @carl and @nobody", "status": "open", "assigned_to": "bob"})),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let issue = reply.json()["id"].as_i64().unwrap();
+    let carls = inbox(&app, &carl, "").await;
+    assert_eq!(shapes(&carls), vec![shape("mention", "mention", "ann")]);
+    assert_eq!(
+        carls[0]["summary"],
+        json!(format!(
+            "ann mentioned you in the description of #{issue} Printer"
+        ))
+    );
+    assert!(
+        inbox(&app, &bob, "").await.is_empty(),
+        "the assignee gets the assignment email"
+    );
+
+    // An edit that adds a mention tells the newly mentioned only, once.
+    let reply = app
+        .send(
+            "POST",
+            &format!("/api/issue/{issue}/comments/"),
+            Some(&bob),
+            Some(json!({"body": "looking"})),
+        )
+        .await;
+    let comment = reply.json()["id"].as_i64().unwrap();
+    let dora = app.user_with_token("dora").await;
+    let path = format!("/api/comments/{comment}/");
+    for body in ["looking, @dora", "looking, @dora!"] {
+        let reply = app
+            .send("PATCH", &path, Some(&bob), Some(json!({ "body": body })))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+    }
+    let doras = inbox(&app, &dora, "").await;
+    assert_eq!(shapes(&doras), vec![shape("mention", "mention", "bob")]);
+    assert_eq!(
+        doras[0]["summary"],
+        json!(format!(
+            "bob mentioned you in a comment on #{issue} Printer"
+        ))
+    );
+}
+
 async fn a_refused_change_tells_nobody(app: TestApp) {
     let ann = app.user_with_token("ann").await;
     let bob = app.user_with_token("bob").await;
@@ -429,6 +484,7 @@ both_databases!(
     |kind| crate::common::spawn(kind).await;
     a_comment_reaches_the_watchers_but_not_its_author,
     status_reassignment_mentions_and_deletion_notify,
+    mentions_in_a_new_issue_and_an_edited_comment_notify,
     a_refused_change_tells_nobody,
     entries_are_marked_read_unread_and_done,
     the_inbox_answers_conditional_polls,

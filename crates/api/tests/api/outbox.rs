@@ -69,11 +69,13 @@ async fn assignments_write_cancel_and_skip_notifications(app: TestApp) {
         )
         .await;
     assert_eq!(reply.status, 200);
+    // ... and tells the previous assignee (a watcher's email, debounced).
     assert_eq!(
         rows(&app),
         [
             row("assignment", "bob", "cancelled"),
-            row("assignment", "carl", "pending")
+            row("assignment", "carl", "pending"),
+            row("activity", "bob", "pending")
         ]
     );
 
@@ -120,11 +122,13 @@ async fn assignments_write_cancel_and_skip_notifications(app: TestApp) {
         rows(&app),
         [
             row("assignment", "bob", "cancelled"),
-            row("assignment", "carl", "pending")
+            row("assignment", "carl", "pending"),
+            row("activity", "bob", "pending")
         ]
     );
 
-    // Deleting cancels what is pending.
+    // Deleting cancels the pending assignment email; the watchers' emails stay, and the
+    // assignee (a watcher) gets one that tells of the deletion.
     assert_eq!(
         app.send("DELETE", &path, Some(&ann), None).await.status,
         204
@@ -133,7 +137,9 @@ async fn assignments_write_cancel_and_skip_notifications(app: TestApp) {
         rows(&app),
         [
             row("assignment", "bob", "cancelled"),
-            row("assignment", "carl", "cancelled")
+            row("assignment", "carl", "cancelled"),
+            row("activity", "bob", "pending"),
+            row("activity", "carl", "pending")
         ]
     );
 }

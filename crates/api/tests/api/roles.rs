@@ -152,13 +152,16 @@ async fn booleans_are_json_booleans_only(app: TestApp) {
     let now = app.send("GET", path, Some(&ann), None).await.json();
     assert_eq!(
         now,
-        json!({"assignment": true, "report": true}),
+        json!({"assignment": true, "report": true, "activity": true}),
         "nothing changed"
     );
     let reply = app
         .send("PATCH", path, Some(&ann), Some(json!({"report": false})))
         .await;
-    assert_eq!(reply.json(), json!({"assignment": true, "report": false}));
+    assert_eq!(
+        reply.json(),
+        json!({"assignment": true, "report": false, "activity": true})
+    );
 }
 
 /// A NUL where a username or a label name is expected: 400 with the message every text field

@@ -151,17 +151,26 @@ async fn notification_preferences(app: TestApp) {
         let (app, token) = (&app, token.to_owned());
         async move { app.send("GET", path, Some(&token), None).await.json() }
     };
-    assert_eq!(get(&ann).await, json!({"assignment": true, "report": true}));
+    assert_eq!(
+        get(&ann).await,
+        json!({"assignment": true, "report": true, "activity": true})
+    );
     let changed = app
         .send("PATCH", path, Some(&ann), Some(json!({"report": false})))
         .await;
     assert_eq!(changed.status, 200, "{}", changed.text);
-    assert_eq!(changed.json(), json!({"assignment": true, "report": false}));
+    assert_eq!(
+        changed.json(),
+        json!({"assignment": true, "report": false, "activity": true})
+    );
     assert_eq!(
         get(&ann).await,
-        json!({"assignment": true, "report": false})
+        json!({"assignment": true, "report": false, "activity": true})
     );
-    assert_eq!(get(&bob).await, json!({"assignment": true, "report": true}));
+    assert_eq!(
+        get(&bob).await,
+        json!({"assignment": true, "report": true, "activity": true})
+    );
     // Bad values: 400 naming each field, nothing changed.
     for (body, field) in [
         (json!({"assignment": "yes", "report": true}), "assignment"),
@@ -175,14 +184,17 @@ async fn notification_preferences(app: TestApp) {
         assert!(refused.json()[field].is_array(), "{body}: {}", refused.text);
         assert_eq!(
             get(&ann).await,
-            json!({"assignment": true, "report": false})
+            json!({"assignment": true, "report": false, "activity": true})
         );
     }
     let not_object = app.send("PATCH", path, Some(&ann), Some(json!([1]))).await;
     assert_eq!(not_object.status, 400);
     // Nothing given: nothing changes.
     let same = app.send("PATCH", path, Some(&ann), Some(json!({}))).await;
-    assert_eq!(same.json(), json!({"assignment": true, "report": false}));
+    assert_eq!(
+        same.json(),
+        json!({"assignment": true, "report": false, "activity": true})
+    );
     // Authentication and methods.
     assert_eq!(app.send("GET", path, None, None).await.status, 401);
     assert_eq!(
@@ -235,6 +247,7 @@ async fn one_click_unsubscribe(app: TestApp) {
     let untouched = NotificationPreferences {
         assignment: true,
         report: true,
+        activity: true,
     };
     let valid = unsubscribe_token(SECRET.as_bytes(), ann, now + 3_600);
 
@@ -271,6 +284,7 @@ async fn one_click_unsubscribe(app: TestApp) {
     let off = NotificationPreferences {
         assignment: true,
         report: false,
+        activity: true,
     };
     assert_eq!((preferences(ann), preferences(bob)), (off, untouched));
     // Twice is fine; and ann sees it through the API.
@@ -278,7 +292,10 @@ async fn one_click_unsubscribe(app: TestApp) {
     let mine = app
         .send("GET", "/api/user/me/notifications/", Some(&ann_token), None)
         .await;
-    assert_eq!(mine.json(), json!({"assignment": true, "report": false}));
+    assert_eq!(
+        mine.json(),
+        json!({"assignment": true, "report": false, "activity": true})
+    );
     // Other methods: 405.
     let put = app.client.put(link("x")).send().await.unwrap();
     assert_eq!(put.status(), 405);

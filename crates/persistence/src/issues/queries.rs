@@ -464,6 +464,7 @@ mod tests {
                 &new,
                 Duration::from_secs(60),
                 &Origin::system(issue_tracker_domain::Via::Cli),
+                Duration::ZERO,
             )
             .unwrap()
             .unwrap();

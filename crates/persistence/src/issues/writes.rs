@@ -2,9 +2,11 @@
 //! delete, each with its event and its outbox row in the same transaction.
 
 use super::*;
-use crate::inbox::tell;
+use crate::inbox::{tell, tell_mentioned};
 use crate::subscriptions::{active_named, watchers_of};
-use issue_tracker_domain::{new_mentions, update_events, Description, IssueEvent, Title, UserId};
+use issue_tracker_domain::{
+    mentions, new_mentions, update_events, Description, IssueEvent, Title, UserId,
+};
 
 /// The fields of a new issue.
 #[derive(Debug, Clone)]
@@ -130,15 +132,18 @@ impl Database {
     /// when no such active user exists.
     ///
     /// The assignee's notification row, due after `assign_delay`, and the `issue.created` event
-    /// are written in the same transaction.
+    /// are written in the same transaction; so are the entries (and emails, due after
+    /// `debounce`) of the active users its description @mentions.
     pub fn create_issue(
         &self,
         creator: &User,
         new: &NewIssue<'_>,
         assign_delay: Duration,
         origin: &Origin,
+        debounce: Duration,
     ) -> Result<Option<Issue>, StoreError> {
         let now = now_micros();
+        let named = mentions(new.description.as_str());
         let mut issue = Issue {
             // Not known until the insert; the snapshot of the event does not include it.
             id: IssueId::from_stored(i64::MAX),
@@ -165,7 +170,7 @@ impl Database {
             // trip).
             Database::Postgres(pool) => {
                 let conn = &mut *pool.get()?;
-                CreateIssuePostgres {
+                let statement = CreateIssuePostgres {
                     creator: creator.id.get(),
                     new,
                     now,
@@ -176,9 +181,28 @@ impl Database {
                     changes_json: event.changes_json(),
                     actor_id: origin.actor.as_ref().map(|a| a.id.get()),
                     actor_username: origin.actor.as_ref().map(|a| a.username.as_str()),
+                };
+                if named.is_empty() {
+                    statement.get_result::<i64>(conn).optional()?
+                } else {
+                    // Mentions: the entries in the same transaction (the rare, slower path).
+                    conn.transaction(|conn| {
+                        let id = statement.get_result::<i64>(conn).optional()?;
+                        if let Some(id) = id {
+                            tell_mentioned(
+                                conn,
+                                IssueId::from_stored(id),
+                                new.title.as_str(),
+                                named,
+                                None,
+                                origin,
+                                now,
+                                debounce,
+                            )?;
+                        }
+                        Ok::<_, diesel::result::Error>(id)
+                    })?
                 }
-                .get_result::<i64>(conn)
-                .optional()?
             }
             // SQLite: in a group commit with the other requests writing now, by the writer
             // thread (so the write owns what it needs). Everything that can be made before is
@@ -194,6 +218,7 @@ impl Database {
                     new.assignee.to_owned(),
                 );
                 let origin = origin.clone();
+                let title_of_mentions = new.title.as_str().to_owned();
                 store.writer.write(&store.pool, move |conn| {
                     use diesel::IntoSql;
                     let assignee = users::table
@@ -239,6 +264,16 @@ impl Database {
                         },
                         changes,
                     )?;
+                    tell_mentioned(
+                        conn,
+                        IssueId::from_stored(id),
+                        &title_of_mentions,
+                        named,
+                        None,
+                        &origin,
+                        now,
+                        debounce,
+                    )?;
                     Ok(Some(id))
                 })?
             }
@@ -261,6 +296,9 @@ impl Database {
     /// notifications are cancelled (stale) and the new assignee's is written, due after
     /// `assign_delay`. Setting the same assignee again writes nothing. An `issue.updated` event
     /// lists each field that changed (none: no event).
+    ///
+    /// Who is told of a status change, a reassignment or a new mention is written in the same
+    /// transaction (their emails due after `debounce`).
     pub fn update_issue(
         &self,
         id: IssueId,
@@ -268,6 +306,7 @@ impl Database {
         assign_delay: Duration,
         condition: &WriteCondition,
         origin: &Origin,
+        debounce: Duration,
     ) -> Result<Result<Issue, WriteRefused>, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
@@ -338,7 +377,7 @@ impl Database {
                     if !events.is_empty() {
                         if let Some((title, watchers)) = watchers_of(conn, id.get())? {
                             for event in &events {
-                                tell(conn, id, &title, &watchers, event, origin, now)?;
+                                tell(conn, id, &title, &watchers, event, origin, now, debounce)?;
                             }
                         }
                     }
@@ -351,11 +390,14 @@ impl Database {
     /// Deletes an issue if `condition` holds in the same transaction; otherwise deletes nothing
     /// and says why. Its pending notifications are cancelled, and an `issue.deleted` event keeps
     /// what it was, in the same transaction.
+    ///
+    /// Its watchers are told, in the same transaction (their emails due after `debounce`).
     pub fn delete_issue(
         &self,
         id: IssueId,
         condition: &WriteCondition,
         origin: &Origin,
+        debounce: Duration,
     ) -> Result<Result<(), WriteRefused>, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
@@ -370,7 +412,7 @@ impl Database {
                 diesel::delete(issues::table.find(id.get())).execute(conn)?;
                 if let Some((title, watchers)) = watched {
                     let event = IssueEvent::Deleted;
-                    tell(conn, id, &title, &watchers, &event, origin, now)?;
+                    tell(conn, id, &title, &watchers, &event, origin, now, debounce)?;
                 }
                 insert_event(
                     conn,

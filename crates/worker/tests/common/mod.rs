@@ -257,6 +257,26 @@ impl Pipeline {
         body["id"].as_i64().unwrap()
     }
 
+    /// Posts an email's `List-Unsubscribe` link (under `https://issues.example.com`) as a mail
+    /// provider does (RFC 8058), to this pipeline's server; the status.
+    pub async fn one_click(&self, list_unsubscribe: &str) -> u16 {
+        let path = list_unsubscribe
+            .trim()
+            .strip_prefix("<https://issues.example.com")
+            .and_then(|rest| rest.strip_suffix('>'))
+            .unwrap_or_else(|| panic!("{list_unsubscribe}"))
+            .to_owned();
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub fn statuses(&self) -> Vec<(String, String, String)> {
         let mut rows: Vec<_> = self
             .db
