@@ -200,6 +200,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(authenticated_not_allowed("GET, HEAD")),
     )
     .service(
+        web::resource(["/api/notifications/stream/", "/api/notifications/stream"])
+            .route(web::get().to(routes::streams::notification_stream))
+            .default_service(authenticated_not_allowed("GET")),
+    )
+    .service(
+        web::resource(["/api/events/stream/", "/api/events/stream"])
+            .route(web::get().to(routes::streams::event_stream))
+            .default_service(authenticated_not_allowed("GET")),
+    )
+    .service(
         web::resource(["/api/notifications/read/", "/api/notifications/read"])
             .route(web::post().to(routes::inbox::mark_all_read))
             .default_service(authenticated_not_allowed("POST")),

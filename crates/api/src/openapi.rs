@@ -89,6 +89,8 @@ impl Modify for TokenAuth {
         routes::inbox::mark_entry,
         routes::inbox::mark_done,
         routes::inbox::mark_all_read,
+        routes::streams::notification_stream,
+        routes::streams::event_stream,
         routes::labels::list_issue_labels,
         routes::labels::add_issue_labels,
         routes::labels::replace_issue_labels,

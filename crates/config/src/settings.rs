@@ -133,6 +133,14 @@ settings! {
         login_failures_per_username "LOGIN_FAILURES_PER_USERNAME": u32 = "20", integer(1, 1_000_000);
         /// Failed logins per minute per username from all addresses together (at least the one above).
         login_failures_per_username_global "LOGIN_FAILURES_PER_USERNAME_GLOBAL": u32 = "1000", integer(1, 1_000_000);
+        /// Live streams (`/api/notifications/stream/`, `/api/events/stream/`) one API token may hold open at once (429 past it).
+        streams_per_token "STREAMS_PER_TOKEN": usize = "5", integer(1, 1_000);
+        /// Live streams one server process holds open at once (429 past it).
+        streams_per_server "STREAMS_PER_SERVER": usize = "1000", integer(1, 1_000_000);
+        /// How often a live stream looks for what is new (seconds): a change written through any server reaches every stream within it.
+        stream_poll "STREAM_POLL_INTERVAL": Duration = "0.5", seconds();
+        /// Seconds of silence after which a live stream sends a heartbeat comment.
+        stream_heartbeat "STREAM_HEARTBEAT": Duration = "15", seconds();
     }
     /// The staff web admin at `/admin/`.
     admin: AdminSettings {

@@ -216,15 +216,35 @@ fn xid(text: &str) -> QueryResult<u64> {
     })
 }
 
+/// A feed read in id order: the history (`events`) or the notification inboxes (`inbox`). Each
+/// has its sequence, and each writer takes a transaction id before an id of it (see
+/// `settled_through`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Feed {
+    /// `events`, ids from `events_id_seq`.
+    Events,
+    /// `inbox`, ids from `inbox_id_seq`.
+    Inbox,
+}
+
+impl Feed {
+    fn sequence_sql(self) -> &'static str {
+        match self {
+            Feed::Events => "SELECT last_value, is_called FROM events_id_seq",
+            Feed::Inbox => "SELECT last_value, is_called FROM inbox_id_seq",
+        }
+    }
+}
+
 /// How far a feed reader may read: see `settled_through` for PostgreSQL.
-trait FeedHorizon {
-    /// The newest event id a reader may show without ever skipping one; `None`: none yet.
-    fn settled_through(&mut self) -> QueryResult<Option<i64>>;
+pub(crate) trait FeedHorizon {
+    /// The newest id of `feed` a reader may show without ever skipping one; `None`: none yet.
+    fn settled_through(&mut self, feed: Feed) -> QueryResult<Option<i64>>;
 }
 
 /// One writer at a time, committing in id order: what is visible has no gap to fill.
 impl FeedHorizon for diesel::sqlite::SqliteConnection {
-    fn settled_through(&mut self) -> QueryResult<Option<i64>> {
+    fn settled_through(&mut self, _feed: Feed) -> QueryResult<Option<i64>> {
         Ok(Some(i64::MAX))
     }
 }
@@ -246,13 +266,11 @@ impl FeedHorizon for diesel::sqlite::SqliteConnection {
 /// for (`pg_snapshot_xmin` would wait for them too). `pg_stat_activity` shows the transaction id
 /// of sessions of the same role (or to `pg_read_all_stats`): every server of the service connects
 /// as one role.
-fn settled_through(conn: &mut diesel::pg::PgConnection) -> QueryResult<Option<i64>> {
+fn settled_through(conn: &mut diesel::pg::PgConnection, feed: Feed) -> QueryResult<Option<i64>> {
     let mut proof = None;
     // Rolled back: the transaction exists only to be given a transaction id.
     let outcome = conn.transaction::<(), diesel::result::Error, _>(|conn| {
-        let sequence: SequenceState =
-            diesel::sql_query("SELECT last_value, is_called FROM events_id_seq")
-                .get_result(conn)?;
+        let sequence: SequenceState = diesel::sql_query(feed.sequence_sql()).get_result(conn)?;
         let reader: TransactionId =
             diesel::sql_query("SELECT pg_current_xact_id()::text AS xid").get_result(conn)?;
         let handed_out = match sequence.is_called {
@@ -290,8 +308,8 @@ fn settled_through(conn: &mut diesel::pg::PgConnection) -> QueryResult<Option<i6
 }
 
 impl FeedHorizon for diesel::pg::PgConnection {
-    fn settled_through(&mut self) -> QueryResult<Option<i64>> {
-        settled_through(self)
+    fn settled_through(&mut self, feed: Feed) -> QueryResult<Option<i64>> {
+        settled_through(self, feed)
     }
 }
 
@@ -324,6 +342,17 @@ impl Database {
     /// saw gets every event once, in order, with no gap.
     pub fn history_feed(&self, page: HistoryPage) -> Result<EventPage, StoreError> {
         self.event_page(None, page)
+    }
+
+    /// The id of the newest event (0: none yet): where a live stream opened without a resume
+    /// point starts.
+    pub fn newest_event_id(&self) -> Result<i64, StoreError> {
+        with_conn!(self, |conn| {
+            Ok(events::table
+                .select(diesel::dsl::max(events::id))
+                .get_result::<Option<i64>>(conn)?
+                .unwrap_or(0))
+        })
     }
 
     /// The id of the newest event of an issue, if it has any.
@@ -400,7 +429,7 @@ impl Database {
 
     fn event_page(&self, issue: Option<i64>, page: HistoryPage) -> Result<EventPage, StoreError> {
         let mut rows = with_conn!(self, |conn| {
-            let Some(through) = conn.settled_through()? else {
+            let Some(through) = conn.settled_through(Feed::Events)? else {
                 return Ok(EventPage {
                     events: Vec::new(),
                     more: false,

@@ -11,6 +11,7 @@ use issue_tracker_domain::{
 
 use std::time::Duration;
 
+use crate::events::{Feed, FeedHorizon};
 use crate::outbox::{activity_email, id_of_key, lock_open_activity, new_activity, open_activity};
 use crate::rows::{now_micros, utc};
 use crate::schema::{inbox, notifications};
@@ -176,6 +177,21 @@ type EntryRow = (
     NaiveDateTime,
 );
 
+/// The columns an [`EntryRow`] is read from.
+#[diesel::dsl::auto_type]
+fn entry_columns() -> _ {
+    (
+        inbox::id,
+        inbox::issue_id,
+        inbox::reason,
+        inbox::kind,
+        inbox::actor_username,
+        inbox::summary,
+        inbox::unread,
+        inbox::updated_at,
+    )
+}
+
 fn entry_of(
     (id, issue, reason, kind, actor, summary, unread, updated_at): EntryRow,
 ) -> InboxNotification {
@@ -241,18 +257,35 @@ impl Database {
                 .order(inbox::id.desc())
                 .offset(offset)
                 .limit(limit)
-                .select((
-                    inbox::id,
-                    inbox::issue_id,
-                    inbox::reason,
-                    inbox::kind,
-                    inbox::actor_username,
-                    inbox::summary,
-                    inbox::unread,
-                    inbox::updated_at,
-                ))
+                .select(entry_columns())
                 .load(conn)?;
             Ok((rows.into_iter().map(entry_of).collect(), total))
+        })
+    }
+
+    /// `user`'s entries after id `after`, oldest first, at most `limit`, never skipping one that
+    /// commits later with a smaller id (the feed's horizon, as the history's): what the live
+    /// stream sends. Done and read entries too: the stream tells what arrived.
+    pub fn inbox_after(
+        &self,
+        user: &User,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<InboxNotification>, StoreError> {
+        let user_id = user.id.get();
+        with_conn!(self, |conn| {
+            let Some(through) = conn.settled_through(Feed::Inbox)? else {
+                return Ok(Vec::new());
+            };
+            let rows: Vec<EntryRow> = inbox::table
+                .filter(inbox::user_id.eq(user_id))
+                .filter(inbox::id.gt(after))
+                .filter(inbox::id.le(through))
+                .order(inbox::id.asc())
+                .limit(limit)
+                .select(entry_columns())
+                .load(conn)?;
+            Ok(rows.into_iter().map(entry_of).collect())
         })
     }
 
@@ -294,16 +327,7 @@ impl Database {
                 .set((inbox::unread.eq(unread), inbox::updated_at.eq(now)))
                 .execute(conn)?;
             Ok(mine
-                .select((
-                    inbox::id,
-                    inbox::issue_id,
-                    inbox::reason,
-                    inbox::kind,
-                    inbox::actor_username,
-                    inbox::summary,
-                    inbox::unread,
-                    inbox::updated_at,
-                ))
+                .select(entry_columns())
                 .get_result::<EntryRow>(conn)
                 .optional()?
                 .map(entry_of))

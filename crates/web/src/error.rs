@@ -57,6 +57,9 @@ pub enum ApiError {
     /// 429 with `Retry-After`.
     #[error("throttled for {0} s")]
     Throttled(u64),
+    /// 429: too many live streams open (the detail says whose), `Retry-After` a few seconds.
+    #[error("too many streams: {0}")]
+    TooManyStreams(String),
     /// 503: the database could not be reached in time.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -108,7 +111,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Throttled(_) | ApiError::TooManyStreams(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -135,6 +138,10 @@ impl ResponseError for ApiError {
             ApiError::Validation(errors) => serde_json::to_value(errors).unwrap_or_default(),
             ApiError::BadRequest(body) => body.clone(),
             ApiError::InvalidHost => json!({ "detail": "Invalid host header." }),
+            ApiError::TooManyStreams(detail) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+                json!({ "detail": detail })
+            }
             ApiError::PayloadTooLarge => json!({ "detail": "Request body too large." }),
             ApiError::BodyTimeout(seconds) => {
                 // The rest of the body may still come: the connection cannot be reused.

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod password_gate;
 pub mod ratelimit;
 pub mod state;
+pub mod streams;
 pub mod throttle;
 
 use std::net::TcpListener;

@@ -60,6 +60,8 @@ pub struct AppState {
     pub rate_limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Prometheus instruments.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The live streams open on this server.
+    pub streams: Arc<crate::streams::StreamSlots>,
     /// Recent counts of filtered lists (see [`AppState::counted`]).
     count_cache: Arc<std::sync::Mutex<HashMap<IssueFilter, CachedCount>>>,
 }
@@ -101,6 +103,7 @@ impl AppState {
             login_throttle: Arc::new(login_throttle),
             count_cache: Arc::default(),
             metrics: Arc::default(),
+            streams: Arc::default(),
             rate_limiter: Arc::new(crate::ratelimit::RateLimiter::new(
                 settings_limits.0,
                 settings_limits.1,

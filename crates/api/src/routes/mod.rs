@@ -7,6 +7,7 @@ pub mod issues;
 pub mod labels;
 pub mod login;
 pub mod operations;
+pub mod streams;
 pub mod subscriptions;
 pub mod unsubscribe;
 pub mod users;

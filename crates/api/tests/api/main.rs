@@ -19,6 +19,7 @@ mod outbox;
 mod races;
 mod ratelimits;
 mod roles;
+mod streams;
 mod subscriptions;
 mod users;
 mod webhooks;

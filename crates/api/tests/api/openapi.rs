@@ -30,6 +30,8 @@ async fn the_document_covers_every_endpoint_and_the_docs_page_serves_its_assets(
         ("/api/notifications/", vec!["get"]),
         ("/api/notifications/{id}/", vec!["patch", "delete"]),
         ("/api/notifications/read/", vec!["post"]),
+        ("/api/notifications/stream/", vec!["get"]),
+        ("/api/events/stream/", vec!["get"]),
         ("/api/webhooks/", vec!["get", "post"]),
         ("/api/webhooks/{id}/", vec!["get", "patch", "delete"]),
         ("/api/webhooks/{id}/rotate-secret/", vec!["post"]),
