@@ -253,6 +253,10 @@ pub struct NotificationPreferencesPatch {
     pub report: Option<bool>,
     /// The emails about issues you watch.
     pub activity: Option<bool>,
+    /// Which kinds of change on a watched issue email you (the others only reach the inbox).
+    pub activity_types: Option<Vec<issue_tracker_domain::InboxType>>,
+    /// `instant` (one email per burst) or `daily` (one digest a day at `DIGEST_HOUR`).
+    pub delivery: Option<issue_tracker_domain::Delivery>,
 }
 
 /// Marks an inbox entry read or unread.

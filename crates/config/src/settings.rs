@@ -194,6 +194,10 @@ settings! {
         assign_delay "ASSIGN_REPORT_SCHEDULE": Duration = "12", duration_in("minutes", 60.0);
         /// Seconds a watcher's email waits for more of the same burst (comments, status changes on one issue within it make one email).
         notify_debounce "NOTIFY_DEBOUNCE": Duration = "120", duration_in("seconds", 1.0);
+        /// Hour of the day (UTC, by the database's clock) the daily digests go out, for the users who chose them.
+        digest_hour "DIGEST_HOUR": u32 = "8", integer(0, 23);
+        /// Seconds between two digests (a day; shorter only for tests and demonstrations).
+        digest_interval "DIGEST_INTERVAL": Duration = "86400", whole_seconds();
         /// Hours of the report interval (the interval is hours + minutes + seconds, at least 1 s).
         report_hours "REPORT_SCHEDULE_HOURS": Duration = "24", duration_in("hours", 3600.0);
         /// Minutes of the report interval.

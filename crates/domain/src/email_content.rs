@@ -3,8 +3,8 @@
 //! recipient deactivated, left without an address, or opted out of that kind of email.
 
 use crate::{
-    ActivityEmail, AssignmentEmail, NotificationKind, NotificationPreferences, ReportEmail,
-    ReportLine,
+    ActivityEmail, AssignmentEmail, Delivery, DigestEmail, DigestLine, InboxType, NotificationKind,
+    NotificationPreferences, ReportEmail, ReportLine,
 };
 use crate::{IssueId, UserId};
 
@@ -53,6 +53,15 @@ pub enum EmailContent {
         /// What it says.
         email: ActivityEmail,
     },
+    /// Send the daily digest to this address.
+    Digest {
+        /// Recipient address.
+        to: String,
+        /// Whether the recipient is staff (links go to the admin).
+        staff: bool,
+        /// What it says.
+        email: DigestEmail,
+    },
     /// Not to be sent (reassigned, deleted, inactive user, no address, nothing to report), and
     /// why.
     Stale(String),
@@ -66,7 +75,7 @@ pub enum EmailContent {
 /// ```
 /// use issue_tracker_domain::{recipient_check, EmailContent, NotificationKind, NotificationPreferences, Recipient};
 /// let ann = Recipient { username: "ann".into(), email: "ann@example.com".into(), active: true,
-///     preferences: NotificationPreferences { assignment: false, report: true, activity: true }, staff: false };
+///     preferences: NotificationPreferences { assignment: false, ..NotificationPreferences::default() }, staff: false };
 /// assert_eq!(recipient_check(NotificationKind::Report, Some(ann.clone())), Ok(ann.clone()));
 /// assert_eq!(
 ///     recipient_check(NotificationKind::Assignment, Some(ann)),
@@ -117,7 +126,7 @@ pub struct IssueNow {
 /// ```
 /// use issue_tracker_domain::{assignment_content, EmailContent, IssueId, IssueNow, NotificationPreferences, Recipient, UserId};
 /// let bob = Recipient { username: "bob".into(), email: "bob@example.com".into(), active: true,
-///     preferences: NotificationPreferences { assignment: true, report: true, activity: true }, staff: false };
+///     preferences: NotificationPreferences::default(), staff: false };
 /// let id = IssueId::from_stored(7);
 /// let now = IssueNow { title: "Fix it".into(), assignee: UserId::new(3) };
 /// assert_eq!(
@@ -175,11 +184,25 @@ pub fn report_content(recipient: Recipient, lines: Vec<ReportLine>) -> EmailCont
 /// ```
 /// use issue_tracker_domain::{activity_content, ActivityEmail, EmailContent, NotificationPreferences, Recipient};
 /// let ann = Recipient { username: "ann".into(), email: "ann@example.com".into(), active: true,
-///     preferences: NotificationPreferences { assignment: true, report: true, activity: true }, staff: false };
+///     preferences: NotificationPreferences::default(), staff: false };
 /// let empty = ActivityEmail { issue_id: 7, title: None, reason: "author".into(), lines: vec![] };
 /// assert_eq!(activity_content(ann, empty), EmailContent::Stale("nothing to tell ann about issue 7".into()));
 /// ```
-pub fn activity_content(recipient: Recipient, email: ActivityEmail) -> EmailContent {
+pub fn activity_content(recipient: Recipient, mut email: ActivityEmail) -> EmailContent {
+    if recipient.preferences.delivery == Delivery::Daily {
+        return EmailContent::OptedOut(format!("{} gets a daily digest", recipient.username));
+    }
+    let wanted = recipient.preferences.activity_types;
+    let had = email.lines.len();
+    email
+        .lines
+        .retain(|line| InboxType::parse(&line.kind).is_none_or(|kind| wanted.contains(kind)));
+    if email.lines.is_empty() && had > 0 {
+        return EmailContent::OptedOut(format!(
+            "{} turned these kinds of change off",
+            recipient.username
+        ));
+    }
     if email.lines.is_empty() {
         return EmailContent::Stale(format!(
             "nothing to tell {} about issue {}",
@@ -190,5 +213,36 @@ pub fn activity_content(recipient: Recipient, email: ActivityEmail) -> EmailCont
         to: recipient.email,
         staff: recipient.staff,
         email,
+    }
+}
+
+/// The daily digest to `recipient` (who passed [`recipient_check`]) of `lines`, their entries
+/// still unread: only the kinds of change they want; nothing left, nothing to send.
+///
+/// ```
+/// use issue_tracker_domain::{digest_content, DigestLine, EmailContent, InboxTypes, NotificationPreferences, Recipient};
+/// let prefs = NotificationPreferences { activity_types: InboxTypes::parse_list(&["mention"]).unwrap(), ..NotificationPreferences::default() };
+/// let ann = Recipient { username: "ann".into(), email: "ann@example.com".into(), active: true, preferences: prefs, staff: false };
+/// let line = |kind: &str| DigestLine { issue_id: 7, kind: kind.into(), summary: kind.into() };
+/// let EmailContent::Digest { email, .. } = digest_content(ann.clone(), vec![line("comment"), line("mention")]) else { panic!() };
+/// assert_eq!(email.lines, vec![line("mention")]);
+/// assert!(matches!(digest_content(ann, vec![line("comment")]), EmailContent::Stale(_)));
+/// ```
+pub fn digest_content(recipient: Recipient, mut lines: Vec<DigestLine>) -> EmailContent {
+    let wanted = recipient.preferences.activity_types;
+    lines.retain(|line| InboxType::parse(&line.kind).is_none_or(|kind| wanted.contains(kind)));
+    if lines.is_empty() {
+        return EmailContent::Stale(format!(
+            "nothing unread for {}'s digest",
+            recipient.username
+        ));
+    }
+    EmailContent::Digest {
+        to: recipient.email,
+        staff: recipient.staff,
+        email: DigestEmail {
+            username: recipient.username,
+            lines,
+        },
     }
 }

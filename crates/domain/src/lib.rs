@@ -16,6 +16,7 @@
 
 mod comment;
 mod django_import;
+mod email_choice;
 mod email_content;
 mod errors;
 mod history;
@@ -48,9 +49,10 @@ mod webhook;
 mod webhook_endpoint;
 pub use comment::{parse_comment_body, Comment, COMMENT_BODY, COMMENT_MAX_CHARS};
 pub use django_import::{django_issue_refusals, django_token_refusal, django_user_refusals};
+pub use email_choice::{Delivery, InboxTypes};
 pub use email_content::{
-    activity_content, assignment_content, recipient_check, report_content, EmailContent, IssueNow,
-    Recipient,
+    activity_content, assignment_content, digest_content, recipient_check, report_content,
+    EmailContent, IssueNow, Recipient,
 };
 pub use ids::{
     CommentId, DeliveryId, EventId, InboxId, IssueId, LabelId, NotificationId, SessionId, TokenId,
@@ -76,9 +78,9 @@ pub use listing::{
 };
 pub use mention::mentions;
 pub use notification::{
-    message_id, report_period, retry_backoff, ActivityEmail, ActivityLine, AssignmentEmail,
-    DeliveryOutcome, NotificationKind, NotificationPreferences, NotificationStatus, ReportEmail,
-    ReportLine,
+    digest_period, message_id, report_period, retry_backoff, ActivityEmail, ActivityLine,
+    AssignmentEmail, DeliveryOutcome, DigestEmail, DigestLine, NotificationKind,
+    NotificationPreferences, NotificationStatus, ReportEmail, ReportLine,
 };
 pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
 pub use roles::{may_act_on, may_create_account, AccountAction, AccountRefusal, Authority};

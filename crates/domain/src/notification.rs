@@ -13,6 +13,8 @@ pub enum NotificationKind {
     /// What happened on an issue they watch (comments, status, reassignment, mentions,
     /// deletion): one email per burst per issue, sent after `NOTIFY_DEBOUNCE`.
     Activity,
+    /// The daily digest of the unread inbox entries of a user who chose it.
+    Digest,
 }
 
 impl NotificationKind {
@@ -22,6 +24,7 @@ impl NotificationKind {
             NotificationKind::Assignment => "assignment",
             NotificationKind::Report => "report",
             NotificationKind::Activity => "activity",
+            NotificationKind::Digest => "digest",
         }
     }
 
@@ -36,6 +39,7 @@ impl NotificationKind {
             "assignment" => Some(NotificationKind::Assignment),
             "report" => Some(NotificationKind::Report),
             "activity" => Some(NotificationKind::Activity),
+            "digest" => Some(NotificationKind::Digest),
             _ => None,
         }
     }
@@ -68,6 +72,24 @@ pub struct NotificationPreferences {
     pub report: bool,
     /// The emails about issues they watch.
     pub activity: bool,
+    /// Which kinds of change on a watched issue email them (all by default).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::InboxType>))]
+    pub activity_types: crate::InboxTypes,
+    /// At once (per burst) or in a daily digest.
+    pub delivery: crate::Delivery,
+}
+
+impl Default for NotificationPreferences {
+    /// Everything on, at once: what a new user has.
+    fn default() -> Self {
+        NotificationPreferences {
+            assignment: true,
+            report: true,
+            activity: true,
+            activity_types: crate::InboxTypes::ALL,
+            delivery: crate::Delivery::Instant,
+        }
+    }
 }
 
 impl NotificationPreferences {
@@ -75,7 +97,7 @@ impl NotificationPreferences {
     ///
     /// ```
     /// use issue_tracker_domain::{NotificationKind, NotificationPreferences};
-    /// let prefs = NotificationPreferences { assignment: true, report: false, activity: true };
+    /// let prefs = NotificationPreferences { report: false, ..NotificationPreferences::default() };
     /// assert!(prefs.wants(NotificationKind::Assignment));
     /// assert!(!prefs.wants(NotificationKind::Report));
     /// ```
@@ -83,7 +105,7 @@ impl NotificationPreferences {
         match kind {
             NotificationKind::Assignment => self.assignment,
             NotificationKind::Report => self.report,
-            NotificationKind::Activity => self.activity,
+            NotificationKind::Activity | NotificationKind::Digest => self.activity,
         }
     }
 }
@@ -139,6 +161,21 @@ impl NotificationStatus {
 pub fn report_period(unix_seconds: i64, interval: Duration) -> i64 {
     let interval = interval.as_secs_f64().max(1.0);
     (unix_seconds as f64 / interval).floor() as i64
+}
+
+/// The digest period a moment is in: periods of `interval` (a day) that start at `hour` o'clock
+/// UTC. A digest is made once per user and period, when the period starts.
+///
+/// ```
+/// use std::time::Duration;
+/// use issue_tracker_domain::digest_period;
+/// let day = Duration::from_secs(86_400);
+/// // 1970-01-02 07:59 is still in the period that started on 01-01 at 08:00; 08:00 starts the next.
+/// assert_eq!(digest_period(86_400 + 7 * 3600 + 59 * 60, 8, day), 0);
+/// assert_eq!(digest_period(86_400 + 8 * 3600, 8, day), 1);
+/// ```
+pub fn digest_period(unix_seconds: i64, hour: u32, interval: Duration) -> i64 {
+    report_period(unix_seconds - i64::from(hour) * 3600, interval)
 }
 
 /// The wait before retry number `attempt` (1 = the first retry): `base × 2^(attempt-1)`, at most
@@ -230,6 +267,26 @@ pub struct ActivityEmail {
     pub reason: String,
     /// What happened.
     pub lines: Vec<ActivityLine>,
+}
+
+/// One line of a daily digest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DigestLine {
+    /// The issue.
+    pub issue_id: i64,
+    /// What happened (`comment`, `closed`, ...).
+    pub kind: String,
+    /// The inbox entry's one line.
+    pub summary: String,
+}
+
+/// What a daily digest says: the recipient's unread entries of the day, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DigestEmail {
+    /// The recipient's username.
+    pub username: String,
+    /// The entries.
+    pub lines: Vec<DigestLine>,
 }
 
 /// How a delivery attempt ended.

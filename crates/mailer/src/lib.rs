@@ -9,7 +9,7 @@ use std::time::Duration;
 use issue_tracker_config::EmailSettings;
 use issue_tracker_domain::{
     message_id, unsubscribe_token, unwatch_token, ActivityEmail, AssignmentEmail, DeliveryOutcome,
-    IssueId, ReportEmail, UserId, UNSUBSCRIBE_LINK_SECONDS,
+    DigestEmail, IssueId, ReportEmail, UserId, UNSUBSCRIBE_LINK_SECONDS,
 };
 use lettre::message::header::{Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::{Mailbox, MultiPart};
@@ -216,6 +216,8 @@ impl Mailer {
         )?;
         templates.add_template("report.html", include_str!("../templates/report.html"))?;
         templates.add_template("activity.txt", include_str!("../templates/activity.txt"))?;
+        templates.add_template("digest.txt", include_str!("../templates/digest.txt"))?;
+        templates.add_template("digest.html", include_str!("../templates/digest.html"))?;
         templates.add_template("activity.html", include_str!("../templates/activity.html"))?;
         Ok(Mailer {
             transport,
@@ -409,6 +411,55 @@ impl Mailer {
             html,
             issue_id: Some(email.issue_id),
             list_unsubscribe,
+        })
+    }
+
+    /// The daily digest: the recipient's unread entries of the day, each with a link to its issue
+    /// when `PUBLIC_URL` is set.
+    pub fn render_digest(
+        &self,
+        notification_id: i64,
+        to: &str,
+        staff: bool,
+        email: &DigestEmail,
+    ) -> Result<Rendered, MailerError> {
+        let count = email.lines.len();
+        let subject = if count == 1 {
+            "Your daily digest: 1 notification".to_owned()
+        } else {
+            format!("Your daily digest: {count} notifications")
+        };
+        let lines: Vec<minijinja::Value> = email
+            .lines
+            .iter()
+            .map(|line| {
+                minijinja::context! {
+                    summary => &line.summary,
+                    url => self.issue_url(line.issue_id, staff),
+                }
+            })
+            .collect();
+        let context = minijinja::context! {
+            subject => &subject,
+            username => &email.username,
+            lines => lines,
+        };
+        let body = self
+            .templates
+            .get_template("digest.txt")?
+            .render(&context)?;
+        let html = self
+            .templates
+            .get_template("digest.html")?
+            .render(&context)?;
+        Ok(Rendered {
+            notification_id,
+            to: to.to_owned(),
+            subject,
+            body,
+            html,
+            issue_id: None,
+            list_unsubscribe: None,
         })
     }
 

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use issue_tracker_claims::Recorded;
 use issue_tracker_config::PipelineSettings;
-use issue_tracker_domain::{report_period, retry_backoff, DeliveryOutcome, NotificationId};
+use issue_tracker_domain::{
+    digest_period, report_period, retry_backoff, DeliveryOutcome, NotificationId,
+};
 use issue_tracker_mailer::Mailer;
 use issue_tracker_persistence::{ClaimedNotification, Content, Database, StoreError};
 use issue_tracker_queue::{Job, JobQueue, QueueError};
@@ -111,6 +113,20 @@ pub async fn create_reports(
 ) -> Result<(i64, usize), PipelineError> {
     let period = current_period(db, interval).await?;
     let created = blocking(db, move |db| db.create_reports(period)).await?;
+    Ok((period, created))
+}
+
+/// Creates the daily digests of the current digest period (by the database's clock), for every
+/// user who chose them and has unread entries not emailed yet; returns the period and how many
+/// were new (0 when another beat, or an earlier run, made them).
+pub async fn create_digests(
+    db: &Database,
+    hour: u32,
+    interval: Duration,
+) -> Result<(i64, usize), PipelineError> {
+    let now = blocking(db, |db| db.database_now()).await?;
+    let period = digest_period(now.timestamp(), hour, interval);
+    let created = blocking(db, move |db| db.create_digests(period)).await?;
     Ok((period, created))
 }
 
@@ -329,6 +345,9 @@ impl Worker {
             Content::Activity { to, staff, email } => {
                 self.mailer
                     .render_activity(id, to, claimed.recipient, *staff, email)
+            }
+            Content::Digest { to, staff, email } => {
+                self.mailer.render_digest(id, to, *staff, email)
             }
         };
         // The send must end inside the lease, or another worker could take the row over and send

@@ -8,13 +8,14 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Timestamp};
 use issue_tracker_domain::{
-    activity_content, assignment_content, recipient_check, report_content, ActivityEmail,
-    ActivityLine, EmailContent, IssueId, IssueNow, NotificationId, NotificationKind,
-    NotificationPreferences, NotificationStatus, Recipient, ReportLine, UserId,
+    activity_content, assignment_content, digest_content, recipient_check, report_content,
+    ActivityEmail, ActivityLine, DigestLine, EmailContent, IssueId, IssueNow, NotificationId,
+    NotificationKind, NotificationStatus, Recipient, ReportLine, UserId,
 };
 
 use crate::clock;
 use crate::outbox::IdRow;
+use crate::preferences::{preference_columns, preferences_of, PreferenceRow};
 use crate::rows::utc;
 use crate::schema::{comments, inbox, issues, notifications, users};
 use crate::{with_conn, with_write_conn, Backend, Database, StoreError};
@@ -179,26 +180,18 @@ impl Database {
                     users::username,
                     users::email,
                     users::is_active,
-                    users::notify_assignment,
-                    users::notify_report,
-                    users::notify_activity,
                     users::is_staff,
+                    preference_columns(),
                 ))
-                .get_result::<(String, String, bool, bool, bool, bool, bool)>(conn)
+                .get_result::<(String, String, bool, bool, PreferenceRow)>(conn)
                 .optional()?
-                .map(
-                    |(username, email, active, assignment, report, activity, staff)| Recipient {
-                        username,
-                        email,
-                        active,
-                        preferences: NotificationPreferences {
-                            assignment,
-                            report,
-                            activity,
-                        },
-                        staff,
-                    },
-                );
+                .map(|(username, email, active, staff, preferences)| Recipient {
+                    username,
+                    email,
+                    active,
+                    preferences: preferences_of(preferences),
+                    staff,
+                });
             let recipient = match recipient_check(claimed.kind, recipient) {
                 Ok(recipient) => recipient,
                 Err(instead) => return Ok(instead),
@@ -250,6 +243,23 @@ impl Database {
                         })
                         .collect();
                     Ok(report_content(recipient, lines))
+                }
+                NotificationKind::Digest => {
+                    let lines = inbox::table
+                        .filter(inbox::digest_id.eq(claimed.id.get()))
+                        .filter(inbox::unread.eq(true))
+                        .filter(inbox::done.eq(false))
+                        .order(inbox::id)
+                        .select((inbox::issue_id, inbox::kind, inbox::summary))
+                        .load::<(i64, String, String)>(conn)?
+                        .into_iter()
+                        .map(|(issue_id, kind, summary)| DigestLine {
+                            issue_id,
+                            kind,
+                            summary,
+                        })
+                        .collect();
+                    Ok(digest_content(recipient, lines))
                 }
                 NotificationKind::Activity => {
                     let Some(issue_id) = claimed.issue_id else {

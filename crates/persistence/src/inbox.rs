@@ -68,6 +68,7 @@ where
     for<'a> diesel::dsl::Select<open_activity, notifications::id>:
         diesel::query_dsl::LoadQuery<'a, C, i64>,
     for<'a> id_of_key: diesel::query_dsl::LoadQuery<'a, C, i64>,
+    for<'a> daily_readers: diesel::query_dsl::LoadQuery<'a, C, i64>,
 {
     let context = ChangeContext {
         actor: origin.actor.as_ref().map(|a| (a.id, a.username.as_str())),
@@ -75,17 +76,32 @@ where
         title,
     };
     let entries = inbox_entries(event, &context, watchers);
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    // Who gathers their entries in a daily digest: no email per burst for them.
+    let recipients: Vec<i64> = entries.iter().map(|e| e.recipient.get()).collect();
+    let daily: Vec<i64> = daily_readers(recipients).load(conn)?;
     let mut emails = Vec::with_capacity(entries.len());
     for entry in &entries {
-        emails.push(activity_email(
-            conn,
-            entry.recipient.get(),
-            issue.get(),
-            now,
-            debounce,
-        )?);
+        let recipient = entry.recipient.get();
+        emails.push(if daily.contains(&recipient) {
+            None
+        } else {
+            Some(activity_email(conn, recipient, issue.get(), now, debounce)?)
+        });
     }
     write_entries(conn, issue.get(), origin, &entries, &emails, now)
+}
+
+/// Of `users`, those who chose the daily digest.
+#[diesel::dsl::auto_type]
+pub(crate) fn daily_readers(users: Vec<i64>) -> _ {
+    let daily: &'static str = issue_tracker_domain::Delivery::Daily.as_str();
+    crate::schema::users::table
+        .filter(crate::schema::users::id.eq_any(users))
+        .filter(crate::schema::users::activity_delivery.eq(daily))
+        .select(crate::schema::users::id)
 }
 
 /// Tells the active users among `names` that they were newly mentioned (in the description of
@@ -110,6 +126,7 @@ where
         diesel::query_dsl::LoadQuery<'a, C, i64>,
     for<'a> id_of_key: diesel::query_dsl::LoadQuery<'a, C, i64>,
     for<'a> active_people: diesel::query_dsl::LoadQuery<'a, C, (i64, String)>,
+    for<'a> daily_readers: diesel::query_dsl::LoadQuery<'a, C, i64>,
 {
     let mentioned: Vec<UserId> = active_named(conn, names)?
         .into_iter()
@@ -128,7 +145,7 @@ fn write_entries<C>(
     issue: i64,
     origin: &Origin,
     entries: &[InboxEntry],
-    emails: &[i64],
+    emails: &[Option<i64>],
     now: NaiveDateTime,
 ) -> QueryResult<usize>
 where
@@ -155,7 +172,7 @@ where
                 done: false,
                 created_at: now,
                 updated_at: now,
-                email_id: Some(*email),
+                email_id: *email,
                 comment_id: entry.comment.map(|c| c.get()),
             })
             .collect();

@@ -231,7 +231,50 @@ FROM users u
 WHERE u.is_active AND EXISTS (SELECT 1 FROM issues i WHERE i.assigned_to_id = u.id)
 ON CONFLICT (dedupe_key) DO NOTHING";
 
+/// The daily digests of `{period}`, for both databases: one row per active user who chose the
+/// digest and has unread entries not emailed yet, keyed `digest:{user}:{period}`; then those
+/// entries are marked as the digest's. `{now}` is the database's clock.
+const DIGESTS_SQL: &str = "\
+INSERT INTO notifications (kind, recipient_id, period, dedupe_key, status, send_after, attempts, created_at)
+SELECT 'digest', u.id, {period}, 'digest:' || u.id || ':' || {period}, 'pending', {now}, 0, {now}
+FROM users u
+WHERE u.is_active AND u.activity_delivery = 'daily' AND EXISTS (
+    SELECT 1 FROM inbox i WHERE i.user_id = u.id AND i.email_id IS NULL AND i.digest_id IS NULL
+      AND i.unread AND NOT i.done)
+ON CONFLICT (dedupe_key) DO NOTHING";
+
+const DIGEST_ENTRIES_SQL: &str = "\
+UPDATE inbox SET digest_id = (
+    SELECT n.id FROM notifications n WHERE n.dedupe_key = 'digest:' || inbox.user_id || ':' || {period})
+WHERE email_id IS NULL AND digest_id IS NULL AND unread AND NOT done
+  AND EXISTS (SELECT 1 FROM notifications n
+      WHERE n.dedupe_key = 'digest:' || inbox.user_id || ':' || {period} AND n.status = 'pending')";
+
 impl Database {
+    /// Creates the daily digests of `period` (one per user who chose it and has unread entries
+    /// not emailed yet) and gives them those entries, in one transaction; a second call for the
+    /// same period adds nothing. How many digests were new.
+    pub fn create_digests(&self, period: i64) -> Result<usize, StoreError> {
+        let backend = self.backend();
+        // The one parameter, used twice in each statement.
+        let period_sql = backend.first_parameter();
+        let insert = DIGESTS_SQL
+            .replace("{period}", period_sql)
+            .replace("{now}", crate::clock::now_text(backend));
+        let mark = DIGEST_ENTRIES_SQL.replace("{period}", period_sql);
+        Ok(with_write_conn!(self, |conn| {
+            conn.transaction(|conn| {
+                let created = diesel::sql_query(&insert)
+                    .bind::<BigInt, _>(period)
+                    .execute(conn)?;
+                diesel::sql_query(&mark)
+                    .bind::<BigInt, _>(period)
+                    .execute(conn)?;
+                Ok::<_, diesel::result::Error>(created)
+            })?
+        }))
+    }
+
     /// Creates the report of `period` for every active user with assigned issues, in one
     /// statement; the unique `report:{user}:{period}` key makes a second call (another beat, a
     /// restart) add nothing. Returns how many were created.

@@ -2,7 +2,9 @@
 //! about issues they watch).
 
 use diesel::prelude::*;
-use issue_tracker_domain::{EventType, FieldChange, NotificationPreferences, Origin, UserId};
+use issue_tracker_domain::{
+    Delivery, EventType, FieldChange, InboxTypes, NotificationPreferences, Origin, UserId,
+};
 use serde_json::Value;
 
 use crate::events::{insert_event, user_event};
@@ -19,6 +21,39 @@ pub struct PreferenceChanges {
     pub report: Option<bool>,
     /// The emails about watched issues.
     pub activity: Option<bool>,
+    /// Which kinds of change email them.
+    pub activity_types: Option<InboxTypes>,
+    /// At once or daily.
+    pub delivery: Option<Delivery>,
+}
+
+/// The columns the preferences are read from.
+#[diesel::dsl::auto_type]
+pub(crate) fn preference_columns() -> _ {
+    (
+        users::notify_assignment,
+        users::notify_report,
+        users::notify_activity,
+        users::activity_muted,
+        users::activity_delivery,
+    )
+}
+
+/// The row [`preference_columns`] reads.
+pub(crate) type PreferenceRow = (bool, bool, bool, String, String);
+
+/// The preferences a row holds.
+pub(crate) fn preferences_of(
+    (assignment, report, activity, muted, delivery): PreferenceRow,
+) -> NotificationPreferences {
+    NotificationPreferences {
+        assignment,
+        report,
+        activity,
+        activity_types: InboxTypes::from_muted(&muted),
+        // Only the domain's words are written (a CHECK constraint keeps it so).
+        delivery: Delivery::parse(&delivery).unwrap_or(Delivery::Instant),
+    }
 }
 
 impl Database {
@@ -30,18 +65,10 @@ impl Database {
         with_conn!(self, |conn| {
             Ok(users::table
                 .find(user.get())
-                .select((
-                    users::notify_assignment,
-                    users::notify_report,
-                    users::notify_activity,
-                ))
-                .get_result::<(bool, bool, bool)>(conn)
+                .select(preference_columns())
+                .get_result::<PreferenceRow>(conn)
                 .optional()?
-                .map(|(assignment, report, activity)| NotificationPreferences {
-                    assignment,
-                    report,
-                    activity,
-                }))
+                .map(preferences_of))
         })
     }
 
@@ -58,28 +85,21 @@ impl Database {
             conn.transaction(|conn| {
                 let found = users::table
                     .find(user.get())
-                    .select((
-                        UserRow::as_select(),
-                        users::notify_assignment,
-                        users::notify_report,
-                        users::notify_activity,
-                    ))
-                    .get_result::<(UserRow, bool, bool, bool)>(conn)
+                    .select((UserRow::as_select(), preference_columns()))
+                    .get_result::<(UserRow, PreferenceRow)>(conn)
                     .optional()?;
-                let Some((row, assignment, report, activity)) = found else {
+                let Some((row, stored)) = found else {
                     return Ok(None);
                 };
-                let before = NotificationPreferences {
-                    assignment,
-                    report,
-                    activity,
-                };
+                let before = preferences_of(stored);
                 let after = NotificationPreferences {
-                    assignment: changes.assignment.unwrap_or(assignment),
-                    report: changes.report.unwrap_or(report),
-                    activity: changes.activity.unwrap_or(activity),
+                    assignment: changes.assignment.unwrap_or(before.assignment),
+                    report: changes.report.unwrap_or(before.report),
+                    activity: changes.activity.unwrap_or(before.activity),
+                    activity_types: changes.activity_types.unwrap_or(before.activity_types),
+                    delivery: changes.delivery.unwrap_or(before.delivery),
                 };
-                let fields: Vec<FieldChange> = [
+                let mut fields: Vec<FieldChange> = [
                     ("notify_assignment", before.assignment, after.assignment),
                     ("notify_report", before.report, after.report),
                     ("notify_activity", before.activity, after.activity),
@@ -90,6 +110,22 @@ impl Database {
                     FieldChange::new(field, Value::from(old), Value::from(new))
                 })
                 .collect();
+                if before.activity_types != after.activity_types {
+                    let list =
+                        |types: InboxTypes| serde_json::to_value(types).unwrap_or(Value::Null);
+                    fields.push(FieldChange::new(
+                        "activity_types",
+                        list(before.activity_types),
+                        list(after.activity_types),
+                    ));
+                }
+                if before.delivery != after.delivery {
+                    fields.push(FieldChange::new(
+                        "delivery",
+                        Value::from(before.delivery.as_str()),
+                        Value::from(after.delivery.as_str()),
+                    ));
+                }
                 if fields.is_empty() {
                     return Ok(Some(before));
                 }
@@ -98,6 +134,8 @@ impl Database {
                         users::notify_assignment.eq(after.assignment),
                         users::notify_report.eq(after.report),
                         users::notify_activity.eq(after.activity),
+                        users::activity_muted.eq(after.activity_types.muted()),
+                        users::activity_delivery.eq(after.delivery.as_str()),
                     ))
                     .execute(conn)?;
                 let user = row.into();

@@ -13,6 +13,8 @@ diesel::table! {
         notify_assignment -> Bool,
         notify_report -> Bool,
         notify_activity -> Bool,
+        activity_muted -> Text,
+        activity_delivery -> Text,
     }
 }
 
@@ -146,6 +148,7 @@ diesel::table! {
         updated_at -> Timestamp,
         email_id -> Nullable<BigInt>,
         comment_id -> Nullable<BigInt>,
+        digest_id -> Nullable<BigInt>,
     }
 }
 

@@ -439,7 +439,7 @@ async fn a_user_who_turned_an_email_off_gets_none_of_that_kind() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             body,
-            json!({"assignment": false, "report": true, "activity": true})
+            json!({"assignment": false, "report": true, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
         );
         let (status, _) = pipeline
             .call(

@@ -290,3 +290,102 @@ async fn an_unwatched_issue_sends_nothing_but_a_mention() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_daily_digest_gathers_the_day_and_muted_kinds_are_skipped() {
+    each_setup(async |kind, redis| {
+        // A "day" of 4 seconds.
+        let pipeline = Pipeline::start(
+            kind,
+            redis.as_deref(),
+            &[
+                ("ASSIGN_REPORT_SCHEDULE", "10"),
+                ("NOTIFY_DEBOUNCE", "1"),
+                ("DIGEST_INTERVAL", "4"),
+                ("DIGEST_HOUR", "0"),
+            ],
+        )
+        .await;
+        for name in ["ann", "bob", "carl"] {
+            pipeline.user(name);
+        }
+        let (ann, bob, carl) = (
+            pipeline.token("ann").await,
+            pipeline.token("bob").await,
+            pipeline.token("carl").await,
+        );
+        let prefs = "/api/user/me/notifications/";
+        let (status, _) = pipeline
+            .call("PATCH", prefs, &ann, Some(json!({"delivery": "daily"})))
+            .await;
+        assert_eq!(status, 200);
+        let (status, _) = pipeline
+            .call(
+                "PATCH",
+                prefs,
+                &bob,
+                Some(json!({"activity_types": ["mention"]})),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let id = pipeline.create_issue(&ann, "Digest me", "bob").await;
+        comment(&pipeline, &carl, id, "first of the day").await;
+        comment(&pipeline, &carl, id, "second of the day").await;
+        let digests = |pipeline: &Pipeline| {
+            pipeline
+                .smtp
+                .received_by("ann@example.com")
+                .into_iter()
+                .filter(|m| {
+                    m.header("Subject")
+                        .is_some_and(|s| s.starts_with("Your daily digest"))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            eventually(Duration::from_secs(15), || !digests(&pipeline).is_empty()).await,
+            "{kind:?}: {:?}",
+            pipeline.statuses()
+        );
+        let digest = &digests(&pipeline)[0];
+        assert_eq!(
+            digest.header("Subject").as_deref(),
+            Some("Your daily digest: 2 notifications")
+        );
+        let body = digest.body();
+        assert!(
+            body.contains("first of the day") && body.contains("second of the day"),
+            "{body}"
+        );
+        // ann chose the digest: no email per burst; bob turned comments off: his is skipped.
+        assert!(activity_to(&pipeline, "ann@example.com").is_empty());
+        assert!(
+            eventually(Duration::from_secs(10), || pipeline.statuses().iter().any(
+                |(k, who, s)| k == "activity" && who == "bob" && s == "skipped"
+            ))
+            .await,
+            "{kind:?}: {:?}",
+            pipeline.statuses()
+        );
+        assert!(activity_to(&pipeline, "bob@example.com").is_empty());
+        // A quiet day sends no digest; the next day's change makes exactly one more.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            digests(&pipeline).len(),
+            1,
+            "{kind:?}: nothing new, no digest"
+        );
+        comment(&pipeline, &carl, id, "the next day").await;
+        assert!(
+            eventually(Duration::from_secs(15), || digests(&pipeline).len() == 2).await,
+            "{kind:?}: {:?}",
+            pipeline.statuses()
+        );
+        let next = &digests(&pipeline)[1];
+        assert!(next.body().contains("the next day") && !next.body().contains("first of the day"));
+        let ids = message_ids(&pipeline.smtp);
+        assert!(ids.values().all(|&copies| copies == 1), "{ids:?}");
+        pipeline.stop().await;
+    })
+    .await;
+}

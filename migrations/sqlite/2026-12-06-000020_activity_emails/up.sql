@@ -5,9 +5,15 @@
 -- these emails off (`notify_activity`); they are then recorded as skipped. SQLite cannot change
 -- a CHECK constraint: the outbox is rebuilt with the new one (same rows, ids, indexes).
 ALTER TABLE users ADD COLUMN notify_activity BOOLEAN NOT NULL DEFAULT 1;
+-- Which kinds of change email them: the ones turned off, comma-separated (a kind added later is
+-- on); and whether bursts are emailed at once or gathered in a daily digest (kind `digest`, whose
+-- entries are marked by `inbox.digest_id`).
+ALTER TABLE users ADD COLUMN activity_muted TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN activity_delivery TEXT NOT NULL DEFAULT 'instant'
+    CHECK (activity_delivery IN ('instant', 'daily'));
 CREATE TABLE notifications_rebuilt (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ('assignment', 'report', 'activity')),
+    kind TEXT NOT NULL CHECK (kind IN ('assignment', 'report', 'activity', 'digest')),
     recipient_id BIGINT NOT NULL REFERENCES users (id),
     issue_id BIGINT,
     period BIGINT,
@@ -42,4 +48,5 @@ CREATE UNIQUE INDEX notifications_open_activity_idx ON notifications (recipient_
     WHERE kind = 'activity' AND status = 'pending' AND attempts = 0;
 ALTER TABLE inbox ADD COLUMN email_id BIGINT;
 ALTER TABLE inbox ADD COLUMN comment_id BIGINT;
+ALTER TABLE inbox ADD COLUMN digest_id BIGINT;
 CREATE INDEX inbox_email_idx ON inbox (email_id) WHERE email_id IS NOT NULL;

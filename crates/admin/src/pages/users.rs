@@ -439,6 +439,7 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
                 assignment: Some(submitted.checked("notify_assignment")),
                 report: Some(submitted.checked("notify_report")),
                 activity: Some(submitted.checked("notify_activity")),
+                ..PreferenceChanges::default()
             };
             db.set_notification_preferences(user.id, preferences, &origin)?;
             Ok(Ok(()))

@@ -268,9 +268,8 @@ async fn email_preferences_are_shown_and_changed_on_the_users_page(admin: Admin)
     assert_eq!(
         admin.db.notification_preferences(ann.id).unwrap(),
         Some(issue_tracker_domain::NotificationPreferences {
-            assignment: true,
             report: false,
-            activity: true,
+            ..Default::default()
         })
     );
     let page = boss.get(&page_path).await;

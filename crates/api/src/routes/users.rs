@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use issue_tracker_domain::{
     may_act_on, may_create_account, messages, parse_scope_list, rfc3339, AccountAction, Authority,
-    BodyFields, Email, NewToken, Password, TextRule, TokenId, User, Username,
+    BodyFields, Delivery, Email, InboxTypes, NewToken, Password, TextRule, TokenId, User, Username,
 };
 use issue_tracker_persistence::{NewUser, PreferenceChanges, StoreError};
 use serde::Serialize;
@@ -80,10 +80,49 @@ pub async fn set_notification_preferences(
         .run(move |db, caller| {
             let object = parse_object(kind.as_deref(), &body?)?;
             let mut fields = BodyFields::new(&object);
+            let activity_types =
+                fields
+                    .value("activity_types", false)
+                    .and_then(|value| match value.as_array() {
+                        Some(list) => {
+                            let names: Option<Vec<&str>> =
+                                list.iter().map(serde_json::Value::as_str).collect();
+                            match names.map(|names| InboxTypes::parse_list(&names)) {
+                                Some(Ok(types)) => Some(types),
+                                Some(Err(message)) => {
+                                    fields.add("activity_types", message);
+                                    None
+                                }
+                                None => {
+                                    fields.add("activity_types", "Each item must be a string.");
+                                    None
+                                }
+                            }
+                        }
+                        None => {
+                            fields.add("activity_types", "Expected a list of items.");
+                            None
+                        }
+                    });
+            let delivery = fields.value("delivery", false).and_then(|value| {
+                let parsed = value.as_str().and_then(Delivery::parse);
+                if parsed.is_none() {
+                    fields.add(
+                        "delivery",
+                        format!(
+                            "\"{}\" is not a valid choice.",
+                            value.as_str().unwrap_or_default()
+                        ),
+                    );
+                }
+                parsed
+            });
             let changes = PreferenceChanges {
                 assignment: fields.boolean("assignment"),
                 report: fields.boolean("report"),
                 activity: fields.boolean("activity"),
+                activity_types,
+                delivery,
             };
             if !fields.ok() {
                 return Err(ApiError::Validation(fields.into_errors()));

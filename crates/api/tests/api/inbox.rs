@@ -446,6 +446,70 @@ async fn the_inbox_answers_conditional_polls(app: TestApp) {
     assert_eq!(newer.json().as_array().unwrap().len(), 2);
 }
 
+async fn email_choices_are_kept_and_bad_ones_refused(app: TestApp) {
+    let ann = app.user_with_token("ann").await;
+    let path = "/api/user/me/notifications/";
+    let changed = app
+        .send(
+            "PATCH",
+            path,
+            Some(&ann),
+            Some(json!({"activity_types": ["mention", "comment", "mention"], "delivery": "daily"})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    let expected = json!({
+        "assignment": true, "report": true, "activity": true,
+        "activity_types": ["comment", "mention"], "delivery": "daily"
+    });
+    assert_eq!(changed.json(), expected);
+    for (body, field, message) in [
+        (
+            json!({"activity_types": ["comment", "lunch"]}),
+            "activity_types",
+            "\"lunch\" is not a valid choice.",
+        ),
+        (
+            json!({"activity_types": "comment"}),
+            "activity_types",
+            "Expected a list of items.",
+        ),
+        (
+            json!({"activity_types": [1]}),
+            "activity_types",
+            "Each item must be a string.",
+        ),
+        (
+            json!({"delivery": "hourly"}),
+            "delivery",
+            "\"hourly\" is not a valid choice.",
+        ),
+        (
+            json!({"delivery": 1}),
+            "delivery",
+            "\"\" is not a valid choice.",
+        ),
+    ] {
+        let refused = app
+            .send("PATCH", path, Some(&ann), Some(body.clone()))
+            .await;
+        assert_eq!(refused.status, 400, "{body}");
+        assert_eq!(refused.json(), json!({ field: [message] }), "{body}");
+    }
+    let now = app.send("GET", path, Some(&ann), None).await;
+    assert_eq!(now.json(), expected, "refusals changed nothing");
+    // Every kind off is a choice too: the inbox still gets every entry.
+    let back = app
+        .send(
+            "PATCH",
+            path,
+            Some(&ann),
+            Some(json!({"activity_types": [], "delivery": "instant"})),
+        )
+        .await;
+    assert_eq!(back.json()["activity_types"], json!([]));
+}
+
 async fn the_inbox_refuses_bad_requests(app: TestApp) {
     let ann = app.user_with_token("ann").await;
     let reply = app.send("GET", "/api/notifications/", None, None).await;
@@ -489,4 +553,5 @@ both_databases!(
     entries_are_marked_read_unread_and_done,
     the_inbox_answers_conditional_polls,
     the_inbox_refuses_bad_requests,
+    email_choices_are_kept_and_bad_ones_refused,
 );

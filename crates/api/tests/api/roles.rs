@@ -152,7 +152,7 @@ async fn booleans_are_json_booleans_only(app: TestApp) {
     let now = app.send("GET", path, Some(&ann), None).await.json();
     assert_eq!(
         now,
-        json!({"assignment": true, "report": true, "activity": true}),
+        json!({"assignment": true, "report": true, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"}),
         "nothing changed"
     );
     let reply = app
@@ -160,7 +160,7 @@ async fn booleans_are_json_booleans_only(app: TestApp) {
         .await;
     assert_eq!(
         reply.json(),
-        json!({"assignment": true, "report": false, "activity": true})
+        json!({"assignment": true, "report": false, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
     );
 }
 

@@ -153,7 +153,7 @@ async fn notification_preferences(app: TestApp) {
     };
     assert_eq!(
         get(&ann).await,
-        json!({"assignment": true, "report": true, "activity": true})
+        json!({"assignment": true, "report": true, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
     );
     let changed = app
         .send("PATCH", path, Some(&ann), Some(json!({"report": false})))
@@ -161,15 +161,15 @@ async fn notification_preferences(app: TestApp) {
     assert_eq!(changed.status, 200, "{}", changed.text);
     assert_eq!(
         changed.json(),
-        json!({"assignment": true, "report": false, "activity": true})
+        json!({"assignment": true, "report": false, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
     );
     assert_eq!(
         get(&ann).await,
-        json!({"assignment": true, "report": false, "activity": true})
+        json!({"assignment": true, "report": false, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
     );
     assert_eq!(
         get(&bob).await,
-        json!({"assignment": true, "report": true, "activity": true})
+        json!({"assignment": true, "report": true, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
     );
     // Bad values: 400 naming each field, nothing changed.
     for (body, field) in [
@@ -184,7 +184,7 @@ async fn notification_preferences(app: TestApp) {
         assert!(refused.json()[field].is_array(), "{body}: {}", refused.text);
         assert_eq!(
             get(&ann).await,
-            json!({"assignment": true, "report": false, "activity": true})
+            json!({"assignment": true, "report": false, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
         );
     }
     let not_object = app.send("PATCH", path, Some(&ann), Some(json!([1]))).await;
@@ -193,7 +193,7 @@ async fn notification_preferences(app: TestApp) {
     let same = app.send("PATCH", path, Some(&ann), Some(json!({}))).await;
     assert_eq!(
         same.json(),
-        json!({"assignment": true, "report": false, "activity": true})
+        json!({"assignment": true, "report": false, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
     );
     // Authentication and methods.
     assert_eq!(app.send("GET", path, None, None).await.status, 401);
@@ -244,11 +244,7 @@ async fn one_click_unsubscribe(app: TestApp) {
         }
     };
     let preferences = |user| app.db.notification_preferences(user).unwrap().unwrap();
-    let untouched = NotificationPreferences {
-        assignment: true,
-        report: true,
-        activity: true,
-    };
+    let untouched = NotificationPreferences::default();
     let valid = unsubscribe_token(SECRET.as_bytes(), ann, now + 3_600);
 
     // Refused, nothing changed: another user's id under ann's signature, an altered signature,
@@ -282,9 +278,8 @@ async fn one_click_unsubscribe(app: TestApp) {
     let (status, page) = post(valid.clone()).await;
     assert_eq!(status, 200, "{page}");
     let off = NotificationPreferences {
-        assignment: true,
         report: false,
-        activity: true,
+        ..NotificationPreferences::default()
     };
     assert_eq!((preferences(ann), preferences(bob)), (off, untouched));
     // Twice is fine; and ann sees it through the API.
@@ -294,7 +289,7 @@ async fn one_click_unsubscribe(app: TestApp) {
         .await;
     assert_eq!(
         mine.json(),
-        json!({"assignment": true, "report": false, "activity": true})
+        json!({"assignment": true, "report": false, "activity": true, "activity_types": ["comment", "closed", "reopened", "reassigned", "mention", "deleted"], "delivery": "instant"})
     );
     // Other methods: 405.
     let put = app.client.put(link("x")).send().await.unwrap();
