@@ -193,7 +193,12 @@ pub fn password_fields(own: bool) -> Vec<Field> {
 
 /// Checks the two new-password fields; the errors by field.
 pub fn new_password(form: &FormData) -> Result<Password, Vec<(String, String)>> {
-    let (first, second) = (form.text("new_password1"), form.text("new_password2"));
+    checked_new_password(&form.text("new_password1"), &form.text("new_password2"))
+}
+
+/// A new password typed twice (`new_password1`, `new_password2`): both given, the same, and
+/// valid; otherwise the errors keyed by field.
+pub fn checked_new_password(first: &str, second: &str) -> Result<Password, Vec<(String, String)>> {
     let mut errors = Vec::new();
     if first.is_empty() {
         errors.push(("new_password1".into(), "This field is required.".into()));
@@ -210,7 +215,7 @@ pub fn new_password(form: &FormData) -> Result<Password, Vec<(String, String)>> 
             "The two password fields didn’t match.".into(),
         )]);
     }
-    Password::parse(&first).map_err(|e| vec![("new_password1".into(), e.to_string())])
+    Password::parse(first).map_err(|e| vec![("new_password1".into(), e.to_string())])
 }
 
 fn own_password_page(staff: &Staff, errors: &[(String, String)]) -> FormPage {

@@ -11,12 +11,12 @@ use issue_tracker_persistence::{
     UserOrder,
 };
 
-use super::account::{new_password, password_fields};
+use super::account::{checked_new_password, new_password, password_fields};
 use super::{path_id, Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
-    back_or, column, invalid, notice, ok, paged, plain_column, with_notice, Cell, Chrome,
+    back_or, column, invalid, notice, ok, paged, plain_column, ticked, with_notice, Cell, Chrome,
     EventView, Field, Filter, FormData, FormPage, Link, ListPage, Row,
 };
 
@@ -122,27 +122,43 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     }))
 }
 
-fn add_fields(form: &FormData) -> Vec<Field> {
+/// The new-user form as submitted (or as shown).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+struct NewUserForm {
+    username: String,
+    email: String,
+    new_password1: String,
+    new_password2: String,
+    #[serde(deserialize_with = "ticked")]
+    is_staff: bool,
+    #[serde(deserialize_with = "ticked")]
+    is_superuser: bool,
+    /// Where the page goes back to.
+    back: String,
+}
+
+fn add_fields(form: &NewUserForm) -> Vec<Field> {
     let mut fields = vec![
-        Field::text("username", "Username", form.text("username"))
+        Field::text("username", "Username", form.username.clone())
             .help("Letters, digits and @ . + - _ only; at most 150 characters."),
-        Field::text("email", "Email address", form.text("email")).optional(),
+        Field::text("email", "Email address", form.email.clone()).optional(),
     ];
     fields.extend(password_fields(false));
     fields.push(Field::checkbox(
         "is_staff",
         "Staff (may use this admin)",
-        form.checked("is_staff"),
+        form.is_staff,
     ));
     fields.push(Field::checkbox(
         "is_superuser",
         "Superuser (may grant staff and superuser)",
-        form.checked("is_superuser"),
+        form.is_superuser,
     ));
     fields
 }
 
-fn add_page(staff: &Staff, form: &FormData, errors: &[(String, String)]) -> FormPage {
+fn add_page(staff: &Staff, form: &NewUserForm, errors: &[(String, String)]) -> FormPage {
     FormPage::new(
         staff,
         "users",
@@ -150,14 +166,19 @@ fn add_page(staff: &Staff, form: &FormData, errors: &[(String, String)]) -> Form
         "/admin/users/add/".into(),
         add_fields(form),
         errors,
-        back_or(form.get("back"), LIST),
+        back_or(
+            Some(&form.back)
+                .filter(|b| !b.is_empty())
+                .map(String::as_str),
+            LIST,
+        ),
     )
 }
 
 /// `GET /admin/users/add/`.
-pub async fn add_form(view: View) -> HttpResponse {
+pub async fn add_form(view: View) -> Result<HttpResponse, AdminError> {
     let (staff, query, _) = view.parts();
-    ok(&add_page(&staff, &query, &[]))
+    Ok(ok(&add_page(&staff, &query.to()?, &[])))
 }
 
 /// `POST /admin/users/add/`.
@@ -169,17 +190,18 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
         state,
         origin: _,
     } = post;
+    let form: NewUserForm = form.to()?;
     let mut errors: Vec<(String, String)> = Vec::new();
-    let username = Username::parse(&form.text("username"))
+    let username = Username::parse(&form.username)
         .map_err(|e| errors.push(("username".into(), e.to_string())))
         .ok();
-    let email = Email::parse(&form.text("email"))
+    let email = Email::parse(&form.email)
         .map_err(|e| errors.push(("email".into(), e)))
         .ok();
-    let password = new_password(&form)
+    let password = checked_new_password(&form.new_password1, &form.new_password2)
         .map_err(|mut e| errors.append(&mut e))
         .ok();
-    let (is_staff, is_superuser) = (form.checked("is_staff"), form.checked("is_superuser"));
+    let (is_staff, is_superuser) = (form.is_staff, form.is_superuser);
     if let Err(refusal) = may_create_account(Authority::User(&staff.user), is_staff, is_superuser) {
         errors.push(("is_staff".into(), refusal.to_string()));
     }
@@ -213,7 +235,12 @@ pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
             &format!(
                 "/admin/users/{}/?back={}",
                 user.id.get(),
-                crate::views::encode(&back_or(form.get("back"), LIST))
+                crate::views::encode(&back_or(
+                    Some(&form.back)
+                        .filter(|b| !b.is_empty())
+                        .map(String::as_str),
+                    LIST
+                ))
             ),
             "added",
         ))),
@@ -236,43 +263,39 @@ fn load(db: &Database, id: i64) -> Result<User, AdminError> {
 fn change_page(
     staff: &Staff,
     user: &User,
-    values: &FormData,
+    values: &UserForm,
     errors: &[(String, String)],
     back: String,
     notice: String,
     extras: Extras,
 ) -> FormPage {
     let fields = vec![
-        Field::text("email", "Email address", values.text("email")).optional(),
+        Field::text("email", "Email address", values.email.clone()).optional(),
         Field::checkbox(
             "is_active",
             "Active (may log in and use tokens)",
-            values.checked("is_active"),
+            values.is_active,
         ),
-        Field::checkbox(
-            "is_staff",
-            "Staff (may use this admin)",
-            values.checked("is_staff"),
-        ),
+        Field::checkbox("is_staff", "Staff (may use this admin)", values.is_staff),
         Field::checkbox(
             "is_superuser",
             "Superuser (may grant staff and superuser)",
-            values.checked("is_superuser"),
+            values.is_superuser,
         ),
         Field::checkbox(
             "notify_assignment",
             "Email when an issue is assigned to them",
-            values.checked("notify_assignment"),
+            values.notify_assignment,
         ),
         Field::checkbox(
             "notify_report",
             "The consolidated report of their assigned issues",
-            values.checked("notify_report"),
+            values.notify_report,
         ),
         Field::checkbox(
             "notify_activity",
             "Emails about the issues they watch",
-            values.checked("notify_activity"),
+            values.notify_activity,
         ),
     ];
     let id = user.id.get();
@@ -322,21 +345,38 @@ fn change_page(
     }
 }
 
-fn current_values(user: &User, preferences: NotificationPreferences) -> FormData {
-    let mut pairs = vec![("email".to_owned(), user.email.clone())];
-    for (name, on) in [
-        ("is_active", user.is_active),
-        ("is_staff", user.is_staff),
-        ("is_superuser", user.is_superuser),
-        ("notify_assignment", preferences.assignment),
-        ("notify_report", preferences.report),
-        ("notify_activity", preferences.activity),
-    ] {
-        if on {
-            pairs.push((name.to_owned(), "on".to_owned()));
+/// A user's form as submitted (or as shown): the address as typed, each box ticked or not.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+struct UserForm {
+    email: String,
+    #[serde(deserialize_with = "ticked")]
+    is_active: bool,
+    #[serde(deserialize_with = "ticked")]
+    is_staff: bool,
+    #[serde(deserialize_with = "ticked")]
+    is_superuser: bool,
+    #[serde(deserialize_with = "ticked")]
+    notify_assignment: bool,
+    #[serde(deserialize_with = "ticked")]
+    notify_report: bool,
+    #[serde(deserialize_with = "ticked")]
+    notify_activity: bool,
+}
+
+impl UserForm {
+    /// The form showing a user as they are.
+    fn of(user: &User, preferences: NotificationPreferences) -> UserForm {
+        UserForm {
+            email: user.email.clone(),
+            is_active: user.is_active,
+            is_staff: user.is_staff,
+            is_superuser: user.is_superuser,
+            notify_assignment: preferences.assignment,
+            notify_report: preferences.report,
+            notify_activity: preferences.activity,
         }
     }
-    FormData(pairs)
 }
 
 /// What a user's page shows besides the form: the events about them (newest first) and their
@@ -385,7 +425,7 @@ pub async fn change_form(id: web::Path<String>, view: View) -> Result<HttpRespon
     Ok(ok(&change_page(
         &staff,
         &user,
-        &current_values(&user, preferences),
+        &UserForm::of(&user, preferences),
         &[],
         back_or(query.get("back"), LIST),
         notice(&query),
@@ -398,30 +438,31 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
     let id = path_id(&id)?;
     let (staff, form, back, state, origin) = post.parts();
     let caller = staff.user.clone();
+    let form: UserForm = form.to()?;
     let submitted = form.clone();
     let outcome = state
         .run(move |db| {
             let user = load(db, id)?;
             let mut errors: Vec<(String, String)> = Vec::new();
-            let email = Email::parse(&submitted.text("email"))
+            let email = Email::parse(&submitted.email)
                 .map_err(|e| errors.push(("email".into(), e)))
                 .ok();
             let changes = UserChanges {
                 email: email.map(|e| e.as_str().to_owned()),
-                is_active: Some(submitted.checked("is_active")),
-                is_staff: Some(submitted.checked("is_staff")),
-                is_superuser: Some(submitted.checked("is_superuser")),
+                is_active: Some(submitted.is_active),
+                is_staff: Some(submitted.is_staff),
+                is_superuser: Some(submitted.is_superuser),
             };
             let actor = Authority::User(&caller);
             may_act_on(actor, &user, AccountAction::EditProfile).map_err(refused)?;
             let privileges = AccountAction::SetPrivileges {
-                is_staff: submitted.checked("is_staff"),
-                is_superuser: submitted.checked("is_superuser"),
+                is_staff: submitted.is_staff,
+                is_superuser: submitted.is_superuser,
             };
             if let Err(refusal) = may_act_on(actor, &user, privileges) {
                 errors.push(("is_staff".into(), refusal.to_string()));
             }
-            let activity = match submitted.checked("is_active") {
+            let activity = match submitted.is_active {
                 true => AccountAction::Activate,
                 false => AccountAction::Deactivate,
             };
@@ -436,9 +477,9 @@ pub async fn change(id: web::Path<String>, post: Post) -> Result<HttpResponse, A
             }
             db.update_user(user.id, &changes, &origin)?;
             let preferences = PreferenceChanges {
-                assignment: Some(submitted.checked("notify_assignment")),
-                report: Some(submitted.checked("notify_report")),
-                activity: Some(submitted.checked("notify_activity")),
+                assignment: Some(submitted.notify_assignment),
+                report: Some(submitted.notify_report),
+                activity: Some(submitted.notify_activity),
                 ..PreferenceChanges::default()
             };
             db.set_notification_preferences(user.id, preferences, &origin)?;

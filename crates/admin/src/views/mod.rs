@@ -70,6 +70,12 @@ pub fn invalid<T: Template>(page: &T) -> HttpResponse {
 #[derive(Debug, Clone, Default)]
 pub struct FormData(pub Vec<(String, String)>);
 
+/// A checkbox of a typed form: ticked when the browser sent it (whatever its value), not
+/// ticked when it left it out (`#[serde(default)]` gives `false`).
+pub fn ticked<'de, D: serde::Deserializer<'de>>(value: D) -> Result<bool, D::Error> {
+    <String as serde::Deserialize>::deserialize(value).map(|_| true)
+}
+
 impl FormData {
     /// The first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -80,7 +86,7 @@ impl FormData {
     }
 
     /// The form as a typed struct (`#[serde(default)]` for fields a form may leave out): the
-    /// first value of each name, as text.
+    /// first value of each name, as text; a checkbox field reads with [`ticked`].
     pub fn to<T: serde::de::DeserializeOwned>(&self) -> Result<T, crate::error::AdminError> {
         let mut fields = serde_json::Map::new();
         for (name, value) in &self.0 {
