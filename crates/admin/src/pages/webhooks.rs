@@ -11,8 +11,8 @@ use super::{Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
 use crate::views::{
-    back_or, error_pairs, invalid, notice, ok, paged, paged_in_memory, plain_column, with_notice,
-    Cell, Chrome, Field, Filter, FormData, FormPage, ListPage, Row,
+    back_or, error_pairs, invalid, notice, ok, paged, paged_in_memory, plain_column, ticked,
+    with_notice, Cell, Chrome, Field, Filter, FormData, FormPage, ListPage, Row,
 };
 use issue_tracker_web::ApiError;
 
@@ -61,18 +61,30 @@ pub async fn list(view: View) -> Result<HttpResponse, AdminError> {
     }))
 }
 
-fn add_page(staff: &Staff, form: &FormData, errors: &[(String, String)], back: String) -> FormPage {
+/// The new-webhook form as submitted (`None`: the form was not submitted yet).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+struct WebhookForm {
+    url: Option<String>,
+    events: Option<String>,
+    #[serde(deserialize_with = "ticked")]
+    active: bool,
+}
+
+fn add_page(
+    staff: &Staff,
+    form: &WebhookForm,
+    errors: &[(String, String)],
+    back: String,
+) -> FormPage {
     let fields = vec![
-        Field::text("url", "URL", form.text("url"))
+        Field::text("url", "URL", form.url.clone().unwrap_or_default())
             .help("http(s); internal addresses are refused."),
-        Field::text("events", "Events", form.get("events").unwrap_or("*")).help(
+        Field::text("events", "Events", form.events.as_deref().unwrap_or("*")).help(
             "Event types separated by commas (issue.created, issue.updated, ...), or * for all.",
         ),
-        Field::checkbox(
-            "active",
-            "Active",
-            form.get("url").is_none() || form.checked("active"),
-        ),
+        // Active unless a submitted form says otherwise.
+        Field::checkbox("active", "Active", form.url.is_none() || form.active),
     ];
     let mut page = FormPage::new(
         staff,
@@ -92,7 +104,7 @@ pub async fn add_form(view: View) -> HttpResponse {
     let (staff, query, _) = view.parts();
     ok(&add_page(
         &staff,
-        &FormData(Vec::new()),
+        &WebhookForm::default(),
         &[],
         back_or(query.get("back"), LIST),
     ))
@@ -101,17 +113,23 @@ pub async fn add_form(view: View) -> HttpResponse {
 /// `POST /admin/webhooks/add/`: registers it, then shows its secret this once.
 pub async fn add(post: Post) -> Result<HttpResponse, AdminError> {
     let (staff, form, back, state, _) = post.parts();
+    let form: WebhookForm = form.to()?;
     let mut object = Map::new();
-    object.insert("url".into(), Value::from(form.text("url")));
+    object.insert(
+        "url".into(),
+        Value::from(form.url.clone().unwrap_or_default()),
+    );
     let events: Vec<Value> = form
-        .text("events")
+        .events
+        .as_deref()
+        .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
         .map(Value::from)
         .collect();
     object.insert("events".into(), Value::Array(events));
-    object.insert("active".into(), Value::Bool(form.checked("active")));
+    object.insert("active".into(), Value::Bool(form.active));
     let changes = match WebhookChanges::parse(&object, false) {
         Ok(changes) => changes,
         Err(errors) => {
