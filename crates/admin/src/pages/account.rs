@@ -62,6 +62,16 @@ pub async fn login_form(
     login_page(&req, HttpResponse::Ok(), next, String::new(), String::new())
 }
 
+/// The login form.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+struct LoginForm {
+    username: String,
+    password: String,
+    /// Where to go once in.
+    next: Option<String>,
+}
+
 /// `POST /admin/login/`: only active staff get in; a new session (and session id) at each login.
 pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminError> {
     let form = FormData(form.into_inner());
@@ -75,10 +85,9 @@ pub async fn login(req: HttpRequest, form: Form) -> Result<HttpResponse, AdminEr
         ));
     }
     check_csrf(&req, &expected, &form)?;
-    let form = super::without_nul(form)?;
-    let next = back_or(form.get("next"), "/admin/");
-    let username = form.text("username");
-    let password = form.text("password");
+    let form: LoginForm = super::without_nul(form)?.to()?;
+    let next = back_or(form.next.as_deref(), "/admin/");
+    let (username, password) = (form.username, form.password);
     if username.is_empty() || password.is_empty() {
         return login_page(
             &req,
@@ -192,8 +201,21 @@ pub fn password_fields(own: bool) -> Vec<Field> {
 }
 
 /// Checks the two new-password fields; the errors by field.
-pub fn new_password(form: &FormData) -> Result<Password, Vec<(String, String)>> {
-    checked_new_password(&form.text("new_password1"), &form.text("new_password2"))
+/// A password form: the new password, typed twice.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct PasswordForm {
+    /// The current password (the own-password form asks for it).
+    old_password: String,
+    new_password1: String,
+    new_password2: String,
+}
+
+impl PasswordForm {
+    /// The new password, checked (see [`checked_new_password`]).
+    pub fn password(&self) -> Result<Password, Vec<(String, String)>> {
+        checked_new_password(&self.new_password1, &self.new_password2)
+    }
 }
 
 /// A new password typed twice (`new_password1`, `new_password2`): both given, the same, and
@@ -245,8 +267,8 @@ pub async fn change_password(
     staff: Staff,
     form: Form,
 ) -> Result<HttpResponse, AdminError> {
-    let form = checked_form(&req, &staff, form)?;
-    let password = match new_password(&form) {
+    let form: PasswordForm = checked_form(&req, &staff, form)?.to()?;
+    let password = match form.password() {
         Ok(password) => password,
         Err(errors) => return Ok(invalid(&own_password_page(&staff, &errors))),
     };
@@ -254,7 +276,7 @@ pub async fn change_password(
     let settings = session::settings(&req)?;
     let cost = state.settings.accounts.bcrypt_cost;
     let gate = state.password_gate.clone();
-    let old = form.text("old_password");
+    let old = form.old_password.clone();
     let (user, origin, lifetime) = (
         staff.user.clone(),
         staff.origin(),

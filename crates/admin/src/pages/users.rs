@@ -11,7 +11,7 @@ use issue_tracker_persistence::{
     UserOrder,
 };
 
-use super::account::{checked_new_password, new_password, password_fields};
+use super::account::{checked_new_password, password_fields, PasswordForm};
 use super::{path_id, Post, View};
 use crate::error::AdminError;
 use crate::session::{see_other, Staff};
@@ -549,7 +549,8 @@ pub async fn set_password(id: web::Path<String>, post: Post) -> Result<HttpRespo
             Ok(user)
         })
         .await?;
-    let password = match new_password(&form) {
+    let typed: PasswordForm = form.to()?;
+    let password = match typed.password() {
         Ok(password) => password,
         Err(errors) => return Ok(invalid(&password_page(&staff, &user, &errors, back))),
     };
