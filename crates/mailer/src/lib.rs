@@ -345,6 +345,23 @@ impl Mailer {
         })
     }
 
+    /// The text and HTML parts of template `name` (`name.txt`, `name.html`) with one context.
+    fn render_both(
+        &self,
+        name: &str,
+        context: &minijinja::Value,
+    ) -> Result<(String, String), MailerError> {
+        let text = self
+            .templates
+            .get_template(&format!("{name}.txt"))?
+            .render(context)?;
+        let html = self
+            .templates
+            .get_template(&format!("{name}.html"))?
+            .render(context)?;
+        Ok((text, html))
+    }
+
     /// A signed one-click link under `PUBLIC_URL` (RFC 8058) made by `token` from the secret
     /// and an expiry, when links can be made.
     fn unsubscribe_link(&self, token: impl FnOnce(&[u8], i64) -> String) -> Option<String> {
@@ -395,14 +412,7 @@ impl Mailer {
             because => because,
             unsubscribe_url => &list_unsubscribe,
         };
-        let body = self
-            .templates
-            .get_template("activity.txt")?
-            .render(&context)?;
-        let html = self
-            .templates
-            .get_template("activity.html")?
-            .render(&context)?;
+        let (body, html) = self.render_both("activity", &context)?;
         Ok(Rendered {
             notification_id,
             to: to.to_owned(),
@@ -444,14 +454,7 @@ impl Mailer {
             username => &email.username,
             lines => lines,
         };
-        let body = self
-            .templates
-            .get_template("digest.txt")?
-            .render(&context)?;
-        let html = self
-            .templates
-            .get_template("digest.html")?
-            .render(&context)?;
+        let (body, html) = self.render_both("digest", &context)?;
         Ok(Rendered {
             notification_id,
             to: to.to_owned(),

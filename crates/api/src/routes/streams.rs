@@ -77,12 +77,24 @@ impl Feed {
                     .collect()),
             }
         };
+        self.run(credentials, read).await
+    }
+
+    /// Runs `work` with the caller once the token is checked: any full token for the caller's
+    /// notifications, an `events:read` token too for the history.
+    async fn run<T, F>(self, credentials: &Credentials, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&issue_tracker_persistence::Database, &AuthenticatedUser) -> Result<T, ApiError>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
         match self {
-            Feed::Notifications => credentials.clone().run(read).await,
+            Feed::Notifications => credentials.clone().run(work).await,
             Feed::Events => {
                 credentials
                     .clone()
-                    .run_scoped(TokenScope::EventsRead, read)
+                    .run_scoped(TokenScope::EventsRead, work)
                     .await
             }
         }
@@ -101,15 +113,7 @@ impl Feed {
             };
             Ok((newest, caller.token_id.get()))
         };
-        match self {
-            Feed::Notifications => credentials.clone().run(newest).await,
-            Feed::Events => {
-                credentials
-                    .clone()
-                    .run_scoped(TokenScope::EventsRead, newest)
-                    .await
-            }
-        }
+        self.run(credentials, newest).await
     }
 }
 

@@ -213,6 +213,20 @@ impl TestApp {
         reply.json()
     }
 
+    /// Comments `body` on `issue` as the token's owner (201 expected).
+    #[allow(dead_code)]
+    pub async fn comment(&self, token: &str, issue: i64, body: &str) {
+        let reply = self
+            .send(
+                "POST",
+                &format!("/api/issue/{issue}/comments/"),
+                Some(token),
+                Some(json!({ "body": body })),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+
     /// The issue as stored now (through the API, as its creator sees it).
     pub async fn fetch(&self, token: &str, id: i64) -> Reply {
         self.send("GET", &format!("/api/issue/{id}/"), Some(token), None)

@@ -38,18 +38,6 @@ fn shape(kind: &str, reason: &str, actor: &str) -> (String, String, String) {
     (kind.to_owned(), reason.to_owned(), actor.to_owned())
 }
 
-async fn comment(app: &TestApp, token: &str, issue: i64, body: &str) {
-    let reply = app
-        .send(
-            "POST",
-            &format!("/api/issue/{issue}/comments/"),
-            Some(token),
-            Some(json!({ "body": body })),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-}
-
 async fn patch_issue(app: &TestApp, token: &str, issue: i64, body: Value) {
     let reply = app
         .send(
@@ -71,7 +59,8 @@ async fn a_comment_reaches_the_watchers_but_not_its_author(app: TestApp) {
         .as_i64()
         .unwrap();
 
-    comment(&app, &carl, issue, "Same here.\n\nIt   smokes.").await;
+    app.comment(&carl, issue, "Same here.\n\nIt   smokes.")
+        .await;
     let anns = inbox(&app, &ann, "").await;
     assert_eq!(shapes(&anns), vec![shape("comment", "author", "carl")]);
     assert_eq!(anns[0]["issue"], json!(issue));
@@ -96,7 +85,8 @@ async fn a_comment_reaches_the_watchers_but_not_its_author(app: TestApp) {
     assert!(inbox(&app, &dora, "").await.is_empty(), "nor is a stranger");
 
     // A mention reaches the mentioned once (as a mention, not also as a comment).
-    comment(&app, &carl, issue, "@dora can you look? @dora!").await;
+    app.comment(&carl, issue, "@dora can you look? @dora!")
+        .await;
     assert_eq!(
         shapes(&inbox(&app, &dora, "").await),
         vec![shape("mention", "mention", "carl")]
@@ -112,9 +102,9 @@ async fn a_comment_reaches_the_watchers_but_not_its_author(app: TestApp) {
         )
         .await;
     assert_eq!(stop.status, 200);
-    comment(&app, &ann, issue, "Any news?").await;
+    app.comment(&ann, issue, "Any news?").await;
     assert_eq!(inbox(&app, &dora, "").await.len(), 1);
-    comment(&app, &ann, issue, "@dora please").await;
+    app.comment(&ann, issue, "@dora please").await;
     assert_eq!(
         shapes(&inbox(&app, &dora, "").await),
         vec![
@@ -296,9 +286,9 @@ async fn entries_are_marked_read_unread_and_done(app: TestApp) {
     let first = app.issue(&ann, "One", "ann").await["id"].as_i64().unwrap();
     let second = app.issue(&ann, "Two", "ann").await["id"].as_i64().unwrap();
     for body in ["a", "b", "c"] {
-        comment(&app, &bob, first, body).await;
+        app.comment(&bob, first, body).await;
     }
-    comment(&app, &bob, second, "d").await;
+    app.comment(&bob, second, "d").await;
     let entries = inbox(&app, &ann, "").await;
     assert_eq!(entries.len(), 4);
     let newest = entries[0]["id"].as_i64().unwrap();
@@ -398,7 +388,7 @@ async fn the_inbox_answers_conditional_polls(app: TestApp) {
     let issue = app.issue(&ann, "Printer", "ann").await["id"]
         .as_i64()
         .unwrap();
-    comment(&app, &bob, issue, "first").await;
+    app.comment(&bob, issue, "first").await;
     let first = poll(&app, &ann, &[]).await;
     assert_eq!(first.status, 200);
     assert_eq!(first.header("x-poll-interval"), Some("60"));
@@ -411,7 +401,7 @@ async fn the_inbox_answers_conditional_polls(app: TestApp) {
     assert_eq!(same.header("x-poll-interval"), Some("60"));
 
     // A new entry, and a mark, each change the answer.
-    comment(&app, &bob, issue, "second").await;
+    app.comment(&bob, issue, "second").await;
     let changed = poll(&app, &ann, &[("If-None-Match", &etag)]).await;
     assert_eq!(changed.status, 200);
     assert_eq!(changed.json().as_array().unwrap().len(), 2);
@@ -440,7 +430,7 @@ async fn the_inbox_answers_conditional_polls(app: TestApp) {
         .to_owned();
     let unchanged = poll(&app, &ann, &[("If-Modified-Since", &last_modified)]).await;
     assert_eq!(unchanged.status, 304);
-    comment(&app, &bob, issue, "third").await;
+    app.comment(&bob, issue, "third").await;
     let newer = poll(&app, &ann, &[("If-Modified-Since", &last_modified)]).await;
     assert_eq!(newer.status, 200);
     assert_eq!(newer.json().as_array().unwrap().len(), 2);

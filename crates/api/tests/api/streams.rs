@@ -106,18 +106,6 @@ fn parse(frame: &str) -> Sse {
     }
 }
 
-async fn comment(app: &TestApp, token: &str, issue: i64, body: &str) {
-    let reply = app
-        .send(
-            "POST",
-            &format!("/api/issue/{issue}/comments/"),
-            Some(token),
-            Some(json!({ "body": body })),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-}
-
 const SOON: Duration = Duration::from_secs(3);
 
 async fn the_notification_stream_delivers_resumes_and_ends_with_its_token(app: TestApp) {
@@ -126,11 +114,11 @@ async fn the_notification_stream_delivers_resumes_and_ends_with_its_token(app: T
     let issue = app.issue(&ann, "Printer", "ann").await["id"]
         .as_i64()
         .unwrap();
-    comment(&app, &bob, issue, "before the stream").await;
+    app.comment(&bob, issue, "before the stream").await;
     let mut live = Stream::open(&app.base, "/api/notifications/stream/", &ann, None).await;
     assert_eq!(live.next(SOON).await, Some(Some(Sse::Retry)));
     // Opened without a resume point: from now on, not what was there before.
-    comment(&app, &bob, issue, "one").await;
+    app.comment(&bob, issue, "one").await;
     let (first, event, data) = live.message(SOON).await.expect("the new entry, live");
     assert_eq!(event, "notification");
     assert_eq!(
@@ -142,7 +130,7 @@ async fn the_notification_stream_delivers_resumes_and_ends_with_its_token(app: T
         "{data}"
     );
     for body in ["two", "three"] {
-        comment(&app, &bob, issue, body).await;
+        app.comment(&bob, issue, body).await;
     }
     let (second, _, _) = live.message(SOON).await.unwrap();
     let (third, _, data) = live.message(SOON).await.unwrap();
@@ -155,14 +143,14 @@ async fn the_notification_stream_delivers_resumes_and_ends_with_its_token(app: T
 
     // Missed while away: resuming with Last-Event-ID sends exactly what followed, once, on
     // another server too.
-    comment(&app, &bob, issue, "four").await;
+    app.comment(&bob, issue, "four").await;
     let other = app.another_server(FAST);
     let mut resumed = Stream::open(&other, "/api/notifications/stream/", &ann, Some(third)).await;
     let (fourth, _, data) = resumed.message(SOON).await.expect("the missed entry");
     assert!(fourth > third);
     assert!(data["summary"].as_str().unwrap().ends_with(": four"));
     // A change through the first server reaches the stream held by the second.
-    comment(&app, &bob, issue, "five").await;
+    app.comment(&bob, issue, "five").await;
     let (fifth, _, data) = resumed.message(SOON).await.expect("across servers");
     assert!(fifth > fourth && data["summary"].as_str().unwrap().ends_with(": five"));
 
@@ -275,7 +263,7 @@ async fn the_event_stream_is_for_staff_and_replays_from_a_resume_point(app: Test
         seen.push(id);
     }
     assert_eq!(seen, expected);
-    comment(&app, &ann, issue, "live").await;
+    app.comment(&ann, issue, "live").await;
     let (id, event, data) = live.message(SOON).await.expect("a new event, live");
     assert!(id > *expected.last().unwrap());
     assert_eq!(event, "comment.created");
