@@ -183,7 +183,7 @@ settings! {
     queue: QueueSettings {
         /// Redis: the job queue, shared rate limits, `/ready` (worker and beat: `redis://localhost:6379` when empty).
         redis_url "REDIS_URL": Option<Secret> = "", optional_secret_url();
-        /// Redis stream of the job queue.
+        /// Redis stream of the job queue's bulk lane; assignment emails go ahead in `<QUEUE_STREAM>:urgent`.
         stream "QUEUE_STREAM": String = "issue-tracker:notifications", text();
         /// Redis consumer group of the workers.
         group "QUEUE_GROUP": String = "workers", text();

@@ -43,6 +43,19 @@ impl NotificationKind {
             _ => None,
         }
     }
+
+    /// Whether this kind goes ahead of the others on the way to the mail server. An assignment
+    /// email tells one person they were just given work; the others can wait behind it, and a
+    /// storm of them (an issue with thousands of watchers) must not hold it back.
+    ///
+    /// ```
+    /// use issue_tracker_domain::NotificationKind;
+    /// assert!(NotificationKind::Assignment.is_urgent());
+    /// assert!(!NotificationKind::Activity.is_urgent());
+    /// ```
+    pub fn is_urgent(self) -> bool {
+        matches!(self, NotificationKind::Assignment)
+    }
 }
 
 /// Where a notification is in its life.

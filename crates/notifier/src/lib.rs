@@ -1,7 +1,8 @@
 //! The notification pipeline (README, "Notifications"), over the outbox in the database:
 //!
 //! - [`Relay`] (run by beat every second): moves due notification ids from the database to the
-//!   queue, and enqueues again what a lost queue or a dead worker left behind.
+//!   queue (assignment emails in the urgent lane, the rest in the bulk lane), and enqueues again
+//!   what a lost queue or a dead worker left behind.
 //! - [`create_reports`] (run by beat every report period): one report row per user per period,
 //!   whatever the number of beats.
 //! - [`Worker`]: takes ids from the queue, claims each row with a lease, renders the email from
@@ -20,7 +21,7 @@ use issue_tracker_domain::{
 };
 use issue_tracker_mailer::Mailer;
 use issue_tracker_persistence::{ClaimedNotification, Content, Database, StoreError};
-use issue_tracker_queue::{Job, JobQueue, QueueError};
+use issue_tracker_queue::{Job, JobQueue, Lane, QueueError};
 use tokio::sync::watch;
 
 /// Why a pipeline step failed; each step is retried on the next tick, so nothing is lost.
@@ -76,22 +77,27 @@ impl Relay {
         let mut total = 0;
         loop {
             let requeue_after = self.requeue_after;
-            let ids = blocking(&self.db, move |db| {
+            let due = blocking(&self.db, move |db| {
                 db.claim_due_for_enqueue(requeue_after, RELAY_BATCH)
             })
             .await?;
-            if ids.is_empty() {
+            if due.is_empty() {
                 return Ok(total);
             }
-            if let Err(error) = self.queue.enqueue(&ids).await {
+            let jobs: Vec<(i64, Lane)> = due
+                .iter()
+                .map(|n| (n.id, if n.urgent { Lane::Urgent } else { Lane::Bulk }))
+                .collect();
+            if let Err(error) = self.queue.enqueue(&jobs).await {
+                let ids: Vec<i64> = due.iter().map(|n| n.id).collect();
                 let count = ids.len();
                 blocking(&self.db, move |db| db.release_enqueued(&ids)).await?;
                 tracing::warn!(%error, count, "the queue refused due notifications; will retry");
                 return Err(error.into());
             }
-            total += ids.len();
-            tracing::debug!(count = ids.len(), "enqueued due notifications");
-            if (ids.len() as i64) < RELAY_BATCH {
+            total += due.len();
+            tracing::debug!(count = due.len(), "enqueued due notifications");
+            if (due.len() as i64) < RELAY_BATCH {
                 return Ok(total);
             }
         }

@@ -14,7 +14,6 @@ use issue_tracker_domain::{
 };
 
 use crate::clock;
-use crate::outbox::IdRow;
 use crate::preferences::{preference_columns, preferences_of, PreferenceRow};
 use crate::rows::utc;
 use crate::schema::{comments, inbox, issues, notifications, users};
@@ -55,7 +54,24 @@ WHERE id IN (
     ORDER BY send_after
     LIMIT {limit}{lock})
   AND (enqueued_at IS NULL OR enqueued_at < {cutoff})
-RETURNING id";
+RETURNING id, kind";
+
+/// A due notification the relay moves to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueNotification {
+    /// The row's id.
+    pub id: i64,
+    /// Whether it goes ahead of the others ([`NotificationKind::is_urgent`]).
+    pub urgent: bool,
+}
+
+#[derive(QueryableByName)]
+struct DueRow {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+}
 
 /// A claim token unique in practice: a per-process random start and a counter.
 pub(crate) fn new_claim_token() -> i64 {
@@ -79,15 +95,15 @@ pub(crate) fn new_claim_token() -> i64 {
 }
 
 impl Database {
-    /// Marks up to `limit` due notifications as enqueued and returns their ids, for the relay to
-    /// put on the queue. Due means pending and past `send_after`, or held by a worker whose lease
+    /// Marks up to `limit` due notifications as enqueued and returns them, for the relay to put
+    /// on the queue. Due means pending and past `send_after`, or held by a worker whose lease
     /// ran out; rows enqueued less than `requeue_after` ago are left alone (they are in the queue).
     /// On PostgreSQL, `SKIP LOCKED` keeps two relays from taking the same rows.
     pub fn claim_due_for_enqueue(
         &self,
         requeue_after: Duration,
         limit: i64,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<DueNotification>, StoreError> {
         let backend = self.backend();
         let lock = match backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -98,12 +114,18 @@ impl Database {
             .replace("{lock}", lock)
             .replace("{now}", clock::now_text(backend))
             .replace("{cutoff}", &clock::earlier_text(backend, requeue_after));
-        let rows: Vec<IdRow> = with_write_conn!(self, |conn| {
+        let rows: Vec<DueRow> = with_write_conn!(self, |conn| {
             diesel::sql_query(&sql)
                 .bind::<BigInt, _>(limit)
                 .load(conn)?
         });
-        Ok(rows.into_iter().map(|row| row.id).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| DueNotification {
+                id: row.id,
+                urgent: NotificationKind::parse(&row.kind).is_some_and(NotificationKind::is_urgent),
+            })
+            .collect())
     }
 
     /// Undoes [`Database::claim_due_for_enqueue`] for ids the queue did not take, so the next

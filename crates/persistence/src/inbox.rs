@@ -9,12 +9,16 @@ use issue_tracker_domain::{
     InboxType, IssueEvent, IssueId, Origin, User, UserId, WatchReason, Watcher,
 };
 
+use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::activity_emails::{
+    activity_emails, lock_open_activities, open_activity_ids, InsertActivities,
+    RECIPIENTS_PER_STATEMENT,
+};
 use crate::events::{Feed, FeedHorizon};
-use crate::outbox::{activity_email, id_of_key, lock_open_activity, new_activity, open_activity};
 use crate::rows::{now_micros, utc};
-use crate::schema::{inbox, notifications};
+use crate::schema::inbox;
 use crate::subscriptions::{active_named, active_people};
 use crate::{with_conn, with_write_conn, Database, StoreError};
 
@@ -47,8 +51,8 @@ const ENTRIES_PER_INSERT: usize = 500;
 /// why ([`inbox_entries`]) from the issue's `title` and `watchers`, read by the caller in the
 /// same transaction (before the change for a deletion, after it otherwise).
 ///
-/// Each entry joins its recipient's email about the issue (`activity_email`): the open one, or a
-/// new one due after `debounce`, so that a burst makes one email.
+/// Each entry joins its recipient's email about the issue (`activity_emails`): the open one, or
+/// a new one due after `debounce`, so that a burst makes one email.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn tell<C>(
     conn: &mut C,
@@ -63,11 +67,9 @@ pub(crate) fn tell<C>(
 where
     C: Connection,
     InsertEntries: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    lock_open_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    new_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    for<'a> diesel::dsl::Select<open_activity, notifications::id>:
-        diesel::query_dsl::LoadQuery<'a, C, i64>,
-    for<'a> id_of_key: diesel::query_dsl::LoadQuery<'a, C, i64>,
+    lock_open_activities: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    InsertActivities: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    for<'a> open_activity_ids: diesel::query_dsl::LoadQuery<'a, C, (i64, i64)>,
     for<'a> daily_readers: diesel::query_dsl::LoadQuery<'a, C, i64>,
 {
     let context = ChangeContext {
@@ -81,16 +83,20 @@ where
     }
     // Who gathers their entries in a daily digest: no email per burst for them.
     let recipients: Vec<i64> = entries.iter().map(|e| e.recipient.get()).collect();
-    let daily: Vec<i64> = daily_readers(recipients).load(conn)?;
-    let mut emails = Vec::with_capacity(entries.len());
-    for entry in &entries {
-        let recipient = entry.recipient.get();
-        emails.push(if daily.contains(&recipient) {
-            None
-        } else {
-            Some(activity_email(conn, recipient, issue.get(), now, debounce)?)
-        });
+    let mut daily = HashSet::new();
+    for chunk in recipients.chunks(RECIPIENTS_PER_STATEMENT) {
+        daily.extend(daily_readers(chunk.to_vec()).load::<i64>(conn)?);
     }
+    let instant: Vec<i64> = recipients
+        .iter()
+        .copied()
+        .filter(|recipient| !daily.contains(recipient))
+        .collect();
+    let joined = activity_emails(conn, &instant, issue.get(), now, debounce)?;
+    let emails: Vec<Option<i64>> = recipients
+        .iter()
+        .map(|recipient| joined.get(recipient).copied())
+        .collect();
     write_entries(conn, issue.get(), origin, &entries, &emails, now)
 }
 
@@ -120,11 +126,9 @@ pub(crate) fn tell_mentioned<C>(
 where
     C: Connection,
     InsertEntries: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    lock_open_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    new_activity: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
-    for<'a> diesel::dsl::Select<open_activity, notifications::id>:
-        diesel::query_dsl::LoadQuery<'a, C, i64>,
-    for<'a> id_of_key: diesel::query_dsl::LoadQuery<'a, C, i64>,
+    lock_open_activities: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    InsertActivities: RunQueryDsl<C> + diesel::query_dsl::methods::ExecuteDsl<C>,
+    for<'a> open_activity_ids: diesel::query_dsl::LoadQuery<'a, C, (i64, i64)>,
     for<'a> active_people: diesel::query_dsl::LoadQuery<'a, C, (i64, String)>,
     for<'a> daily_readers: diesel::query_dsl::LoadQuery<'a, C, i64>,
 {

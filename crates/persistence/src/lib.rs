@@ -4,6 +4,7 @@
 //! blocking: callers on an async executor run it in `spawn_blocking`/`web::block`. The queries are
 //! written once with diesel's DSL and compiled for both backends by the [`with_conn!`] dispatch.
 
+mod activity_emails;
 mod admin;
 mod claims;
 mod comments;
@@ -25,7 +26,7 @@ mod outbox;
 mod pg_pool;
 mod preferences;
 pub use admin::{NotificationFilter, NotificationInfo, NotificationOrder};
-pub use claims::{ClaimedNotification, Content};
+pub use claims::{ClaimedNotification, Content, DueNotification};
 pub use issues::{NewIssue, StoredIssue, WriteCondition, WriteRefused};
 pub use preferences::PreferenceChanges;
 mod rows;

@@ -1,6 +1,8 @@
 //! Watching issues: what a user chose by hand (`issue_subscriptions`), and the facts from which
 //! the domain decides whether, and why, they watch an issue.
 
+use std::collections::{HashMap, HashSet};
+
 use diesel::prelude::*;
 use diesel::query_dsl::LoadQuery;
 use issue_tracker_domain::{mentions, IssueId, Subscription, User, UserId, WatchFacts, Watcher};
@@ -151,14 +153,18 @@ where
     candidates.extend(said.iter().map(|(author, _)| *author));
     candidates.extend(manual.iter().map(|(user, _)| *user));
     let people: Vec<(i64, String)> = active_people(candidates, named.clone()).load(conn)?;
+    // Sets: an issue may have thousands of watchers.
+    let manual: HashMap<i64, bool> = manual.into_iter().collect();
+    let commenters: HashSet<i64> = said.iter().map(|(author, _)| *author).collect();
+    let named: HashSet<String> = named.into_iter().collect();
     let watchers = people
         .into_iter()
         .filter_map(|(user, username)| {
             let facts = WatchFacts {
-                manual: manual.iter().find(|(u, _)| *u == user).map(|(_, s)| *s),
+                manual: manual.get(&user).copied(),
                 author: creator == user,
                 assigned: assignee == user,
-                commented: said.iter().any(|(author, _)| *author == user),
+                commented: commenters.contains(&user),
                 mentioned: named.contains(&username),
             };
             facts.subscription().reason.map(|reason| Watcher {

@@ -261,19 +261,7 @@ impl Cluster {
 
     /// Makes a user (password `pw-<name>`) directly in the database.
     pub fn user(&self, name: &str, staff: bool) {
-        self.db
-            .db
-            .create_user(
-                &NewUser {
-                    username: name.into(),
-                    email: format!("{name}@example.com"),
-                    password_hash: bcrypt::hash(format!("pw-{name}"), 4).unwrap(),
-                    is_staff: staff,
-                    is_superuser: false,
-                },
-                &Origin::system(Via::Cli),
-            )
-            .expect("create user");
+        make_user(&self.db.db, name, staff);
     }
 
     pub async fn token(&self, name: &str) -> String {
@@ -308,6 +296,21 @@ impl Cluster {
             .map(|n| n.id.get())
             .collect()
     }
+}
+
+/// Makes a user (password `pw-<name>`, address `<name>@example.com`) directly in the database.
+pub fn make_user(db: &issue_tracker_persistence::Database, name: &str, staff: bool) {
+    db.create_user(
+        &NewUser {
+            username: name.into(),
+            email: format!("{name}@example.com"),
+            password_hash: bcrypt::hash(format!("pw-{name}"), 4).unwrap(),
+            is_staff: staff,
+            is_superuser: false,
+        },
+        &Origin::system(Via::Cli),
+    )
+    .expect("create user");
 }
 
 /// What every process of a test deployment reads: the database through PgBouncer (transaction
