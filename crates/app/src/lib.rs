@@ -291,6 +291,26 @@ pub async fn run_worker(
     // Webhooks are delivered by the same process, from their own outbox in the database.
     let webhooks = issue_tracker_webhooks::Deliverer::new(db.clone(), settings.webhooks.clone())
         .context("cannot build the webhook HTTP client")?;
+    let replies = issue_tracker_replies::Replies::from_settings(db.clone(), settings);
+    let listener = match (&replies, settings.incoming.bind) {
+        (Some(replies), Some(bind)) => {
+            let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| {
+                format!("cannot listen for LMTP on {bind} (INCOMING_EMAIL_BIND)")
+            })?;
+            Some(issue_tracker_replies::lmtp::serve(
+                listener,
+                replies.clone(),
+                shutdown.clone(),
+            ))
+        }
+        (None, Some(_)) => {
+            tracing::warn!(
+                "INCOMING_EMAIL_BIND is set but INCOMING_EMAIL_ADDRESS is empty: no LMTP listener"
+            );
+            None
+        }
+        _ => None,
+    };
     let emails = Worker::new(
         db,
         queue,
@@ -298,8 +318,16 @@ pub async fn run_worker(
         settings.pipeline.clone(),
         consumer_name(),
     )
+    .with_reply_addresses(issue_tracker_notifier::ReplyAddresses::from_settings(
+        settings,
+    ))
     .run(shutdown.clone());
-    tokio::join!(emails, webhooks.run(shutdown));
+    let lmtp = async {
+        if let Some(listener) = listener {
+            listener.await;
+        }
+    };
+    tokio::join!(emails, webhooks.run(shutdown), lmtp);
     Ok(())
 }
 

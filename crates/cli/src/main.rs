@@ -3,6 +3,7 @@
 
 mod import;
 mod notifications;
+mod receive;
 mod tokens;
 mod users;
 
@@ -84,6 +85,19 @@ enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Read one email on standard input (as a mail server's pipe transport delivers it) and make
+    /// it a comment if it is a reply to a notification. Exit status: 0 delivered, 67 bounced
+    /// (reason on standard error), 75 try again later.
+    ReceiveEmail {
+        /// The address it was delivered to (Postfix: `${recipient}`); unset: the reply address
+        /// among its `Delivered-To`, `X-Original-To`, `To` and `Cc` headers.
+        #[arg(long)]
+        recipient: Vec<String>,
+        /// The envelope sender (Postfix: `${sender}`; empty for a bounce); unset: its
+        /// `Return-Path` header.
+        #[arg(long)]
+        sender: Option<String>,
+    },
     /// Import a Django deployment of the original (users with their passwords, DRF tokens,
     /// issues) into this database, which must be migrated and empty. One transaction.
     ImportDjango(import::ImportArgs),
@@ -91,6 +105,10 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // Its standard error goes into bounces: no log lines there, and its own exit statuses.
+    if let Command::ReceiveEmail { recipient, sender } = cli.command {
+        std::process::exit(receive::run(recipient, sender));
+    }
     issue_tracker_app::exit_on_error(run(cli));
 }
 
@@ -136,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Users => users::list(&settings),
         Command::Tokens { action } => tokens::run(&settings, action),
         Command::ImportDjango(args) => import::run(&settings, args),
+        Command::ReceiveEmail { .. } => unreachable!("handled before logging starts"),
     }
 }
 

@@ -203,6 +203,43 @@ pub fn socket_address() -> Kind<SocketAddr> {
     })
 }
 
+/// `IP:PORT`, or empty for none.
+pub fn optional_socket_address() -> Kind<Option<SocketAddr>> {
+    Kind::new("IP:PORT, or empty for none", |text| {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse()
+            .map(Some)
+            .map_err(|_| "expected HOST:PORT, e.g. 127.0.0.1:2525".to_owned())
+    })
+}
+
+/// An email address with `%{token}` once in its local part; empty means none.
+pub fn reply_address_pattern() -> Kind<Option<String>> {
+    Kind::new(
+        "an address with `%{token}` in its local part, or empty for none",
+        |text| {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            let (local, domain) = text.rsplit_once('@').ok_or_else(|| {
+                "expected an address, e.g. reply+%{token}@tracker.example.com".to_owned()
+            })?;
+            if local.matches("%{token}").count() != 1 || domain.contains("%{token}") {
+                return Err("must hold `%{token}` once, before the @".to_owned());
+            }
+            if domain.is_empty() || text.contains(char::is_whitespace) || text.contains(['<', '>'])
+            {
+                return Err(
+                    "expected an address, e.g. reply+%{token}@tracker.example.com".to_owned(),
+                );
+            }
+            Ok(Some(text.to_owned()))
+        },
+    )
+}
+
 /// Comma-separated host names (`.example.com` matches subdomains); `*` alone means all (`None`).
 pub fn host_patterns() -> Kind<Option<Vec<String>>> {
     Kind::new(

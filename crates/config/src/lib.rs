@@ -217,6 +217,12 @@ impl Settings {
                 format!("the report interval (hours + minutes + seconds) must be between 1 second and {MAX_SECONDS} seconds"),
             ));
         }
+        if self.incoming.address.is_some() && self.general.secret_key.expose().is_empty() {
+            return Err(invalid(
+                "INCOMING_EMAIL_ADDRESS",
+                "needs SECRET_KEY: the reply addresses are signed with it",
+            ));
+        }
         if pipeline.email_timeout * 2 > pipeline.sending_lease {
             return Err(invalid(
                 "EMAIL_TIMEOUT",

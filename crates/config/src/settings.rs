@@ -223,6 +223,19 @@ settings! {
         /// Emails one worker sends at once.
         worker_concurrency "WORKER_CONCURRENCY": usize = "64", integer(1, 10_000);
     }
+    /// Replies by email: the reply address, the LMTP listener, the limits.
+    incoming: IncomingSettings {
+        /// Where replies go, with `%{token}` where each email's token goes (`reply+%{token}@tracker.example.com`); needs `SECRET_KEY`. Empty: emails carry no `Reply-To` and nothing is received.
+        address "INCOMING_EMAIL_ADDRESS": Option<String> = "", reply_address_pattern();
+        /// How long a reply address works after its email was sent (seconds; a year by default).
+        token_ttl "INCOMING_EMAIL_TOKEN_TTL": Duration = "31536000", seconds();
+        /// Largest message turned into a comment (bytes); a larger one is refused.
+        max_bytes "INCOMING_EMAIL_MAX_BYTES": usize = "10485760", integer(1_024, 1 << 30);
+        /// Refuse a reply whose `From` is not the address of the reply address's user (DKIM and SPF are the mail server's job).
+        check_sender "INCOMING_EMAIL_CHECK_SENDER": bool = "true", boolean();
+        /// Where the worker listens for LMTP deliveries (IP:PORT); empty: no listener.
+        bind "INCOMING_EMAIL_BIND": Option<SocketAddr> = "", optional_socket_address();
+    }
     /// Webhook deliveries, made by the worker.
     webhooks: WebhookSettings {
         /// Webhook hosts allowed to resolve to loopback, private, link-local or metadata addresses (for tests and private deployments); others are refused at connect time.

@@ -42,6 +42,8 @@ pub enum Via {
     Cli,
     /// `issue-tracker import-django`: a row brought over from the original's database.
     Import,
+    /// A reply by email to a notification.
+    Email,
 }
 
 impl Via {
@@ -52,6 +54,7 @@ impl Via {
             Via::Admin => "admin",
             Via::Cli => "cli",
             Via::Import => "import",
+            Via::Email => "email",
         }
     }
 
@@ -62,6 +65,7 @@ impl Via {
             "admin" => Some(Via::Admin),
             "cli" => Some(Via::Cli),
             "import" => Some(Via::Import),
+            "email" => Some(Via::Email),
             _ => None,
         }
     }

@@ -22,6 +22,7 @@ mod errors;
 mod history;
 mod ids;
 mod inbox;
+mod incoming_email;
 mod issue;
 mod label;
 mod label_edit;
@@ -31,6 +32,8 @@ mod notification;
 #[cfg(feature = "openapi")]
 mod openapi;
 mod password;
+mod reply_text;
+mod reply_token;
 mod roles;
 mod stored_password;
 mod text;
@@ -62,6 +65,9 @@ pub use inbox::{
     inbox_entries, new_mentions, parse_watch_reason, update_events, ChangeContext, InboxEntry,
     InboxNotification, InboxQuery, InboxType, IssueEvent, SUMMARY_QUOTE_CHARS,
 };
+pub use incoming_email::{
+    automatic_mail, comment_from_reply, message_key, same_address, IncomingEmail, ReplyRefusal,
+};
 pub use issue::{
     may_modify, Issue, IssueChanges, IssueInput, Status, WriteMode, DESCRIPTION_MAX_CHARS,
     TITLE_MAX_CHARS,
@@ -83,6 +89,11 @@ pub use notification::{
     NotificationPreferences, NotificationStatus, ReportEmail, ReportLine,
 };
 pub use password::{Password, PasswordError, PASSWORD_MAX_BYTES};
+pub use reply_text::reply_text;
+pub use reply_token::{
+    reply_address, reply_token, token_in_address, ReplyToken, ReplyTokenRefused,
+    REPLY_TOKEN_PLACEHOLDER,
+};
 pub use roles::{may_act_on, may_create_account, AccountAction, AccountRefusal, Authority};
 pub use stored_password::{
     check_password, classify_stored_hash, PasswordCheck, StoredHashKind, MAX_PBKDF2_ITERATIONS,

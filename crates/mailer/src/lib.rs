@@ -62,6 +62,9 @@ pub struct Rendered {
     pub issue_id: Option<i64>,
     /// The report's one-click unsubscribe URL (RFC 8058), when links can be made.
     pub list_unsubscribe: Option<String>,
+    /// Where a reply goes (`Reply-To`): the recipient's reply address for the issue, when replies
+    /// by email are on.
+    pub reply_to: Option<String>,
 }
 
 /// A header whose value never changes.
@@ -294,6 +297,7 @@ impl Mailer {
             html,
             issue_id: Some(email.issue_id),
             list_unsubscribe: None,
+            reply_to: None,
         })
     }
 
@@ -342,6 +346,7 @@ impl Mailer {
             html,
             issue_id: None,
             list_unsubscribe,
+            reply_to: None,
         })
     }
 
@@ -421,6 +426,7 @@ impl Mailer {
             html,
             issue_id: Some(email.issue_id),
             list_unsubscribe,
+            reply_to: None,
         })
     }
 
@@ -463,6 +469,7 @@ impl Mailer {
             html,
             issue_id: None,
             list_unsubscribe: None,
+            reply_to: None,
         })
     }
 
@@ -487,6 +494,12 @@ impl Mailer {
             builder = builder
                 .header(ListUnsubscribe(url.clone()))
                 .header(ListUnsubscribePost);
+        }
+        if let Some(reply_to) = &email.reply_to {
+            let mailbox: Mailbox = reply_to
+                .parse()
+                .map_err(|e| format!("invalid reply address {reply_to:?}: {e}"))?;
+            builder = builder.reply_to(mailbox);
         }
         if let Some(issue) = email.issue_id {
             // Every email about an issue replies to the same (never sent) root message, so mail
@@ -645,6 +658,7 @@ mod tests {
             html: "<p>hello</p>".into(),
             issue_id: Some(7),
             list_unsubscribe: None,
+            reply_to: Some("reply+1-7.2000.00ff@tracker.example.com".into()),
         };
         assert_eq!(mailer.send(&email).await, DeliveryOutcome::Sent);
         let written = std::fs::read_to_string(dir.join("notification-42.eml")).unwrap();
@@ -673,6 +687,7 @@ mod tests {
         );
         assert_eq!(header("In-Reply-To"), "<issue-7@example.com>");
         assert_eq!(header("References"), "<issue-7@example.com>");
+        assert_eq!(header("Reply-To"), "reply+1-7.2000.00ff@tracker.example.com");
         assert_eq!(parsed.body_text(0).as_deref(), Some("hello"));
         let _ = std::fs::remove_dir_all(dir);
         let bad = Rendered {

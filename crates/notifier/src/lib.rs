@@ -19,7 +19,7 @@ use issue_tracker_config::PipelineSettings;
 use issue_tracker_domain::{
     digest_period, report_period, retry_backoff, DeliveryOutcome, NotificationId,
 };
-use issue_tracker_mailer::Mailer;
+use issue_tracker_mailer::{Mailer, Rendered};
 use issue_tracker_persistence::{ClaimedNotification, Content, Database, StoreError};
 use issue_tracker_queue::{Job, JobQueue, Lane, QueueError};
 use tokio::sync::watch;
@@ -136,6 +136,28 @@ pub async fn create_digests(
     Ok((period, created))
 }
 
+/// What a worker needs to give issue emails a reply address (`Reply-To`).
+#[derive(Clone)]
+pub struct ReplyAddresses {
+    /// `INCOMING_EMAIL_ADDRESS`.
+    pub pattern: String,
+    /// `SECRET_KEY`.
+    pub secret: Vec<u8>,
+    /// How long an address works after its email was sent.
+    pub ttl: Duration,
+}
+
+impl ReplyAddresses {
+    /// From the settings; `None` when replies by email are off.
+    pub fn from_settings(settings: &issue_tracker_config::Settings) -> Option<ReplyAddresses> {
+        Some(ReplyAddresses {
+            pattern: settings.incoming.address.clone()?,
+            secret: settings.general.secret_key.expose().as_bytes().to_vec(),
+            ttl: settings.incoming.token_ttl,
+        })
+    }
+}
+
 /// Sends notification emails taken from the queue.
 pub struct Worker {
     db: Database,
@@ -150,6 +172,8 @@ pub struct Worker {
     unrecorded: std::sync::Mutex<std::collections::HashSet<i64>>,
     /// When dead workers' entries were last looked for.
     last_reclaim: std::sync::Mutex<tokio::time::Instant>,
+    /// Reply addresses for issue emails, when replies by email are on.
+    reply_addresses: Option<ReplyAddresses>,
 }
 
 impl Worker {
@@ -169,7 +193,47 @@ impl Worker {
             consumer,
             unrecorded: Default::default(),
             last_reclaim: std::sync::Mutex::new(tokio::time::Instant::now()),
+            reply_addresses: None,
         }
+    }
+
+    /// Gives assignment and watchers' emails a reply address (`Reply-To`) when `addresses` is
+    /// set: answering one makes a comment (crate `replies`).
+    pub fn with_reply_addresses(mut self, addresses: Option<ReplyAddresses>) -> Worker {
+        self.reply_addresses = addresses;
+        self
+    }
+
+    /// The reply address of `claimed`'s recipient for its issue, signed over their stored
+    /// password hash (a new password revokes it); `None` when replies are off or it is no issue
+    /// email.
+    async fn reply_address(
+        &self,
+        claimed: &ClaimedNotification,
+    ) -> Result<Option<String>, PipelineError> {
+        let issue = claimed
+            .issue_id
+            .and_then(issue_tracker_domain::IssueId::new);
+        let (Some(addresses), Some(issue)) = (&self.reply_addresses, issue) else {
+            return Ok(None);
+        };
+        let user = claimed.recipient;
+        let Some(credentials) = blocking(&self.db, move |db| db.credentials_by_id(user)).await?
+        else {
+            return Ok(None);
+        };
+        let expires = chrono::Utc::now().timestamp() + addresses.ttl.as_secs() as i64;
+        let token = issue_tracker_domain::reply_token(
+            &addresses.secret,
+            user,
+            issue,
+            expires,
+            &credentials.password_hash,
+        );
+        Ok(Some(issue_tracker_domain::reply_address(
+            &addresses.pattern,
+            &token,
+        )))
     }
 
     /// Runs until `shutdown` turns true, then finishes the emails in hand and returns. Keeps up to
@@ -342,15 +406,30 @@ impl Worker {
                     .await);
             }
             Content::Assignment { to, staff, email } => {
-                self.mailer.render_assignment(id, to, *staff, email)
+                let reply_to = self.reply_address(&claimed).await?;
+                self.mailer
+                    .render_assignment(id, to, *staff, email)
+                    .map(|rendered| Rendered {
+                        reply_to,
+                        ..rendered
+                    })
             }
             Content::Report { to, staff, email } => {
                 self.mailer
                     .render_report(id, to, claimed.recipient, *staff, email)
             }
             Content::Activity { to, staff, email } => {
+                let reply_to = match email.title {
+                    Some(_) => self.reply_address(&claimed).await?,
+                    // A deleted issue takes no comments.
+                    None => None,
+                };
                 self.mailer
                     .render_activity(id, to, claimed.recipient, *staff, email)
+                    .map(|rendered| Rendered {
+                        reply_to,
+                        ..rendered
+                    })
             }
             Content::Digest { to, staff, email } => {
                 self.mailer.render_digest(id, to, *staff, email)

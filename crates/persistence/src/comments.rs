@@ -98,6 +98,21 @@ impl Database {
         origin: &Origin,
         debounce: std::time::Duration,
     ) -> Result<Option<Comment>, StoreError> {
+        self.write_comment(issue, author, body, origin, debounce, None)
+    }
+
+    /// [`Database::create_comment`], and with `receipt` the record of the email it came from in
+    /// the same transaction: a second delivery of that email is refused by the record's unique
+    /// key (`StoreError::Conflict`), comment and all.
+    pub(crate) fn write_comment(
+        &self,
+        issue: IssueId,
+        author: &User,
+        body: &str,
+        origin: &Origin,
+        debounce: std::time::Duration,
+        receipt: Option<&crate::incoming::Receipt<'_>>,
+    ) -> Result<Option<Comment>, StoreError> {
         let now = now_micros();
         with_write_conn!(self, |conn| {
             conn.transaction(|conn| {
@@ -119,6 +134,9 @@ impl Database {
                     ))
                     .returning(comments::id)
                     .get_result(conn)?;
+                if let Some(receipt) = receipt {
+                    crate::incoming::record_comment(conn, receipt, author.id, issue, id, now)?;
+                }
                 let changes = [
                     which(None, Some(id)),
                     FieldChange::new("body", Value::Null, Value::from(body)),

@@ -205,8 +205,27 @@ diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 diesel::joinable!(issue_labels -> labels (label_id));
 diesel::joinable!(issue_labels -> issues (issue_id));
 
+diesel::table! {
+    incoming_emails (id) {
+        id -> BigInt,
+        message_key -> Text,
+        recipient -> Text,
+        received_at -> Timestamp,
+        transport -> Text,
+        sender -> Text,
+        subject -> Text,
+        user_id -> Nullable<BigInt>,
+        issue_id -> Nullable<BigInt>,
+        outcome -> Text,
+        reason -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        comment_id -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     comments,
+    incoming_emails,
     issue_subscriptions,
     inbox,
     labels,

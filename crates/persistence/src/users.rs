@@ -123,6 +123,22 @@ impl Database {
         })
     }
 
+    /// The user and password hash of a user id, active or not (a reply token's signature covers
+    /// the hash).
+    pub fn credentials_by_id(&self, id: UserId) -> Result<Option<UserCredentials>, StoreError> {
+        with_conn!(self, |conn| {
+            let found = users::table
+                .find(id.get())
+                .select((UserRow::as_select(), users::password_hash))
+                .get_result::<(UserRow, String)>(conn)
+                .optional()?;
+            Ok(found.map(|(row, password_hash)| UserCredentials {
+                user: row.into(),
+                password_hash,
+            }))
+        })
+    }
+
     /// A user by exact username.
     pub fn find_user(&self, username: &str) -> Result<Option<User>, StoreError> {
         Ok(self.find_credentials(username)?.map(|c| c.user))
