@@ -126,6 +126,7 @@ pub fn mount(settings: AdminSettings, reports: ReportInterval, max_body_bytes: u
                     "/notifications/",
                     web::post().to(pages::notifications::retry),
                 )
+                .route("/incoming/", web::get().to(pages::incoming::list))
                 .route("/events/", web::get().to(pages::events::list))
                 .default_service(web::to(pages::not_found)),
         )

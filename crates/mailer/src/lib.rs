@@ -687,7 +687,10 @@ mod tests {
         );
         assert_eq!(header("In-Reply-To"), "<issue-7@example.com>");
         assert_eq!(header("References"), "<issue-7@example.com>");
-        assert_eq!(header("Reply-To"), "reply+1-7.2000.00ff@tracker.example.com");
+        assert_eq!(
+            header("Reply-To"),
+            "reply+1-7.2000.00ff@tracker.example.com"
+        );
         assert_eq!(parsed.body_text(0).as_deref(), Some("hello"));
         let _ = std::fs::remove_dir_all(dir);
         let bad = Rendered {

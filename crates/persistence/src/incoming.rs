@@ -276,15 +276,27 @@ impl Database {
         }
     }
 
-    /// The last `limit` messages received, newest first.
-    pub fn recent_incoming(&self, limit: i64) -> Result<Vec<IncomingRecord>, StoreError> {
+    /// A page of the messages received, newest first.
+    pub fn list_incoming(
+        &self,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<IncomingRecord>, StoreError> {
         with_conn!(self, |conn| Ok(incoming_emails::table
             .order(incoming_emails::id.desc())
+            .offset(offset)
             .limit(limit)
             .select(record_columns())
             .load::<RecordRow>(conn)?
             .into_iter()
             .map(record_of)
             .collect()))
+    }
+
+    /// How many messages were received.
+    pub fn count_incoming(&self) -> Result<i64, StoreError> {
+        with_conn!(self, |conn| Ok(incoming_emails::table
+            .count()
+            .get_result::<i64>(conn)?))
     }
 }

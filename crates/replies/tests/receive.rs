@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{fixture, lmtp_session, World};
+use common::{fixture, World};
 use issue_tracker_domain::{EventType, HistoryPage, ReplyRefusal, ReplyTokenRefused, Via};
 use issue_tracker_replies::Outcome;
-use issue_tracker_testkit::{both_databases, Kind};
+use issue_tracker_testkit::{both_databases, lmtp_deliver as lmtp_session, Kind};
 
 async fn replies_from_the_common_clients_become_comments_without_the_quote(kind: Kind) {
     let world = World::new(kind, &[]);
@@ -69,7 +69,7 @@ async fn replies_from_the_common_clients_become_comments_without_the_quote(kind:
         .iter()
         .all(|e| e.via == Via::Email && e.actor.as_ref().unwrap().username == "bob"));
     // Each one is recorded with its comment.
-    let records = world.test.db.recent_incoming(10).unwrap();
+    let records = world.test.db.list_incoming(0, 10).unwrap();
     assert_eq!(records.len(), cases.len());
     assert!(records
         .iter()
@@ -242,7 +242,7 @@ async fn every_refusal_writes_no_comment_and_is_recorded(kind: Kind) {
         world.comments().is_empty(),
         "a refused reply made a comment"
     );
-    let records = world.test.db.recent_incoming(100).unwrap();
+    let records = world.test.db.list_incoming(0, 100).unwrap();
     assert_eq!(records.len(), cases.len() + 3);
     assert!(records
         .iter()

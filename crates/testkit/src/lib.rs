@@ -5,6 +5,7 @@
 //! of them.
 
 mod database;
+mod lmtp;
 mod pgbouncer;
 mod proxy;
 mod redis;
@@ -12,6 +13,7 @@ mod smtp;
 mod webhook_receiver;
 
 pub use database::{admin_url, Kind, TestDb};
+pub use lmtp::{lmtp_deliver, Answers as LmtpAnswers};
 pub use pgbouncer::PgBouncer;
 pub use proxy::{Fault, FaultProxy};
 pub use redis::RedisServer;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod dashboard;
 pub mod events;
+pub mod incoming;
 pub mod issues;
 pub mod labels;
 pub mod notifications;

@@ -176,7 +176,7 @@ impl Chrome {
     }
 
     /// The navigation: (section, label, path).
-    pub fn sections(&self) -> [(&'static str, &'static str, &'static str); 7] {
+    pub fn sections(&self) -> [(&'static str, &'static str, &'static str); 8] {
         [
             ("dashboard", "Dashboard", "/admin/"),
             ("issues", "Issues", "/admin/issues/"),
@@ -184,6 +184,7 @@ impl Chrome {
             ("webhooks", "Webhooks", "/admin/webhooks/"),
             ("users", "Users", "/admin/users/"),
             ("notifications", "Notifications", "/admin/notifications/"),
+            ("incoming", "Received email", "/admin/incoming/"),
             ("events", "Audit log", "/admin/events/"),
         ]
     }

@@ -185,8 +185,83 @@ async fn the_dashboard_and_the_audit_log_show_what_happened(admin: Admin) {
         .starts_with("text/css"));
 }
 
+async fn received_email_is_listed_with_its_outcome(admin: Admin) {
+    use issue_tracker_domain::{ReplyRefusal, ReplyTokenRefused};
+    use issue_tracker_persistence::{Receipt, Transport};
+    admin.user("boss", true, false);
+    admin.user("bob", false, false);
+    let bob = admin.db.find_user("bob").unwrap().unwrap();
+    let new = issue_tracker_persistence::NewIssue {
+        title: &issue_tracker_domain::Title::parse("Printer").unwrap(),
+        description: &issue_tracker_domain::Description::parse("d").unwrap(),
+        status: issue_tracker_domain::Status::Open,
+        assignee: "bob",
+    };
+    let issue = admin
+        .db
+        .create_issue(&bob, &new, Duration::ZERO, &CLI, Duration::ZERO)
+        .unwrap()
+        .unwrap()
+        .id;
+    let receipt = |key: &'static str, subject: &'static str| Receipt {
+        message_key: key,
+        recipient: "reply+x@tracker.example.com",
+        transport: Transport::Lmtp,
+        sender: "bob@example.com",
+        subject,
+    };
+    admin
+        .db
+        .comment_by_email(
+            &receipt("message-id:a@x", "Re: Printer <fixed>"),
+            issue,
+            &bob,
+            "Fixed.",
+            &CLI,
+            Duration::ZERO,
+        )
+        .unwrap();
+    admin
+        .db
+        .refuse_incoming(
+            &receipt("message-id:b@x", "Re: Printer"),
+            Some(bob.id),
+            Some(issue),
+            &ReplyRefusal::Token(ReplyTokenRefused::Expired),
+        )
+        .unwrap();
+    // Only for staff: a visitor is sent to log in first.
+    let anonymous = admin.browser().get("/admin/incoming/").await;
+    assert!(
+        (300..400).contains(&anonymous.status),
+        "{}",
+        anonymous.status
+    );
+    assert!(anonymous.headers["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/admin/login/"));
+    let mut boss = admin.logged_in("boss").await;
+    let page = boss.get("/admin/incoming/").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("2 found"), "{}", page.text);
+    assert!(page.text.contains(&format!("on #{}", issue.get())));
+    assert!(page.text.contains("refused: the reply address has expired"));
+    assert!(
+        page.text.contains("Re: Printer &lt;fixed&gt;")
+            || page.text.contains("Re: Printer &#60;fixed&#62;"),
+        "escaped: {}",
+        page.text
+    );
+    assert!(
+        page.text.contains("href=\"/admin/incoming/\""),
+        "in the sections"
+    );
+}
+
 both_databases!(
     |kind| crate::common::spawn(kind, &[]);
+    received_email_is_listed_with_its_outcome,
     dead_notifications_are_listed_and_retried,
     the_dashboard_and_the_audit_log_show_what_happened,
 );
