@@ -26,6 +26,7 @@ pub fn system() -> Origin {
 
 pub struct World {
     pub test: TestDb,
+    pub settings: Settings,
     pub replies: Replies,
     pub ann: User,
     pub bob: User,
@@ -94,6 +95,7 @@ impl World {
         let (issue, second_issue) = (issue("Printer on fire"), issue("Coffee machine"));
         World {
             test,
+            settings,
             replies,
             ann,
             bob,
@@ -161,16 +163,25 @@ impl World {
 
     /// An LMTP listener over this database on a port of its own; it stops when the sender drops.
     pub async fn lmtp_listener(&self) -> (SocketAddr, watch::Sender<bool>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, stopped) = watch::channel(false);
-        tokio::spawn(issue_tracker_replies::lmtp::serve(
-            listener,
-            self.replies.clone(),
-            stopped,
-        ));
-        (address, stop)
+        listen(self.replies.clone()).await
     }
+
+    /// The same rules over another way to the database (a fault proxy in front of it, say).
+    pub fn replies_over(&self, db: issue_tracker_persistence::Database) -> Replies {
+        Replies::from_settings(db, &self.settings).expect("replies are on")
+    }
+}
+
+/// An LMTP listener for `replies` on a port of its own; it stops when the sender drops.
+pub async fn listen(replies: Replies) -> (SocketAddr, watch::Sender<bool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(issue_tracker_replies::lmtp::serve(listener, replies, stopped));
+    (address, stop)
+}
+
+impl World {
 }
 
 /// A fixture from `tests/fixtures` with its placeholders filled in.
