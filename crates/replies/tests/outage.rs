@@ -24,7 +24,13 @@ async fn the_database_away_answers_451_and_the_retry_makes_one_comment() {
     );
     let (address, _stop) = listen(world.replies_over(db)).await;
     let to = world.reply_address(&world.bob, world.issue);
-    let message = fixture("gmail.eml", &to, "bob@example.com", "outage@mail.example", world.issue);
+    let message = fixture(
+        "gmail.eml",
+        &to,
+        "bob@example.com",
+        "outage@mail.example",
+        world.issue,
+    );
 
     proxy.set(Fault::Cut);
     let answers = lmtp_deliver(address, "bob@example.com", &[&to], &message).await;

@@ -48,10 +48,18 @@ fn psql(url: &str, sql: &str) -> String {
 
 /// The last event id handed out (taken or not yet visible), read outside any transaction.
 fn handed_out(url: &str) -> i64 {
-    psql(url, "SELECT last_value FROM events_id_seq")
+    last_of(url, "events_id_seq")
+}
+
+/// The last value `sequence` handed out.
+fn last_of(url: &str, sequence: &str) -> i64 {
+    psql(url, &format!("SELECT last_value FROM {sequence}"))
         .parse()
         .unwrap()
 }
+
+const EVENT: &str = "INSERT INTO events (kind, created_at, via, changes) \
+                     VALUES ('issue.created', now() AT TIME ZONE 'UTC', 'cli', '[]');";
 
 /// A psql session that begins a transaction, writes an event (taking the next id) and holds the
 /// transaction open until told to commit.
@@ -60,8 +68,9 @@ struct OpenWriter {
 }
 
 impl OpenWriter {
-    fn start(url: &str) -> OpenWriter {
-        let before = handed_out(url);
+    /// Runs `insert` (which takes an id from `sequence`) in a transaction left open.
+    fn start(url: &str, insert: &str, sequence: &str) -> OpenWriter {
+        let before = last_of(url, sequence);
         let mut child = Command::new("psql")
             .args([url, "-v", "ON_ERROR_STOP=1", "-q"])
             .stdin(Stdio::piped())
@@ -72,13 +81,10 @@ impl OpenWriter {
             .stdin
             .as_mut()
             .unwrap()
-            .write_all(
-                b"BEGIN;\nINSERT INTO events (kind, created_at, via, changes) \
-                  VALUES ('issue.created', now() AT TIME ZONE 'UTC', 'cli', '[]');\n",
-            )
+            .write_all(format!("BEGIN;\n{insert}\n").as_bytes())
             .unwrap();
         let started = Instant::now();
-        while handed_out(url) == before {
+        while last_of(url, sequence) == before {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "psql never wrote"
@@ -109,7 +115,7 @@ async fn a_transaction_open_for_30_seconds_holds_the_feed_back_and_is_not_skippe
     let seen = feed_after(&app, &token, 0).await;
     let mut after = *ids(&seen).last().expect("the first events");
 
-    let writer = OpenWriter::start(&url);
+    let writer = OpenWriter::start(&url, EVENT, "events_id_seq");
     let pending = handed_out(&url);
     for n in 0..3 {
         app.issue(&token, &format!("while open {n}"), "boss").await;
@@ -137,6 +143,58 @@ async fn a_transaction_open_for_30_seconds_holds_the_feed_back_and_is_not_skippe
         (pending..pending + 4).collect::<Vec<_>>(),
         "after the commit, the held event and the three after it, in order"
     );
+}
+
+/// The notification stream has the same horizon: an inbox entry whose transaction stays open
+/// holds back the entries after it, which then come in order; none is skipped. Before the
+/// horizon, the stream served the later entry and never the held one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_entry_written_slowly_holds_the_stream_back_and_is_not_skipped() {
+    let app = crate::streams::spawn_fast(Kind::Postgres).await;
+    let url = app.database_url().to_owned();
+    let ann = app.user_with_token("ann").await;
+    let bob = app.user_with_token("bob").await;
+    let issue = app.issue(&ann, "Printer", "ann").await["id"]
+        .as_i64()
+        .unwrap();
+    let ann_id = app.db.find_user("ann").unwrap().unwrap().id.get();
+    // A first entry, so that the sequence has handed out an id (its first stays its last value).
+    app.comment(&bob, issue, "before the stream").await;
+    let mut live =
+        crate::streams::Stream::open(&app.base, "/api/notifications/stream/", &ann, None).await;
+    let held = format!(
+        "INSERT INTO inbox (user_id, issue_id, reason, kind, summary, unread, done, created_at, updated_at) \
+         VALUES ({ann_id}, {issue}, 'author', 'comment', 'held: written slowly', true, false, \
+         now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC');"
+    );
+    let writer = OpenWriter::start(&url, &held, "inbox_id_seq");
+    let pending = last_of(&url, "inbox_id_seq");
+    app.comment(&bob, issue, "after the held one").await;
+    assert!(last_of(&url, "inbox_id_seq") > pending);
+    // While it is open, nothing past it may come.
+    assert_eq!(
+        live.message(Duration::from_secs(3)).await,
+        None,
+        "an entry after {pending} was served while {pending} was being written"
+    );
+    writer.commit();
+    let (first, _, data) = live
+        .message(Duration::from_secs(5))
+        .await
+        .expect("the held entry");
+    assert_eq!(
+        (first, data["summary"].clone()),
+        (pending, json!("held: written slowly"))
+    );
+    let (second, _, data) = live
+        .message(Duration::from_secs(5))
+        .await
+        .expect("the one after");
+    assert!(second > first, "{second} after {first}");
+    assert!(data["summary"]
+        .as_str()
+        .unwrap()
+        .ends_with(": after the held one"));
 }
 
 /// Writers of every kind at once (issues, changes, comments, labels), each a transaction of its

@@ -23,13 +23,18 @@ enum Sse {
     Retry,
 }
 
-struct Stream {
+pub(crate) struct Stream {
     response: reqwest::Response,
     buffer: String,
 }
 
 impl Stream {
-    async fn open(base: &str, path: &str, token: &str, last_event_id: Option<i64>) -> Stream {
+    pub(crate) async fn open(
+        base: &str,
+        path: &str,
+        token: &str,
+        last_event_id: Option<i64>,
+    ) -> Stream {
         let mut request = reqwest::Client::new()
             .get(format!("{base}{path}"))
             .header("Authorization", format!("Token {token}"));
@@ -71,7 +76,7 @@ impl Stream {
     }
 
     /// The next data message within `within`, past comments and the retry line.
-    async fn message(&mut self, within: Duration) -> Option<(i64, String, Value)> {
+    pub(crate) async fn message(&mut self, within: Duration) -> Option<(i64, String, Value)> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -270,7 +275,7 @@ async fn the_event_stream_is_for_staff_and_replays_from_a_resume_point(app: Test
     assert_eq!(data["data"]["issue"], json!(issue));
 }
 
-async fn spawn_fast(kind: issue_tracker_testkit::Kind) -> TestApp {
+pub(crate) async fn spawn_fast(kind: issue_tracker_testkit::Kind) -> TestApp {
     crate::common::spawn_with(kind, FAST).await
 }
 

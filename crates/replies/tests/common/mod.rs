@@ -177,12 +177,13 @@ pub async fn listen(replies: Replies) -> (SocketAddr, watch::Sender<bool>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = watch::channel(false);
-    tokio::spawn(issue_tracker_replies::lmtp::serve(listener, replies, stopped));
+    tokio::spawn(issue_tracker_replies::lmtp::serve(
+        listener, replies, stopped,
+    ));
     (address, stop)
 }
 
-impl World {
-}
+impl World {}
 
 /// A fixture from `tests/fixtures` with its placeholders filled in.
 pub fn fixture(name: &str, to: &str, from: &str, message_id: &str, issue: IssueId) -> Vec<u8> {
