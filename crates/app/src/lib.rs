@@ -190,13 +190,16 @@ pub async fn connect_queue(
     default_url: Option<&str>,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<JobQueue>> {
-    let url = match (&settings.queue.redis_url, default_url) {
-        (Some(url), _) => url.expose().to_owned(),
-        (None, Some(url)) => url.to_owned(),
+    let endpoint = match (
+        issue_tracker_queue::RedisEndpoint::from_queue_settings(&settings.queue),
+        default_url,
+    ) {
+        (Some(endpoint), _) => endpoint,
+        (None, Some(url)) => issue_tracker_queue::RedisEndpoint::Url(url.to_owned()),
         (None, None) => return Ok(Some(JobQueue::in_process())),
     };
     let config = RedisQueueConfig {
-        url: url.clone(),
+        endpoint: endpoint.clone(),
         stream: settings.queue.stream.clone(),
         group: settings.queue.group.clone(),
         block: std::time::Duration::from_secs(1),
@@ -208,7 +211,7 @@ pub async fn connect_queue(
             Err(error) => {
                 attempt += 1;
                 if attempt == 1 || attempt.is_multiple_of(30) {
-                    tracing::warn!(url = %issue_tracker_config::redact_url(&url), %error, "Redis is not reachable; waiting for it");
+                    tracing::warn!(redis = %endpoint.describe(), %error, "Redis is not reachable; waiting for it");
                 }
             }
         }
@@ -327,7 +330,12 @@ pub async fn run_worker(
             listener.await;
         }
     };
-    tokio::join!(emails, webhooks.run(shutdown), lmtp);
+    // Boxed: three deep state machines side by side overflow the compiler's layout depth.
+    tokio::join!(
+        Box::pin(emails),
+        Box::pin(webhooks.run(shutdown)),
+        Box::pin(lmtp)
+    );
     Ok(())
 }
 

@@ -172,6 +172,13 @@ pub fn secret() -> Kind<Secret> {
     Kind::new("text (secret: never logged)", |text| Ok(Secret::new(text)))
 }
 
+/// A secret; empty means none.
+pub fn optional_secret() -> Kind<Option<Secret>> {
+    Kind::new("text (secret: never logged), or empty for none", |text| {
+        Ok((!text.is_empty()).then(|| Secret::new(text)))
+    })
+}
+
 /// A secret URL; empty means none.
 pub fn optional_secret_url() -> Kind<Option<Secret>> {
     Kind::new(
@@ -271,6 +278,27 @@ pub fn ip_addresses() -> Kind<Vec<IpAddr>> {
             })
             .collect()
     })
+}
+
+/// Comma-separated `host:port` pairs (empty: none).
+pub fn host_ports() -> Kind<Vec<String>> {
+    Kind::new(
+        "comma-separated host:port pairs, or empty for none",
+        |text| {
+            text.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|pair| match pair.rsplit_once(':') {
+                    Some((host, port))
+                        if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) =>
+                    {
+                        Ok(pair.to_owned())
+                    }
+                    _ => Err(format!("{pair:?} is not host:port")),
+                })
+                .collect()
+        },
+    )
 }
 
 /// Comma-separated origins (`https://host[:port]`), or `*`.

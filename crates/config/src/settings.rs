@@ -181,8 +181,14 @@ settings! {
     }
     /// The job queue between beat and workers.
     queue: QueueSettings {
-        /// Redis: the job queue, shared rate limits, `/ready` (worker and beat: `redis://localhost:6379` when empty).
+        /// Redis: the job queue, shared rate limits, `/ready` (worker and beat: `redis://localhost:6379` when empty). With `REDIS_SENTINELS`, only its password and database count.
         redis_url "REDIS_URL": Option<Secret> = "", optional_secret_url();
+        /// Sentinels that know the Redis master (`host:port,...`); set, they are asked where the master is, and again after a failover (`REDIS_URL` then gives only its password and database).
+        sentinels "REDIS_SENTINELS": Vec<String> = "", host_ports();
+        /// The master's name in the Sentinels' configuration.
+        sentinel_master "REDIS_SENTINEL_MASTER": String = "mymaster", text();
+        /// The Sentinels' own password, if they require one.
+        sentinel_password "REDIS_SENTINEL_PASSWORD": Option<Secret> = "", optional_secret();
         /// Redis stream of the job queue's bulk lane; assignment emails go ahead in `<QUEUE_STREAM>:urgent`.
         stream "QUEUE_STREAM": String = "issue-tracker:notifications", text();
         /// Redis consumer group of the workers.

@@ -3,34 +3,34 @@
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 
+use crate::endpoint::{Link, RedisEndpoint};
 use crate::QueueError;
 
 /// A counter per key and fixed window, shared by every process that uses the same Redis (the
 /// API servers' rate limits).
 #[derive(Clone)]
 pub struct SharedCounter {
-    conn: ConnectionManager,
+    conn: Link,
 }
 
 impl SharedCounter {
     /// Connects; fails if Redis cannot be reached now (callers fall back to local counting).
-    pub async fn connect(url: &str) -> Result<SharedCounter, QueueError> {
-        let client = redis::Client::open(url)?;
+    pub async fn connect(endpoint: &RedisEndpoint) -> Result<SharedCounter, QueueError> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(Duration::from_millis(200)))
             .set_number_of_retries(1);
         Ok(SharedCounter {
-            conn: ConnectionManager::new_with_config(client, config).await?,
+            conn: Link::connect(endpoint, config).await?,
         })
     }
 
     /// Adds one to `key` and returns the new count; the key expires after `ttl`.
     pub async fn increment(&self, key: &str, ttl: Duration) -> Result<u64, QueueError> {
-        let mut conn = self.conn.clone();
-        let (count,): (u64,) = redis::pipe()
+        let mut conn = self.conn.get().await;
+        let counted: Result<(u64,), _> = redis::pipe()
             .atomic()
             .cmd("INCR")
             .arg(key)
@@ -39,8 +39,14 @@ impl SharedCounter {
             .arg(ttl.as_secs().max(1))
             .ignore()
             .query_async(&mut conn)
-            .await?;
-        Ok(count)
+            .await;
+        match counted {
+            Ok((count,)) => Ok(count),
+            Err(error) => {
+                self.conn.after_error(&error).await;
+                Err(error.into())
+            }
+        }
     }
 
     /// Adds one to every key of `limits` (each `(key, limit)`), atomically and only if none is at
@@ -70,8 +76,14 @@ impl SharedCounter {
             invocation.arg(*limit);
         }
         invocation.arg(ttl.as_secs().max(1));
-        let mut conn = self.conn.clone();
-        let counted: i64 = invocation.invoke_async(&mut conn).await?;
+        let mut conn = self.conn.get().await;
+        let counted: i64 = match invocation.invoke_async(&mut conn).await {
+            Ok(counted) => counted,
+            Err(error) => {
+                self.conn.after_error(&error).await;
+                return Err(error.into());
+            }
+        };
         Ok(counted == 1)
     }
 
@@ -89,8 +101,11 @@ impl SharedCounter {
         for key in keys {
             invocation.key(key);
         }
-        let mut conn = self.conn.clone();
-        let _: i64 = invocation.invoke_async(&mut conn).await?;
+        let mut conn = self.conn.get().await;
+        if let Err(error) = invocation.invoke_async::<i64>(&mut conn).await {
+            self.conn.after_error(&error).await;
+            return Err(error.into());
+        }
         Ok(())
     }
 }

@@ -6,10 +6,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManagerConfig;
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
-use redis::AsyncCommands;
 
+use crate::endpoint::{Link, RedisEndpoint};
 use crate::QueueError;
 
 /// Which line a job waits in.
@@ -35,8 +35,8 @@ pub struct Job {
 /// Redis stream names and timings.
 #[derive(Debug, Clone)]
 pub struct RedisQueueConfig {
-    /// `redis://...`.
-    pub url: String,
+    /// Where Redis is.
+    pub endpoint: RedisEndpoint,
     /// Stream key of the bulk lane; the urgent lane is this key with `:urgent` appended.
     pub stream: String,
     /// Consumer group of the workers.
@@ -49,9 +49,9 @@ pub struct RedisQueueConfig {
 #[derive(Clone)]
 pub struct RedisQueue {
     /// Short commands (XADD, XACK, XAUTOCLAIM).
-    commands: ConnectionManager,
+    commands: Link,
     /// Reads, on a connection of their own so that a blocking one never delays the others.
-    reads: ConnectionManager,
+    reads: Link,
     urgent: String,
     bulk: String,
     group: String,
@@ -82,7 +82,6 @@ impl JobQueue {
     /// Connects to Redis. Fails if Redis cannot be reached now; later outages are survived (each
     /// call fails, and the connection is re-established by itself).
     pub async fn connect_redis(config: &RedisQueueConfig) -> Result<JobQueue, QueueError> {
-        let client = redis::Client::open(config.url.as_str())?;
         let manager = |response: Duration| {
             ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -90,11 +89,9 @@ impl JobQueue {
                 .set_number_of_retries(2)
                 .set_max_delay(Duration::from_millis(500))
         };
-        let commands =
-            ConnectionManager::new_with_config(client.clone(), manager(Duration::from_secs(3)))
-                .await?;
-        let reads = ConnectionManager::new_with_config(
-            client,
+        let commands = Link::connect(&config.endpoint, manager(Duration::from_secs(3))).await?;
+        let reads = Link::connect(
+            &config.endpoint,
             manager(config.block + Duration::from_secs(3)),
         )
         .await?;
@@ -134,8 +131,11 @@ impl JobQueue {
                         .arg(*id)
                         .ignore();
                 }
-                let mut conn = queue.commands.clone();
-                pipe.query_async::<()>(&mut conn).await?;
+                let mut conn = queue.commands.get().await;
+                if let Err(error) = pipe.query_async::<()>(&mut conn).await {
+                    queue.commands.after_error(&error).await;
+                    return Err(error.into());
+                }
                 Ok(())
             }
             JobQueue::InProcess(queue) => {
@@ -174,10 +174,12 @@ impl JobQueue {
     /// Acknowledges a job: it will not be delivered again.
     pub async fn ack(&self, job: &Job) -> Result<(), QueueError> {
         if let (JobQueue::Redis(queue), Some((lane, entry))) = (self, &job.entry) {
-            let mut conn = queue.commands.clone();
-            let _: i64 = conn
-                .xack(queue.stream(*lane), &queue.group, &[entry])
-                .await?;
+            let mut command = redis::cmd("XACK");
+            command
+                .arg(queue.stream(*lane))
+                .arg(&queue.group)
+                .arg(entry);
+            let _: i64 = queue.commands.query(&command).await?;
         }
         Ok(())
     }
@@ -198,17 +200,16 @@ impl JobQueue {
             if jobs.len() >= max {
                 break;
             }
-            let mut conn = queue.commands.clone();
-            let reply: Result<StreamAutoClaimReply, _> = redis::cmd("XAUTOCLAIM")
+            let mut command = redis::cmd("XAUTOCLAIM");
+            command
                 .arg(queue.stream(lane))
                 .arg(&queue.group)
                 .arg(consumer)
                 .arg(min_idle.as_millis() as u64)
                 .arg("0-0")
                 .arg("COUNT")
-                .arg(max - jobs.len())
-                .query_async(&mut conn)
-                .await;
+                .arg(max - jobs.len());
+            let reply: Result<StreamAutoClaimReply, _> = queue.commands.query(&command).await;
             match reply {
                 Ok(reply) => jobs.extend(
                     reply
@@ -226,8 +227,7 @@ impl JobQueue {
     /// Checks that the queue answers (for readiness).
     pub async fn ping(&self) -> Result<(), QueueError> {
         if let JobQueue::Redis(queue) = self {
-            let mut conn = queue.commands.clone();
-            let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            let _: String = queue.commands.query(&redis::cmd("PING")).await?;
         }
         Ok(())
     }
@@ -320,8 +320,7 @@ impl RedisQueue {
             for _ in lanes {
                 command.arg(">");
             }
-            let mut conn = self.reads.clone();
-            let reply: Result<Option<StreamReadReply>, _> = command.query_async(&mut conn).await;
+            let reply: Result<Option<StreamReadReply>, _> = self.reads.query(&command).await;
             match reply {
                 Ok(reply) => {
                     let mut jobs = Vec::new();
@@ -353,15 +352,14 @@ impl RedisQueue {
     async fn create_groups(&self) -> Result<(), QueueError> {
         for lane in LANES {
             let stream = self.stream(lane);
-            let mut conn = self.commands.clone();
-            let created: Result<(), _> = redis::cmd("XGROUP")
+            let mut command = redis::cmd("XGROUP");
+            command
                 .arg("CREATE")
                 .arg(stream)
                 .arg(&self.group)
                 .arg("0")
-                .arg("MKSTREAM")
-                .query_async(&mut conn)
-                .await;
+                .arg("MKSTREAM");
+            let created: Result<(), _> = self.commands.query(&command).await;
             match created {
                 Ok(()) => {
                     tracing::info!(%stream, group = %self.group, "created the consumer group");

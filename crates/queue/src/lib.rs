@@ -11,9 +11,11 @@
 use std::time::Duration;
 
 mod counter;
+mod endpoint;
 mod jobs;
 
 pub use counter::SharedCounter;
+pub use endpoint::{Link, RedisEndpoint};
 pub use jobs::{InProcessQueue, Job, JobQueue, Lane, RedisQueue, RedisQueueConfig};
 
 /// The queue failed (Redis unreachable, or answered an error).
@@ -27,16 +29,16 @@ impl From<redis::RedisError> for QueueError {
     }
 }
 
-/// Checks that a Redis server answers at `url` within `timeout`, on a connection of its own (for
-/// readiness probes of processes that do not otherwise hold one).
-pub async fn ping_url(url: &str, timeout: Duration) -> Result<(), QueueError> {
-    let client = redis::Client::open(url)?;
+/// Checks that Redis (the master, behind Sentinel) answers within `timeout`, on a connection of
+/// its own (for readiness probes of processes that do not otherwise hold one).
+pub async fn ping(endpoint: &RedisEndpoint, timeout: Duration) -> Result<(), QueueError> {
     let ping = async {
+        let client = endpoint.client().await?;
         let mut conn = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await
+        Ok::<_, QueueError>(redis::cmd("PING").query_async::<String>(&mut conn).await?)
     };
     match tokio::time::timeout(timeout, ping).await {
-        Ok(result) => result.map(|_| ()).map_err(QueueError::from),
+        Ok(result) => result.map(|_| ()),
         Err(_) => Err(QueueError(format!("no answer within {timeout:?}"))),
     }
 }

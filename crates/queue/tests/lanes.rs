@@ -11,7 +11,7 @@ use issue_tracker_testkit::RedisServer;
 
 async fn queue(redis: &RedisServer) -> JobQueue {
     JobQueue::connect_redis(&RedisQueueConfig {
-        url: redis.url(),
+        endpoint: issue_tracker_queue::RedisEndpoint::Url(redis.url()),
         stream: "test:notifications".into(),
         group: "workers".into(),
         block: Duration::from_millis(300),

@@ -9,6 +9,8 @@ mod lmtp;
 mod pgbouncer;
 mod proxy;
 mod redis;
+mod replication;
+mod sentinel;
 mod smtp;
 mod webhook_receiver;
 
@@ -17,6 +19,8 @@ pub use lmtp::{lmtp_deliver, Answers as LmtpAnswers};
 pub use pgbouncer::PgBouncer;
 pub use proxy::{Fault, FaultProxy};
 pub use redis::RedisServer;
+pub use replication::{libfaketime, psql, PostgresPair};
+pub use sentinel::{redis_cli, RedisSentinels, SENTINEL_MASTER};
 pub use smtp::{Received, SmtpMode, SmtpServer};
 pub use webhook_receiver::{Received as WebhookRequest, Reply as WebhookReply, WebhookReceiver};
 

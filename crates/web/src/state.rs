@@ -20,8 +20,8 @@ pub struct ApiSettings {
     pub assign_delay: Duration,
     /// How long a watcher's email waits for more of the same burst (`NOTIFY_DEBOUNCE`).
     pub notify_debounce: Duration,
-    /// Redis, for shared rate limits and `/ready`.
-    pub redis_url: Option<Secret>,
+    /// Redis (or the Sentinels that know its master), for shared rate limits and `/ready`.
+    pub redis: Option<issue_tracker_queue::RedisEndpoint>,
     /// Signs the reports' unsubscribe links (`SECRET_KEY`).
     pub secret_key: Secret,
     /// Hosts webhooks may register with an internal address (`WEBHOOK_ALLOWED_HOSTS`).
@@ -35,7 +35,7 @@ impl From<&Settings> for ApiSettings {
             accounts: settings.accounts.clone(),
             assign_delay: settings.pipeline.assign_delay,
             notify_debounce: settings.pipeline.notify_debounce,
-            redis_url: settings.queue.redis_url.clone(),
+            redis: issue_tracker_queue::RedisEndpoint::from_queue_settings(&settings.queue),
             secret_key: settings.general.secret_key.clone(),
             webhook_allowed_hosts: settings.webhooks.allowed_hosts.clone(),
         }
@@ -115,10 +115,10 @@ impl AppState {
     /// Counts rate limits in Redis when `REDIS_URL` is set and Redis answers; otherwise they stay
     /// in this process (and a warning says so).
     pub async fn connect_shared_limits(&mut self) {
-        let Some(url) = &self.settings.redis_url else {
+        let Some(endpoint) = &self.settings.redis else {
             return;
         };
-        match issue_tracker_queue::SharedCounter::connect(url.expose()).await {
+        match issue_tracker_queue::SharedCounter::connect(endpoint).await {
             Ok(shared) => {
                 self.rate_limiter = Arc::new(crate::ratelimit::RateLimiter::new(
                     self.settings.http.rate_limit_per_token,

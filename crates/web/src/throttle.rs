@@ -259,7 +259,7 @@ mod tests {
         let url =
             std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
         let connect = || async {
-            SharedCounter::connect(&url)
+            SharedCounter::connect(&issue_tracker_queue::RedisEndpoint::Url(url.clone()))
                 .await
                 .expect("Redis must be running for the tests")
         };

@@ -11,22 +11,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{message_ids, shared_redis, Pipeline, Roles};
-use issue_tracker_testkit::{eventually, Fault, FaultProxy, Kind, SmtpMode, SmtpServer};
-
-/// libfaketime's library for multithreaded programs (Debian's `faketime` package installs it;
-/// scripts/test installs the package).
-fn libfaketime() -> std::path::PathBuf {
-    let found = std::fs::read_dir("/usr/lib")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|entry| entry.path().join("faketime/libfaketimeMT.so.1"))
-        .chain([std::path::PathBuf::from(
-            "/usr/lib/faketime/libfaketimeMT.so.1",
-        )])
-        .find(|path| path.exists());
-    found.expect("libfaketime is not installed (apt-get install faketime; scripts/test does)")
-}
+use issue_tracker_testkit::{
+    eventually, libfaketime, Fault, FaultProxy, Kind, SmtpMode, SmtpServer,
+};
 
 /// Starts a binary, with its wall clock moved by `clock` (`+30s`) when given. The library is
 /// preloaded into the binary itself (not through the `faketime` wrapper), so that killing the

@@ -21,10 +21,10 @@ pub async fn health() -> HttpResponse {
     responses((status = 200, body = crate::schemas::Readiness), (status = 503, description = "Names what is down", body = crate::schemas::Readiness)))]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let database = state.run(|db| Ok(db.ping()?)).await.is_ok();
-    let redis = match &state.settings.redis_url {
+    let redis = match &state.settings.redis {
         None => None,
-        Some(url) => Some(
-            issue_tracker_queue::ping_url(url.expose(), Duration::from_secs(2))
+        Some(endpoint) => Some(
+            issue_tracker_queue::ping(endpoint, Duration::from_secs(2))
                 .await
                 .is_ok(),
         ),

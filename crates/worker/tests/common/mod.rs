@@ -123,7 +123,7 @@ impl Pipeline {
         let (stop, shutdown) = watch::channel(false);
         let queue = match &settings.queue.redis_url {
             Some(url) => JobQueue::connect_redis(&issue_tracker_queue::RedisQueueConfig {
-                url: url.expose().to_owned(),
+                endpoint: issue_tracker_queue::RedisEndpoint::Url(url.expose().to_owned()),
                 stream: settings.queue.stream.clone(),
                 group: settings.queue.group.clone(),
                 block: Duration::from_millis(500),
