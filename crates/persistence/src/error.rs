@@ -30,9 +30,13 @@ impl From<diesel::result::Error> for StoreError {
             ) => StoreError::Conflict,
             // The connection was lost (the server restarted, or dropped it): the database is
             // unavailable for this request, not wrong.
+            // Or it reaches a server that turned read-only (a primary demoted in a failover,
+            // SQLSTATE 25006): the pool drops that connection (pg_pool.rs) and the next one
+            // finds the writable host.
             diesel::result::Error::DatabaseError(
                 kind @ (diesel::result::DatabaseErrorKind::ClosedConnection
-                | diesel::result::DatabaseErrorKind::UnableToSendCommand),
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand
+                | diesel::result::DatabaseErrorKind::ReadOnlyTransaction),
                 info,
             ) => StoreError::Unavailable(format!("{kind:?}: {}", info.message()).into()),
             other => StoreError::Query(other),

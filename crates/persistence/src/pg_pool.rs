@@ -7,6 +7,10 @@
 //! window"), a connection given back less than [`RECENT`] ago, with no failed statement since
 //! it was last known good, is handed out untested; any other is tested first, and replaced when
 //! the test fails.
+//!
+//! A connection whose server refused a write as read-only (SQLSTATE 25006: the primary was
+//! demoted in a failover, or turned read-only) is dropped when it is given back: the next
+//! connection goes through libpq's `target_session_attrs=read-write` to the writable host.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -43,6 +47,8 @@ pub struct PgSession {
     given_back: Instant,
     /// Set by the connection's instrumentation when a statement fails.
     failed: Arc<AtomicBool>,
+    /// Set when its server refused a write as read-only.
+    read_only: Arc<AtomicBool>,
 }
 
 impl std::ops::Deref for PgSession {
@@ -59,13 +65,28 @@ impl std::ops::DerefMut for PgSession {
     }
 }
 
-/// Notes a failed statement (a lost connection shows first as one).
-struct NoteFailures(Arc<AtomicBool>);
+/// Notes a failed statement (a lost connection shows first as one), and a refusal to write.
+struct NoteFailures {
+    failed: Arc<AtomicBool>,
+    read_only: Arc<AtomicBool>,
+}
 
 impl Instrumentation for NoteFailures {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::FinishQuery { error: Some(_), .. } = event {
-            self.0.store(true, Ordering::Relaxed);
+        if let InstrumentationEvent::FinishQuery {
+            error: Some(error), ..
+        } = event
+        {
+            self.failed.store(true, Ordering::Relaxed);
+            if matches!(
+                error,
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::ReadOnlyTransaction,
+                    _
+                )
+            ) {
+                self.read_only.store(true, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -83,11 +104,16 @@ impl ManageConnection for PgManager {
             conn.set_prepared_statement_cache_size(CacheSize::Disabled);
         }
         let failed = Arc::new(AtomicBool::new(false));
-        conn.set_instrumentation(NoteFailures(Arc::clone(&failed)));
+        let read_only = Arc::new(AtomicBool::new(false));
+        conn.set_instrumentation(NoteFailures {
+            failed: Arc::clone(&failed),
+            read_only: Arc::clone(&read_only),
+        });
         Ok(PgSession {
             conn,
             given_back: Instant::now(),
             failed,
+            read_only,
         })
     }
 
@@ -101,6 +127,6 @@ impl ManageConnection for PgManager {
 
     fn has_broken(&self, session: &mut PgSession) -> bool {
         session.given_back = Instant::now();
-        self.connections.has_broken(&mut session.conn)
+        session.read_only.load(Ordering::Relaxed) || self.connections.has_broken(&mut session.conn)
     }
 }

@@ -46,9 +46,18 @@ async fn assign(client: &reqwest::Client, base: &str, token: &str, n: usize) -> 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_primary_stopped_hard_and_its_standby_promoted_loses_nothing() {
-    let mut pair = PostgresPair::start(Some("+4s"));
+/// A server, a worker and a beat on the pair, as processes; Ann's token.
+struct OnThePair {
+    processes: Vec<Process>,
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    smtp: SmtpServer,
+    dir: std::path::PathBuf,
+    _redis: RedisServer,
+}
+
+async fn start_on(pair: &PostgresPair) -> OnThePair {
     pair.create_database("tracker");
     let url = pair.url("tracker");
     let redis = RedisServer::start();
@@ -95,7 +104,7 @@ async fn a_primary_stopped_hard_and_its_standby_promoted_loses_nothing() {
         make_user(&db, name, staff);
     }
     drop(db);
-    let mut processes = vec![
+    let processes = vec![
         Process::spawn(Role::Server, dir.join("server.log"), vars.clone()),
         Process::spawn(Role::Worker, dir.join("worker.log"), vars.clone()),
         Process::spawn(Role::Beat, dir.join("beat.log"), vars.clone()),
@@ -123,6 +132,29 @@ async fn a_primary_stopped_hard_and_its_standby_promoted_loses_nothing() {
         .await
         .unwrap();
     let token = token["token"].as_str().expect("a token").to_owned();
+    OnThePair {
+        processes,
+        client,
+        base,
+        token,
+        smtp,
+        dir,
+        _redis: redis,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_stopped_hard_and_its_standby_promoted_loses_nothing() {
+    let mut pair = PostgresPair::start(Some("+4s"));
+    let OnThePair {
+        mut processes,
+        client,
+        base,
+        token,
+        smtp,
+        dir,
+        _redis,
+    } = start_on(&pair).await;
 
     let mut acknowledged: Vec<i64> = Vec::new();
     let mut unavailable = 0;
@@ -453,4 +485,80 @@ async fn the_redis_master_killed_and_its_replica_promoted_loses_no_email() {
     }
     drop(processes);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The primary turns read-only under the server's pooled connections (as a demoted primary does;
+/// here `default_transaction_read_only`), then the standby is promoted. Writes meanwhile answer
+/// 503 with `Retry-After`, never 500 (SQLSTATE 25006 is "unavailable", not a bug); the pooled
+/// connections to the read-only server are dropped, and writes land on the new primary without a
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_turned_read_only_sends_writes_to_the_promoted_standby() {
+    let pair = PostgresPair::start(None);
+    let OnThePair {
+        mut processes,
+        client,
+        base,
+        token,
+        dir,
+        ..
+    } = start_on(&pair).await;
+    let mut acknowledged = Vec::new();
+    for n in 0..20 {
+        match assign(&client, &base, &token, n).await {
+            Attempt::Acknowledged(id) => acknowledged.push(id),
+            _ => panic!("before: not acknowledged"),
+        }
+    }
+    psql(
+        pair.primary_port,
+        "postgres",
+        "ALTER SYSTEM SET default_transaction_read_only = on",
+    );
+    psql(pair.primary_port, "postgres", "SELECT pg_reload_conf()");
+    let mut unavailable = 0;
+    let mut n = 20;
+    // Read-only, and nowhere else to go yet: 503 with Retry-After.
+    while unavailable < 5 {
+        match assign(&client, &base, &token, n).await {
+            Attempt::Unavailable => unavailable += 1,
+            Attempt::Acknowledged(id) => panic!("a write acknowledged on a read-only server: {id}"),
+            Attempt::Other(status, text) => panic!("{status} {text}; logs in {}", dir.display()),
+        }
+        n += 1;
+    }
+    pair.promote_standby();
+    let promoted = Instant::now();
+    let mut after = Vec::new();
+    while after.len() < 20 {
+        match assign(&client, &base, &token, n).await {
+            Attempt::Acknowledged(id) => after.push(id),
+            Attempt::Unavailable => {
+                unavailable += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Attempt::Other(status, text) => panic!("{status} {text}; logs in {}", dir.display()),
+        }
+        n += 1;
+        assert!(
+            promoted.elapsed() < Duration::from_secs(30),
+            "writes never reached the promoted standby; logs in {}",
+            dir.display()
+        );
+    }
+    println!(
+        "read-only primary: {unavailable} answers 503; writes on the new primary {:.2} s after its promotion",
+        promoted.elapsed().as_secs_f64()
+    );
+    let stored: BTreeSet<i64> = psql(pair.standby_port, "tracker", "SELECT id FROM issues")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert!(acknowledged
+        .iter()
+        .chain(&after)
+        .all(|id| stored.contains(id)));
+    for process in &mut processes {
+        assert!(process.running(), "{:?} stopped", process.role);
+    }
 }
