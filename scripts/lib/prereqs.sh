@@ -45,6 +45,21 @@ ensure_postgres() {
     || die "cannot connect to $TEST_DATABASE_URL (the tests need a role that may CREATE DATABASE)"
 }
 
+# What the failover tests start on their own (crates/server/tests/failover.rs): PostgreSQL's server
+# binaries (initdb, pg_ctl, pg_basebackup, run as the postgres user when the tests run as root)
+# and redis-server in Sentinel mode.
+ensure_failover_parts() {
+  ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 || apt_install postgresql
+  ls /usr/lib/postgresql/*/bin/pg_basebackup >/dev/null 2>&1 \
+    || die "PostgreSQL's server binaries (initdb, pg_ctl, pg_basebackup) are missing (apt-get install postgresql)"
+  if [ "$(id -u)" = 0 ]; then
+    command -v runuser >/dev/null || apt_install util-linux
+    id postgres >/dev/null 2>&1 || die "the tests run as root and need a postgres user to run PostgreSQL as"
+  fi
+  command -v redis-server >/dev/null || apt_install redis-server
+  command -v redis-cli >/dev/null || apt_install redis-tools
+}
+
 # Redis on 127.0.0.1:6379 (the job queue and the shared rate limits).
 ensure_redis() {
   export TEST_REDIS_URL="${TEST_REDIS_URL:-redis://127.0.0.1:6379}"
