@@ -289,6 +289,13 @@ mod tests {
         let groups = store.writer.state.lock().unwrap().groups;
         drop(db);
         let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        // The pool's checkpoint thread may still be finishing: wait for its lock, as every
+        // connection of the service does, instead of failing at once ("database is locked").
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "PRAGMA busy_timeout = 10000",
+        )
+        .unwrap();
         let stored: Vec<(i64, String)> = issues::table
             .select((issues::id, issues::title))
             .load(&mut conn)

@@ -112,11 +112,23 @@ fn burst(kind: Kind) {
         }
     });
 
+    // The store's maintenance threads may hold SQLite's lock for a moment: wait for it, as the
+    // store's own connections do.
+    let sqlite = || {
+        let mut conn = SqliteConnection::establish(&test.url).unwrap();
+        diesel::connection::SimpleConnection::batch_execute(
+            &mut conn,
+            "PRAGMA busy_timeout = 10000",
+        )
+        .unwrap();
+        conn
+    };
     let entries: Vec<Entry> = match kind {
         Kind::Postgres => diesel::sql_query("SELECT user_id, email_id FROM inbox")
             .load(&mut PgConnection::establish(&test.url).unwrap()),
-        Kind::Sqlite => diesel::sql_query("SELECT user_id, email_id FROM inbox")
-            .load(&mut SqliteConnection::establish(&test.url).unwrap()),
+        Kind::Sqlite => {
+            diesel::sql_query("SELECT user_id, email_id FROM inbox").load(&mut sqlite())
+        }
     }
     .unwrap();
     let emails: Vec<Email> = {
@@ -125,9 +137,7 @@ fn burst(kind: Kind) {
             Kind::Postgres => {
                 diesel::sql_query(sql).load(&mut PgConnection::establish(&test.url).unwrap())
             }
-            Kind::Sqlite => {
-                diesel::sql_query(sql).load(&mut SqliteConnection::establish(&test.url).unwrap())
-            }
+            Kind::Sqlite => diesel::sql_query(sql).load(&mut sqlite()),
         }
         .unwrap()
     };

@@ -128,7 +128,14 @@ fn create_and_read(kind: Kind) -> Stored {
         }
         Kind::Sqlite => {
             let path = test.url.trim_start_matches("sqlite://");
-            diesel::sql_query(&sql).load(&mut SqliteConnection::establish(path).unwrap())
+            let mut conn = SqliteConnection::establish(path).unwrap();
+            // The store's maintenance threads may hold the lock for a moment: wait for it.
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                "PRAGMA busy_timeout = 10000",
+            )
+            .unwrap();
+            diesel::sql_query(&sql).load(&mut conn)
         }
     }
     .unwrap();
