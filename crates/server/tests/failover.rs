@@ -75,6 +75,10 @@ async fn start_on(pair: &PostgresPair) -> OnThePair {
     for (k, v) in [
         ("DATABASE_TRANSACTION_POOLING", "false"),
         ("DATABASE_POOL_TIMEOUT", "2"),
+        // An email whose claim met the dying primary is still pending: the relay enqueues it
+        // again after REQUEUE_AFTER (60 s by default; short here, as in the cluster test).
+        ("REQUEUE_AFTER", "3"),
+        ("RECLAIM_IDLE", "3"),
         ("REPORT_SCHEDULE_HOURS", "0"),
         ("REPORT_SCHEDULE_SECONDS", "3"),
         ("RATE_LIMIT_PER_TOKEN", "1000000"),
