@@ -93,15 +93,12 @@ impl Replies {
         };
         let key = message_key(read.email.message_id.as_deref(), body_of(raw));
         let recipients: Vec<String> = if recipients.is_empty() {
-            let mut found: Vec<String> = read
-                .addressed_to
+            // The first reply address the headers name (a pipe run handles one).
+            read.addressed_to
                 .iter()
-                .filter(|a| self.is_reply_address(a))
-                .map(|a| a.to_ascii_lowercase())
-                .collect();
-            found.dedup();
-            found.truncate(1);
-            found
+                .find(|a| self.is_reply_address(a))
+                .map(|a| vec![a.to_ascii_lowercase()])
+                .unwrap_or_default()
         } else {
             recipients.to_vec()
         };

@@ -117,25 +117,8 @@ async fn start_on(pair: &PostgresPair) -> OnThePair {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
-    let mut up = false;
-    for _ in 0..300 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "the server never answered; logs in {}", dir.display());
-    let token: Value = client
-        .post(format!("{base}/api/user/get_auth_token/"))
-        .json(&json!({"username": "ann", "password": "pw-ann"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().expect("a token").to_owned();
+    deployment::wait_until_serving(&base, &dir).await;
+    let token = deployment::token(&base, "ann").await;
     OnThePair {
         processes,
         client,
@@ -347,25 +330,8 @@ async fn the_redis_master_killed_and_its_replica_promoted_loses_no_email() {
         Process::spawn(Role::Beat, dir.join("beat.log"), vars.clone()),
     ];
     let client = deployment::fresh_connections();
-    let mut up = false;
-    for _ in 0..300 {
-        if client.get(format!("{base}/health")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "no server answered; logs in {}", dir.display());
-    let token: Value = client
-        .post(format!("{base}/api/user/get_auth_token/"))
-        .json(&json!({"username": "ann", "password": "pw-ann"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().expect("a token").to_owned();
+    deployment::wait_until_serving(&base, &dir).await;
+    let token = deployment::token(&base, "ann").await;
 
     let mut acknowledged = Vec::new();
     let mut n = 0;
@@ -417,16 +383,7 @@ async fn the_redis_master_killed_and_its_replica_promoted_loses_no_email() {
     // The servers count together in the new master: 40 requests over both servers with a token
     // made after the failover (so that no count of it was replicated from the old master), one
     // count.
-    let token: Value = client
-        .post(format!("{base}/api/user/get_auth_token/"))
-        .json(&json!({"username": "bob", "password": "pw-bob"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().expect("a token").to_owned();
+    let token = deployment::token(&base, "bob").await;
     let scan = || {
         redis_cli(
             redis.replica_port,

@@ -8,7 +8,7 @@ mod deployment;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use deployment::{make_user, Process, Role};
+use deployment::{make_user, token, wait_until_serving, Process, Role};
 use issue_tracker_testkit::{free_port, Kind, TestDb};
 use serde_json::{json, Value};
 
@@ -31,18 +31,6 @@ fn server(db: &TestDb, dir: &std::path::Path, name: &str, port: u16) -> Process 
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     Process::spawn(Role::Server, dir.join(format!("{name}.log")), vars)
-}
-
-async fn wait_until_serving(base: &str) {
-    for _ in 0..300 {
-        if let Ok(response) = reqwest::get(format!("{base}/health")).await {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{base} never answered");
 }
 
 async fn call(base: &str, method: &str, path: &str, token: Option<&str>, body: Value) -> Value {
@@ -134,23 +122,13 @@ async fn streams_resume_across_a_restart_and_on_a_second_server(kind: Kind) {
     let second = format!("http://127.0.0.1:{second_port}");
     let mut first_server = server(&db, &dir, "first", first_port);
     let _second_server = server(&db, &dir, "second", second_port);
-    wait_until_serving(&first).await;
-    wait_until_serving(&second).await;
-    let token = |name: &'static str| {
-        let base = first.clone();
-        async move {
-            let reply = call(
-                &base,
-                "POST",
-                "/api/user/get_auth_token/",
-                None,
-                json!({"username": name, "password": format!("pw-{name}")}),
-            )
-            .await;
-            reply["token"].as_str().unwrap().to_owned()
-        }
-    };
-    let (ann, bob, boss) = (token("ann").await, token("bob").await, token("boss").await);
+    wait_until_serving(&first, &dir).await;
+    wait_until_serving(&second, &dir).await;
+    let (ann, bob, boss) = (
+        token(&first, "ann").await,
+        token(&first, "bob").await,
+        token(&first, "boss").await,
+    );
     let issue = call(
         &first,
         "POST",
@@ -192,7 +170,7 @@ async fn streams_resume_across_a_restart_and_on_a_second_server(kind: Kind) {
 
     // Restarted, it gives exactly what was missed, in order, then what follows.
     first_server.start();
-    wait_until_serving(&first).await;
+    wait_until_serving(&first, &dir).await;
     let mut inbox = Stream::open(&first, "/api/notifications/stream/", &ann, Some(seen)).await;
     let mut missed = Vec::new();
     for _ in 0..2 {

@@ -242,21 +242,7 @@ impl Cluster {
 
     /// Waits until `/health` answers through the shared port.
     pub async fn wait_until_serving(&self) {
-        let client = fresh_connections();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = client.get(format!("{}/health", self.base)).send().await {
-                if response.status().is_success() {
-                    return;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no server answered: see {}",
-                self.dir.display()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_serving(&self.base, &self.dir).await;
     }
 
     /// Makes a user (password `pw-<name>`) directly in the database.
@@ -265,16 +251,7 @@ impl Cluster {
     }
 
     pub async fn token(&self, name: &str) -> String {
-        let reply: Value = reqwest::Client::new()
-            .post(format!("{}/api/user/get_auth_token/", self.base))
-            .json(&json!({"username": name, "password": format!("pw-{name}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        reply["token"].as_str().expect("token").to_owned()
+        token(&self.base, name).await
     }
 
     /// Every process's log lines containing every one of `parts`, per process.
@@ -296,6 +273,39 @@ impl Cluster {
             .map(|n| n.id.get())
             .collect()
     }
+}
+
+/// Waits (30 s at most) until `/health` at `base` answers; `logs` is named if it never does.
+pub async fn wait_until_serving(base: &str, logs: &Path) {
+    let client = fresh_connections();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = client.get(format!("{base}/health")).send().await {
+            if response.status().is_success() {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no server answered at {base}: see {}",
+            logs.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A token of user `name` (password `pw-<name>`), from the server at `base`.
+pub async fn token(base: &str, name: &str) -> String {
+    let reply: Value = reqwest::Client::new()
+        .post(format!("{base}/api/user/get_auth_token/"))
+        .json(&json!({"username": name, "password": format!("pw-{name}")}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    reply["token"].as_str().expect("token").to_owned()
 }
 
 /// Makes a user (password `pw-<name>`, address `<name>@example.com`) directly in the database.
