@@ -7,15 +7,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use issue_tracker_config::EmailSettings;
-use issue_tracker_domain::{
-    message_id, unsubscribe_token, unwatch_token, ActivityEmail, AssignmentEmail, DeliveryOutcome,
-    DigestEmail, IssueId, ReportEmail, UserId, UNSUBSCRIBE_LINK_SECONDS,
-};
+use issue_tracker_domain::{message_id, DeliveryOutcome};
 use lettre::message::header::{Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::Message;
 
+mod render;
 mod smtp;
 use smtp::{SendError, SmtpClient};
 
@@ -37,7 +35,7 @@ pub enum MailerError {
     },
     /// A template failed to render (a bug).
     #[error("template error: {0}")]
-    Template(#[from] minijinja::Error),
+    Template(#[from] askama::Error),
 }
 
 enum Transport {
@@ -156,7 +154,6 @@ pub struct Mailer {
     transport: Transport,
     from: Mailbox,
     message_id_domain: String,
-    templates: minijinja::Environment<'static>,
     /// `PUBLIC_URL`: emails link to the issues under it.
     public_url: Option<String>,
     unsubscribe: Option<UnsubscribeLinks>,
@@ -206,27 +203,10 @@ impl Mailer {
                 ))
             }
         };
-        let mut templates = minijinja::Environment::new();
-        templates.add_template(
-            "assignment.txt",
-            include_str!("../templates/assignment.txt"),
-        )?;
-        templates.add_template("report.txt", include_str!("../templates/report.txt"))?;
-        // Names ending in .html are escaped by minijinja: a title is text, never markup.
-        templates.add_template(
-            "assignment.html",
-            include_str!("../templates/assignment.html"),
-        )?;
-        templates.add_template("report.html", include_str!("../templates/report.html"))?;
-        templates.add_template("activity.txt", include_str!("../templates/activity.txt"))?;
-        templates.add_template("digest.txt", include_str!("../templates/digest.txt"))?;
-        templates.add_template("digest.html", include_str!("../templates/digest.html"))?;
-        templates.add_template("activity.html", include_str!("../templates/activity.html"))?;
         Ok(Mailer {
             transport,
             from,
             message_id_domain,
-            templates,
             public_url: None,
             unsubscribe: None,
         })
@@ -266,211 +246,6 @@ impl Mailer {
             Transport::Smtp(_) => "smtp".to_owned(),
             Transport::Files(dir) => dir.display().to_string(),
         }
-    }
-
-    /// The assignment email: `Ticket '<id> - <title>' is assigned to you`.
-    /// `staff`: whether the recipient is staff (their link goes to the admin).
-    pub fn render_assignment(
-        &self,
-        notification_id: i64,
-        to: &str,
-        staff: bool,
-        email: &AssignmentEmail,
-    ) -> Result<Rendered, MailerError> {
-        let body = self
-            .templates
-            .get_template("assignment.txt")?
-            .render(email)?;
-        let html = self
-            .templates
-            .get_template("assignment.html")?
-            .render(minijinja::context! {
-                issue_id => email.issue_id,
-                title => &email.title,
-                issue_url => self.issue_url(email.issue_id, staff),
-            })?;
-        Ok(Rendered {
-            notification_id,
-            to: to.to_owned(),
-            subject: ASSIGNMENT_SUBJECT.to_owned(),
-            body,
-            html,
-            issue_id: Some(email.issue_id),
-            list_unsubscribe: None,
-            reply_to: None,
-        })
-    }
-
-    /// The consolidated report: every issue assigned to the recipient, with id, title, creator,
-    /// status and description.
-    /// `recipient` is the user the report's unsubscribe link turns it off for; `staff`, whether
-    /// they are staff (their links go to the admin).
-    pub fn render_report(
-        &self,
-        notification_id: i64,
-        to: &str,
-        recipient: UserId,
-        staff: bool,
-        email: &ReportEmail,
-    ) -> Result<Rendered, MailerError> {
-        let body = self.templates.get_template("report.txt")?.render(email)?;
-        let list_unsubscribe =
-            self.unsubscribe_link(|secret, expires| unsubscribe_token(secret, recipient, expires));
-        let issues: Vec<minijinja::Value> = email
-            .issues
-            .iter()
-            .map(|line| {
-                minijinja::context! {
-                    id => line.id,
-                    title => &line.title,
-                    created_by => &line.created_by,
-                    status => &line.status,
-                    description => &line.description,
-                    url => self.issue_url(line.id, staff),
-                }
-            })
-            .collect();
-        let html = self
-            .templates
-            .get_template("report.html")?
-            .render(minijinja::context! {
-                username => &email.username,
-                issues => issues,
-                unsubscribe_url => &list_unsubscribe,
-            })?;
-        Ok(Rendered {
-            notification_id,
-            to: to.to_owned(),
-            subject: REPORT_SUBJECT.to_owned(),
-            body,
-            html,
-            issue_id: None,
-            list_unsubscribe,
-            reply_to: None,
-        })
-    }
-
-    /// The text and HTML parts of template `name` (`name.txt`, `name.html`) with one context.
-    fn render_both(
-        &self,
-        name: &str,
-        context: &minijinja::Value,
-    ) -> Result<(String, String), MailerError> {
-        let text = self
-            .templates
-            .get_template(&format!("{name}.txt"))?
-            .render(context)?;
-        let html = self
-            .templates
-            .get_template(&format!("{name}.html"))?
-            .render(context)?;
-        Ok((text, html))
-    }
-
-    /// A signed one-click link under `PUBLIC_URL` (RFC 8058) made by `token` from the secret
-    /// and an expiry, when links can be made.
-    fn unsubscribe_link(&self, token: impl FnOnce(&[u8], i64) -> String) -> Option<String> {
-        let links = self.unsubscribe.as_ref()?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let expires = now + UNSUBSCRIBE_LINK_SECONDS;
-        Some(format!(
-            "{}/unsubscribe/{}/",
-            links.public_url,
-            token(&links.secret, expires)
-        ))
-    }
-
-    /// The email about a watched issue: every line of the burst, each comment quoted whole, a
-    /// link to the issue, and a one-click link that stops `recipient` watching it. Threaded with
-    /// the issue's other emails.
-    pub fn render_activity(
-        &self,
-        notification_id: i64,
-        to: &str,
-        recipient: UserId,
-        staff: bool,
-        email: &ActivityEmail,
-    ) -> Result<Rendered, MailerError> {
-        let subject = match &email.title {
-            Some(title) => format!("[#{}] {}", email.issue_id, flatten(title)),
-            None => format!("[#{}] (deleted issue)", email.issue_id),
-        };
-        let list_unsubscribe = IssueId::new(email.issue_id).and_then(|issue| {
-            self.unsubscribe_link(|secret, expires| {
-                unwatch_token(secret, recipient, issue, expires)
-            })
-        });
-        let because = match email.reason.as_str() {
-            "author" => "you created the issue",
-            "assigned" => "the issue is (or was) assigned to you",
-            "comment" => "you commented on the issue",
-            "mention" => "you were mentioned",
-            _ => "you watch the issue",
-        };
-        let context = minijinja::context! {
-            subject => &subject,
-            issue_id => email.issue_id,
-            lines => &email.lines,
-            issue_url => email.title.as_ref().and_then(|_| self.issue_url(email.issue_id, staff)),
-            because => because,
-            unsubscribe_url => &list_unsubscribe,
-        };
-        let (body, html) = self.render_both("activity", &context)?;
-        Ok(Rendered {
-            notification_id,
-            to: to.to_owned(),
-            subject,
-            body,
-            html,
-            issue_id: Some(email.issue_id),
-            list_unsubscribe,
-            reply_to: None,
-        })
-    }
-
-    /// The daily digest: the recipient's unread entries of the day, each with a link to its issue
-    /// when `PUBLIC_URL` is set.
-    pub fn render_digest(
-        &self,
-        notification_id: i64,
-        to: &str,
-        staff: bool,
-        email: &DigestEmail,
-    ) -> Result<Rendered, MailerError> {
-        let count = email.lines.len();
-        let subject = if count == 1 {
-            "Your daily digest: 1 notification".to_owned()
-        } else {
-            format!("Your daily digest: {count} notifications")
-        };
-        let lines: Vec<minijinja::Value> = email
-            .lines
-            .iter()
-            .map(|line| {
-                minijinja::context! {
-                    summary => &line.summary,
-                    url => self.issue_url(line.issue_id, staff),
-                }
-            })
-            .collect();
-        let context = minijinja::context! {
-            subject => &subject,
-            username => &email.username,
-            lines => lines,
-        };
-        let (body, html) = self.render_both("digest", &context)?;
-        Ok(Rendered {
-            notification_id,
-            to: to.to_owned(),
-            subject,
-            body,
-            html,
-            issue_id: None,
-            list_unsubscribe: None,
-            reply_to: None,
-        })
     }
 
     fn message(&self, email: &Rendered) -> Result<Message, String> {
@@ -564,7 +339,7 @@ mod tests {
     use super::*;
     use issue_tracker_config::EmailTls;
     use issue_tracker_config::Secret;
-    use issue_tracker_domain::ReportLine;
+    use issue_tracker_domain::{AssignmentEmail, ReportEmail, ReportLine, UserId};
 
     fn files_mailer(dir: PathBuf) -> Mailer {
         let settings = EmailSettings {
@@ -820,21 +595,17 @@ mod tests {
                 let (written, parsed) = read(id);
                 assert!(written.contains("multipart/alternative"), "{written}");
                 assert_eq!(parsed.body_text(0).as_deref(), Some(email.body.as_str()));
-                // minijinja also escapes `/` (as `&#x2f;`), which HTML reads back as `/`.
-                let html = parsed
-                    .body_html(0)
-                    .expect("an HTML part")
-                    .replace("&#x2f;", "/");
+                let html = parsed.body_html(0).expect("an HTML part");
                 assert!(
                     !html.contains("<script>") && !html.contains("<i>"),
                     "{html}"
                 );
                 let escaped = title
-                    .replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
-                    .replace('"', "&quot;")
-                    .replace('\'', "&#x27;");
+                    .replace('&', "&#38;")
+                    .replace('<', "&#60;")
+                    .replace('>', "&#62;")
+                    .replace('"', "&#34;")
+                    .replace('\'', "&#39;");
                 assert!(
                     html.contains(&format!("<bdi>{escaped}</bdi>")),
                     "{title}: {html}"
@@ -869,13 +640,13 @@ mod tests {
             parsed.body_text(0).as_deref(),
             Some(report.body.replace('\n', "\r\n").as_str())
         );
-        let html = parsed.body_html(0).unwrap().replace("&#x2f;", "/");
+        let html = parsed.body_html(0).unwrap();
         assert!(
-            html.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            html.contains("&#60;img src=x onerror=alert(1)&#62;"),
             "{html}"
         );
         assert!(
-            html.contains("&lt;b&gt;two&lt;/b&gt;") && !html.contains("href="),
+            html.contains("&#60;b&#62;two&#60;/b&#62;") && !html.contains("href="),
             "{html}"
         );
         let _ = std::fs::remove_dir_all(dir);

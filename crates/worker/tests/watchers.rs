@@ -119,7 +119,7 @@ async fn a_comment_reaches_the_creator_and_the_assignee_once_threaded_and_not_it
             assert!(text.contains(&format!("https://issues.example.com/api/issue/{id}/")));
             let html = email.html().expect("an HTML part");
             assert!(
-                html.contains("It smokes &lt;a lot&gt; &amp; more."),
+                html.contains("It smokes &#60;a lot&#62; &#38; more."),
                 "escaped: {html}"
             );
         }
