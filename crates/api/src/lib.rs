@@ -265,9 +265,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Last: its pattern is a regular expression, and the router tries resources in order, so
     // placed first it was matched against every request.
     .service(
+        web::resource("/api/openapi.json")
+            .guard(actix_web::guard::Get())
+            .to(openapi_json),
+    )
+    .service(
         utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
-            .url("/api/openapi.json", openapi::document()),
+            .config(utoipa_swagger_ui::Config::new(["/api/openapi.json"])),
     );
+}
+
+/// `GET /api/openapi.json`: the document, serialized once per process.
+async fn openapi_json() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(openapi::document_json())
 }
 
 /// 405 with `Allow`, for resources open to anyone.

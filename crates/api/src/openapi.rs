@@ -122,7 +122,17 @@ impl Modify for TokenAuth {
 )]
 pub struct ApiDoc;
 
-/// The OpenAPI document as JSON.
+/// The OpenAPI document.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The OpenAPI document as JSON, made once per process and served as it is. Handed to the
+/// Swagger UI as a value, it was kept (about 2 MB of maps) by every HTTP worker's app and
+/// serialized again on every request.
+pub fn document_json() -> &'static [u8] {
+    static JSON: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        serde_json::to_vec(&document()).expect("an OpenAPI document always serializes to JSON")
+    })
 }
