@@ -75,24 +75,6 @@ pub enum DatabaseUrl {
     Sqlite(PathBuf),
 }
 
-/// Connections per process when `DATABASE_POOL_SIZE` is 0 (its default), on PostgreSQL.
-pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
-/// The same on SQLite: eight readers keep two cores busy beside the one writer, and each
-/// connection holds its own page cache and parsed schema (about 0.7 MB under load), in this
-/// process rather than in a database server.
-pub const DEFAULT_SQLITE_CONNECTIONS: u32 = 8;
-
-impl DatabaseSettings {
-    /// The pool's size: `DATABASE_POOL_SIZE`, or the database's default when it is 0.
-    pub fn connections(&self) -> u32 {
-        match (self.pool_size, &self.url) {
-            (0, DatabaseUrl::Postgres(_)) => DEFAULT_POSTGRES_CONNECTIONS,
-            (0, DatabaseUrl::Sqlite(_)) => DEFAULT_SQLITE_CONNECTIONS,
-            (size, _) => size,
-        }
-    }
-}
-
 impl std::fmt::Debug for DatabaseUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -423,20 +405,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_pool_size_follows_the_database_unless_set() {
-        let size = |pairs: &[(&str, &str)]| with(pairs).unwrap().database.connections();
-        assert_eq!(size(&[("DATABASE_URL", "postgres://u@h/db")]), 16);
-        assert_eq!(size(&[("DATABASE_URL", "sqlite:///tmp/x.db")]), 8);
-        assert_eq!(size(&[]), 8, "the embedded default is SQLite");
-        for url in ["postgres://u@h/db", "sqlite:///tmp/x.db"] {
-            assert_eq!(
-                size(&[("DATABASE_URL", url), ("DATABASE_POOL_SIZE", "20")]),
-                20
-            );
-        }
-    }
-
     /// Every numeric setting at and past its extremes: the extremes start, anything past them is
     /// refused naming the setting (audit finding B18: TOKEN_TTL=100000000000000 used to be
     /// accepted and then made every login panic).
@@ -444,11 +412,7 @@ mod tests {
     fn every_numeric_setting_has_a_range() {
         let huge = "100000000000000";
         let cases: &[(&str, &[&str], &[&str])] = &[
-            (
-                "DATABASE_POOL_SIZE",
-                &["0", "1", "1000"],
-                &["-1", "1001", huge],
-            ),
+            ("DATABASE_POOL_SIZE", &["1", "1000"], &["0", "1001", huge]),
             (
                 "DATABASE_POOL_TIMEOUT",
                 &["0.1", "315360000"],
