@@ -845,16 +845,7 @@ async fn a_server_cut_off_from_redis_keeps_taking_writes() {
         (&json!("ok"), &json!("down"))
     );
     // A token from the cut-off server works on the other, and writes are quick on it.
-    let token: Value = client
-        .post(format!("{cut_off}/api/user/get_auth_token/"))
-        .json(&json!({"username": "ann", "password": "pw-ann"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["token"].as_str().expect("a token").to_owned();
+    let token = issue_tracker_testkit::api_token(&client, &cut_off, "ann").await;
     let mut slowest = Duration::ZERO;
     let mut ids = Vec::new();
     for i in 0..20 {

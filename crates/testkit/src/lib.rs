@@ -6,6 +6,7 @@
 
 mod database;
 mod lmtp;
+mod login;
 mod pgbouncer;
 mod proxy;
 mod redis;
@@ -16,6 +17,7 @@ mod webhook_receiver;
 
 pub use database::{admin_url, Kind, TestDb};
 pub use lmtp::{lmtp_deliver, Answers as LmtpAnswers};
+pub use login::api_token;
 pub use pgbouncer::PgBouncer;
 pub use proxy::{Fault, FaultProxy};
 pub use redis::RedisServer;

@@ -291,18 +291,9 @@ async fn replaying_a_thousand_mixed_changes_rebuilds_every_issue(admin: Admin) {
     let api = reqwest::Client::new();
     let mut tokens = HashMap::new();
     for name in names.iter().chain(&["boss"]) {
-        let reply: serde_json::Value = api
-            .post(format!("{}/api/user/get_auth_token/", admin.base))
-            .json(&serde_json::json!({"username": name, "password": format!("pw-{name}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         tokens.insert(
             name.to_string(),
-            reply["token"].as_str().unwrap().to_owned(),
+            issue_tracker_testkit::api_token(&api, &admin.base, name).await,
         );
     }
     let mut boss = admin.logged_in("boss").await;

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use issue_tracker_domain::{Origin, Via};
 use issue_tracker_persistence::NewUser;
 use issue_tracker_testkit::{free_port, Kind, PgBouncer, RedisServer, SmtpServer, TestDb};
-use serde_json::{json, Value};
 
 /// Which program a process runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,16 +295,7 @@ pub async fn wait_until_serving(base: &str, logs: &Path) {
 
 /// A token of user `name` (password `pw-<name>`), from the server at `base`.
 pub async fn token(base: &str, name: &str) -> String {
-    let reply: Value = reqwest::Client::new()
-        .post(format!("{base}/api/user/get_auth_token/"))
-        .json(&json!({"username": name, "password": format!("pw-{name}")}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["token"].as_str().expect("token").to_owned()
+    issue_tracker_testkit::api_token(&reqwest::Client::new(), base, name).await
 }
 
 /// Makes a user (password `pw-<name>`, address `<name>@example.com`) directly in the database.

@@ -211,17 +211,7 @@ impl Pipeline {
     }
 
     pub async fn token(&self, name: &str) -> String {
-        let reply: Value = self
-            .client
-            .post(format!("{}/api/user/get_auth_token/", self.base))
-            .json(&json!({"username": name, "password": format!("pw-{name}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        reply["token"].as_str().expect("token").to_owned()
+        issue_tracker_testkit::api_token(&self.client, &self.base, name).await
     }
 
     pub async fn call(
