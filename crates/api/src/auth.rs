@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::HttpMessage;
 use actix_web::{web, FromRequest, HttpRequest};
 use issue_tracker_domain::{hash_token, Actor, Origin, TokenScope, TokenScopes, User, Via};
-use issue_tracker_persistence::Database;
+use issue_tracker_persistence::{Database, TokenUse};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -114,6 +114,37 @@ impl Credentials {
         self.run_for(Needs::FullToken, work).await
     }
 
+    /// [`Credentials::run`] for a route that reads a few rows by key and writes nothing. The
+    /// token and the work's reads see one snapshot of the database, on one connection; on
+    /// SQLite with a connection free they run in place, on the server's thread, instead of
+    /// being handed to the blocking pool and back (see `Database::try_read_in_place`). The
+    /// token's use is recorded afterwards, on the blocking pool, when it is due.
+    pub async fn read<T, F>(self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Database, &AuthenticatedUser) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let key_hash = self.key_hash;
+        let request_id = self.request_id;
+        let state = self.state;
+        let reads = move |db: &Database| {
+            let (result, due) = look_up_then(db, &key_hash, request_id, Needs::FullToken, work);
+            Ok::<_, ApiError>((result, due))
+        };
+        let in_place = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            state.db.try_read_in_place(reads)
+        }))
+        .map_err(|_| ApiError::Internal("a read panicked; the log says where".into()))?;
+        let (result, due) = match in_place {
+            Ok(done) => done?,
+            Err(reads) => state.run(move |db| db.read_snapshot_with(reads)).await?,
+        };
+        if let Some(used) = due {
+            state.run(move |db| Ok(db.record_token_use(used)?)).await?;
+        }
+        result
+    }
+
     /// [`Credentials::run`] for a route that a token with `scope` may also use.
     pub async fn run_scoped<T, F>(self, scope: TokenScope, work: F) -> Result<T, ApiError>
     where
@@ -142,21 +173,11 @@ impl Credentials {
         let request_id = self.request_id;
         self.state
             .run(move |db| {
-                let caller = authenticate(db, &key_hash, request_id)?;
-                let allowed = match needs {
-                    Needs::FullToken => !caller.scopes.is_restricted(),
-                    Needs::Scope(scope) => {
-                        !caller.scopes.is_restricted() || caller.scopes.allows(scope)
-                    }
-                    Needs::AnyToken => true,
-                };
-                if !allowed {
-                    return Err(ApiError::ForbiddenBecause(format!(
-                        "This token's scopes ({}) do not allow this request.",
-                        caller.scopes.names().join(", ")
-                    )));
+                let (result, due) = look_up_then(db, &key_hash, request_id, needs, work);
+                if let Some(used) = due {
+                    db.record_token_use(used)?;
                 }
-                work(db, &caller)
+                result
             })
             .await
     }
@@ -175,21 +196,45 @@ enum Needs {
     AnyToken,
 }
 
-fn authenticate(
+/// Looks the token up, checks it against `needs`, then runs `work`. Also gives the token's use
+/// to record, if due, whatever the outcome (a refused request still used the token).
+fn look_up_then<T>(
     db: &Database,
     key_hash: &str,
     request_id: Option<String>,
-) -> Result<AuthenticatedUser, ApiError> {
-    let Some(found) = db.authenticate(key_hash)? else {
-        return Err(ApiError::Unauthorized("Invalid token."));
+    needs: Needs,
+    work: impl FnOnce(&Database, &AuthenticatedUser) -> Result<T, ApiError>,
+) -> (Result<T, ApiError>, Option<TokenUse>) {
+    let found = match db.look_up_token(key_hash) {
+        Ok(found) => found,
+        Err(error) => return (Err(error.into()), None),
+    };
+    let Some((found, due)) = found else {
+        return (Err(ApiError::Unauthorized("Invalid token.")), None);
     };
     if !found.user.is_active {
-        return Err(ApiError::Unauthorized("User inactive or deleted."));
+        return (
+            Err(ApiError::Unauthorized("User inactive or deleted.")),
+            due,
+        );
     }
-    Ok(AuthenticatedUser {
+    let caller = AuthenticatedUser {
         user: found.user,
         token_id: found.token_id,
         scopes: found.scopes,
         request_id,
-    })
+    };
+    let allowed = match needs {
+        Needs::FullToken => !caller.scopes.is_restricted(),
+        Needs::Scope(scope) => !caller.scopes.is_restricted() || caller.scopes.allows(scope),
+        Needs::AnyToken => true,
+    };
+    if !allowed {
+        let refused = ApiError::ForbiddenBecause(format!(
+            "This token's scopes ({}) do not allow this request.",
+            caller.scopes.names().join(", ")
+        ));
+        return (Err(refused), due);
+    }
+    (work(db, &caller), due)
 }

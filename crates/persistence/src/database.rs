@@ -76,6 +76,8 @@ pub enum Database {
 pub struct SqliteStore {
     pub(crate) pool: Pool<ConnectionManager<SqliteConnection>>,
     pub(crate) writer: std::sync::Arc<crate::group_commit::Writer>,
+    /// Tells this database's read snapshot from another's (see `snapshot`).
+    pub(crate) identity: std::sync::Arc<()>,
 }
 
 /// Held while writing to SQLite; nothing on PostgreSQL.
@@ -100,7 +102,8 @@ macro_rules! with_conn {
                 $body
             }
             $crate::Database::Sqlite(store) => {
-                let $conn: &mut diesel::sqlite::SqliteConnection = &mut *store.pool.get()?;
+                // The open read snapshot's connection, if any (see `snapshot`).
+                let $conn: &mut diesel::sqlite::SqliteConnection = &mut *store.reader()?;
                 $body
             }
         }
@@ -108,13 +111,23 @@ macro_rules! with_conn {
 }
 
 /// Like [`with_conn!`], for writes: on SQLite, takes the write lock before the connection (always
-/// in that order, so that writers waiting for the lock never hold connections others need).
+/// in that order, so that writers waiting for the lock never hold connections others need), and
+/// never a read snapshot's connection.
 #[macro_export]
 #[doc(hidden)]
 macro_rules! with_write_conn {
     ($db:expr, |$conn:ident| $body:expr) => {{
         let _guard = $db.write_guard();
-        $crate::with_conn!($db, |$conn| $body)
+        match $db {
+            $crate::Database::Postgres(pool) => {
+                let $conn: &mut diesel::pg::PgConnection = &mut *pool.get()?;
+                $body
+            }
+            $crate::Database::Sqlite(store) => {
+                let $conn: &mut diesel::sqlite::SqliteConnection = &mut *store.pool.get()?;
+                $body
+            }
+        }
     }};
 }
 
@@ -212,6 +225,7 @@ impl Database {
         Ok(Database::Sqlite(SqliteStore {
             pool,
             writer: Default::default(),
+            identity: Default::default(),
         }))
     }
 
@@ -306,6 +320,10 @@ impl Database {
 
     /// On SQLite, waits for this process's write lock; call before taking a connection.
     pub(crate) fn write_guard(&self) -> WriteGuard<'_> {
+        debug_assert!(
+            !crate::snapshot::reading_in_place(),
+            "a write among reads run in place"
+        );
         match self {
             Database::Postgres(_) => None,
             Database::Sqlite(store) => Some(store.writer.lock()),

@@ -68,6 +68,10 @@ impl Writer {
         pool: &SqlitePool,
         write: impl FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        debug_assert!(
+            !crate::snapshot::reading_in_place(),
+            "a write among reads run in place"
+        );
         let (answer, answered) = sync_channel::<Result<T, StoreError>>(1);
         let job: Job = Box::new(move |conn| {
             // A savepoint: a write that fails undoes only itself.
@@ -181,7 +185,7 @@ fn write_groups(pool: &SqlitePool, state: &Mutex<WriterState>, queue: &Receiver<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::time::Duration;
 
     use diesel::prelude::*;
@@ -190,7 +194,8 @@ mod tests {
     use crate::schema::issues;
     use crate::{Database, NewIssue, NewUser, PoolSettings};
 
-    fn database(name: &str) -> (Database, std::path::PathBuf) {
+    /// A migrated SQLite file with users ann, bob and the inactive gone.
+    pub(crate) fn database(name: &str) -> (Database, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("group-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -215,7 +220,8 @@ mod tests {
         (db, path)
     }
 
-    fn create(db: &Database, title: &str, assignee: &str) -> Option<i64> {
+    /// Ann's new issue, if the assignee can take it.
+    pub(crate) fn create(db: &Database, title: &str, assignee: &str) -> Option<i64> {
         let ann = db.find_user("ann").unwrap().unwrap();
         let new = NewIssue {
             title: &issue_tracker_domain::Title::parse(title).unwrap(),

@@ -33,6 +33,8 @@ pub use issues::{NewIssue, StoredIssue, WriteCondition, WriteRefused};
 pub use preferences::PreferenceChanges;
 mod rows;
 mod sessions;
+mod snapshot;
+pub use snapshot::SqliteCheckout;
 mod sqlite_page;
 mod stamp;
 mod subscriptions;
@@ -51,5 +53,5 @@ pub use database::{
 pub use error::{Cause, StoreError};
 pub use events::{EventFilter, EventPage};
 pub use issue_tracker_domain::{DeliveryAttempt, DeliveryInfo};
-pub use tokens::{Authenticated, TokenInfo};
+pub use tokens::{Authenticated, TokenInfo, TokenUse};
 pub use users::{NewUser, UserChanges, UserCredentials, UserFilter, UserOrder};

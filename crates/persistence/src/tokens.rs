@@ -28,6 +28,13 @@ pub struct Authenticated {
     pub scopes: TokenScopes,
 }
 
+/// A use of a token whose `last_used_at` is to be refreshed.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenUse {
+    token_id: i64,
+    at: NaiveDateTime,
+}
+
 /// A token as its owner may see it: never the key.
 #[derive(Debug, Clone)]
 pub struct TokenInfo {
@@ -121,7 +128,25 @@ impl Database {
     /// The owner of an unexpired token with this hash. Expired (or revoked by deactivation)
     /// tokens are treated as absent, except that a token of an inactive user is returned with
     /// that user, so that its holder hears "User inactive or deleted." as the contract says.
+    /// Refreshes the token's `last_used_at` when it is due (see [`Database::look_up_token`]).
     pub fn authenticate(&self, key_hash: &str) -> Result<Option<Authenticated>, StoreError> {
+        let Some((found, due)) = self.look_up_token(key_hash)? else {
+            return Ok(None);
+        };
+        if let Some(used) = due {
+            self.record_token_use(used)?;
+        }
+        Ok(Some(found))
+    }
+
+    /// [`Database::authenticate`] without its write: the token's owner, and the use to record
+    /// with [`Database::record_token_use`] when its `last_used_at` is more than a minute old (so
+    /// that reads do not all become writes). Reads only: a request that runs in place on the
+    /// server's event loop records the use afterwards, off it.
+    pub fn look_up_token(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<(Authenticated, Option<TokenUse>)>, StoreError> {
         let now = now_micros();
         let found = with_conn!(self, |conn| {
             api_tokens::table
@@ -144,29 +169,31 @@ impl Database {
             return Ok(None);
         };
         let (last_used, expires_at) = (last_used.map(NaiveDateTime::from), expires_at.0);
-        let scopes = TokenScopes::parse_stored(&scopes);
-        if !row.is_active {
-            return Ok(Some(Authenticated {
-                user: row.into(),
-                token_id: TokenId::from_stored(token_id),
-                scopes,
-            }));
+        let found = Authenticated {
+            token_id: TokenId::from_stored(token_id),
+            scopes: TokenScopes::parse_stored(&scopes),
+            user: row.into(),
+        };
+        if !found.user.is_active {
+            return Ok(Some((found, None)));
         }
         if expires_at <= now {
             return Ok(None);
         }
-        if last_used.is_none_or(|at| now - at > LAST_USED_GRANULARITY) {
-            with_write_conn!(self, |conn| {
-                diesel::update(api_tokens::table.find(token_id))
-                    .set(api_tokens::last_used_at.eq(now))
-                    .execute(conn)?
-            });
-        }
-        Ok(Some(Authenticated {
-            user: row.into(),
-            token_id: TokenId::from_stored(token_id),
-            scopes,
-        }))
+        let due = last_used
+            .is_none_or(|at| now - at > LAST_USED_GRANULARITY)
+            .then_some(TokenUse { token_id, at: now });
+        Ok(Some((found, due)))
+    }
+
+    /// Records a use of a token that [`Database::look_up_token`] found due.
+    pub fn record_token_use(&self, used: TokenUse) -> Result<(), StoreError> {
+        with_write_conn!(self, |conn| {
+            diesel::update(api_tokens::table.find(used.token_id))
+                .set(api_tokens::last_used_at.eq(used.at))
+                .execute(conn)?
+        });
+        Ok(())
     }
 
     /// A user's tokens, newest first.

@@ -128,7 +128,7 @@ pub async fn get_comment(
 ) -> Result<HttpResponse, ApiError> {
     let id = CommentId::parse(&cid).ok_or(ApiError::NotFound)?;
     let comment = credentials
-        .run(move |db, _| db.get_comment(id)?.ok_or(ApiError::NotFound))
+        .read(move |db, _| db.get_comment(id)?.ok_or(ApiError::NotFound))
         .await?;
     let body = serde_json::to_vec(&comment).map_err(|e| ApiError::Internal(e.to_string()))?;
     respond_with_etag(&req, HttpResponse::Ok(), comment_etag(&comment), body)

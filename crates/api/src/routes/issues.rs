@@ -223,7 +223,7 @@ pub async fn get_issue(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let stored = credentials.run(move |db, _| load(db, &id)).await?;
+    let stored = credentials.read(move |db, _| load(db, &id)).await?;
     let body = serde_json::to_vec(&stored.issue).map_err(|e| ApiError::Internal(e.to_string()))?;
     let etag = issue_etag(&stored.issue);
     respond_with_etag(&req, HttpResponse::Ok(), etag, body)

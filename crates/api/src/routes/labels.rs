@@ -107,7 +107,7 @@ pub async fn get_label(
 ) -> Result<HttpResponse, ApiError> {
     let id = LabelId::parse(&id).ok_or(ApiError::NotFound)?;
     let label = credentials
-        .run(move |db, _| db.get_label(id)?.ok_or(ApiError::NotFound))
+        .read(move |db, _| db.get_label(id)?.ok_or(ApiError::NotFound))
         .await?;
     json_ok(&req, &label)
 }

@@ -263,8 +263,63 @@ async fn long_passwords_never_match(app: TestApp) {
     );
 }
 
+/// `GET` one issue reads in place on SQLite (see `Credentials::read`): the token is checked as
+/// on every other route, and its use is still recorded, after the read.
+async fn reading_one_issue_checks_the_token_and_records_its_use(app: TestApp) {
+    let reader = app.user_with_token("ann").await;
+    let lister = app.login("ann", "pw-ann").await;
+    let id = app.issue(&lister, "read me", "ann").await["id"]
+        .as_i64()
+        .unwrap();
+    let last_used = |tokens: serde_json::Value| {
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|token| token["prefix"] == reader[..8])
+            .map(|token| token["last_used_at"].clone())
+            .expect("the reader's token is listed")
+    };
+    let tokens = app
+        .send("GET", "/api/user/tokens/", Some(&lister), None)
+        .await;
+    assert_eq!(last_used(tokens.json()), serde_json::Value::Null);
+    let path = format!("/api/issue/{id}/");
+    let reply = app.send("GET", &path, Some(&reader), None).await;
+    assert_eq!(
+        (reply.status, &reply.json()["title"]),
+        (200, &json!("read me"))
+    );
+    let tokens = app
+        .send("GET", "/api/user/tokens/", Some(&lister), None)
+        .await;
+    assert!(
+        last_used(tokens.json()).is_string(),
+        "the read recorded the token's use: {}",
+        tokens.text
+    );
+    let reply = app.send("GET", &path, Some(&"f".repeat(40)), None).await;
+    assert_eq!(
+        (reply.status, reply.json()),
+        (401, json!({"detail": "Invalid token."}))
+    );
+    app.db
+        .set_active(
+            "ann",
+            false,
+            &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
+        )
+        .unwrap();
+    let reply = app.send("GET", &path, Some(&reader), None).await;
+    assert_eq!(
+        (reply.status, reply.json()),
+        (401, json!({"detail": "User inactive or deleted."}))
+    );
+}
+
 both_databases!(
     |kind| crate::common::spawn(kind).await;
+    reading_one_issue_checks_the_token_and_records_its_use,
     login_issues_a_new_hex_token_each_time,
     login_failures_look_the_same,
     login_field_errors,
