@@ -59,7 +59,7 @@ pub fn init_tracing(format: LogFormat) -> LogGuard {
 /// Opens the pool `DATABASE_URL` names.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
     let pool = PoolSettings {
-        max_size: settings.database.pool_size,
+        max_size: settings.database.connections(),
         timeout: settings.database.pool_timeout,
         transaction_pooling: settings.database.transaction_pooling,
     };
@@ -77,7 +77,7 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Database> {
 /// must start (and say so) while the database is down, then get connections when it is back.
 pub fn open_database_lazily(settings: &Settings) -> anyhow::Result<Database> {
     let pool = PoolSettings {
-        max_size: settings.database.pool_size,
+        max_size: settings.database.connections(),
         timeout: settings.database.pool_timeout,
         transaction_pooling: settings.database.transaction_pooling,
     };

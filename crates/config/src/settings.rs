@@ -92,8 +92,8 @@ settings! {
     database: DatabaseSettings {
         /// The database (`sqlite:///tmp/x.db` is `/tmp/x.db`); empty: `./data/issue-tracker.sqlite3` (WAL).
         url "DATABASE_URL": DatabaseUrl = "", database_url();
-        /// Connections per process (SQLite uses at most this many too).
-        pool_size "DATABASE_POOL_SIZE": u32 = "16", integer(1, 1_000);
+        /// Connections per process; 0 = 16 on PostgreSQL, 12 on SQLite (each SQLite connection keeps its own page cache, schema and statements in this process's memory).
+        pool_size "DATABASE_POOL_SIZE": u32 = "0", integer(0, 1_000);
         /// How long to wait for a free connection before answering 503.
         pool_timeout "DATABASE_POOL_TIMEOUT": Duration = "5", seconds();
         /// PostgreSQL is reached through a pooler in transaction mode (PgBouncer): no server-side prepared statements are kept.
