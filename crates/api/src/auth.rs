@@ -137,7 +137,7 @@ impl Credentials {
         .map_err(|_| ApiError::Internal("a read panicked; the log says where".into()))?;
         let (result, due) = match in_place {
             Ok(done) => done?,
-            Err(reads) => state.run(move |db| db.read_snapshot_with(reads)).await?,
+            Err(reads) => state.run(move |db| db.read_snapshot(reads)).await?,
         };
         if let Some(used) = due {
             state.run(move |db| Ok(db.record_token_use(used)?)).await?;

@@ -124,39 +124,39 @@ impl Drop for OpenSnapshot {
     }
 }
 
+/// Begins the read transaction on `conn` and parks it for this thread's reads; the snapshot
+/// closes when the returned guard is dropped.
+fn open_snapshot(store: &SqliteStore, mut conn: PooledSqlite) -> Result<OpenSnapshot, StoreError> {
+    AnsiTransactionManager::begin_transaction(&mut *conn)?;
+    PINNED.with(|slot| {
+        *slot.borrow_mut() = Some(Pinned {
+            database: Arc::clone(&store.identity),
+            conn,
+        })
+    });
+    Ok(OpenSnapshot)
+}
+
+fn snapshot_open() -> bool {
+    PINNED.with(|slot| slot.borrow().is_some())
+}
+
 impl Database {
     /// Runs `reads` with every read of this thread on this database in one snapshot (see the
     /// module's doc). Nested calls join the open snapshot.
-    pub fn read_snapshot<T>(
-        &self,
-        reads: impl FnOnce(&Database) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.read_snapshot_with(reads)
-    }
-
-    /// [`Database::read_snapshot`] for work with an error type of its own (a handler's).
-    pub fn read_snapshot_with<T, E: From<StoreError>>(
+    pub fn read_snapshot<T, E: From<StoreError>>(
         &self,
         reads: impl FnOnce(&Database) -> Result<T, E>,
     ) -> Result<T, E> {
         let Database::Sqlite(store) = self else {
             return reads(self);
         };
-        if PINNED.with(|slot| slot.borrow().is_some()) {
+        if snapshot_open() {
             return reads(self);
         }
-        let mut conn = store.pool.get().map_err(StoreError::from)?;
-        AnsiTransactionManager::begin_transaction(&mut *conn).map_err(StoreError::from)?;
-        PINNED.with(|slot| {
-            *slot.borrow_mut() = Some(Pinned {
-                database: Arc::clone(&store.identity),
-                conn,
-            })
-        });
-        let open = OpenSnapshot;
-        let result = reads(self);
-        drop(open);
-        result
+        let conn = store.pool.get().map_err(StoreError::from)?;
+        let _open = open_snapshot(store, conn)?;
+        reads(self)
     }
 
     /// Runs `reads` in a snapshot on this thread if it can start at once: on SQLite with an
@@ -176,27 +176,19 @@ impl Database {
         let Database::Sqlite(store) = self else {
             return Err(reads);
         };
-        if PINNED.with(|slot| slot.borrow().is_some()) {
+        if snapshot_open() {
             return Err(reads);
         }
-        let Some(mut conn) = store.pool.try_get() else {
+        let Some(conn) = store.pool.try_get() else {
             return Err(reads);
         };
-        if let Err(error) = AnsiTransactionManager::begin_transaction(&mut *conn) {
-            return Ok(Err(StoreError::from(error).into()));
-        }
-        PINNED.with(|slot| {
-            *slot.borrow_mut() = Some(Pinned {
-                database: Arc::clone(&store.identity),
-                conn,
-            })
-        });
-        let open = OpenSnapshot;
+        let _open = match open_snapshot(store, conn) {
+            Ok(open) => open,
+            Err(error) => return Ok(Err(error.into())),
+        };
         IN_PLACE.with(|flag| flag.set(true));
         let _in_place = InPlace;
-        let result = reads(self);
-        drop(open);
-        Ok(result)
+        Ok(reads(self))
     }
 }
 
@@ -226,7 +218,7 @@ mod tests {
         let (db, _) = database("snapshot");
         let first = create(&db, "first", "bob").unwrap();
         let (before, during) = db
-            .read_snapshot(|db| {
+            .read_snapshot(|db| -> Result<_, StoreError> {
                 let before = exists(db, first + 1);
                 let writer = db.clone();
                 std::thread::spawn(move || create(&writer, "second", "bob"))

@@ -200,15 +200,19 @@ async fn authorization_header_errors(app: TestApp) {
     }
 }
 
-async fn inactive_users_tokens_stop_working(app: TestApp) {
-    let token = app.user_with_token("ann").await;
+fn deactivate(app: &TestApp, username: &str) {
     app.db
         .set_active(
-            "ann",
+            username,
             false,
             &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
         )
         .unwrap();
+}
+
+async fn inactive_users_tokens_stop_working(app: TestApp) {
+    let token = app.user_with_token("ann").await;
+    deactivate(&app, "ann");
     let reply = app.send("GET", "/api/issue/", Some(&token), None).await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.header("www-authenticate"), Some("Token"));
@@ -303,13 +307,7 @@ async fn reading_one_issue_checks_the_token_and_records_its_use(app: TestApp) {
         (reply.status, reply.json()),
         (401, json!({"detail": "Invalid token."}))
     );
-    app.db
-        .set_active(
-            "ann",
-            false,
-            &issue_tracker_domain::Origin::system(issue_tracker_domain::Via::Cli),
-        )
-        .unwrap();
+    deactivate(&app, "ann");
     let reply = app.send("GET", &path, Some(&reader), None).await;
     assert_eq!(
         (reply.status, reply.json()),
