@@ -182,9 +182,10 @@ impl Credentials {
             .await
     }
 
-    /// Checks the token (a full one, as [`Credentials::run`]) and returns the caller.
+    /// Checks the token (a full one, as [`Credentials::run`]) and returns the caller: a read, in
+    /// place where it can be (see [`Credentials::read`]).
     pub async fn authenticate(self) -> Result<AuthenticatedUser, ApiError> {
-        self.run(|_, caller| Ok(caller.clone())).await
+        self.read(|_, caller| Ok(caller.clone())).await
     }
 }
 

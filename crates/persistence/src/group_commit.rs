@@ -15,9 +15,12 @@
 //! Nobody is answered before the group is committed, so an acknowledged write is as durable as
 //! before; if the commit fails, every member gets the error.
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
@@ -68,16 +71,32 @@ impl Writer {
         pool: &SqlitePool,
         write: impl FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let (answer, answered) = sync_channel::<Result<T, StoreError>>(1);
+        self.submit(pool, write, move |result| {
+            let _ = answer.send(result);
+        });
+        answered.recv().unwrap_or_else(|_| Err(unanswered()))
+    }
+
+    /// Queues `write` for the next group of the writer thread, which then calls `answer` with its
+    /// result, once the group is committed (or could not be). Nothing waits: an asker on an event
+    /// loop goes on serving others meanwhile. `answer` is dropped uncalled when the group could
+    /// not begin or another write of it panicked (see [`unanswered`]).
+    pub(crate) fn submit<T: Send + 'static>(
+        &self,
+        pool: &SqlitePool,
+        write: impl FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
+        answer: impl FnOnce(Result<T, StoreError>) + Send + 'static,
+    ) {
         debug_assert!(
             !crate::snapshot::reading_in_place(),
             "a write among reads run in place"
         );
-        let (answer, answered) = sync_channel::<Result<T, StoreError>>(1);
         let job: Job = Box::new(move |conn| {
             // A savepoint: a write that fails undoes only itself.
             let result = conn.transaction(write);
             Box::new(move |group: Result<(), &str>| {
-                let _ = answer.send(match (result, group) {
+                answer(match (result, group) {
                     // A failed write has nothing in the group: its own error.
                     (Err(error), _) => Err(error),
                     (Ok(_), Err(error)) => Err(StoreError::Unavailable(
@@ -87,19 +106,25 @@ impl Writer {
                 });
             })
         });
-        // A `Sender` is shared by reference: every writer sends without a lock.
-        let sent = self.jobs.get_or_init(|| self.start(pool.clone())).send(job);
-        if sent.is_err() {
-            return Err(StoreError::Unavailable(
-                "the SQLite writer thread has stopped".into(),
-            ));
-        }
-        answered.recv().unwrap_or_else(|_| {
-            // Dropped unanswered: the group could not begin, or the write panicked (logged).
-            Err(StoreError::Unavailable(
-                "the write could not be made; the server's log says why".into(),
-            ))
-        })
+        // A `Sender` is shared by reference: every writer sends without a lock. When the writer
+        // thread has stopped, the job comes back and is dropped here, `answer` with it.
+        let _ = self.jobs.get_or_init(|| self.start(pool.clone())).send(job);
+    }
+
+    /// Queues `write` for the next group of the writer thread; the returned future resolves with
+    /// its result once the group is committed. Nothing waits meanwhile.
+    pub(crate) fn queue<T: Send + 'static>(
+        &self,
+        pool: &SqlitePool,
+        write: impl FnOnce(&mut SqliteConnection) -> Result<T, StoreError> + Send + 'static,
+    ) -> QueuedWrite<T> {
+        let (answer, answered) = futures_channel::oneshot::channel();
+        self.submit(pool, write, move |result| {
+            // Nobody listens when the request was dropped (its client went away): the write
+            // stands all the same.
+            let _ = answer.send(result);
+        });
+        QueuedWrite(answered)
     }
 
     fn start(&self, pool: SqlitePool) -> Sender<Job> {
@@ -111,6 +136,28 @@ impl Writer {
             .expect("start the SQLite writer thread");
         jobs
     }
+}
+
+/// A write queued for SQLite's writer thread (see `Database::queue_create_issue`): a future of its
+/// result, ready once its group is committed or could not be. Dropping it does not undo the
+/// write.
+#[must_use = "the write is made whether or not its result is awaited"]
+pub struct QueuedWrite<T>(futures_channel::oneshot::Receiver<Result<T, StoreError>>);
+
+impl<T> Future for QueuedWrite<T> {
+    type Output = Result<T, StoreError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|answered| answered.unwrap_or_else(|_| Err(unanswered())))
+    }
+}
+
+/// The error of a write whose answer was dropped uncalled: its group could not begin, another
+/// write of it panicked (both logged), or the writer thread has stopped.
+pub(crate) fn unanswered() -> StoreError {
+    StoreError::Unavailable("the write could not be made; the server's log says why".into())
 }
 
 /// The writer thread: a group per turn, of every write queued (up to [`MAX_GROUP`]), until
@@ -322,6 +369,72 @@ pub(crate) mod tests {
             "{groups} commits for {} writes: nothing was grouped",
             acknowledged.len()
         );
+    }
+
+    /// Polls `queued` on this thread until it is ready (the writer thread wakes nobody here).
+    fn wait<T>(mut queued: crate::QueuedWrite<T>) -> Result<T, crate::StoreError> {
+        use std::future::Future;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let std::task::Poll::Ready(done) = std::pin::Pin::new(&mut queued).poll(&mut cx) {
+                return done;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a queued write never finished"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Creates queued from one thread, while the writer waits for its lock, need no thread each:
+    /// they all join one group, committed once; a refused one (inactive assignee) gets `None`.
+    #[test]
+    fn queued_creates_need_no_thread_and_share_one_commit() {
+        let (db, _path) = database("queued");
+        let Database::Sqlite(store) = &db else {
+            unreachable!()
+        };
+        let ann = db.find_user("ann").unwrap().unwrap();
+        let (title, description) = (
+            issue_tracker_domain::Title::parse("queued").unwrap(),
+            issue_tracker_domain::Description::parse("d").unwrap(),
+        );
+        let origin = Origin::system(Via::Cli);
+        let held = store.writer.lock();
+        let groups_before = held.groups;
+        let queued: Vec<_> = ["bob", "bob", "gone", "bob", "ann"]
+            .iter()
+            .cycle()
+            .take(20)
+            .map(|assignee| {
+                let new = NewIssue {
+                    title: &title,
+                    description: &description,
+                    status: Status::Open,
+                    assignee,
+                };
+                db.queue_create_issue(&ann, &new, Duration::ZERO, &origin, Duration::ZERO)
+                    .expect("SQLite queues its writes")
+            })
+            .collect();
+        drop(held);
+        let created: Vec<_> = queued.into_iter().map(|q| wait(q).unwrap()).collect();
+        let groups = store.writer.lock().groups - groups_before;
+        assert_eq!(groups, 1, "every queued create in one commit");
+        assert_eq!(
+            created.iter().filter(|c| c.is_none()).count(),
+            4,
+            "the inactive assignee's"
+        );
+        let mut ids: Vec<i64> = created.iter().flatten().map(|i| i.id.get()).collect();
+        ids.dedup();
+        assert_eq!(ids.len(), 16, "sixteen issues, each its own id");
+        let stored = db
+            .count_issues_filtered(&issue_tracker_domain::IssueFilter::default())
+            .unwrap();
+        assert_eq!(stored, 16, "exactly the created ones");
     }
 
     /// A write that panics on the writer thread: its caller gets an error, not a hang; the

@@ -1,8 +1,10 @@
 //! Storage of users, tokens and issues on PostgreSQL or SQLite, through diesel and r2d2.
 //!
 //! One [`Database`] value holds a pool for whichever backend `DATABASE_URL` names. Each method is
-//! blocking: callers on an async executor run it in `spawn_blocking`/`web::block`. The queries are
-//! written once with diesel's DSL and compiled for both backends by the [`with_conn!`] dispatch.
+//! blocking: callers on an async executor run it in `spawn_blocking`/`web::block`; the exception,
+//! [`Database::queue_create_issue`], hands a create to SQLite's writer thread and returns a future
+//! of its result. The queries are written once with diesel's DSL and compiled for both backends
+//! by the [`with_conn!`] dispatch.
 
 mod activity_emails;
 mod admin;
@@ -15,6 +17,7 @@ pub mod django;
 mod error;
 mod events;
 mod group_commit;
+pub use group_commit::QueuedWrite;
 mod housekeeping;
 mod inbox;
 mod incoming;

@@ -153,43 +153,115 @@ pub async fn create_issue(
     // Read now, judged after authentication: an anonymous oversized body still gets 401.
     let body = read_limited(&req, payload, &credentials.state().settings.http).await;
     let kind = content_type(&req);
-    let (delay, debounce) = (
-        credentials.state().settings.assign_delay,
-        credentials.state().settings.notify_debounce,
-    );
-    let issue = credentials
-        .run(move |db, caller| {
-            let object = parse_object(kind.as_deref(), &body?)?;
-            let (input, errors) = IssueInput::parse(&object, WriteMode::Create);
-            let (Some(title), Some(description), Some(status), Some(assignee), true) = (
-                &input.title,
-                &input.description,
-                &input.status,
-                &input.assigned_to,
-                errors.is_empty(),
-            ) else {
-                // Report every failing field, the assignee's existence included.
-                return Err(resolve(db, input, errors).err().unwrap_or_else(|| {
-                    ApiError::Internal("create without a required field".into())
-                }));
-            };
-            let new = NewIssue {
-                title,
-                description,
-                status: *status,
-                assignee,
-            };
-            match db.create_issue(&caller.user, &new, delay, &caller.origin(), debounce)? {
-                Some(issue) => Ok(issue),
-                None => {
-                    let mut errors = FieldErrors::default();
-                    errors.add("assigned_to", IssueInput::unknown_assignee(assignee));
-                    Err(ApiError::Validation(errors))
-                }
-            }
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(issue))
+    let state = credentials.state();
+    let (delay, debounce) = (state.settings.assign_delay, state.settings.notify_debounce);
+    if !state.db.can_queue_writes() {
+        // PostgreSQL: the token and the write in one blocking call (one hand-over).
+        let issue = credentials
+            .run(
+                move |db, caller| match parse_new_issue(kind.as_deref(), &body?)? {
+                    Ok(fields) => created_or_refused(
+                        db.create_issue(
+                            &caller.user,
+                            &fields.as_new(),
+                            delay,
+                            &caller.origin(),
+                            debounce,
+                        )?,
+                        &fields.assignee,
+                    ),
+                    Err((input, errors)) => Err(refusal(db, input, errors)),
+                },
+            )
+            .await?;
+        return Ok(HttpResponse::Created().json(issue));
+    }
+    // SQLite: the token read in place when it can be, the write queued for the writer thread's
+    // next group commit; no blocking thread waits for either.
+    let caller = credentials.clone().authenticate().await?;
+    let fields = match parse_new_issue(kind.as_deref(), &body?)? {
+        Ok(fields) => fields,
+        Err((input, errors)) => {
+            return Err(state.run(move |db| Ok(refusal(db, input, errors))).await?)
+        }
+    };
+    let created = match state.db.queue_create_issue(
+        &caller.user,
+        &fields.as_new(),
+        delay,
+        &caller.origin(),
+        debounce,
+    ) {
+        Some(queued) => queued.await?,
+        // `can_queue_writes` said it would be queued.
+        None => return Err(ApiError::Internal("the write could not be queued".into())),
+    };
+    Ok(HttpResponse::Created().json(created_or_refused(created, &fields.assignee)?))
+}
+
+/// A new issue's fields, every one parsed.
+struct NewIssueFields {
+    title: issue_tracker_domain::Title,
+    description: issue_tracker_domain::Description,
+    status: issue_tracker_domain::Status,
+    assignee: String,
+}
+
+impl NewIssueFields {
+    fn as_new(&self) -> NewIssue<'_> {
+        NewIssue {
+            title: &self.title,
+            description: &self.description,
+            status: self.status,
+            assignee: &self.assignee,
+        }
+    }
+}
+
+/// Parses a create's body: its fields when every one is there and valid; otherwise what parsed
+/// and the errors, to be reported at once with the assignee's (which needs the database).
+fn parse_new_issue(
+    kind: Option<&str>,
+    body: &[u8],
+) -> Result<Result<NewIssueFields, (IssueInput, FieldErrors)>, ApiError> {
+    let object = parse_object(kind, body)?;
+    let (input, errors) = IssueInput::parse(&object, WriteMode::Create);
+    if !errors.is_empty() {
+        return Ok(Err((input, errors)));
+    }
+    Ok(match input {
+        IssueInput {
+            title: Some(title),
+            description: Some(description),
+            status: Some(status),
+            assigned_to: Some(assignee),
+        } => Ok(NewIssueFields {
+            title,
+            description,
+            status,
+            assignee,
+        }),
+        input => Err((input, errors)),
+    })
+}
+
+/// The created issue, or the assignee's error when no active user has that name.
+fn created_or_refused(
+    created: Option<issue_tracker_domain::Issue>,
+    assignee: &str,
+) -> Result<issue_tracker_domain::Issue, ApiError> {
+    created.ok_or_else(|| {
+        let mut errors = FieldErrors::default();
+        errors.add("assigned_to", IssueInput::unknown_assignee(assignee));
+        ApiError::Validation(errors)
+    })
+}
+
+/// Why a create was refused: every failing field at once, the assignee's existence included.
+fn refusal(db: &Database, input: IssueInput, errors: FieldErrors) -> ApiError {
+    resolve(db, input, errors)
+        .err()
+        .unwrap_or_else(|| ApiError::Internal("create without a required field".into()))
 }
 
 /// Checks the assignee exists and is active, adding its error to the others; every failing field

@@ -19,6 +19,7 @@ mod outbox;
 mod races;
 mod ratelimits;
 mod roles;
+mod stalled_writes;
 mod streams;
 mod subscriptions;
 mod users;

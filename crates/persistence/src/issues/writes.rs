@@ -2,6 +2,7 @@
 //! delete, each with its event and its outbox row in the same transaction.
 
 use super::*;
+use crate::group_commit::QueuedWrite;
 use crate::inbox::{tell, tell_mentioned};
 use crate::subscriptions::{active_named, watchers_of};
 use issue_tracker_domain::{
@@ -142,33 +143,22 @@ impl Database {
         origin: &Origin,
         debounce: Duration,
     ) -> Result<Option<Issue>, StoreError> {
-        let now = now_micros();
-        let named = mentions(new.description.as_str());
-        let mut issue = Issue {
-            // Not known until the insert; the snapshot of the event does not include it.
-            id: IssueId::from_stored(i64::MAX),
-            created_by: creator.username.clone(),
-            title: new.title.as_str().to_owned(),
-            description: new.description.as_str().to_owned(),
-            status: new.status,
-            assigned_to: new.assignee.to_owned(),
-            created_at: now.and_utc(),
-            updated_at: now.and_utc(),
-            labels: Vec::new(),
-        };
-        let snapshot = issue_created(&issue);
-        let event = NewEvent {
-            event_type: EventType::IssueCreated,
-            origin,
-            issue: None,
-            user: None,
-            changes: &snapshot,
-            at: now,
-        };
-        let id = match self {
+        match self {
             // PostgreSQL: the issue, its outbox row and its event in one statement (one round
             // trip).
             Database::Postgres(pool) => {
+                let now = now_micros();
+                let named = mentions(new.description.as_str());
+                let mut issue = issue_to_create(creator, new, now);
+                let snapshot = issue_created(&issue);
+                let event = NewEvent {
+                    event_type: EventType::IssueCreated,
+                    origin,
+                    issue: None,
+                    user: None,
+                    changes: &snapshot,
+                    at: now,
+                };
                 let conn = &mut *pool.get()?;
                 let statement = CreateIssuePostgres {
                     creator: creator.id.get(),
@@ -182,7 +172,7 @@ impl Database {
                     actor_id: origin.actor.as_ref().map(|a| a.id.get()),
                     actor_username: origin.actor.as_ref().map(|a| a.username.as_str()),
                 };
-                if named.is_empty() {
+                let id = if named.is_empty() {
                     statement.get_result::<i64>(conn).optional()?
                 } else {
                     // Mentions: the entries in the same transaction (the rare, slower path).
@@ -202,86 +192,45 @@ impl Database {
                         }
                         Ok::<_, diesel::result::Error>(id)
                     })?
-                }
+                };
+                Ok(id.map(|id| {
+                    issue.id = IssueId::from_stored(id);
+                    issue
+                }))
             }
-            // SQLite: in a group commit with the other requests writing now, by the writer
-            // thread (so the write owns what it needs). Everything that can be made before is
-            // (the event's JSON); the assignee is resolved by the insert itself (`INSERT ...
-            // SELECT` from the active user: no row, no issue).
-            Database::Sqlite(store) => {
-                let changes = event.changes_json();
-                let creator = creator.id.get();
-                let (title, description, status, assignee) = (
-                    new.title.as_str().to_owned(),
-                    new.description.as_str().to_owned(),
-                    new.status.as_str(),
-                    new.assignee.to_owned(),
-                );
-                let origin = origin.clone();
-                let title_of_mentions = new.title.as_str().to_owned();
-                store.writer.write(&store.pool, move |conn| {
-                    use diesel::IntoSql;
-                    let assignee = users::table
-                        .filter(users::username.eq(assignee))
-                        .filter(users::is_active.eq(true))
-                        .select((
-                            creator.into_sql::<BigInt>(),
-                            title.into_sql::<Text>(),
-                            description.into_sql::<Text>(),
-                            status.into_sql::<Text>(),
-                            users::id,
-                            now.into_sql::<Timestamp>(),
-                            now.into_sql::<Timestamp>(),
-                        ));
-                    let Some((id, assignee)) = diesel::insert_into(issues::table)
-                        .values(assignee)
-                        .into_columns((
-                            issues::created_by_id,
-                            issues::title,
-                            issues::description,
-                            issues::status,
-                            issues::assigned_to_id,
-                            issues::created_at,
-                            issues::updated_at,
-                        ))
-                        .returning((issues::id, issues::assigned_to_id))
-                        .get_result::<(i64, i64)>(conn)
-                        .optional()?
-                    else {
-                        return Ok(None);
-                    };
-                    insert_assignment(conn, id, assignee, now, assign_delay)?;
-                    insert_event_json(
-                        conn,
-                        &NewEvent {
-                            event_type: EventType::IssueCreated,
-                            origin: &origin,
-                            issue: Some(id),
-                            user: None,
-                            // Already serialized: `changes`.
-                            changes: &[],
-                            at: now,
-                        },
-                        changes,
-                    )?;
-                    tell_mentioned(
-                        conn,
-                        IssueId::from_stored(id),
-                        &title_of_mentions,
-                        named,
-                        None,
-                        &origin,
-                        now,
-                        debounce,
-                    )?;
-                    Ok(Some(id))
-                })?
-            }
+            Database::Sqlite(store) => store.writer.write(
+                &store.pool,
+                sqlite_create(creator, new, assign_delay, origin, debounce),
+            ),
+        }
+    }
+
+    /// Whether writes can be queued for a writer thread, with nothing waiting for them
+    /// ([`Database::queue_create_issue`]): true on SQLite.
+    pub fn can_queue_writes(&self) -> bool {
+        matches!(self, Database::Sqlite(_))
+    }
+
+    /// [`Database::create_issue`] with no thread waiting for it, where the database has a writer
+    /// thread (SQLite): the write joins its next group, and the returned future resolves once the
+    /// group is committed. A caller on an event loop serves other requests meanwhile, and as many
+    /// creates can wait for one commit as there are requests, not blocking threads. `None` on
+    /// PostgreSQL, whose write is a blocking call ([`Database::create_issue`]).
+    pub fn queue_create_issue(
+        &self,
+        creator: &User,
+        new: &NewIssue<'_>,
+        assign_delay: Duration,
+        origin: &Origin,
+        debounce: Duration,
+    ) -> Option<QueuedWrite<Option<Issue>>> {
+        let Database::Sqlite(store) = self else {
+            return None;
         };
-        Ok(id.map(|id| {
-            issue.id = IssueId::from_stored(id);
-            issue
-        }))
+        Some(store.writer.queue(
+            &store.pool,
+            sqlite_create(creator, new, assign_delay, origin, debounce),
+        ))
     }
 
     /// One issue.
@@ -428,5 +377,106 @@ impl Database {
                 Ok(Ok(()))
             })
         })
+    }
+}
+
+/// The new issue as clients will see it; its id is known only after the insert.
+fn issue_to_create(creator: &User, new: &NewIssue<'_>, now: chrono::NaiveDateTime) -> Issue {
+    Issue {
+        id: IssueId::from_stored(i64::MAX),
+        created_by: creator.username.clone(),
+        title: new.title.as_str().to_owned(),
+        description: new.description.as_str().to_owned(),
+        status: new.status,
+        assigned_to: new.assignee.to_owned(),
+        created_at: now.and_utc(),
+        updated_at: now.and_utc(),
+        labels: Vec::new(),
+    }
+}
+
+/// SQLite's create, as a write for the writer thread's group commit (so it owns what it needs).
+/// Everything that can be made before is (the event's JSON); the assignee is resolved by the
+/// insert itself (`INSERT ... SELECT` from the active user: no row, no issue).
+fn sqlite_create(
+    creator: &User,
+    new: &NewIssue<'_>,
+    assign_delay: Duration,
+    origin: &Origin,
+    debounce: Duration,
+) -> impl FnOnce(&mut diesel::SqliteConnection) -> Result<Option<Issue>, StoreError> + Send + 'static
+{
+    let now = now_micros();
+    let named = mentions(new.description.as_str());
+    let mut issue = issue_to_create(creator, new, now);
+    let changes = NewEvent {
+        event_type: EventType::IssueCreated,
+        origin,
+        issue: None,
+        user: None,
+        changes: &issue_created(&issue),
+        at: now,
+    }
+    .changes_json();
+    let creator = creator.id.get();
+    let status = new.status.as_str();
+    let origin = origin.clone();
+    move |conn| {
+        use diesel::IntoSql;
+        let assignee = users::table
+            .filter(users::username.eq(issue.assigned_to.as_str()))
+            .filter(users::is_active.eq(true))
+            .select((
+                creator.into_sql::<BigInt>(),
+                issue.title.as_str().into_sql::<Text>(),
+                issue.description.as_str().into_sql::<Text>(),
+                status.into_sql::<Text>(),
+                users::id,
+                now.into_sql::<Timestamp>(),
+                now.into_sql::<Timestamp>(),
+            ));
+        let Some((id, assignee)) = diesel::insert_into(issues::table)
+            .values(assignee)
+            .into_columns((
+                issues::created_by_id,
+                issues::title,
+                issues::description,
+                issues::status,
+                issues::assigned_to_id,
+                issues::created_at,
+                issues::updated_at,
+            ))
+            .returning((issues::id, issues::assigned_to_id))
+            .get_result::<(i64, i64)>(conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        insert_assignment(conn, id, assignee, now, assign_delay)?;
+        insert_event_json(
+            conn,
+            &NewEvent {
+                event_type: EventType::IssueCreated,
+                origin: &origin,
+                issue: Some(id),
+                user: None,
+                // Already serialized: `changes`.
+                changes: &[],
+                at: now,
+            },
+            changes,
+        )?;
+        issue.id = IssueId::from_stored(id);
+        tell_mentioned(
+            conn,
+            issue.id,
+            &issue.title,
+            named,
+            None,
+            &origin,
+            now,
+            debounce,
+        )?;
+        Ok(Some(issue))
     }
 }
