@@ -437,6 +437,35 @@ pub(crate) mod tests {
         assert_eq!(stored, 16, "exactly the created ones");
     }
 
+    /// A queued create whose future is dropped unawaited (its client went away) is still made:
+    /// the write belongs to the writer thread once queued.
+    #[test]
+    fn a_queued_write_stands_when_nobody_awaits_it() {
+        let (db, _path) = database("dropped");
+        let ann = db.find_user("ann").unwrap().unwrap();
+        let (title, description) = (
+            issue_tracker_domain::Title::parse("abandoned").unwrap(),
+            issue_tracker_domain::Description::parse("d").unwrap(),
+        );
+        let new = NewIssue {
+            title: &title,
+            description: &description,
+            status: Status::Open,
+            assignee: "bob",
+        };
+        let origin = Origin::system(Via::Cli);
+        drop(
+            db.queue_create_issue(&ann, &new, Duration::ZERO, &origin, Duration::ZERO)
+                .expect("SQLite queues its writes"),
+        );
+        // The writer takes writes in order: once a later one is answered, the first was made.
+        assert!(create(&db, "after", "bob").is_some());
+        let stored = db
+            .count_issues_filtered(&issue_tracker_domain::IssueFilter::default())
+            .unwrap();
+        assert_eq!(stored, 2, "the abandoned create and the later one");
+    }
+
     /// A write that panics on the writer thread: its caller gets an error, not a hang; the
     /// rest of its group is rolled back and told so; the writer goes on with the next group.
     #[test]
